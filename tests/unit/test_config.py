@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from warpsync import config
+from warpsync.commands.config import dump_toml
+from warpsync.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_embedded_defaults_round_trip_through_toml():
+    cfg = config.Config()
+    text = dump_toml(config.to_mapping(cfg))
+    assert config.from_mapping(tomllib.loads(text)) == cfg
+
+
+def test_default_toml_matches_embedded_defaults():
+    """configs/default.toml documents the embedded defaults: it must not drift from the dataclasses."""
+    assert config.load(ROOT / "configs" / "default.toml") == config.Config()
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[ingest]\nworkerz = 2\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml.*ingest\.workerz"):
+        config.load(p)
+
+
+def test_wrong_type_and_literal_are_errors(tmp_path):
+    p = tmp_path / "t.toml"
+    p.write_text("[ingest]\nworkers = 'two'\n")
+    with pytest.raises(ConfigError, match="ingest.workers must be an integer"):
+        config.load(p)
+    p.write_text("[ingest]\nfull_policy = 'yolo'\n")
+    with pytest.raises(ConfigError, match="full_policy = 'yolo' is not one of"):
+        config.load(p)
+
+
+def test_values_override_defaults(tmp_path):
+    p = tmp_path / "t.toml"
+    p.write_text("[ingest]\nworkers = 3\nbuffer_s = 5\n")
+    cfg = config.load(p)
+    assert cfg.ingest.workers == 3 and cfg.ingest.buffer_s == 5.0
+    assert dataclasses.replace(cfg, ingest=config.Config().ingest) == config.Config()
+
+
+def test_missing_file_is_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load(tmp_path / "nope.toml")
