@@ -38,7 +38,8 @@ DTYPES: dict[str, np.dtype] = {
 }
 TEXT_DTYPE = "utf8"
 
-STREAM_ID_RE = re.compile(r"^[A-Za-z0-9_.:/\-]{1,128}$")
+#: ``\Z``, not ``$``: ``$`` would also accept a trailing newline ("cam1\n").
+STREAM_ID_RE = re.compile(r"^[A-Za-z0-9_.:/\-]{1,128}\Z")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ class Limits:
     """Largest nominal rate, Hz."""
     max_text_chars: int = 8192
     """Longest text chunk, characters."""
+    max_control_bytes: int = 1 << 20
+    """Largest control reply a client accepts, bytes (a ``streams`` reply lists every stream)."""
+    max_event_header_bytes: int = 1 << 20
+    """Largest event header a subscriber accepts, bytes."""
 
 
 DEFAULT_LIMITS = Limits()
@@ -87,7 +92,14 @@ REASONS = (
     "seq_backwards",
     "time_jump",
     "buffer_full",
+    "too_many_streams",
+    # control socket only:
+    "unknown_command",
+    "timeout",
 )
+
+#: Commands of the control socket (see PROTOCOL.md, "Control").
+CONTROL_COMMANDS = ("ping", "status", "streams", "open", "close")
 
 
 @dataclass(frozen=True)
@@ -203,47 +215,182 @@ def encode_close(stream: str, last_seq: int) -> list[bytes]:
     return [_pack({"v": VERSION, "type": "close", "stream": stream, "seq": int(last_seq)})]
 
 
+def dtype_code(dtype: Any) -> str | None:
+    """The wire code (``"f4"``...) of a numpy dtype, or None if the protocol cannot carry it."""
+    dt = np.dtype(dtype)
+    code = dt.newbyteorder("<").str[1:] if dt.kind in "uif" else ""
+    return code if code in DTYPES else None
+
+
 def encode_event(event: str, body: Mapping[str, Any], payload: Any = None, stream: str = "") -> list[Any]:
     """Frames of one published event: ``[topic, header, payload?]``.
 
     The topic is ``event`` or ``event/stream`` (UTF-8), so that SUB prefix matching selects by event kind
     (``sync.``), by event (``sync.offset``) or by event and stream (``sync.offset/cam1``).
+
+    A numpy ``payload`` is sent as its little-endian C-order buffer and described in the header by
+    ``payload_dtype`` (a wire dtype code) and ``payload_shape``, so that any subscriber can rebuild it; any
+    other payload (bytes-like) is sent as it is, undescribed.
     """
     topic = f"{event}/{stream}" if stream else event
     hdr = {"v": VERSION, "event": event, **body}
     if stream:
         hdr.setdefault("stream", stream)
+    if isinstance(payload, np.ndarray):
+        code = dtype_code(payload.dtype)
+        if code is None:
+            raise ProtocolError("bad_dtype", f"event payload dtype {payload.dtype} is not one of {', '.join(DTYPES)}")
+        arr = np.ascontiguousarray(payload, dtype=DTYPES[code])
+        hdr["payload_dtype"] = code
+        hdr["payload_shape"] = list(arr.shape)
+        payload = arr.tobytes() if arr.size == 0 else memoryview(arr).cast("B")
     frames: list[Any] = [topic.encode("utf-8"), _pack(hdr)]
     if payload is not None:
         frames.append(payload)
     return frames
 
 
+# ----------------------------------------------------------------------------------------------- control
+#
+# A control request or reply is ONE frame (a msgpack map); the ROUTER envelope around it is the socket's
+# business, not the protocol's. See PROTOCOL.md, "Control".
+
+
+@dataclass(frozen=True)
+class Request:
+    """A decoded control request: ``cmd`` (one of `CONTROL_COMMANDS`), the echoed ``id`` and the full header."""
+
+    cmd: str
+    id: int | None
+    header: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A decoded control reply. ``body`` is the whole map; on failure ``reason``/``message`` say why."""
+
+    id: int | None
+    ok: bool
+    body: dict[str, Any]
+    reason: str = ""
+    message: str = ""
+
+
+def encode_request(cmd: str, req_id: int | None = None, **fields: Any) -> bytes:
+    """One control request frame: ``{v, cmd, id?, **fields}`` in that key order."""
+    hdr: dict[str, Any] = {"v": VERSION, "cmd": cmd}
+    if req_id is not None:
+        hdr["id"] = int(req_id)
+    hdr.update(fields)
+    return _pack(hdr)
+
+
+def encode_open_request(meta: StreamMeta, req_id: int | None = None) -> bytes:
+    """The control ``open`` request: the fields of the ingest ``open`` header, in the same order."""
+    fields = msgpack.unpackb(encode_open(meta)[0], raw=False)
+    del fields["v"], fields["type"]
+    return encode_request("open", req_id, **fields)
+
+
+def encode_close_request(stream: str, last_seq: int, timeout_s: float = 5.0, req_id: int | None = None) -> bytes:
+    return encode_request("close", req_id, stream=stream, seq=int(last_seq), timeout_s=float(timeout_s))
+
+
+def encode_reply(req_id: int | None, body: Mapping[str, Any] | None = None) -> bytes:
+    """A success reply: ``{v, ok: true, id, **body}`` (``id`` is nil when the request had none)."""
+    return _pack({"v": VERSION, "ok": True, "id": req_id, **(body or {})})
+
+
+def encode_error_reply(req_id: int | None, reason: str, message: str) -> bytes:
+    """A failure reply: ``{v, ok: false, id, error: {reason, message}}``."""
+    return _pack({"v": VERSION, "ok": False, "id": req_id, "error": {"reason": reason, "message": message}})
+
+
+def peek_request_id(frame: Any) -> int | None:
+    """The ``id`` of a request frame if it can be read at all, else None. Never raises: it is used to address
+    the error reply to a request that failed to decode."""
+    try:
+        hdr = msgpack.unpackb(memoryview(frame), raw=False, max_str_len=1 << 16, max_bin_len=1 << 16,
+                              max_array_len=1024, max_map_len=256, max_ext_len=0)
+    except Exception:
+        return None
+    rid = hdr.get("id") if isinstance(hdr, dict) else None
+    return rid if isinstance(rid, int) and not isinstance(rid, bool) and -(2**63) <= rid < 2**64 else None
+
+
+def decode_request(frame: Any, limits: Limits = DEFAULT_LIMITS) -> Request:
+    """Validate the envelope of a control request (version, ``cmd``, ``id``). The command's own fields are
+    checked by `decode_open` (for ``open``) and `decode_close_request` (for ``close``)."""
+    hdr = _unpack_header(frame, limits)
+    cmd = _field(hdr, "cmd", str)
+    rid = _field(hdr, "id", int, None)
+    if cmd not in CONTROL_COMMANDS:
+        raise ProtocolError("unknown_command", f"command {cmd!r} is not one of {', '.join(CONTROL_COMMANDS)}")
+    return Request(cmd, rid, hdr)
+
+
+def decode_close_request(hdr: Mapping[str, Any], max_timeout_s: float = 300.0) -> tuple[Close, float]:
+    """``(Close(stream, seq), timeout_s)`` of a control ``close`` request; ``timeout_s`` defaults to 5.0."""
+    close = decode_close(hdr)
+    timeout_s = float(_field(hdr, "timeout_s", (int, float), 5.0))
+    if not math.isfinite(timeout_s) or not 0 <= timeout_s <= max_timeout_s:
+        raise ProtocolError("bad_field", f"timeout_s must be a number of seconds in [0, {max_timeout_s}]")
+    return close, timeout_s
+
+
+def decode_reply(frame: Any, limits: Limits = DEFAULT_LIMITS) -> Reply:
+    """Decode a control reply (client side). A malformed reply raises `ProtocolError`; a well-formed failure
+    reply is returned with ``ok=False`` (the caller decides what to raise)."""
+    hdr = _unpack_map(frame, limits.max_control_bytes, 1 << 16)
+    _check_version(hdr)
+    ok = hdr.get("ok")
+    if not isinstance(ok, bool):
+        raise ProtocolError("missing_field", "control reply needs a boolean 'ok'")
+    rid = hdr.get("id")
+    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, int)):
+        raise ProtocolError("bad_field", "control reply 'id' must be an integer or nil")
+    if ok:
+        return Reply(rid, True, hdr)
+    err = hdr.get("error")
+    if not isinstance(err, dict) or not isinstance(err.get("reason"), str) or not isinstance(err.get("message"), str):
+        raise ProtocolError("missing_field", "a failed control reply needs error: {reason: str, message: str}")
+    return Reply(rid, False, hdr, err["reason"], err["message"])
+
+
 # ----------------------------------------------------------------------------------------------- decode
 
 
-def _unpack_header(frame: Any, limits: Limits) -> dict[str, Any]:
+def _unpack_map(frame: Any, max_bytes: int, max_container: int) -> dict[str, Any]:
     buf = memoryview(frame)
-    if buf.nbytes > limits.max_header_bytes:
-        raise ProtocolError("header_too_large", f"header is {buf.nbytes} bytes, limit {limits.max_header_bytes}")
+    if buf.nbytes > max_bytes:
+        raise ProtocolError("header_too_large", f"header is {buf.nbytes} bytes, limit {max_bytes}")
     try:
         hdr = msgpack.unpackb(
             buf,
             raw=False,
             strict_map_key=True,
-            max_str_len=limits.max_header_bytes,
-            max_bin_len=limits.max_header_bytes,
-            max_array_len=1024,
-            max_map_len=256,
+            max_str_len=max_bytes,
+            max_bin_len=max_bytes,
+            max_array_len=max_container,
+            max_map_len=max_container // 4,
             max_ext_len=0,
         )
     except Exception as exc:  # msgpack raises several unrelated types for malformed input
         raise ProtocolError("not_msgpack", f"header frame is not a msgpack map ({type(exc).__name__})") from None
     if not isinstance(hdr, dict):
         raise ProtocolError("not_msgpack", f"header must be a msgpack map, got {type(hdr).__name__}")
+    return hdr
+
+
+def _check_version(hdr: Mapping[str, Any]) -> None:
     v = hdr.get("v")
-    if v != VERSION:
+    if type(v) is not int or v != VERSION:  # neither True nor 1.0
         raise ProtocolError("bad_version", f"protocol version {v!r} is not supported; this service speaks v{VERSION}")
+
+
+def _unpack_header(frame: Any, limits: Limits) -> dict[str, Any]:
+    hdr = _unpack_map(frame, limits.max_header_bytes, 1024)
+    _check_version(hdr)
     return hdr
 
 
@@ -369,14 +516,39 @@ def decode_ingest(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> tup
 
 
 def decode_event(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS) -> tuple[str, dict[str, Any], Any]:
-    """``(topic, header, payload_or_None)`` of a published event."""
+    """``(topic, header, payload_or_None)`` of a published event (see `event_payload` for the array)."""
     if not 2 <= len(frames) <= 3:
         raise ProtocolError("frame_count", f"events have 2 or 3 frames, got {len(frames)}")
     try:
         topic = bytes(memoryview(frames[0])).decode("utf-8")
     except UnicodeDecodeError:
         raise ProtocolError("bad_field", "topic frame is not UTF-8") from None
-    hdr = _unpack_header(frames[1], limits)
+    hdr = _unpack_map(frames[1], limits.max_event_header_bytes, 1 << 16)
+    _check_version(hdr)
     if not isinstance(hdr.get("event"), str):
         raise ProtocolError("missing_field", "event header needs a string 'event'")
     return topic, hdr, frames[2] if len(frames) == 3 else None
+
+
+def event_payload(hdr: Mapping[str, Any], payload: Any) -> np.ndarray | bytes | None:
+    """The payload of a decoded event: an array (read-only view) when the header describes it with
+    ``payload_dtype``/``payload_shape``, the raw bytes when it does not, None when there is none."""
+    if payload is None:
+        return None
+    buf = memoryview(payload)
+    if "payload_dtype" not in hdr and "payload_shape" not in hdr:
+        return bytes(buf)
+    code = _field(hdr, "payload_dtype", str)
+    if code not in DTYPES:
+        raise ProtocolError("bad_dtype", f"payload_dtype {code!r} is not one of {', '.join(DTYPES)}")
+    shape_raw = _field(hdr, "payload_shape", list)
+    if len(shape_raw) > 8 or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in shape_raw):
+        raise ProtocolError("bad_shape", "payload_shape must be a list of at most 8 integers >= 0")
+    count = 1
+    for s in shape_raw:
+        count *= s
+    if count * DTYPES[code].itemsize != buf.nbytes:
+        raise ProtocolError(
+            "size_mismatch", f"payload is {buf.nbytes} bytes but shape {shape_raw} x {code} needs {count * DTYPES[code].itemsize}"
+        )
+    return np.frombuffer(buf, dtype=DTYPES[code]).reshape(shape_raw)
