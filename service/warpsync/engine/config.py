@@ -1,11 +1,150 @@
-"""[engine] section: sessions, reference timeline, clock and content sync."""
+"""[engine] section: sessions, reference timeline, clock and content sync, bundles."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal, Mapping
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    """[engine.clock]: per-device-clock offset/drift estimation from (device timestamp, arrival time) pairs."""
+
+    bin_s: float = 0.25
+    """Width of the device-time bins whose minimum one-way delay feeds the lower envelope, seconds (default 0.25)."""
+    window_s: float = 60.0
+    """Length of the sliding window of bins the envelope is fitted to, seconds (default 60)."""
+    settle_min_span_s: float = 2.0
+    """Least span of observations before an estimate can be called settled, seconds (default 2)."""
+    settle_uncertainty_s: float = 0.002
+    """An estimate with at most this offset uncertainty and the least span is settled, seconds (default 0.002)."""
+    settle_timeout_s: float = 8.0
+    """After this span the estimate is called settled whatever its uncertainty (which is still published),
+    seconds (default 8)."""
+    jump_s: float = 0.05
+    """A residual against the envelope larger than this (plus 3 uncertainties) is a clock-jump candidate,
+    seconds (default 0.05)."""
+    jump_confirm_s: float = 0.75
+    """A jump upwards (all observations late by more than `jump_s`) is confirmed after this much device time;
+    a jump below the envelope (physically impossible delay) is confirmed at once, seconds (default 0.75)."""
+    backwards_s: float = 0.001
+    """Device time going backwards by more than this is a device restart, seconds (default 0.001)."""
+    forget_s: float = 600.0
+    """A clock model not fed for this long (host time) is dropped; below it the model survives a publisher's
+    reconnect under the same clock id, seconds (default 600)."""
+
+
+@dataclass(frozen=True)
+class ContentConfig:
+    """[engine.content]: windowed content alignment (cross-correlation / banded DTW / CTW) and its smoother."""
+
+    enabled: bool = True
+    """Run content sync; off means clock sync only."""
+    hop_s: float = 0.5
+    """How often each stream's content estimate is updated, seconds of reference time (default 0.5)."""
+    window_s: float = 4.0
+    """Length of the feature window aligned each hop, seconds (default 4)."""
+    grid_s: float = 0.001
+    """Resolution of the common time grid windows are resampled to before alignment, seconds (default 0.001)."""
+    min_search_s: float = 0.02
+    """Smallest lag search half-range around the current estimate, seconds (default 0.02)."""
+    prior_latency_s: float = 0.2
+    """Half-range of the first search when only the clock prior is known: covers capture latency that
+    timestamps cannot see, seconds (default 0.2)."""
+    search_sigmas: float = 5.0
+    """Search half-range in units of the current estimate's uncertainty (default 5)."""
+    min_corr: float = 0.3
+    """Least normalized correlation at the peak for a window to count as informative (default 0.3)."""
+    min_prominence: float = 0.05
+    """Least margin of the peak over the best value outside its main lobe (default 0.05)."""
+    min_activity: float = 1e-6
+    """Windows whose activity envelope has a smaller standard deviation are uninformative (silence, no
+    motion), in the envelope's units (default 1e-6)."""
+    gate_sigmas: float = 6.0
+    """Innovations beyond this many predicted standard deviations are outliers (default 6)."""
+    relock_hops: int = 3
+    """Consecutive consistent outliers after which the smoother re-locks on them (default 3)."""
+    drift_noise_ppm_per_s: float = 0.05
+    """Process noise of the drift state, ppm per sqrt(second) (default 0.05)."""
+    offset_noise_s_per_s: float = 1e-5
+    """Process noise of the offset state, seconds per sqrt(second) (default 1e-5)."""
+    timeout_s: float = 10.0
+    """Without an informative window for this long the stream falls back to method `clock`, seconds (default 10)."""
+    coarse_max_offset_s: float = 300.0
+    """Largest offset the coarse global search (no usable timestamps) considers, seconds (default 300)."""
+    coarse_grid_s: float = 0.01
+    """Grid of the coarse global search, seconds (default 0.01)."""
+    history_s: float = 120.0
+    """Feature history kept per stream for the coarse search, seconds (default 120)."""
+    raw_audio_refine: bool = True
+    """Refine audio-to-audio lags by GCC-PHAT on the raw samples (sub-millisecond)."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """[engine.features]: how each modality becomes an activity envelope on an explicit time axis."""
+
+    audio_hop_ms: float = 1.0
+    """Audio energy/onset envelope hop, milliseconds (default 1)."""
+    sensor_highpass_hz: float = 0.5
+    """High-pass corner for sensor magnitudes, Hz (default 0.5)."""
+    smooth_s: float = 0.004
+    """Gaussian smoothing (sigma) applied to every envelope on the common grid before alignment, seconds
+    (default 0.004)."""
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    """[engine.bundle]: `sync.bundle` synchronized sets (ROS ApproximateTime guarantees)."""
+
+    enabled: bool = True
+    """Publish `sync.bundle` events."""
+    tick_hz: float = 0.0
+    """Bundle tick rate on the reference timeline, Hz; 0 uses the reference stream's frame rate, capped at
+    `max_tick_hz` (default 0)."""
+    max_tick_hz: float = 60.0
+    """Highest bundle rate when `tick_hz` is 0, Hz (default 60)."""
+    max_wait_s: float = 0.1
+    """A tick is published at most this long (host time) after it could first have been, with `incomplete`
+    set and the late streams named, seconds (default 0.1)."""
+    max_residual_s: float = 0.0
+    """A member farther than this from the tick is missing; 0 means half the member's sample period, seconds
+    (default 0)."""
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """[engine.sessions.NAME]: a rig declared in config (streams may also join by their `session` metadata)."""
+
+    reference: str = ""
+    """Reference stream id; empty means the host clock."""
+    anchor: str = ""
+    """Content anchor when the reference is the host clock: the stream others are content-aligned to;
+    empty means the first audio stream to open (or the first stream)."""
+    streams: tuple[str, ...] = ()
+    """Streams that belong to this session whatever their metadata says."""
+    partners: Mapping[str, str] = field(default_factory=dict)
+    """stream -> stream it is content-aligned to (e.g. an IMU to its camera); default the anchor."""
 
 
 @dataclass(frozen=True)
 class EngineConfig:
     enabled: bool = True
     """Run the sync engine (clock and content sync) in the service."""
+    default_session: str = "default"
+    """Session of streams whose metadata names none."""
+    clock: ClockConfig = field(default_factory=ClockConfig)
+    """Clock sync from timestamps."""
+    content: ContentConfig = field(default_factory=ContentConfig)
+    """Content sync."""
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    """Feature extraction."""
+    bundle: BundleConfig = field(default_factory=BundleConfig)
+    """Synchronized sets."""
+    sessions: Mapping[str, SessionConfig] = field(default_factory=dict)
+    """Sessions declared in config, by name."""
+    publish_every_s: float = 0.5
+    """`sync.offset` is published per stream at most this often (and on every method or settled change),
+    seconds of host time (default 0.5)."""
+    stall_s: float = 2.0
+    """A stream with no chunk for this long (host time) is reported `stalled`, seconds (default 2)."""

@@ -1,0 +1,252 @@
+"""Clock model: a device clock's offset and drift against the host clock, from timestamps alone.
+
+Each observation is a chunk's device time (of the moment it was sent: the end of its last sample) and the host
+time it arrived. ``arrival_s - t_dev_s = offset(t) + delay`` where the network/stack delay is never negative
+and only sometimes close to its minimum. The estimator keeps the minimum of each `bin_s` of device time and
+fits the *lower envelope* of those minima over a sliding window: the line below every point that is closest to
+them on average (the linear program of Moon, Skelly & Towsley, "Estimation and removal of clock skew from
+network delay measurements", 1999). Its optimum is the edge of the lower convex hull that supports the hull at
+the mean abscissa, so one fit is O(n). This is what LSL's time correction + dejitter achieve with a
+regression over minutes; the envelope settles in seconds because jitter only ever adds delay.
+
+What timestamps cannot see: the device's capture latency (time between sensing and stamping) and the minimum
+network delay are absorbed into the offset. Content sync (`engine.content`) measures the former.
+
+Jumps: an observation below the envelope by more than `jump_s` (a delay that would be negative) is a jump at
+once; observations all above it by more than `jump_s` for `jump_confirm_s` are a jump too; device time going
+backwards is a restart. Either resets the model, seeded with the observations since the jump.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ClockConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClockEstimate:
+    """``t_host = t_dev + offset_s + drift_ppm * 1e-6 * (t_dev - t_dev_s)`` near device time `t_dev_s`."""
+
+    t_dev_s: float
+    """Device time the estimate refers to, seconds."""
+    offset_s: float
+    """Host minus device time at `t_dev_s` (includes the minimum network delay), seconds."""
+    drift_ppm: float
+    """d(host - device)/d(device) in parts per million."""
+    uncertainty_s: float
+    """One-sigma uncertainty of `offset_s` at `t_dev_s`, seconds."""
+    settled: bool
+    """The estimate has stopped moving (see `ClockConfig`)."""
+    span_s: float
+    """Device-time span of the observations behind the estimate, seconds."""
+    resets: int
+    """How many jumps/restarts the model has seen."""
+
+
+def lower_envelope_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The line ``y = a + b x`` with ``a + b x_i <= y_i`` for all i that minimizes ``sum(y_i - a - b x_i)``.
+
+    `x` must be strictly increasing. Returns (a, b); one point gives slope 0.
+    """
+    n = len(x)
+    if n == 0:
+        raise ValueError("lower_envelope_fit needs at least one point")
+    if n == 1:
+        return float(y[0]), 0.0
+    # lower convex hull (monotone chain)
+    hull: list[int] = []
+    for i in range(n):
+        while len(hull) >= 2:
+            o, a = hull[-2], hull[-1]
+            cross = (x[a] - x[o]) * (y[i] - y[o]) - (y[a] - y[o]) * (x[i] - x[o])
+            if cross <= 0:
+                hull.pop()
+            else:
+                break
+        hull.append(i)
+    xm = float(np.mean(x))
+    # the edge whose x-interval contains the mean abscissa maximizes the line's value at xm
+    for k in range(len(hull) - 1):
+        i, j = hull[k], hull[k + 1]
+        if x[i] <= xm <= x[j]:
+            b = (y[j] - y[i]) / (x[j] - x[i])
+            return float(y[i] - b * x[i]), float(b)
+    i, j = hull[-2], hull[-1]  # pragma: no cover - xm always lies within [x0, xn]
+    b = (y[j] - y[i]) / (x[j] - x[i])
+    return float(y[i] - b * x[i]), float(b)
+
+
+class ClockModel:
+    """Offset/drift of one device clock against the host clock. Pure: time comes in as arguments."""
+
+    def __init__(self, cfg: ClockConfig | None = None) -> None:
+        self.cfg = cfg or ClockConfig()
+        self.resets = 0
+        self.last_seen_s = -math.inf
+        self._clear()
+
+    def _clear(self) -> None:
+        self._x0: float | None = None  # device-time origin for numerics
+        self._bins: deque[list[float]] = deque()  # [bin index, x of min, y min]
+        self._pending: list[tuple[float, float]] = []  # observations above the envelope (jump candidates)
+        self._last_x = -math.inf
+        self._fit: tuple[float, float, float, float, float] | None = None  # a, b, q, span, xm
+        self._dirty = False
+        self._n_obs = 0
+
+    # ------------------------------------------------------------------------------------------ updates
+    def observe(self, t_dev_s: float, arrival_s: float) -> str | None:
+        """Add one (device time, host arrival time) pair. Returns ``"jump"``, ``"restart"`` or None."""
+        self.last_seen_s = max(self.last_seen_s, arrival_s)
+        cfg = self.cfg
+        event = None
+        if self._x0 is not None and t_dev_s < self._last_x - cfg.backwards_s:
+            log.info("device time went back by %.6f s: device restart", self._last_x - t_dev_s)
+            self._reset([])
+            event = "restart"
+        elif self._fit is not None:
+            r = (arrival_s - t_dev_s) - self._predict_y(t_dev_s)
+            margin = cfg.jump_s + 3.0 * self._uncertainty(t_dev_s)
+            if r < -margin:
+                log.info("observation %.6f s below the delay envelope: clock jump", -r)
+                self._reset([])
+                event = "jump"
+            elif r > margin:
+                self._pending.append((t_dev_s, arrival_s))
+                if t_dev_s - self._pending[0][0] >= cfg.jump_confirm_s:
+                    log.info("observations %.6f s above the delay envelope for %.3f s: clock jump", r, cfg.jump_confirm_s)
+                    self._reset(self._pending)
+                    return "jump"
+                return None
+            else:
+                self._pending.clear()
+        self._add(t_dev_s, arrival_s)
+        return event
+
+    def _reset(self, seed: list[tuple[float, float]]) -> None:
+        seed = list(seed)
+        self._clear()
+        self.resets += 1
+        for x, a in seed:
+            self._add(x, a)
+
+    def _add(self, t_dev_s: float, arrival_s: float) -> None:
+        cfg = self.cfg
+        if self._x0 is None:
+            self._x0 = t_dev_s
+        x = t_dev_s - self._x0
+        y = arrival_s - t_dev_s
+        self._last_x = max(self._last_x, t_dev_s)
+        self._n_obs += 1
+        b = math.floor(x / cfg.bin_s)
+        new_bin = False
+        if self._bins and self._bins[-1][0] == b:
+            if y < self._bins[-1][2]:
+                self._bins[-1][1] = x
+                self._bins[-1][2] = y
+                self._dirty = True
+        elif self._bins and b < self._bins[-1][0]:
+            # out-of-order within tolerance: fold into the last bin
+            if y < self._bins[-1][2]:
+                self._bins[-1][2] = y
+                self._dirty = True
+        else:
+            self._bins.append([b, x, y])
+            self._dirty = new_bin = True
+        while self._bins and self._bins[0][0] < b - cfg.window_s / cfg.bin_s:
+            self._bins.popleft()
+        # Refit when a bin closes (and while the model is young); queries refit a dirty model on demand. Jump
+        # detection between refits uses the fit as of the last closed bin, which is what it should test against.
+        if self._fit is None or new_bin or len(self._bins) < 3:
+            self._refit()
+
+    def _refit(self) -> None:
+        self._dirty = False
+        bins = self._bins
+        xs = np.fromiter((v[1] for v in bins), float, len(bins))
+        ys = np.fromiter((v[2] for v in bins), float, len(bins))
+        a, b = lower_envelope_fit(xs, ys)
+        res = ys - (a + b * xs)
+        n = len(xs)
+        # jitter floor: how far typical bin minima sit above the envelope
+        q = float(np.median(res)) if n > 2 else 0.0
+        span = float(xs[-1] - xs[0]) if n > 1 else 0.0
+        self._fit = (a, b, q, span, float(np.mean(xs)))
+
+    # ------------------------------------------------------------------------------------------ queries
+    def _predict_y(self, t_dev_s: float) -> float:
+        assert self._fit is not None and self._x0 is not None
+        a, b, *_ = self._fit
+        return a + b * (t_dev_s - self._x0)
+
+    def _uncertainty(self, t_dev_s: float) -> float:
+        assert self._fit is not None and self._x0 is not None
+        a, b, q, span, xm = self._fit
+        n = len(self._bins)
+        if n < 2 or span <= 0:
+            return max(q, 0.01)
+        # offset: the envelope touches two minima, each above the truth by ~q/n; slope error ~ q/span.
+        # Extrapolating from the mean abscissa adds slope error times distance.
+        sig_a = q / math.sqrt(n) + 1e-6
+        sig_b = q * math.sqrt(12.0 / n) / span
+        dx = (t_dev_s - self._x0) - xm
+        return math.sqrt(sig_a**2 + (sig_b * dx) ** 2)
+
+    @property
+    def ready(self) -> bool:
+        return self._fit is not None
+
+    def estimate(self, t_dev_s: float | None = None) -> ClockEstimate | None:
+        """The estimate at device time `t_dev_s` (default: the last observation); None before any data."""
+        if self._fit is None:
+            return None
+        if self._dirty:
+            self._refit()
+        t = self._last_x if t_dev_s is None else t_dev_s
+        a, b, q, span, xm = self._fit
+        unc = self._uncertainty(t)
+        cfg = self.cfg
+        settled = span >= cfg.settle_min_span_s and (unc <= cfg.settle_uncertainty_s or span >= cfg.settle_timeout_s)
+        return ClockEstimate(
+            t_dev_s=t,
+            offset_s=self._predict_y(t),
+            drift_ppm=b * 1e6,
+            uncertainty_s=unc,
+            settled=bool(settled),
+            span_s=span,
+            resets=self.resets,
+        )
+
+    def to_host(self, t_dev_s: np.ndarray | float) -> np.ndarray | float:
+        """Host time of device time(s) (NaN before any data)."""
+        if self._fit is None or self._x0 is None:
+            return np.asarray(t_dev_s, float) * np.nan
+        if self._dirty:
+            self._refit()
+        a, b, *_ = self._fit
+        return t_dev_s + a + b * (np.asarray(t_dev_s, float) - self._x0) if isinstance(t_dev_s, np.ndarray) else (
+            t_dev_s + a + b * (t_dev_s - self._x0)
+        )
+
+    def from_host(self, t_host_s: np.ndarray | float) -> np.ndarray | float:
+        """Device time of host time(s): the inverse of `to_host`."""
+        if self._fit is None or self._x0 is None:
+            return np.asarray(t_host_s, float) * np.nan
+        if self._dirty:
+            self._refit()
+        a, b, *_ = self._fit
+        # t_host = t (1 + b) + a - b x0
+        return (t_host_s - a + b * self._x0) / (1.0 + b)
+
+    @property
+    def drift(self) -> float:
+        """Current slope d(host - device)/d(device), dimensionless (0 before data)."""
+        return 0.0 if self._fit is None else self._fit[1]

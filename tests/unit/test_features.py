@@ -1,0 +1,133 @@
+"""Feature extractors: hand-worked cases, time axes, and streaming == offline for random chunkings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from warpsync.errors import AlignmentError
+from warpsync.features import Frames, envelope_extractor, log_mel, motion_activity, onset_envelope, sensor_activity
+from warpsync.features.audio import AudioEnvelope, LogMel
+from warpsync.features.sensor import SensorEnvelope
+from warpsync.features.video import MotionEnvelope
+
+
+def random_chunks(rng, n, max_chunk):
+    """Split range(n) into chunks of random sizes, empty ones included."""
+    cuts, i = [], 0
+    while i < n:
+        k = int(rng.integers(0, max_chunk + 1))
+        cuts.append((i, min(n, i + k)))
+        i += k
+    return cuts
+
+
+def stream(ext, x, rng, max_chunk):
+    return Frames.concat([ext.push(x[a:b]) for a, b in random_chunks(rng, len(x), max_chunk)])
+
+
+def test_onset_envelope_hand_worked():
+    # rate 4 Hz, hop 500 ms -> 2 samples per block; blocks: [0,0] [1,1] [1,1] [0,0]
+    x = np.array([0, 0, 1, 1, 1, 1, 0, 0], float)
+    f = onset_envelope(x, 4.0, hop_ms=500.0, t0_s=10.0)
+    floor = 1e-10
+    np.testing.assert_allclose(f.times_s, [10.5, 11.0, 11.5])  # block boundaries k*H/rate, k >= 1
+    np.testing.assert_allclose(f.values, [np.log(1 + floor) - np.log(floor), 0.0, 0.0])
+
+
+def test_onset_envelope_scales_int16_to_full_scale():
+    x = (np.array([0, 0, 16384, 16384]) ).astype(np.int16)
+    f = onset_envelope(x, 2.0, hop_ms=1000.0)
+    np.testing.assert_allclose(f.values, [np.log(0.25 + 1e-10) - np.log(1e-10)])
+
+
+@pytest.mark.parametrize("channels", [None, 2])
+def test_audio_envelope_streaming_equals_offline(rng, channels):
+    shape = (4801,) if channels is None else (4801, channels)
+    x = rng.normal(size=shape).astype(np.float32) * np.repeat(rng.uniform(0, 1, 11), 437)[:4801].reshape(-1, *([1] * (len(shape) - 1)))
+    ref = onset_envelope(x, 48000.0, hop_ms=1.0, t0_s=3.0)
+    got = stream(AudioEnvelope(48000.0, 3.0, hop_ms=1.0), x, rng, 300)
+    np.testing.assert_array_equal(got.times_s, ref.times_s)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-12, atol=1e-12)
+    assert len(ref) == 4801 // 48 - 1
+
+
+def test_log_mel_streaming_equals_offline_and_times(rng):
+    x = rng.normal(size=8000)
+    ref = log_mel(x, 16000.0, n_mels=20, hop_ms=10.0, n_fft=400, t0_s=1.0)
+    got = stream(LogMel(16000.0, 1.0, n_mels=20, hop_ms=10.0, n_fft=400), x, rng, 700)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got.times_s, ref.times_s)
+    assert ref.values.shape == ((8000 - 400) // 160 + 1, 20)
+    assert ref.times_s[0] == pytest.approx(1.0 + 200 / 16000)
+    # a pure tone peaks in the mel band containing its frequency
+    tone = np.sin(2 * np.pi * 1000 * np.arange(4000) / 16000)
+    fb = log_mel(tone, 16000.0, n_mels=20, n_fft=400)
+    centres = np.argmax(np.abs(np.fft.rfftfreq(400, 1 / 16000)[None, :] - 1000) < 20, axis=1)
+    assert np.argmax(fb.values[3]) == np.argmax(LogMel(16000.0, 0.0, n_mels=20, n_fft=400).fb[:, centres[0]])
+
+
+def test_motion_activity_hand_worked_frames():
+    # 4x4 frames at 10 fps: still, still, then the whole frame brightens by 8 once
+    frames = np.zeros((4, 4, 4), np.uint8)
+    frames[3:] = 8
+    f = motion_activity(frames, 10.0, t0_s=0.0)
+    # motion energies (per cell |diff|) at 0.05, 0.15, 0.25: 0, 0, 8 -> activity |change| at 0.1, 0.2
+    np.testing.assert_allclose(f.times_s, [0.1, 0.2])
+    np.testing.assert_allclose(f.values, [0.0, 16 * 8.0])
+
+
+@pytest.mark.parametrize("shape", [(24, 32), (24, 32, 3), (16,)])
+def test_motion_streaming_equals_offline(rng, shape):
+    x = rng.integers(0, 255, size=(57, *shape)).astype(np.uint8 if len(shape) > 1 else np.float32)
+    ref = motion_activity(x, 60.0, t0_s=2.0)
+    got = stream(MotionEnvelope(60.0, 2.0), x, rng, 5)
+    np.testing.assert_allclose(got.times_s, ref.times_s)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-12)
+    assert len(ref) == (55 if len(shape) > 1 else 56)
+
+
+def test_motion_rejects_scalar_frames():
+    with pytest.raises(AlignmentError, match="video samples"):
+        motion_activity(np.zeros(5), 30.0)
+
+
+def test_sensor_activity_ignores_gravity_and_sees_jolts(rng):
+    rate = 1000.0
+    n = 5000
+    x = np.tile([0.0, 0.0, 9.81], (n, 1)) + rng.normal(0, 0.01, (n, 3))
+    x[3000:3005, 0] += 20.0  # a jolt at 3.0 s
+    f = sensor_activity(x, rate, highpass_hz=0.5, t0_s=0.0)
+    assert f.times_s[0] == pytest.approx(0.5 / rate)
+    peak_t = f.times_s[np.argmax(f.values)]
+    assert 2.999 <= peak_t <= 3.006
+    # no start-up transient from gravity: the first second is as quiet as the rest
+    assert f.values[:100].max() < 5 * np.median(f.values) + 1.0
+
+
+def test_sensor_streaming_equals_offline(rng):
+    x = rng.normal(size=(3001, 3))
+    ref = sensor_activity(x, 500.0, t0_s=7.0)
+    got = stream(SensorEnvelope(500.0, 7.0), x, rng, 40)
+    np.testing.assert_allclose(got.times_s, ref.times_s)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-9, atol=1e-9)
+
+
+def test_segmented_extractor_restarts_on_gap(rng):
+    ext = envelope_extractor("sensor", 100.0, ())
+    a = ext.push(0.0, rng.normal(size=50))
+    b = ext.push(0.5, rng.normal(size=50))  # continues
+    c = ext.push(2.0, rng.normal(size=50))  # a dropped second: new segment
+    assert ext.segments == 2
+    assert len(a) == 49 and len(b) == 50 and len(c) == 49
+    assert c.times_s[0] == pytest.approx(2.005)
+    assert len(ext.push(2.5, np.zeros(0))) == 0
+
+
+def test_bad_rates_and_modalities_raise():
+    with pytest.raises(AlignmentError, match="positive"):
+        onset_envelope(np.zeros(10), 0.0)
+    with pytest.raises(AlignmentError, match="modality 'text'"):
+        envelope_extractor("text", 1.0, ())
+    with pytest.raises(AlignmentError, match="highpass_hz"):
+        sensor_activity(np.zeros(10), 10.0, highpass_hz=6.0)
