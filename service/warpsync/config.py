@@ -28,14 +28,20 @@ from .speech.config import SpeechConfig
 class ControlConfig:
     endpoint: str = "tcp://127.0.0.1:5557"
     """Control socket (ROUTER) address: `ping`, `status`, `streams`, stream open/close handshakes."""
+    open_timeout_s: float = 5.0
+    """How long an `open` waits for the owning ingest worker to install the stream, seconds."""
+    max_close_timeout_s: float = 60.0
+    """Upper bound on the `timeout_s` a `close` request may ask for, seconds."""
 
 
 @dataclass(frozen=True)
 class MetricsConfig:
+    enabled: bool = True
+    """Serve the Prometheus HTTP endpoint (`/metrics`)."""
     host: str = "127.0.0.1"
     """Address the Prometheus HTTP endpoint binds to."""
     port: int = 9108
-    """Prometheus HTTP port; 0 disables the endpoint."""
+    """Prometheus HTTP port; 0 binds an ephemeral port (reported in the ready line)."""
 
 
 @dataclass(frozen=True)

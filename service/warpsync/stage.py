@@ -12,7 +12,7 @@ that call's events are lost, but the stage keeps being called.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 from warpsync_client.protocol import StreamMeta
@@ -55,3 +55,16 @@ class Stage(Protocol):
     def close(self, stream: str, now_s: float) -> list[Event]: ...
 
     def tick(self, now_s: float) -> list[Event]: ...
+
+
+class BufferUser(Protocol):
+    """Optional, for stages that read the ingest ring buffers (the sync engine).
+
+    Before any other call the service calls ``bind_buffers(lookup)``, where ``lookup(stream)`` returns the
+    stream's buffer (`warpsync.ingest.ringbuffer.RingBuffer`, or `TextBuffer` for text streams) or ``None``.
+    A stage that wants to consume a stream in order registers a reader on it in ``open``
+    (``buffer.add_reader(self.name)``) and ``consume``s in ``samples``/``tick``; under the ``block`` full
+    policy ingest then waits for that reader instead of overwriting what it has not read.
+    """
+
+    def bind_buffers(self, lookup: Callable[[str], Any]) -> None: ...

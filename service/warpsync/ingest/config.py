@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class IngestConfig:
     endpoint: str = "tcp://127.0.0.1:5555"
-    """Address devices PUSH chunks to (the service binds PULL here)."""
+    """Address devices PUSH chunks to (the service binds PULL here). With several workers, worker ``i`` binds
+    the next addresses: ``tcp://host:port+i`` or ``ipc://path.i`` (``tcp://host:*`` binds ephemeral ports);
+    the control socket's ``open`` tells each stream which one owns it."""
     workers: int = 1
-    """Number of ingest worker processes."""
+    """Number of ingest worker processes (>= 1)."""
     rcvhwm: int = 10000
     """Receive high-water mark of the PULL socket, messages; senders block beyond it (lossless backpressure)."""
     buffer_s: float = 30.0
@@ -19,8 +23,45 @@ class IngestConfig:
     full_policy: Literal["block", "drop_oldest", "drop_newest"] = "block"
     """What happens when a ring buffer is full: `block` (backpressure, lossless) or an opt-in, counted drop."""
     nan_policy: Literal["reject", "zero", "keep"] = "reject"
-    """Chunks with NaN/Inf samples: rejected (counted), zero-filled (counted) or kept as they are."""
+    """Chunks with NaN/Inf samples: rejected (counted), zero-filled (counted) or kept as they are (counted)."""
     max_message_bytes: int = 64 * 1024 * 1024
     """Largest message accepted (ZMQ_MAXMSGSIZE and the payload limit), bytes."""
     max_streams: int = 1024
-    """Most streams open at once; opens beyond it are rejected."""
+    """Most streams known at once (open, or closed and kept for resuming); opens beyond it are rejected."""
+    max_time_jump_s: float = 1.0
+    """A chunk whose device time is this many seconds before the end of the previous chunk is rejected
+    (``time_jump``); this far after it (with no sequence gap) it is kept and counted as a time jump. Seconds."""
+    stall_s: float = 2.0
+    """A stream with no chunk for this long is reported ``stalled`` in `stream.status`, seconds."""
+    batch_max_messages: int = 512
+    """Most messages a worker decodes before forwarding them to the service process as one batch."""
+    text_buffer_captions: int = 4096
+    """Captions kept per text stream."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers = {self.workers}: need at least 1 ingest worker")
+        if not self.buffer_s > 0:
+            raise ValueError(f"buffer_s = {self.buffer_s}: must be > 0 seconds")
+        if self.rcvhwm < 1 or self.max_streams < 1 or self.batch_max_messages < 1:
+            raise ValueError("rcvhwm, max_streams and batch_max_messages must be >= 1")
+        if self.max_message_bytes < 1024:
+            raise ValueError(f"max_message_bytes = {self.max_message_bytes}: must be at least 1024 bytes")
+        if not self.max_time_jump_s > 0 or not self.stall_s > 0:
+            raise ValueError("max_time_jump_s and stall_s must be > 0 seconds")
+
+
+def worker_endpoint(base: str, index: int) -> str:
+    """The PULL address worker `index` binds, derived from ``ingest.endpoint``."""
+    if index == 0:
+        return base
+    if base.startswith("tcp://"):
+        host, _, port = base[len("tcp://") :].rpartition(":")
+        if port == "*" or port == "0":
+            return base
+        if not port.isdigit():
+            raise ConfigError(f"ingest.endpoint {base!r}: cannot derive worker addresses from port {port!r}")
+        return f"tcp://{host}:{int(port) + index}"
+    if base.startswith("ipc://"):
+        return f"{base}.{index}"
+    raise ConfigError(f"ingest.endpoint {base!r}: with several workers, use tcp:// or ipc:// addresses")

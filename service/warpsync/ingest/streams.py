@@ -1,0 +1,250 @@
+"""Per-stream validation state of one ingest worker (pure: no sockets).
+
+A worker owns a set of streams; every chunk of a stream passes through the same worker in order, so the
+checks that need history live here:
+
+* ``open``: a new stream is registered (at most ``max_streams`` known at once; the oldest closed stream is
+  forgotten to make room); re-opening with the same metadata resumes it, with different metadata is
+  rejected (``reopen_mismatch``);
+* chunks: decoded and validated against the stream's metadata (`warpsync_client.protocol.decode_chunk`),
+  then sequence numbers (gaps counted, duplicates and reordered chunks rejected as ``seq_backwards`` since
+  the buffers are append-only in time), device times (a jump backwards beyond ``max_time_jump_s`` is
+  rejected as ``time_jump``, one forwards without a sequence gap is kept and flagged) and NaN/Inf
+  (``nan_policy``).
+
+Every failure raises `ProtocolError` with a stable reason; `Rejection.kind` refines ``seq_backwards``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+import numpy as np
+from warpsync_client.protocol import DEFAULT_LIMITS, REASONS, Chunk, Limits, StreamMeta, decode_chunk
+
+from ..errors import ProtocolError
+
+#: reasons the service adds to the protocol's own (`warpsync_client.protocol.REASONS`)
+SERVICE_REASONS = ("too_many_streams", "stream_closed", "worker_mismatch", "internal")
+ALL_REASONS = tuple(REASONS) + tuple(r for r in SERVICE_REASONS if r not in REASONS)
+
+SEQ_WINDOW = 1024  # how far back duplicates are told apart from reordered chunks
+
+
+class SeqBackwards(ProtocolError):
+    """A chunk whose seq is not after the last one; `kind` is ``duplicate`` or ``reordered``."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__("seq_backwards", message)
+        self.kind = kind
+
+
+@dataclass
+class StreamState:
+    meta: StreamMeta
+    open: bool = True
+    last_seq: int = -1
+    seen_mask: int = 0
+    """Bit i set: seq ``last_seq - i`` was accepted (for i < SEQ_WINDOW)."""
+    next_t_s: float | None = None
+    """Expected device time of the next chunk's first sample (end of the previous chunk)."""
+
+
+@dataclass(frozen=True)
+class Accepted:
+    chunk: Chunk
+    payload: Any
+    """The payload to forward: the received buffer, or a zero-filled copy under ``nan_policy = zero``."""
+    gap: int
+    """Sequence numbers skipped just before this chunk."""
+    time_jump: bool
+    """Device time jumped forwards by more than ``max_time_jump_s`` with no sequence gap."""
+    nonfinite: bool
+    """The chunk had NaN/Inf samples (kept or zero-filled per policy)."""
+
+
+def meta_equal(a: StreamMeta, b: StreamMeta) -> bool:
+    return (
+        a.stream == b.stream
+        and a.modality == b.modality
+        and a.rate_hz == b.rate_hz
+        and tuple(a.shape) == tuple(b.shape)
+        and a.dtype == b.dtype
+        and a.units == b.units
+        and a.clock == b.clock
+        and a.session == b.session
+        and dict(a.meta) == dict(b.meta)
+    )
+
+
+def meta_to_wire(meta: StreamMeta) -> dict[str, Any]:
+    """The open-header fields of `meta` (what `decode_open` takes)."""
+    return {
+        "v": 1,
+        "type": "open",
+        "stream": meta.stream,
+        "modality": meta.modality,
+        "rate_hz": float(meta.rate_hz),
+        "shape": list(meta.shape),
+        "dtype": meta.dtype,
+        "units": meta.units,
+        "clock": meta.clock,
+        "session": meta.session,
+        "meta": dict(meta.meta),
+    }
+
+
+def has_nonfinite(arr: np.ndarray) -> bool:
+    """True when a float array holds NaN or Inf. A finite sum proves every value finite (NaN and Inf
+    propagate); only when the sum is not finite (or overflowed) is every value checked."""
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        s = arr.sum(dtype=np.float64)
+    if math.isfinite(s):
+        return False
+    return not bool(np.isfinite(arr).all())
+
+
+class StreamTable:
+    """The streams one worker validates chunks for."""
+
+    def __init__(
+        self,
+        limits: Limits = DEFAULT_LIMITS,
+        max_streams: int = 1024,
+        nan_policy: Literal["reject", "zero", "keep"] = "reject",
+        max_time_jump_s: float = 1.0,
+    ) -> None:
+        self.limits = limits
+        self.max_streams = int(max_streams)
+        self.nan_policy = nan_policy
+        self.max_time_jump_s = float(max_time_jump_s)
+        self._streams: OrderedDict[str, StreamState] = OrderedDict()
+
+    def __contains__(self, stream: str) -> bool:
+        return stream in self._streams
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def get(self, stream: str) -> StreamState | None:
+        return self._streams.get(stream)
+
+    def open(self, meta: StreamMeta, resume_seq: int | None = None) -> StreamState:
+        """Register or re-open `meta`. `resume_seq` (from the service, after a worker restart) restores the
+        sequence position. Raises ``reopen_mismatch`` or ``too_many_streams``."""
+        st = self._streams.get(meta.stream)
+        if st is not None:
+            if not meta_equal(st.meta, meta):
+                raise ProtocolError(
+                    "reopen_mismatch",
+                    f"stream {meta.stream!r} is already open with different metadata "
+                    f"({_meta_diff(st.meta, meta)}); use a new stream id or the same metadata",
+                )
+            st.open = True
+            self._streams.move_to_end(meta.stream)
+        else:
+            if len(self._streams) >= self.max_streams and not self._forget_one_closed():
+                raise ProtocolError(
+                    "too_many_streams",
+                    f"{self.max_streams} streams are open (ingest.max_streams); close some before opening more",
+                )
+            st = StreamState(meta)
+            self._streams[meta.stream] = st
+        if resume_seq is not None and resume_seq > st.last_seq:
+            st.last_seq = resume_seq
+            st.seen_mask = 1
+        return st
+
+    def _forget_one_closed(self) -> bool:
+        for sid, st in self._streams.items():
+            if not st.open:
+                del self._streams[sid]
+                return True
+        return False
+
+    def forget(self, stream: str) -> None:
+        self._streams.pop(stream, None)
+
+    def close(self, stream: str) -> StreamState:
+        st = self._streams.get(stream)
+        if st is None:
+            raise ProtocolError("unknown_stream", f"stream {stream!r} was never opened; send an open first")
+        st.open = False
+        return st
+
+    def chunk(self, hdr: Mapping[str, Any], payload: Any) -> Accepted:
+        """Validate one chunk and advance its stream's state. Raises `ProtocolError` (state unchanged)."""
+        sid = hdr.get("stream")
+        st = self._streams.get(sid) if isinstance(sid, str) else None
+        if st is None:
+            if isinstance(sid, str):
+                raise ProtocolError("unknown_stream", f"stream {sid!r} was never opened; send an open first")
+            raise ProtocolError("missing_field" if sid is None else "bad_field", "header field 'stream' must be a string")
+        if not st.open:
+            raise ProtocolError("stream_closed", f"stream {sid!r} was closed; open it again to send more")
+        meta = st.meta
+        ch = decode_chunk(hdr, payload, meta, self.limits)
+        seq = ch.seq
+        gap = 0
+        if seq <= st.last_seq:
+            back = st.last_seq - seq
+            seen = back < SEQ_WINDOW and (st.seen_mask >> back) & 1
+            kind = "duplicate" if seen else "reordered"
+            raise SeqBackwards(
+                kind, f"stream {sid!r}: seq {seq} is not after the last accepted seq {st.last_seq} ({kind})"
+            )
+        if st.last_seq >= 0:
+            gap = seq - st.last_seq - 1
+        t = ch.t_dev_s
+        jump = False
+        if st.next_t_s is not None:
+            dt = t - st.next_t_s
+            if dt < -self.max_time_jump_s:
+                raise ProtocolError(
+                    "time_jump",
+                    f"stream {sid!r}: chunk seq {seq} starts at t={t:.6f} s, {-dt:.3f} s before the end of the "
+                    f"previous chunk (limit ingest.max_time_jump_s = {self.max_time_jump_s} s); device times must "
+                    "not go backwards",
+                )
+            jump = gap == 0 and meta.rate_hz > 0 and dt > self.max_time_jump_s
+        out_payload = ch.payload
+        nonfinite = False
+        if meta.modality != "text":
+            arr = np.frombuffer(ch.payload, dtype=meta.np_dtype)
+            if has_nonfinite(arr):
+                nonfinite = True
+                if self.nan_policy == "reject":
+                    raise ProtocolError(
+                        "non_finite",
+                        f"stream {sid!r}: chunk seq {seq} holds NaN/Inf samples (ingest.nan_policy = reject)",
+                    )
+                if self.nan_policy == "zero":
+                    fixed = np.where(np.isfinite(arr), arr, 0).astype(arr.dtype)
+                    out_payload = memoryview(fixed).cast("B")
+        # accepted: advance state
+        step = seq - st.last_seq if st.last_seq >= 0 else SEQ_WINDOW
+        st.seen_mask = ((st.seen_mask << step) | 1) & ((1 << SEQ_WINDOW) - 1) if step < SEQ_WINDOW else 1
+        st.last_seq = seq
+        if meta.rate_hz > 0:
+            st.next_t_s = t + ch.n / meta.rate_hz
+        else:
+            st.next_t_s = t
+        return Accepted(ch, out_payload, gap, jump, nonfinite)
+
+
+def _meta_diff(a: StreamMeta, b: StreamMeta) -> str:
+    diffs = []
+    for name in ("modality", "rate_hz", "shape", "dtype", "units", "clock", "session", "meta"):
+        va, vb = getattr(a, name), getattr(b, name)
+        if name == "meta":
+            va, vb = dict(va), dict(vb)
+        if name == "shape":
+            va, vb = tuple(va), tuple(vb)
+        if va != vb:
+            diffs.append(f"{name} {va!r} != {vb!r}")
+    return ", ".join(diffs) or "no difference"

@@ -1,0 +1,224 @@
+"""An ingest worker process: PULL from devices, decode and validate, forward batches to the service process.
+
+The worker binds its PULL address (``ZMQ_MAXMSGSIZE`` and ``RCVHWM`` set), decodes each message with
+`warpsync_client.protocol` under explicit limits, validates it against its `StreamTable`, and forwards what
+it saw — accepted chunks (their payload frames zero-copy), opens, closes and rejections — to the service
+process as one multipart message per batch on an ipc PUSH socket. When the service process stops reading
+(a ``block`` buffer is full), that PUSH reaches its high-water mark, the worker blocks, stops reading its
+PULL, and the devices' PUSH sockets block in turn: lossless backpressure all the way back.
+
+Nothing a peer sends can raise out of the loop: every message is decoded inside one ``try`` that turns any
+failure into a counted rejection. The worker holds no Prometheus state: the service process derives every
+metric from the forwarded records, so one scrape endpoint covers all workers.
+
+Messages worker -> service (``up``): ``[msgpack(records), payload frames...]``; a record is a list whose
+first item is its kind (`REC_*`). Messages service -> worker (``down``): one msgpack list, `CMD_*`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import zmq
+from warpsync_client.protocol import Limits, decode_close, decode_ingest, decode_open
+
+from ..errors import ProtocolError
+from .streams import SeqBackwards, StreamTable, meta_to_wire
+
+log = logging.getLogger(__name__)
+
+# records, worker -> service
+REC_HELLO = 0  # [0, worker, endpoint, pid, error_or_None]
+REC_CHUNK = 1  # [1, stream, seq, t_dev_s, n, arrival_s, duration_s|None, gap, time_jump, nonfinite, nbytes]
+REC_OPEN = 2  # [2, wire_meta, arrival_s, token|None, resume_seq] (token: a control open being answered)
+REC_CLOSE = 3  # [3, stream, last_seq, arrival_s]
+REC_REJECT = 4  # [4, stream, reason, message, seq, kind, token|None]
+REC_BYE = 5  # [5, worker]
+# commands, service -> worker
+CMD_OPEN = 0  # [0, wire_meta, token, resume_seq]
+CMD_CLOSE = 1  # [1, stream]
+CMD_FORGET = 2  # [2, stream]
+CMD_STOP = 3  # [3]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker process needs (picklable for the spawn start method)."""
+
+    index: int
+    endpoint: str
+    up: str
+    down: str
+    rcvhwm: int
+    max_message_bytes: int
+    max_streams: int
+    nan_policy: str
+    max_time_jump_s: float
+    batch_max_messages: int
+    up_hwm: int = 64
+
+    def limits(self) -> Limits:
+        return Limits(max_payload_bytes=self.max_message_bytes)
+
+
+class Worker:
+    """The loop of one worker. `run` returns when told to stop (after draining its PULL socket)."""
+
+    def __init__(self, spec: WorkerSpec, ctx: zmq.Context) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.limits = spec.limits()
+        self.table = StreamTable(self.limits, spec.max_streams, spec.nan_policy, spec.max_time_jump_s)  # type: ignore[arg-type]
+        self.pull = ctx.socket(zmq.PULL)
+        self.up = ctx.socket(zmq.PUSH)
+        self.down = ctx.socket(zmq.PULL)
+        for s in (self.pull, self.up, self.down):
+            s.setsockopt(zmq.LINGER, 0)
+        self.pull.setsockopt(zmq.RCVHWM, spec.rcvhwm)
+        self.pull.setsockopt(zmq.MAXMSGSIZE, spec.max_message_bytes + self.limits.max_header_bytes)
+        self.up.setsockopt(zmq.SNDHWM, spec.up_hwm)
+        self.up.setsockopt(zmq.LINGER, 2000)  # the service process is local; let the last batch out
+        self.up.connect(spec.up)
+        self.down.connect(spec.down)
+        self.bound = ""
+
+    def bind(self) -> str:
+        """Bind the PULL socket; report the outcome to the service process either way."""
+        try:
+            self.pull.bind(self.spec.endpoint)
+        except zmq.ZMQError as exc:
+            self.up.send(msgpack.packb([[REC_HELLO, self.spec.index, self.spec.endpoint, os.getpid(), str(exc)]]))
+            raise
+        self.bound = self.pull.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.up.send(msgpack.packb([[REC_HELLO, self.spec.index, self.bound, os.getpid(), None]]))
+        return self.bound
+
+    def close(self) -> None:
+        for s in (self.pull, self.down, self.up):
+            s.close()
+
+    # ------------------------------------------------------------------------------------------ loop
+    def run(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.pull, zmq.POLLIN)
+        poller.register(self.down, zmq.POLLIN)
+        stopping = False
+        while True:
+            events = dict(poller.poll(100))
+            if self.down in events:
+                stopping = self._commands() or stopping
+            if self.pull in events or stopping:
+                n = self._batch()
+                if stopping and n == 0:
+                    break
+        self.up.send(msgpack.packb([[REC_BYE, self.spec.index]]))
+
+    def _commands(self) -> bool:
+        stop = False
+        records: list[list[Any]] = []
+        while True:
+            try:
+                raw = self.down.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            cmd = msgpack.unpackb(raw, raw=False)  # from the service process itself: trusted
+            kind = cmd[0]
+            if kind == CMD_OPEN:
+                self._open(cmd[1], time.time(), cmd[2], cmd[3], records)
+            elif kind == CMD_CLOSE:
+                if cmd[1] in self.table:
+                    self.table.close(cmd[1])
+            elif kind == CMD_FORGET:
+                self.table.forget(cmd[1])
+            elif kind == CMD_STOP:
+                stop = True
+        if records:
+            self.up.send(msgpack.packb(records))
+        return stop
+
+    def _open(self, hdr: dict, arrival: float, token: Any, resume_seq: int | None, records: list) -> None:
+        try:
+            meta = decode_open(hdr, self.limits)
+            st = self.table.open(meta, resume_seq)
+        except ProtocolError as exc:
+            sid = hdr.get("stream") if isinstance(hdr.get("stream"), str) else ""
+            records.append([REC_REJECT, sid, exc.reason, exc.detail, -1, "", token])
+            return
+        records.append([REC_OPEN, meta_to_wire(meta), arrival, token, st.last_seq])
+
+    def _batch(self) -> int:
+        """Receive up to `batch_max_messages` waiting messages, forward one batch; returns how many."""
+        records: list[list[Any]] = []
+        frames_out: list[Any] = []
+        pull = self.pull
+        table = self.table
+        limits = self.limits
+        count = 0
+        for _ in range(self.spec.batch_max_messages):
+            try:
+                frames = pull.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            count += 1
+            arrival = time.time()
+            sid = ""
+            hdr: Any = None
+            try:
+                kind, hdr, payload = decode_ingest([f.buffer for f in frames], limits)
+                raw_sid = hdr.get("stream")
+                sid = raw_sid if isinstance(raw_sid, str) and len(raw_sid) <= 128 else ""
+                if kind == "chunk":
+                    acc = table.chunk(hdr, payload)
+                    ch = acc.chunk
+                    records.append(
+                        [REC_CHUNK, ch.stream, ch.seq, ch.t_dev_s, ch.n, arrival, ch.duration_s, acc.gap,
+                         acc.time_jump, acc.nonfinite, payload.nbytes]
+                    )
+                    frames_out.append(frames[1] if acc.payload is ch.payload else acc.payload)
+                elif kind == "open":
+                    self._open(hdr, arrival, None, None, records)
+                else:
+                    cl = decode_close(hdr)
+                    table.close(cl.stream)
+                    records.append([REC_CLOSE, cl.stream, cl.last_seq, arrival])
+            except SeqBackwards as exc:
+                records.append([REC_REJECT, sid, exc.reason, exc.detail, _seq_of(hdr), exc.kind, None])
+            except ProtocolError as exc:
+                records.append([REC_REJECT, sid, exc.reason, exc.detail, _seq_of(hdr) if sid else -1, "", None])
+            except Exception as exc:  # a bug, not the peer's fault: count it, keep the worker alive
+                log.exception("worker %d: unexpected error on a message", self.spec.index)
+                records.append([REC_REJECT, sid, "internal", f"{type(exc).__name__}: {exc}", -1, "", None])
+        if records:
+            self.up.send_multipart([msgpack.packb(records, use_bin_type=True), *frames_out], copy=False)
+        return count
+
+
+def _seq_of(hdr: Any) -> int:
+    try:
+        seq = hdr.get("seq")
+    except AttributeError:
+        return -1
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**63 else -1
+
+
+def worker_main(spec: WorkerSpec) -> None:
+    """Entry point of a worker process (multiprocessing target)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the service stops us
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s worker %(name)s: %(message)s")
+    ctx = zmq.Context(1)
+    worker = Worker(spec, ctx)
+    try:
+        try:
+            worker.bind()
+        except zmq.ZMQError:
+            return
+        worker.run()
+    finally:
+        worker.close()
+        ctx.term()

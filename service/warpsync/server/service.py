@@ -1,0 +1,689 @@
+"""The service process: one event loop owning every socket of this process.
+
+    devices --PUSH--> worker PULL (N processes: decode, validate)
+                         --ipc batches--> [this loop] ring buffers -> stages -> XPUB events
+                                              ^-- control ROUTER (ping, status, streams, open, close)
+                                              `-- Prometheus HTTP (a thread; reads the registry)
+
+Buffers and stages live here, in one process, because the sync engine reads across streams (every stream
+of a session against the reference) and must see them in one address space; workers do the per-message
+work that does not need that (unpacking, validation, sequence/time checks), in parallel, and forward
+validated chunks in batches with their payload frames untouched.
+
+Backpressure: a chunk that does not fit its ``block`` buffer is held with the rest of its batch, and this
+loop stops reading that worker until the buffer's slowest reader has consumed enough; the worker then
+blocks on its full ipc queue, stops reading its PULL, and the devices block on theirs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import msgpack
+import numpy as np
+import zmq
+from prometheus_client import CollectorRegistry
+from warpsync_client.protocol import (
+    StreamMeta,
+    decode_close_request,
+    decode_open,
+    decode_request,
+    encode_error_reply,
+    encode_reply,
+    peek_request_id,
+)
+
+from .. import __version__
+from ..config import Config
+from ..errors import ConfigError, ProtocolError
+from ..ingest.ringbuffer import RingBuffer, TextBuffer
+from ..ingest.streams import ALL_REASONS, meta_equal, meta_to_wire
+from ..ingest.worker import (
+    CMD_CLOSE,
+    CMD_FORGET,
+    CMD_OPEN,
+    REC_BYE,
+    REC_CHUNK,
+    REC_CLOSE,
+    REC_HELLO,
+    REC_OPEN,
+    REC_REJECT,
+)
+from ..metrics import MetricsServer, ServiceMetrics
+from ..publish.publisher import EventPublisher
+from ..stage import Event, Samples, Stage
+from ..stages import build_stages
+from .registry import StreamEntry, StreamRegistry
+from .workers import WorkerPool, WorkerSlot
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.05
+FLUSH_S = 0.25
+DRAIN_TIMEOUT_S = 10.0
+
+
+@dataclass
+class _Held:
+    """A batch whose processing stopped at record `pos` because a ``block`` buffer was full."""
+
+    records: list
+    frames: list
+    pos: int
+    frame_pos: int
+    since_s: float
+
+
+@dataclass
+class _PendingOpen:
+    envelope: list
+    req_id: int | None
+    stream: str
+    worker: int
+    deadline_s: float
+
+
+@dataclass
+class _PendingClose:
+    envelope: list
+    req_id: int | None
+    stream: str
+    seq: int
+    deadline_s: float
+
+
+@dataclass
+class _RejectSummary:
+    count: int = 0
+    last_published_s: float = -1e18
+    message: str = ""
+    pending: int = 0
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    ingest: tuple[str, ...]
+    publish: str
+    control: str
+    metrics: str
+
+    def ready_line(self) -> str:
+        return (
+            f"warpsync ready ingest={','.join(self.ingest)} publish={self.publish} control={self.control} "
+            f"metrics={self.metrics or 'off'}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ingest": list(self.ingest), "publish": self.publish, "control": self.control, "metrics": self.metrics}
+
+
+@dataclass
+class _Loop:
+    next_tick_s: float = 0.0
+    next_flush_s: float = 0.0
+    stop_requested: bool = False
+    stop_deadline_s: float = 0.0
+    started_s: float = field(default_factory=time.time)
+
+
+class Service:
+    """``run()`` binds everything, starts the workers, serves until `request_stop()`, then drains and closes.
+
+    `stages` defaults to `build_stages(cfg, registry, ...)`. `run` may be called in a thread (tests); all
+    sockets are created, used and closed in that thread.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        registry: CollectorRegistry | None = None,
+        stages: list[Stage] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = ServiceMetrics(self.registry)
+        self.streams = StreamRegistry(cfg.ingest)
+        self.stages: list[Stage] = (
+            list(stages) if stages is not None else build_stages(cfg, self.registry, self._status_body)
+        )
+        for st in self.stages:
+            bind = getattr(st, "bind_buffers", None)
+            if bind is not None:
+                bind(self.buffer)
+        self.endpoints: Endpoints | None = None
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._pool: WorkerPool | None = None
+        self._pub: EventPublisher | None = None
+        self._control: zmq.Socket | None = None
+        self._metrics_http: MetricsServer | None = None
+        self._pending_opens: dict[int, _PendingOpen] = {}
+        self._pending_closes: list[_PendingClose] = []
+        self._token = 0
+        self._rejects: dict[tuple[str, str], _RejectSummary] = {}
+        self._oldest_arrival: float | None = None
+        self._loop = _Loop()
+
+    # ------------------------------------------------------------------------------------------ public
+    def buffer(self, stream: str) -> RingBuffer | TextBuffer | None:
+        e = self.streams.get(stream)
+        return None if e is None else e.buffer
+
+    def request_stop(self) -> None:
+        """Ask `run` to drain and return (thread- and signal-safe)."""
+        self._stop.set()
+
+    def run(self, on_ready: Callable[[Endpoints], None] | None = None) -> None:
+        ctx = zmq.Context()
+        try:
+            self._setup(ctx)
+            assert self.endpoints is not None
+            if on_ready is not None:
+                on_ready(self.endpoints)
+            self.ready.set()
+            self._serve()
+        finally:
+            self._teardown()
+            ctx.term()
+
+    # ------------------------------------------------------------------------------------------ setup
+    def _setup(self, ctx: zmq.Context) -> None:
+        cfg = self.cfg
+        self.metrics.pre_register(ALL_REASONS, cfg.ingest.workers, [s.name for s in self.stages])
+        self._control = ctx.socket(zmq.ROUTER)
+        self._control.setsockopt(zmq.LINGER, 0)
+        self._control.setsockopt(zmq.MAXMSGSIZE, 1 << 20)
+        try:
+            self._control.bind(cfg.control.endpoint)
+        except zmq.ZMQError as exc:
+            raise ConfigError(
+                f"cannot bind the control socket to {cfg.control.endpoint}: {exc}; "
+                "choose another address with --control or [control] endpoint"
+            ) from None
+        control_ep = self._control.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._pub = EventPublisher(ctx, cfg.publish, self.metrics)
+        if cfg.metrics.enabled:
+            self._metrics_http = MetricsServer(self.registry, cfg.metrics.host, cfg.metrics.port)
+        self._pool = WorkerPool(ctx, cfg.ingest)
+        self._pool.start()
+        for slot in self._pool.slots:
+            self.metrics.worker_up.labels(str(slot.index)).set(1)
+        self.endpoints = Endpoints(
+            ingest=tuple(s.endpoint for s in self._pool.slots),
+            publish=self._pub.endpoint,
+            control=control_ep,
+            metrics=self._metrics_http.url if self._metrics_http else "",
+        )
+
+    def _teardown(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            for slot in self._pool.slots:
+                self.metrics.worker_up.labels(str(slot.index)).set(0)
+        if self._pub is not None:
+            self._pub.close()
+        if self._control is not None:
+            self._control.close(linger=0)
+        if self._metrics_http is not None:
+            self._metrics_http.close()
+
+    # ------------------------------------------------------------------------------------------ loop
+    def _serve(self) -> None:
+        assert self._pool is not None and self._pub is not None and self._control is not None
+        pool, pub, control = self._pool, self._pub, self._control
+        poller = zmq.Poller()
+        poller.register(control, zmq.POLLIN)
+        poller.register(pub.sock, zmq.POLLIN)
+        registered: set[int] = set()
+        loop = self._loop
+        while True:
+            if self._stop.is_set() and not loop.stop_requested:
+                loop.stop_requested = True
+                loop.stop_deadline_s = time.monotonic() + DRAIN_TIMEOUT_S
+                log.info("stopping: draining ingest workers")
+                pool.request_stop()
+            if loop.stop_requested and (pool.all_gone() or time.monotonic() > loop.stop_deadline_s):
+                if not pool.all_gone():
+                    log.warning("ingest workers did not drain within %.0f s", DRAIN_TIMEOUT_S)
+                break
+            for slot in pool.slots:
+                want = slot.blocked is None
+                if want and slot.index not in registered:
+                    poller.register(slot.up, zmq.POLLIN)
+                    registered.add(slot.index)
+                elif not want and slot.index in registered:
+                    poller.unregister(slot.up)
+                    registered.discard(slot.index)
+            now = time.time()
+            timeout_ms = max(0, int((loop.next_tick_s - now) * 1000)) if loop.next_tick_s > now else 0
+            events = dict(poller.poll(min(timeout_ms, int(TICK_S * 1000))))
+            if control in events:
+                self._control_requests()
+            if pub.sock in events:
+                pub.drain_subscriptions()
+            for slot in pool.slots:
+                if slot.blocked is not None:
+                    self._resume(slot)
+                elif slot.up in events:
+                    self._drain_worker(slot)
+            now = time.time()
+            if now >= loop.next_tick_s:
+                self._tick(now)
+                loop.next_tick_s = now + TICK_S
+
+    def _tick(self, now: float) -> None:
+        assert self._pool is not None
+        self._publish(self._call_stages("tick", now))
+        self._expire_pending(time.monotonic())
+        self._flush_rejects(now)
+        for slot in self._pool.dead():
+            slot.alive = False
+            self.metrics.worker_up.labels(str(slot.index)).set(0)
+            self.metrics.worker_restarts.labels(str(slot.index)).inc()
+            self._pool.restart(slot)
+        if now >= self._loop.next_flush_s:
+            self._loop.next_flush_s = now + FLUSH_S
+            for e in self.streams:
+                self.metrics.buffer_fill.labels(e.meta.stream).set(e.buffer.fill_ratio)
+            self.metrics.streams_open.set(self.streams.n_open())
+            self.metrics.flush()
+
+    # ------------------------------------------------------------------------------------------ stages
+    def _call_stages(self, method: str, *args: Any) -> list[Event]:
+        out: list[Event] = []
+        for st in self.stages:
+            try:
+                evs = getattr(st, method)(*args)
+            except Exception:
+                log.exception("stage %s.%s raised; its events are lost", st.name, method)
+                self.metrics.stage_errors.labels(st.name).inc()
+                continue
+            if evs:
+                out.extend(evs)
+        return out
+
+    def _publish(self, events: list[Event]) -> None:
+        if events and self._pub is not None:
+            self._pub.publish(events)
+
+    def _status_body(self, stream: str, now_s: float) -> dict[str, Any] | None:
+        e = self.streams.get(stream)
+        return None if e is None else self.streams.status_body(e, now_s)
+
+    # ------------------------------------------------------------------------------------------ workers
+    def _drain_worker(self, slot: WorkerSlot, max_batches: int = 16) -> None:
+        for _ in range(max_batches):
+            try:
+                frames = slot.up.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            records = msgpack.unpackb(frames[0].buffer, raw=False, use_list=True)
+            slot.messages += sum(1 for r in records if r[0] == REC_CHUNK or r[0] == REC_REJECT)
+            self._oldest_arrival = None
+            self._process(slot, _Held(records, frames, 0, 1, 0.0))
+            if self._oldest_arrival is not None:
+                self.metrics.latency.observe(time.time() - self._oldest_arrival)
+            if slot.blocked is not None:
+                return
+
+    def _resume(self, slot: WorkerSlot) -> None:
+        held = slot.blocked
+        assert isinstance(held, _Held)
+        slot.blocked = None
+        self._process(slot, held)
+        if slot.blocked is None:
+            self.metrics.blocked.inc(time.time() - held.since_s)
+
+    def _process(self, slot: WorkerSlot, held: _Held) -> None:
+        records, frames = held.records, held.frames
+        fpos = held.frame_pos
+        n_rec = len(records)
+        i = held.pos
+        while i < n_rec:
+            rec = records[i]
+            kind = rec[0]
+            if kind == REC_CHUNK:
+                if not self._chunk(slot, rec, frames[fpos]):
+                    if slot.blocked is None:  # block policy, buffer full: hold the rest of the batch
+                        since = held.since_s or time.time()
+                        slot.blocked = _Held(records, frames, i, fpos, since)
+                    return
+                fpos += 1
+            elif kind == REC_OPEN:
+                self._opened(slot, rec)
+            elif kind == REC_REJECT:
+                self._rejected(slot, rec)
+            elif kind == REC_CLOSE:
+                self._closed_by_marker(rec)
+            elif kind == REC_HELLO:
+                self._hello(slot, rec)
+            elif kind == REC_BYE:
+                slot.bye = True
+            i += 1
+        if self._pending_closes:
+            self._check_closes()
+
+    def _chunk(self, slot: WorkerSlot, rec: list, frame: zmq.Frame) -> bool:
+        """Store one chunk and run the stages on it. False: held back (``block`` policy, buffer full)."""
+        _, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes = rec
+        e = self.streams.get(sid)
+        if e is None:  # forgotten while in flight: nothing to attach it to
+            self.metrics.reject("unknown_stream")
+            return True
+        meta = e.meta
+        buf = e.buffer
+        if isinstance(buf, TextBuffer):
+            data: Any = bytes(frame.buffer).decode("utf-8")
+            buf.write(t, arrival, data, dur)
+        else:
+            if n > buf.capacity:
+                e.rejected += 1
+                e.note_processed(seq)
+                self._reject_event(
+                    sid, "buffer_full",
+                    f"a chunk of {n} samples is larger than the whole buffer ({buf.capacity} samples, "
+                    f"ingest.buffer_s = {self.cfg.ingest.buffer_s} s); send smaller chunks",
+                    time.time(),
+                )
+                return True
+            data = np.frombuffer(frame.buffer, dtype=meta.np_dtype).reshape((n, *meta.shape))
+            dropped_before = buf.dropped_samples
+            stored = buf.write(t, arrival, data)
+            if buf.dropped_samples != dropped_before:
+                d = buf.dropped_samples - dropped_before
+                e.dropped_samples += d
+                self.metrics.counts(sid).dropped_samples += d
+            if not stored:
+                if buf.policy == "block":
+                    return False
+                e.note_chunk(seq, n, nbytes, arrival, gap)  # drop_newest: received, counted, not staged
+                return True
+        e.note_chunk(seq, n, nbytes, arrival, gap)
+        c = self.metrics.counts(sid)
+        c.messages += 1
+        c.bytes += nbytes
+        c.samples += n
+        if gap:
+            c.gaps += gap
+        if jump:
+            c.time_jumps += 1
+            e.time_jumps += 1
+        if nonfinite:
+            c.nonfinite += 1
+            e.nonfinite += 1
+        if self._oldest_arrival is None or arrival < self._oldest_arrival:
+            self._oldest_arrival = arrival
+        if self.stages:
+            self._publish(self._call_stages("samples", meta, Samples(sid, seq, t, arrival, data, dur)))
+        return True
+
+    def _hello(self, slot: WorkerSlot, rec: list) -> None:
+        """A restarted worker is up: give it back its streams, resuming their sequence numbers."""
+        assert self._pool is not None
+        try:
+            self._pool.hello(slot, rec)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            return
+        self.metrics.worker_up.labels(str(slot.index)).set(1)
+        for e in self.streams:
+            if e.worker == slot.index and e.open:
+                self._pool.send(slot.index, [CMD_OPEN, meta_to_wire(e.meta), None, e.last_seq])
+
+    def _opened(self, slot: WorkerSlot, rec: list) -> None:
+        _, wire, arrival, token, resume_seq = rec
+        meta = decode_open(wire)
+        now = time.time()
+        pending = self._pending_opens.pop(token, None) if token is not None else None
+        e = self.streams.get(meta.stream)
+        if e is not None and (e.worker != slot.index or not meta_equal(e.meta, meta)):
+            # opened over PUSH at a second worker, or with other metadata than the service holds
+            assert self._pool is not None
+            self._pool.send(slot.index, [CMD_FORGET, meta.stream])
+            reason = "worker_mismatch" if e.worker != slot.index else "reopen_mismatch"
+            msg = (
+                f"stream {meta.stream!r} belongs to ingest worker {e.worker} ({self._endpoint_of(e.worker)}); "
+                "push all its messages there"
+                if reason == "worker_mismatch"
+                else f"stream {meta.stream!r} is already known with different metadata; use a new stream id"
+            )
+            self._count_reject(meta.stream, reason, msg, now)
+            if pending is not None:
+                self._reply_error(pending.envelope, pending.req_id, reason, msg)
+            return
+        if e is None:
+            if self.streams.full():
+                assert self._pool is not None
+                self._pool.send(slot.index, [CMD_FORGET, meta.stream])
+                msg = f"{self.cfg.ingest.max_streams} streams are open (ingest.max_streams); close some first"
+                self._count_reject(meta.stream, "too_many_streams", msg, now)
+                if pending is not None:
+                    self._reply_error(pending.envelope, pending.req_id, "too_many_streams", msg)
+                return
+            e = self.streams.add(meta, slot.index, now)
+            self.metrics.stream_opened(meta.stream)
+            self._publish(self._call_stages("open", meta, now))
+        elif not e.open:
+            e.open = True
+            self._publish(self._call_stages("open", meta, now))
+        if pending is not None:
+            self._reply(pending.envelope, pending.req_id, {"endpoint": self._endpoint_of(e.worker), "resume_seq": e.last_seq})
+
+    def _rejected(self, slot: WorkerSlot, rec: list) -> None:
+        _, sid, reason, message, seq, kind, token = rec
+        now = time.time()
+        if token is not None:
+            pending = self._pending_opens.pop(token, None)
+            if pending is not None:
+                self._reply_error(pending.envelope, pending.req_id, reason, message)
+        e = self.streams.get(sid) if sid else None
+        if e is not None:
+            if seq >= 0:
+                e.note_processed(seq)
+            if kind == "duplicate":
+                e.duplicates += 1
+                self.metrics.counts(sid).duplicates += 1
+            elif kind == "reordered":
+                e.reordered += 1
+                self.metrics.counts(sid).reordered += 1
+        self._count_reject(sid if e is not None else "", reason, message, now)
+
+    def _count_reject(self, sid: str, reason: str, message: str, now: float) -> None:
+        e = self.streams.get(sid) if sid else None
+        if e is not None:
+            e.rejected += 1
+        self.metrics.reject(reason)
+        self._reject_event(sid, reason, message, now)
+
+    def _reject_event(self, sid: str, reason: str, message: str, now: float) -> None:
+        """Publish ``stream.rejected``: the first of a (stream, reason) at once, then at most one per status
+        interval carrying the count since the last one (a flood of bad messages is not a flood of events)."""
+        key = (sid, reason)
+        s = self._rejects.get(key)
+        if s is None:
+            if len(self._rejects) > 4 * self.cfg.ingest.max_streams:
+                self._rejects.clear()  # bounded: forget summaries rather than grow
+            s = self._rejects[key] = _RejectSummary()
+        s.count += 1
+        s.pending += 1
+        s.message = message
+        if now - s.last_published_s >= self.cfg.publish.status_interval_s:
+            self._publish_reject(sid, reason, s, now)
+
+    def _publish_reject(self, sid: str, reason: str, s: _RejectSummary, now: float) -> None:
+        body = {"t_host_s": now, "reason": reason, "message": s.message, "count": s.pending, "total": s.count}
+        if sid:
+            body["stream"] = sid
+        self._publish([Event("stream.rejected", sid, body)])
+        s.pending = 0
+        s.last_published_s = now
+
+    def _flush_rejects(self, now: float) -> None:
+        for (sid, reason), s in self._rejects.items():
+            if s.pending and now - s.last_published_s >= self.cfg.publish.status_interval_s:
+                self._publish_reject(sid, reason, s, now)
+
+    def _closed_by_marker(self, rec: list) -> None:
+        _, sid, last_seq, _arrival = rec
+        e = self.streams.get(sid)
+        if e is None:
+            return
+        e.note_processed(last_seq)
+        self._close_stream(e, time.time())
+
+    def _close_stream(self, e: StreamEntry, now: float) -> None:
+        if not e.open:
+            return
+        e.open = False
+        assert self._pool is not None
+        self._pool.send(e.worker, [CMD_CLOSE, e.meta.stream])
+        self._publish(self._call_stages("close", e.meta.stream, now))
+
+    def _endpoint_of(self, worker: int) -> str:
+        assert self._pool is not None
+        return self._pool.slots[worker].endpoint
+
+    # ------------------------------------------------------------------------------------------ control
+    def _control_requests(self, max_requests: int = 256) -> None:
+        assert self._control is not None
+        for _ in range(max_requests):
+            try:
+                frames = self._control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) < 2:
+                continue  # no identity and payload: nobody to answer
+            if b"" in frames[1:]:
+                d = frames.index(b"", 1)
+                envelope, body = frames[: d + 1], frames[d + 1 :]
+            else:
+                envelope, body = frames[:1], frames[1:]
+            if len(body) != 1:
+                self._reply_error(envelope, None, "frame_count", f"a control request is 1 frame, got {len(body)}")
+                continue
+            try:
+                self._control_request(envelope, body[0])
+            except ProtocolError as exc:
+                self._reply_error(envelope, peek_request_id(body[0]), exc.reason, exc.detail)
+            except Exception as exc:  # a bug: answer, log, keep serving
+                log.exception("control request failed")
+                self._reply_error(envelope, peek_request_id(body[0]), "internal", f"{type(exc).__name__}: {exc}")
+
+    def _control_request(self, envelope: list, frame: bytes) -> None:
+        req = decode_request(frame)
+        hdr = req.header
+        now = time.time()
+        cmd = req.cmd
+        assert self._pool is not None
+        if cmd == "ping":
+            self._reply(envelope, req.id, {"t_host_s": time.time()})
+        elif cmd == "status":
+            self._reply(
+                envelope,
+                req.id,
+                {
+                    "version": __version__,
+                    "uptime_s": now - self._loop.started_s,
+                    "streams": len(self.streams),
+                    "workers": [
+                        {"id": s.index, "alive": bool(s.alive), "restarts": s.restarts, "messages": s.messages,
+                         "endpoint": s.endpoint}
+                        for s in self._pool.slots
+                    ],
+                },
+            )
+        elif cmd == "streams":
+            out = []
+            for e in self.streams:
+                d = e.summary()
+                d["rate_measured_hz"] = e.rate_measured_hz(now)
+                out.append(d)
+            self._reply(envelope, req.id, {"streams": out})
+        elif cmd == "open":
+            self._control_open(envelope, req.id, hdr)
+        elif cmd == "close":
+            close, timeout_s = decode_close_request(hdr, self.cfg.control.max_close_timeout_s)
+            e = self.streams.get(close.stream)
+            if e is None:
+                raise ProtocolError("unknown_stream", f"stream {close.stream!r} was never opened")
+            pc = _PendingClose(envelope, req.id, close.stream, close.last_seq, time.monotonic() + timeout_s)
+            if not self._try_close(pc):
+                self._pending_closes.append(pc)
+        self.metrics.control_requests.labels(cmd, "true").inc()
+
+    def _control_open(self, envelope: list, req_id: int | None, hdr: dict) -> None:
+        assert self._pool is not None
+        meta: StreamMeta = decode_open(hdr)
+        e = self.streams.get(meta.stream)
+        if e is not None:
+            if not meta_equal(e.meta, meta):
+                raise ProtocolError(
+                    "reopen_mismatch",
+                    f"stream {meta.stream!r} is already known with different metadata; use a new stream id or "
+                    "the same metadata",
+                )
+            worker = e.worker
+        else:
+            if self.streams.full():
+                raise ProtocolError(
+                    "too_many_streams",
+                    f"{self.cfg.ingest.max_streams} streams are open (ingest.max_streams); close some first",
+                )
+            worker = self._pool.owner(meta.stream)
+        self._token += 1
+        token = self._token
+        self._pending_opens[token] = _PendingOpen(
+            envelope, req_id, meta.stream, worker, time.monotonic() + self.cfg.control.open_timeout_s
+        )
+        self._pool.send(worker, [CMD_OPEN, meta_to_wire(meta), token, None])
+
+    def _try_close(self, pc: _PendingClose) -> bool:
+        e = self.streams.get(pc.stream)
+        if e is None:
+            self._reply_error(pc.envelope, pc.req_id, "unknown_stream", f"stream {pc.stream!r} was forgotten")
+            return True
+        if pc.seq >= 0 and e.processed_seq < pc.seq:
+            return False
+        self._close_stream(e, time.time())
+        self._reply(pc.envelope, pc.req_id, {"received": e.chunks, "rejected": e.rejected, "last_seq": e.last_seq})
+        return True
+
+    def _check_closes(self) -> None:
+        self._pending_closes = [pc for pc in self._pending_closes if not self._try_close(pc)]
+
+    def _expire_pending(self, mono: float) -> None:
+        if self._pending_closes:
+            self._check_closes()
+            keep = []
+            for pc in self._pending_closes:
+                if mono >= pc.deadline_s:
+                    e = self.streams.get(pc.stream)
+                    got = e.processed_seq if e is not None else -1
+                    self._reply_error(
+                        pc.envelope, pc.req_id, "timeout",
+                        f"stream {pc.stream!r}: processed through seq {got}, not yet {pc.seq}; chunks were lost "
+                        "or are still queued (retry with a longer timeout_s)",
+                    )
+                else:
+                    keep.append(pc)
+            self._pending_closes = keep
+        for token, po in list(self._pending_opens.items()):
+            if mono >= po.deadline_s:
+                del self._pending_opens[token]
+                self._reply_error(
+                    po.envelope, po.req_id, "timeout",
+                    f"ingest worker {po.worker} did not install stream {po.stream!r} in time; retry",
+                )
+
+    def _reply(self, envelope: list, req_id: int | None, body: dict) -> None:
+        assert self._control is not None
+        self._control.send_multipart([*envelope, encode_reply(req_id, body)])
+
+    def _reply_error(self, envelope: list, req_id: int | None, reason: str, message: str) -> None:
+        assert self._control is not None
+        self.metrics.control_requests.labels("error", "false").inc()
+        self._control.send_multipart([*envelope, encode_error_reply(req_id, reason, message)])

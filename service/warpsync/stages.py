@@ -1,0 +1,81 @@
+"""The processors the service runs, in order: `build_stages(cfg, registry)`.
+
+For now: the status stage (``stream.open`` and periodic ``stream.status`` events). The engine and speech
+stages join this list when they land.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from prometheus_client import CollectorRegistry
+from warpsync_client.protocol import StreamMeta
+
+from .config import Config
+from .stage import Event, Samples, Stage
+
+StatusSource = Callable[[str, float], "Mapping[str, Any] | None"]
+
+
+class StatusStage:
+    """Announces streams and reports their health.
+
+    ``open`` → a ``stream.open`` event with the stream's metadata; ``tick`` → one ``stream.status`` event
+    per open stream every `interval_s`; ``close`` → a final ``stream.status`` with ``closed: true``. The
+    numbers come from `status` (the service's stream table: ingest counts, buffer fill), called with the
+    stream id and the current host time; the stage itself keeps only the set of streams and their timers.
+    """
+
+    name = "status"
+
+    def __init__(self, interval_s: float, status: StatusSource) -> None:
+        if not interval_s > 0:
+            raise ValueError(f"status interval must be > 0 s, got {interval_s}")
+        self.interval_s = float(interval_s)
+        self._status = status
+        self._due: dict[str, float] = {}
+
+    def open(self, meta: StreamMeta, now_s: float) -> list[Event]:
+        self._due[meta.stream] = now_s + self.interval_s
+        body = {
+            "t_host_s": now_s,
+            "modality": meta.modality,
+            "rate_hz": meta.rate_hz,
+            "shape": list(meta.shape),
+            "dtype": meta.dtype,
+            "units": meta.units,
+            "clock": meta.clock_id,
+            "session": meta.session,
+            "meta": dict(meta.meta),
+        }
+        return [Event("stream.open", meta.stream, body)]
+
+    def samples(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
+        return []
+
+    def close(self, stream: str, now_s: float) -> list[Event]:
+        self._due.pop(stream, None)
+        body = self._status(stream, now_s)
+        return [] if body is None else [Event("stream.status", stream, dict(body))]
+
+    def tick(self, now_s: float) -> list[Event]:
+        out: list[Event] = []
+        for stream, due in list(self._due.items()):
+            if now_s < due:
+                continue
+            self._due[stream] = max(due + self.interval_s, now_s)
+            body = self._status(stream, now_s)
+            if body is None:
+                self._due.pop(stream, None)
+            else:
+                out.append(Event("stream.status", stream, dict(body)))
+        return out
+
+
+def build_stages(cfg: Config, registry: CollectorRegistry, status: StatusSource | None = None) -> list[Stage]:
+    """Every stage, in the order the service calls them. `status` feeds the status stage (the service
+    passes its stream table); without it the status stage is left out."""
+    stages: list[Stage] = []
+    if status is not None:
+        stages.append(StatusStage(cfg.publish.status_interval_s, status))
+    return stages
