@@ -1,0 +1,462 @@
+"""Private DTW kernels: arrays and scalars in, no validation, I/O or logging (see `warpsync.align.dtw`).
+
+Conventions shared by every kernel here
+- A *band* is ``lo``, ``hi`` (int64, length n): row i may use columns [lo[i], hi[i]); rows are never empty
+  (the public layer checks that). Cells outside the band hold +inf.
+- `metric` codes for on-the-fly local cost between rows of X (n, d) and Y (m, d): 0 squared Euclidean,
+  1 Euclidean, 2 cosine on rows already scaled to unit norm (1 - <x, y>), 3 precomputed: X is the (n, m) cost
+  matrix and Y is ignored.
+- Three-neighbour ("fast") kernels serve symmetric1 / symmetric2: D[i,j] = min(D[i-1,j-1] + wd*c,
+  D[i,j-1] + c, D[i-1,j] + c), D[0,0] = c[0,0]; ties go to diagonal, then left, then up (dtw-python's order).
+- Generic kernels serve any step pattern encoded by `StepPattern.encode()`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+INF = np.inf
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _c1(a, b, absm):
+    t = a - b
+    if absm:
+        return abs(t)
+    return t * t
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cost(X, Y, i, j, metric):
+    if metric == 3:
+        return X[i, j]
+    d = X.shape[1]
+    s = 0.0
+    if metric == 2:
+        for k in range(d):
+            s += X[i, k] * Y[j, k]
+        s = 1.0 - s
+        return s if s > 0.0 else 0.0
+    for k in range(d):
+        t = X[i, k] - Y[j, k]
+        s += t * t
+    if metric == 1:
+        return math.sqrt(s)
+    return s
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1-D distance only, four rows at a time
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def sym_dist_1d(x, y, lo, hi, wd, absm):
+    """Three-neighbour DTW of 1-D x (n,) and y (m,) inside a band, distance only, O(band width) memory.
+
+    Rows are advanced four at a time: row r+1's cell at column j depends on row r's at j, so the four running
+    recurrences overlap in the pipeline instead of waiting on one add→min chain per cell. Returns the last
+    row as an (m,) array (+inf outside its band).
+    """
+    n = x.shape[0]
+    m = y.shape[0]
+    cap = hi[0] - lo[0]
+    b = 1
+    while b < n:
+        e = min(b + 4, n)
+        L = lo[b]
+        H = hi[b]
+        for r in range(b + 1, e):
+            L = min(L, lo[r])
+            H = max(H, hi[r])
+        cap = max(cap, H - L)
+        b = e
+    P = np.empty(cap)
+    N = np.empty(cap)
+    plo = lo[0]
+    phi = hi[0]
+    acc = 0.0 if plo == 0 else INF
+    x0 = x[0]
+    for j in range(plo, phi):
+        acc += _c1(x0, y[j], absm)
+        P[j - plo] = acc
+    i = 1
+    while i + 4 <= n:
+        l0 = lo[i]
+        l1 = lo[i + 1]
+        l2 = lo[i + 2]
+        l3 = lo[i + 3]
+        h0 = hi[i]
+        h1 = hi[i + 1]
+        h2 = hi[i + 2]
+        h3 = hi[i + 3]
+        L = min(min(l0, l1), min(l2, l3))
+        H = max(max(h0, h1), max(h2, h3))
+        x0 = x[i]
+        x1 = x[i + 1]
+        x2 = x[i + 2]
+        x3 = x[i + 3]
+        a0 = INF
+        a1 = INF
+        a2 = INF
+        a3 = INF
+        pd = P[L - 1 - plo] if (L - 1 >= plo and L - 1 < phi) else INF
+        cs = max(max(max(l0, l1), max(l2, l3)), plo + 1)
+        ce = min(min(min(h0, h1), min(h2, h3)), phi)
+        j1 = min(max(cs, L), H)
+        # ragged left edge, checked
+        for j in range(L, j1):
+            up = P[j - plo] if (j >= plo and j < phi) else INF
+            yj = y[j]
+            c0 = _c1(x0, yj, absm) if (j >= l0 and j < h0) else INF
+            c1 = _c1(x1, yj, absm) if (j >= l1 and j < h1) else INF
+            c2 = _c1(x2, yj, absm) if (j >= l2 and j < h2) else INF
+            c3 = _c1(x3, yj, absm) if (j >= l3 and j < h3) else INF
+            d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
+            d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
+            d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
+            d3 = min(a3 + c3, min(d2 + c3, a2 + wd * c3))
+            N[j - L] = d3
+            pd = up
+            a0 = d0
+            a1 = d1
+            a2 = d2
+            a3 = d3
+        j2 = j1
+        if cs < ce:
+            # interior: every row of the block is inside its band and the previous row is stored
+            for j in range(j1, ce):
+                up = P[j - plo]
+                yj = y[j]
+                c0 = _c1(x0, yj, absm)
+                c1 = _c1(x1, yj, absm)
+                c2 = _c1(x2, yj, absm)
+                c3 = _c1(x3, yj, absm)
+                d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
+                d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
+                d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
+                d3 = min(a3 + c3, min(d2 + c3, a2 + wd * c3))
+                N[j - L] = d3
+                pd = up
+                a0 = d0
+                a1 = d1
+                a2 = d2
+                a3 = d3
+            j2 = ce
+        # ragged right edge, checked
+        for j in range(j2, H):
+            up = P[j - plo] if (j >= plo and j < phi) else INF
+            yj = y[j]
+            c0 = _c1(x0, yj, absm) if (j >= l0 and j < h0) else INF
+            c1 = _c1(x1, yj, absm) if (j >= l1 and j < h1) else INF
+            c2 = _c1(x2, yj, absm) if (j >= l2 and j < h2) else INF
+            c3 = _c1(x3, yj, absm) if (j >= l3 and j < h3) else INF
+            d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
+            d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
+            d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
+            d3 = min(a3 + c3, min(d2 + c3, a2 + wd * c3))
+            N[j - L] = d3
+            pd = up
+            a0 = d0
+            a1 = d1
+            a2 = d2
+            a3 = d3
+        T = P
+        P = N
+        N = T
+        plo = L
+        phi = H
+        i += 4
+    while i < n:
+        L = lo[i]
+        H = hi[i]
+        x0 = x[i]
+        a0 = INF
+        pd = P[L - 1 - plo] if (L - 1 >= plo and L - 1 < phi) else INF
+        for j in range(L, H):
+            up = P[j - plo] if (j >= plo and j < phi) else INF
+            c0 = _c1(x0, y[j], absm)
+            d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
+            N[j - L] = d0
+            pd = up
+            a0 = d0
+        T = P
+        P = N
+        N = T
+        plo = L
+        phi = H
+        i += 1
+    out = np.full(m, INF)
+    for j in range(plo, phi):
+        out[j] = P[j - plo]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Three-neighbour DTW, any metric, optional direction storage for the path (1 byte per band cell)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def sym_fill(X, Y, metric, lo, hi, rowptr, wd, store):
+    """Three-neighbour DTW over a band. Returns (last row (m,), dirs uint8 (band cells or 0)).
+
+    dirs[rowptr[i] + j - lo[i]] is 0 = diagonal, 1 = left (i, j-1), 2 = up (i-1, j). Memory: two band rows of
+    float64 plus, when `store`, one byte per band cell.
+    """
+    n = lo.shape[0]
+    m = X.shape[1] if metric == 3 else Y.shape[0]
+    cap = 0
+    for i in range(n):
+        cap = max(cap, hi[i] - lo[i])
+    P = np.empty(cap)
+    N = np.empty(cap)
+    dirs = np.empty(rowptr[n] if store else 0, dtype=np.uint8)
+    plo = lo[0]
+    phi = hi[0]
+    acc = 0.0 if plo == 0 else INF
+    for j in range(plo, phi):
+        acc += _cost(X, Y, 0, j, metric)
+        P[j - plo] = acc
+        if store:
+            dirs[j - plo] = 1
+    for i in range(1, n):
+        L = lo[i]
+        H = hi[i]
+        base = rowptr[i] - L
+        a = INF
+        pd = P[L - 1 - plo] if (L - 1 >= plo and L - 1 < phi) else INF
+        for j in range(L, H):
+            up = P[j - plo] if (j >= plo and j < phi) else INF
+            c = _cost(X, Y, i, j, metric)
+            vd = pd + wd * c
+            vl = a + c
+            vu = up + c
+            best = vd
+            k = 0
+            if vl < best:
+                best = vl
+                k = 1
+            if vu < best:
+                best = vu
+                k = 2
+            N[j - L] = best
+            if store:
+                dirs[base + j] = k
+            pd = up
+            a = best
+        T = P
+        P = N
+        N = T
+        plo = L
+        phi = H
+    out = np.full(m, INF)
+    for j in range(plo, phi):
+        out[j] = P[j - plo]
+    return out, dirs
+
+
+@njit(cache=True, nogil=True)
+def sym_backtrack(dirs, lo, rowptr, iend, jend):
+    """Follow `dirs` from (iend, jend) back to (0, 0); returns the (k, 2) int64 path from the start."""
+    out = np.empty((iend + jend + 1, 2), dtype=np.int64)
+    i = iend
+    j = jend
+    k = 0
+    out[0, 0] = i
+    out[0, 1] = j
+    while i > 0 or j > 0:
+        d = dirs[rowptr[i] + j - lo[i]]
+        if i == 0:
+            d = 1
+        if d == 0:
+            i -= 1
+            j -= 1
+        elif d == 1:
+            j -= 1
+        else:
+            i -= 1
+        k += 1
+        out[k, 0] = i
+        out[k, 1] = j
+    return out[: k + 1][::-1].copy()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generic step patterns
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _g_get(D, base, lo, hi, i, j, open_begin):
+    if i < 0:
+        if i == -1 and open_begin and j >= 0:
+            return 0.0
+        return INF
+    if j < lo[i] or j >= hi[i]:
+        return INF
+    return D[base[i] + j]
+
+
+@njit(cache=True, nogil=True)
+def _g_cell(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, base, C, cbase, i, j, m):
+    """Best value at (i, j) and the index of the first step reaching it (-1 when unreachable)."""
+    best = INF
+    bs = -1
+    nsteps = ptr.shape[0] - 1
+    for s in range(nsteps):
+        o = ptr[s]
+        g = _g_get(D, base, lo, hi, i - sdi[o], j - sdj[o], open_begin)
+        if g == INF:
+            continue
+        acc = g
+        for t in range(o + 1, ptr[s + 1]):
+            ii = i - sdi[t]
+            jj = j - sdj[t]
+            if jj < 0 or ii < -1:
+                acc = INF
+                break
+            if ii == -1:
+                if not open_begin:
+                    acc = INF
+                    break
+                continue  # the virtual row before row 0 has zero local cost
+            if jj < lo[ii] or jj >= hi[ii]:
+                acc = INF
+                break
+            if C.shape[0] > 0:
+                acc += sw[t] * C[cbase[ii] + jj]
+            else:
+                acc += sw[t] * _cost(X, Y, ii, jj, metric)
+        if acc < best:
+            best = acc
+            bs = s
+    return best, bs
+
+
+@njit(cache=True, nogil=True)
+def generic_fill(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, keep_all):
+    """Any step pattern over a band. Returns (last row (m,), D, base).
+
+    keep_all: D holds every band cell (row i at D[base[i] + j]) for backtracking; otherwise only the last
+    max_di + 1 rows (full width) are kept. Local costs are computed once per cell into a rolling buffer of
+    max_di + 1 rows.
+    """
+    n = lo.shape[0]
+    m = X.shape[1] if metric == 3 else Y.shape[0]
+    R = 0
+    for t in range(sdi.shape[0]):
+        R = max(R, sdi[t])
+    base = np.empty(n, dtype=np.int64)
+    if keep_all:
+        tot = 0
+        for i in range(n):
+            base[i] = tot - lo[i]
+            tot += hi[i] - lo[i]
+        D = np.empty(tot)
+    else:
+        for i in range(n):
+            base[i] = (i % (R + 1)) * m
+        D = np.empty((R + 1) * m)
+    cbase = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        cbase[i] = (i % (R + 1)) * m
+    C = np.empty((R + 1) * m)
+    for i in range(n):
+        cb = cbase[i]
+        for j in range(lo[i], hi[i]):
+            C[cb + j] = _cost(X, Y, i, j, metric)
+        bi = base[i]
+        for j in range(lo[i], hi[i]):
+            if i == 0 and j == 0 and not open_begin:
+                D[bi] = C[cb]
+                continue
+            v, s = _g_cell(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, base, C, cbase, i, j, m)
+            D[bi + j] = v
+    out = np.full(m, INF)
+    last = n - 1
+    for j in range(lo[last], hi[last]):
+        out[j] = D[base[last] + j]
+    return out, D, base
+
+
+@njit(cache=True, nogil=True)
+def generic_backtrack(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, base, iend, jend):
+    """Recompute the winning step at each cell from (iend, jend) back to the start; (k, 2) int64 path."""
+    n = lo.shape[0]
+    m = X.shape[1] if metric == 3 else Y.shape[0]
+    empty = np.empty(0)
+    eb = np.empty(0, dtype=np.int64)
+    out = np.empty((2 * (iend + jend + 2), 2), dtype=np.int64)
+    k = 0
+    i = iend
+    j = jend
+    out[0, 0] = i
+    out[0, 1] = j
+    k = 1
+    while True:
+        if i == 0 and j == 0 and not open_begin:
+            break
+        if i < 0:
+            break
+        v, s = _g_cell(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, base, empty, eb, i, j, m)
+        if s < 0:
+            break
+        o = ptr[s]
+        for t in range(ptr[s + 1] - 1, o, -1):
+            if sdi[t] == 0 and sdj[t] == 0:
+                continue
+            ii = i - sdi[t]
+            if ii >= 0:
+                out[k, 0] = ii
+                out[k, 1] = j - sdj[t]
+                k += 1
+        i = i - sdi[o]
+        j = j - sdj[o]
+        if i >= 0:
+            out[k, 0] = i
+            out[k, 1] = j
+            k += 1
+    return out[:k][::-1].copy()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Batch
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def batch_pairs_1d(flat, offsets, pi, pj, radius, wd, absm):
+    """DTW distance of many pairs of 1-D series packed in `flat` (series s is flat[offsets[s]:offsets[s+1]]).
+
+    radius < 0: no window; otherwise a Sakoe–Chiba band |i - j| <= radius. Pairs run in parallel (prange).
+    """
+    npairs = pi.shape[0]
+    out = np.empty(npairs)
+    for p in prange(npairs):
+        a = flat[offsets[pi[p]] : offsets[pi[p] + 1]]
+        b = flat[offsets[pj[p]] : offsets[pj[p] + 1]]
+        n = a.shape[0]
+        m = b.shape[0]
+        lo = np.empty(n, dtype=np.int64)
+        hi = np.empty(n, dtype=np.int64)
+        for i in range(n):
+            if radius < 0:
+                lo[i] = 0
+                hi[i] = m
+            else:
+                lo[i] = min(max(i - radius, 0), m)
+                hi[i] = min(max(i + radius + 1, 0), m)
+        ok = True
+        for i in range(n):
+            if hi[i] <= lo[i]:
+                ok = False
+        if not ok or lo[0] != 0 or hi[n - 1] != m:
+            out[p] = INF
+            continue
+        last = sym_dist_1d(a, b, lo, hi, wd, absm)
+        out[p] = last[m - 1]
+    return out
