@@ -64,7 +64,10 @@ def test_every_dtype_modality_and_message_kind_is_covered():
     assert {v["header"]["cmd"] for v in CONTROL if v["kind"] == "control_request"} == set(P.CONTROL_COMMANDS)
     assert {v["header"]["event"] for v in EVENTS} >= {"stream.open", "stream.status", "stream.rejected"}
     raised = {v["reason"] for v in INVALID}
-    decoder_reasons = set(P.REASONS) - {"time_jump", "buffer_full", "too_many_streams", "timeout"}
+    # not expressible as a message or short sequence: a full buffer, 1024 open streams, a worker topology,
+    # a service bug, a slow service
+    untestable = {"buffer_full", "too_many_streams", "worker_mismatch", "internal", "timeout"}
+    decoder_reasons = set(P.REASONS) - untestable
     assert decoder_reasons <= raised, f"reasons without an invalid vector: {decoder_reasons - raised}"
 
 
@@ -178,6 +181,8 @@ def test_stateful_invalid_vectors_are_valid_on_the_wire(v):
         if kind == "open":
             meta = P.decode_open(hdr)
             opened.setdefault(meta.stream, meta)
+        elif kind == "close":
+            P.decode_close(hdr)
         elif hdr["stream"] in opened:
             P.decode_chunk(hdr, payload, opened[hdr["stream"]])
     assert v["reason"] in P.REASONS

@@ -100,18 +100,18 @@ def control_vectors() -> list[dict[str, Any]]:
     stream_row = {
         "stream": "imu/left", "modality": "sensor", "rate_hz": 200.0, "shape": [3], "dtype": "f4",
         "session": "take1", "clock": "imu-clk", "worker": 0, "last_seq": 41, "chunks": 40, "samples": 400,
-        "gaps": 1, "duplicates": 0, "reordered": 1, "rate_measured_hz": 199.87, "state": "open",
+        "gaps": 1, "duplicates": 0, "reordered": 1, "rejected": 2, "state": "open", "rate_measured_hz": 199.87,
     }
     reps = [
         ("reply_ping", P.encode_reply(1, {"t_host_s": 1764291600.125})),
         ("reply_ping_without_id", P.encode_reply(None, {"t_host_s": 1764291600.5})),
         ("reply_status", P.encode_reply(2, {
             "version": "0.1.0", "uptime_s": 12.5, "streams": 1,
-            "workers": [{"id": 0, "alive": True, "restarts": 0, "messages": 1234}],
+            "workers": [{"id": 0, "alive": True, "restarts": 0, "messages": 1234, "endpoint": "tcp://127.0.0.1:5555"}],
         })),
         ("reply_streams", P.encode_reply(3, {"streams": [stream_row]})),
         ("reply_open", P.encode_reply(4, {"endpoint": "tcp://127.0.0.1:5555", "resume_seq": -1})),
-        ("reply_close", P.encode_reply(5, {"received": 40, "rejected": 2})),
+        ("reply_close", P.encode_reply(5, {"received": 40, "rejected": 2, "last_seq": 41})),
         ("reply_error_reopen_mismatch", P.encode_error_reply(
             4, "reopen_mismatch", "stream 'imu/left' is open with shape [3]; close it or use a new stream id")),
         ("reply_error_timeout", P.encode_error_reply(
@@ -142,10 +142,11 @@ def event_vectors() -> list[dict[str, Any]]:
         }, None),
         ("event_stream_rejected", "stream.rejected", meta.stream, {
             "t_host_s": 1764291601.5, "reason": "size_mismatch",
-            "message": "payload is 20 bytes but n=2 x shape [3] x f4 needs 24",
+            "message": "payload is 20 bytes but n=2 x shape [3] x f4 needs 24", "count": 1, "total": 3,
         }, None),
         ("event_stream_rejected_unknown_stream", "stream.rejected", "", {
             "t_host_s": 1764291601.75, "reason": "not_msgpack", "message": "header frame is not a msgpack map",
+            "count": 5, "total": 5,
         }, None),
         ("event_with_array_payload", "example.features", "cam1.flow", {"t_ref_s": 10.0, "confidence": 0.9},
          np.array([[1.0, -2.0, 0.5], [3.25, 0.0, -0.125]], np.float32)),
@@ -293,6 +294,10 @@ def invalid_vectors() -> list[dict[str, Any]]:
          "seq 4 after seq 5 (the service counts it as reordered or rejects it, per its policy)"),
         ("non_finite", [P.encode_open(imu), nan_chunk], "non_finite",
          "a NaN sample, with the service's nan_policy = reject (the default)"),
+        ("stream_closed", [P.encode_open(imu), P.encode_close(imu.stream, -1), first], "stream_closed",
+         "a chunk after the stream's end-of-stream marker (open it again to continue)"),
+        ("time_jump", [P.encode_open(imu), first, P.encode_chunk(imu.stream, 6, -5.0, np.zeros((1, 3), np.float32))],
+         "time_jump", "device time 6 s before the end of the previous chunk (ingest.max_time_jump_s = 1.0 by default)"),
     ]
     out += [{"name": n, "kind": "ingest_sequence", "messages": [[_hex(f) for f in m] for m in msgs],
              "reason": r, "why": why} for n, msgs, r, why in stateful]

@@ -56,6 +56,8 @@ class CloseAck:
 
     received: int
     rejected: int
+    last_seq: int | None = None
+    """The last seq the service holds for the stream (None if the service did not say)."""
 
 
 _WILDCARD_HOSTS = {"*", "0.0.0.0", "::", "[::]"}
@@ -189,7 +191,12 @@ class Control:
         rid = next(self._ids)
         frame = encode_close_request(stream, seq, timeout_s, rid)
         body = self._roundtrip("close", rid, frame, float(timeout_s) + self.timeout_s)
-        return CloseAck(_int_field(body, "received", "close"), _int_field(body, "rejected", "close"))
+        last = body.get("last_seq")
+        return CloseAck(
+            _int_field(body, "received", "close"),
+            _int_field(body, "rejected", "close"),
+            last if isinstance(last, int) and not isinstance(last, bool) else None,
+        )
 
     # ------------------------------------------------------------------------------------------ lifetime
 

@@ -93,6 +93,9 @@ REASONS = (
     "time_jump",
     "buffer_full",
     "too_many_streams",
+    "stream_closed",
+    "worker_mismatch",
+    "internal",
     # control socket only:
     "unknown_command",
     "timeout",

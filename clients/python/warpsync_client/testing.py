@@ -243,7 +243,7 @@ class FakeService:
                 envelope, rid, sid, seq, deadline = item
                 st = self.streams[sid]
                 if self.ack_close and st.last_seq >= seq:
-                    reply = encode_reply(rid, {"received": st.received, "rejected": st.rejected})
+                    reply = encode_reply(rid, {"received": st.received, "rejected": st.rejected, "last_seq": st.last_seq})
                 elif now >= deadline:
                     reply = encode_error_reply(rid, "timeout", f"stream {sid!r} not processed through seq {seq}")
                 else:
