@@ -1,0 +1,240 @@
+"""Soft-DTW forward/backward kernels (Cuturi & Blondel 2017), vectorised along anti-diagonals.
+
+Private: arrays and scalars in, no validation, I/O or logging (the public layer is `warpsync.align.softdtw`).
+
+What bounds the speed: the recursion costs one soft-min per cell, i.e. two exponentials and one logarithm
+(the smallest of the three arguments contributes exp(0) = 1). libm's scalar exp/log take ~10 ns each here, so a
+row-major loop is bound at ~40-50 ns/cell whatever one does to the dependency chain. This kernel instead
+processes a stripe of `K` rows along its anti-diagonals: the K cells of one step are independent, so the loop
+body is straight-line arithmetic that LLVM turns into AVX2 code, with exp/log written as polynomials (accurate to
+a few ulp) and the 2^k scaling done by an integer->float bit cast. The forward pass stores, per cell, the three
+soft-min weights (probabilities of coming from the diagonal, the cell above, the cell to the left); the backward
+pass for the expected alignment matrix E is then pure multiply-adds, with no transcendental at all (tslearn
+recomputes three exponentials per cell there).
+
+Layout: stripe `b` covers rows [b*K, b*K + K); within it, step s holds the cells (b*K + r, s - r), r = 0..K-1.
+W has shape (n_stripes, m + K + 1, 3, K): W[b, s, c, r] is weight c (0 = diagonal, 1 = from above, 2 = from the
+left) of cell (b*K + r, s - r), and 0 for cells outside the matrix (the last two steps are zero padding).
+For the value alone, W may have n_stripes = 1: every stripe then reuses it, so memory is O(m K) instead of O(n m).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+# Fast-math without the no-NaN/no-inf assumptions: the boundary of the DP is +inf.
+_FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_SQRT2 = 1.4142135623730951
+_LN2 = 0.6931471805599453
+
+
+@intrinsic
+def _i64_as_f64(typingctx, x):
+    """Reinterpret the bits of an int64 as a float64 (vectorisable, unlike a libm ldexp call)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@njit(inline="always", fastmath=_FM, error_model="numpy")
+def _exp_nonpos(x):
+    """exp(x) for x <= 0 (also -inf, NaN-free), relative error ~1e-16; results below exp(-708) are clamped there."""
+    x = max(x, -708.0)
+    k = np.floor(x * _LOG2E + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO  # |r| <= ln2/2
+    # Taylor to degree 13: remainder < 5e-18 on |r| <= 0.347.
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    # via int32: AVX2 converts 4 doubles to int32 in one instruction but has no double->int64 conversion
+    return p * _i64_as_f64((np.int64(np.int32(k)) + 1023) << 52)
+
+
+@njit(inline="always", fastmath=_FM, error_model="numpy")
+def _log_1to4(s):
+    """log(s) for s in [1, 4): s = 2^e f with f in [1/sqrt2, sqrt2), log f = 2 atanh((f-1)/(f+1)) by its series."""
+    e = 0.0
+    if s >= _SQRT2:
+        s = s * 0.5
+        e = 1.0
+    if s >= _SQRT2:
+        s = s * 0.5
+        e = 2.0
+    z = (s - 1.0) / (s + 1.0)  # |z| <= 0.1716
+    z2 = z * z  # <= 0.02944: 12 terms leave < 1e-19
+    q = 1.0 / 25.0
+    q = q * z2 + 1.0 / 23.0
+    q = q * z2 + 1.0 / 21.0
+    q = q * z2 + 1.0 / 19.0
+    q = q * z2 + 1.0 / 17.0
+    q = q * z2 + 1.0 / 15.0
+    q = q * z2 + 1.0 / 13.0
+    q = q * z2 + 1.0 / 11.0
+    q = q * z2 + 1.0 / 9.0
+    q = q * z2 + 1.0 / 7.0
+    q = q * z2 + 1.0 / 5.0
+    q = q * z2 + 1.0 / 3.0
+    q = q * z2 + 1.0
+    return e * _LN2 + 2.0 * z * q
+
+
+@njit(inline="always", fastmath=_FM, error_model="numpy")
+def _softmin_step(p2, p1, dvec, cur, w, inv, gamma, K):
+    """One anti-diagonal step of the stripe: K independent cells, straight-line code that LLVM vectorises."""
+    for r in range(K):
+        r0 = p2[r]
+        r1 = p1[r]
+        r2 = p1[r + 1]
+        rmin = min(r0, min(r1, r2))
+        e0 = _exp_nonpos((rmin - r0) * inv)
+        e1 = _exp_nonpos((rmin - r1) * inv)
+        e2 = _exp_nonpos((rmin - r2) * inv)
+        sm = e0 + e1 + e2
+        cur[r + 1] = dvec[r] + rmin - gamma * _log_1to4(sm)
+        iv = 1.0 / sm
+        w[0, r] = e0 * iv
+        w[1, r] = e1 * iv
+        w[2, r] = e2 * iv
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def _softdtw_forward(D, gamma, K, W):
+    """Fill W (see module doc) for cost matrix D (n, m); return the soft-DTW value R[n-1, m-1].
+
+    R(i, j) = D[i, j] + softmin_gamma(R(i-1, j-1), R(i-1, j), R(i, j-1)), R(-1, -1) = 0, other borders +inf.
+    """
+    n, m = D.shape
+    inv = 1.0 / gamma
+    inf = np.inf
+    S = m + K - 1
+    # prow[j + 1] = R(i0 - 1, j) of the row just above the stripe; prow[0] = R(i0 - 1, -1).
+    prow = np.full(m + 2, inf)
+    prow[0] = 0.0
+    nrow = np.full(m + 2, inf)
+    # Rolling anti-diagonals of the stripe, index q = r + 1; q = 0 is the row above the stripe.
+    p2 = np.full(K + 1, inf)
+    p1 = np.full(K + 1, inf)
+    cur = np.full(K + 1, inf)
+    dvec = np.zeros(K)
+    value = 0.0
+    nb = (n + K - 1) // K
+    for b in range(nb):
+        i0 = b * K
+        kk = min(K, n - i0)
+        for q in range(K + 1):
+            p2[q] = inf
+            p1[q] = inf
+        # lane q=0 at step s holds R(i0-1, s+1)
+        p2[0] = prow[0]  # step -2: R(i0-1, -1)
+        p1[0] = prow[1]  # step -1: R(i0-1, 0)
+        Wb = W[b if W.shape[0] > 1 else 0]  # one stripe's worth when only the value is wanted
+        for s in range(S, S + 2):  # two zero steps after the stripe's end, read by the backward pass
+            for c in range(3):
+                for r in range(K):
+                    Wb[s, c, r] = 0.0
+        for s in range(S):
+            cur[0] = prow[s + 2] if s + 2 <= m + 1 else inf
+            # gather this step's local costs (strided in D); lanes outside the matrix get a dummy cost
+            for r in range(K):
+                dvec[r] = D[min(i0 + r, n - 1), min(max(s - r, 0), m - 1)]
+            _softmin_step(p2, p1, dvec, cur, Wb[s], inv, gamma, K)
+            # lanes outside the matrix (only near the stripe's ends): border value and zero weights
+            if s < K - 1 or s >= m or kk < K:
+                for r in range(K):
+                    j = s - r
+                    if j < 0 or j >= m or r >= kk:
+                        cur[r + 1] = inf
+                        Wb[s, 0, r] = 0.0
+                        Wb[s, 1, r] = 0.0
+                        Wb[s, 2, r] = 0.0
+            # the last row of the stripe, row-major, becomes the row above the next stripe
+            jl = s - (kk - 1)
+            if 0 <= jl < m:
+                nrow[jl + 1] = cur[kk]
+            if b == nb - 1 and jl == m - 1:
+                value = cur[kk]
+            tmp = p2
+            p2 = p1
+            p1 = cur
+            cur = tmp
+        nrow[0] = inf
+        tmp = prow
+        prow = nrow
+        nrow = tmp
+    return value
+
+
+@njit(inline="always", fastmath=_FM, error_model="numpy")
+def _expect_step(n1, n2, w1, w2, cur, K):
+    """One backward anti-diagonal step for lanes 0..K-2 (their successors are all inside the stripe)."""
+    for r in range(K - 1):
+        cur[r] = n1[r + 1] * w1[1, r + 1] + n1[r] * w1[2, r] + n2[r + 1] * w2[0, r + 1]
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def _softdtw_backward(W, n, m, K, E):
+    """Expected alignment E (n, m) = dR(n-1, m-1)/dD from the forward weights W (see module doc).
+
+    E(i, j) = E(i+1, j) w_up(i+1, j) + E(i, j+1) w_left(i, j+1) + E(i+1, j+1) w_diag(i+1, j+1), E(n-1, m-1) = 1.
+    """
+    S = m + K - 1
+    nb = (n + K - 1) // K
+    # The row below the stripe, row-major: its E and the weights through which it reaches the stripe.
+    ebel = np.zeros(m + 2)
+    wup_bel = np.zeros(m + 2)
+    wdg_bel = np.zeros(m + 2)
+    # rolling anti-diagonals of E at steps s+1 and s+2, lane index r
+    n1 = np.zeros(K + 1)
+    n2 = np.zeros(K + 1)
+    cur = np.zeros(K + 1)
+    for b in range(nb - 1, -1, -1):
+        i0 = b * K
+        kk = min(K, n - i0)
+        Wb = W[b]
+        for q in range(K + 1):
+            n1[q] = 0.0
+            n2[q] = 0.0
+        for s in range(S - 1, -1, -1):
+            _expect_step(n1, n2, Wb[s + 1], Wb[s + 2], cur, K)
+            # lane K-1: its successors below lie in the row under the stripe (row-major, column j and j+1)
+            r = K - 1
+            j = s - r
+            acc = n1[r] * Wb[s + 1, 2, r]
+            if 0 <= j < m:
+                acc += ebel[j] * wup_bel[j] + ebel[j + 1] * wdg_bel[j + 1]
+            cur[r] = acc
+            if b == nb - 1 and s == m - 1 + kk - 1:
+                cur[kk - 1] = 1.0  # E(n-1, m-1)
+            for r in range(kk):
+                j = s - r
+                if 0 <= j < m:
+                    E[i0 + r, j] = cur[r]
+            tmp = n2
+            n2 = n1
+            n1 = cur
+            cur = tmp
+        # this stripe's first row becomes the row below the next (upper) stripe
+        for j in range(m):
+            ebel[j] = E[i0, j]
+            wdg_bel[j] = Wb[j, 0, 0]
+            wup_bel[j] = Wb[j, 1, 0]
