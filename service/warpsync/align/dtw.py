@@ -123,16 +123,16 @@ def dtw(
 
     if fast:
         wd = SYMMETRIC_FAST[pat.name]
-        if not return_path and code in (0, 1) and Xa.shape[1] == 1:
+        if not return_path and code == 0 and Xa.shape[1] == 1:
             x, y = Xa[:, 0], Ya[:, 0]
             if n > m and band is None and not open_end and (window is None or window[0] == "sakoechiba"):
                 # symmetric pattern and window: transpose so the row buffer spans the shorter sequence
                 x, y, n2, m2 = y, x, m, n
                 lo, hi = window_band(window, n2, m2)
-                last = K.sym_dist_1d(x, y, lo, hi, wd, code == 1)
+                last = K.sym_dist_1d(x, y, lo, hi, wd)
                 _, dist = _pick_end(pat, last, n2, m2, False)
                 return DTWResult(dist, None, _normalized(pat, dist, n, m - 1), pat.name, (n - 1, m - 1))
-            last = K.sym_dist_1d(x, y, lo, hi, wd, code == 1)
+            last = K.sym_dist_1d(x, y, lo, hi, wd)
             return _finish(pat, last, None, n, m, open_end)
         rowptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(hi - lo, out=rowptr[1:])

@@ -22,10 +22,7 @@ INF = np.inf
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _c1(a, b, absm):
-    t = a - b
-    if absm:
-        return abs(t)
+def _sq(t):
     return t * t
 
 
@@ -54,8 +51,9 @@ def _cost(X, Y, i, j, metric):
 
 
 @njit(cache=True, nogil=True)
-def sym_dist_1d(x, y, lo, hi, wd, absm):
-    """Three-neighbour DTW of 1-D x (n,) and y (m,) inside a band, distance only, O(band width) memory.
+def sym_dist_1d(x, y, lo, hi, wd):
+    """Three-neighbour DTW of 1-D x (n,) and y (m,), squared-difference cost, inside a band, distance only,
+    O(band width) memory.
 
     Rows are advanced four at a time: row r+1's cell at column j depends on row r's at j, so the four running
     recurrences overlap in the pipeline instead of waiting on one add→min chain per cell. Returns the last
@@ -81,7 +79,7 @@ def sym_dist_1d(x, y, lo, hi, wd, absm):
     acc = 0.0 if plo == 0 else INF
     x0 = x[0]
     for j in range(plo, phi):
-        acc += _c1(x0, y[j], absm)
+        acc += _sq(x0 - y[j])
         P[j - plo] = acc
     i = 1
     while i + 4 <= n:
@@ -111,10 +109,10 @@ def sym_dist_1d(x, y, lo, hi, wd, absm):
         for j in range(L, j1):
             up = P[j - plo] if (j >= plo and j < phi) else INF
             yj = y[j]
-            c0 = _c1(x0, yj, absm) if (j >= l0 and j < h0) else INF
-            c1 = _c1(x1, yj, absm) if (j >= l1 and j < h1) else INF
-            c2 = _c1(x2, yj, absm) if (j >= l2 and j < h2) else INF
-            c3 = _c1(x3, yj, absm) if (j >= l3 and j < h3) else INF
+            c0 = _sq(x0 - yj) if (j >= l0 and j < h0) else INF
+            c1 = _sq(x1 - yj) if (j >= l1 and j < h1) else INF
+            c2 = _sq(x2 - yj) if (j >= l2 and j < h2) else INF
+            c3 = _sq(x3 - yj) if (j >= l3 and j < h3) else INF
             d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
             d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
             d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
@@ -127,19 +125,28 @@ def sym_dist_1d(x, y, lo, hi, wd, absm):
             a3 = d3
         j2 = j1
         if cs < ce:
-            # interior: every row of the block is inside its band and the previous row is stored
-            for j in range(j1, ce):
-                up = P[j - plo]
-                yj = y[j]
-                c0 = _c1(x0, yj, absm)
-                c1 = _c1(x1, yj, absm)
-                c2 = _c1(x2, yj, absm)
-                c3 = _c1(x3, yj, absm)
+            # interior: every row of the block is inside its band and the previous row is stored. Slices start
+            # at index 0 and are indexed with unsigned integers, so Numba emits no negative-index wrap-around code.
+            Pv = P[cs - 1 - plo : ce - plo]
+            Yv = y[cs:ce]
+            Nv = N[cs - L : ce - L]
+            one = np.uint64(1)
+            for k in range(np.uint64(ce - cs)):
+                up = Pv[k + one]
+                yj = Yv[k]
+                t0 = x0 - yj
+                t1 = x1 - yj
+                t2 = x2 - yj
+                t3 = x3 - yj
+                c0 = t0 * t0
+                c1 = t1 * t1
+                c2 = t2 * t2
+                c3 = t3 * t3
                 d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
                 d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
                 d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
                 d3 = min(a3 + c3, min(d2 + c3, a2 + wd * c3))
-                N[j - L] = d3
+                Nv[k] = d3
                 pd = up
                 a0 = d0
                 a1 = d1
@@ -150,10 +157,10 @@ def sym_dist_1d(x, y, lo, hi, wd, absm):
         for j in range(j2, H):
             up = P[j - plo] if (j >= plo and j < phi) else INF
             yj = y[j]
-            c0 = _c1(x0, yj, absm) if (j >= l0 and j < h0) else INF
-            c1 = _c1(x1, yj, absm) if (j >= l1 and j < h1) else INF
-            c2 = _c1(x2, yj, absm) if (j >= l2 and j < h2) else INF
-            c3 = _c1(x3, yj, absm) if (j >= l3 and j < h3) else INF
+            c0 = _sq(x0 - yj) if (j >= l0 and j < h0) else INF
+            c1 = _sq(x1 - yj) if (j >= l1 and j < h1) else INF
+            c2 = _sq(x2 - yj) if (j >= l2 and j < h2) else INF
+            c3 = _sq(x3 - yj) if (j >= l3 and j < h3) else INF
             d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
             d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
             d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
@@ -178,7 +185,7 @@ def sym_dist_1d(x, y, lo, hi, wd, absm):
         pd = P[L - 1 - plo] if (L - 1 >= plo and L - 1 < phi) else INF
         for j in range(L, H):
             up = P[j - plo] if (j >= plo and j < phi) else INF
-            c0 = _c1(x0, y[j], absm)
+            c0 = _sq(x0 - y[j])
             d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
             N[j - L] = d0
             pd = up
@@ -429,7 +436,7 @@ def generic_backtrack(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, ba
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def batch_pairs_1d(flat, offsets, pi, pj, radius, wd, absm):
+def batch_pairs_1d(flat, offsets, pi, pj, radius, wd):
     """DTW distance of many pairs of 1-D series packed in `flat` (series s is flat[offsets[s]:offsets[s+1]]).
 
     radius < 0: no window; otherwise a Sakoe–Chiba band |i - j| <= radius. Pairs run in parallel (prange).
@@ -457,6 +464,174 @@ def batch_pairs_1d(flat, offsets, pi, pj, radius, wd, absm):
         if not ok or lo[0] != 0 or hi[n - 1] != m:
             out[p] = INF
             continue
-        last = sym_dist_1d(a, b, lo, hi, wd, absm)
+        last = sym_dist_1d(a, b, lo, hi, wd)
         out[p] = last[m - 1]
     return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def batch_pairs_nd(X, Y, metric, xoff, yoff, pi, pj, radius, wd):
+    """Like `batch_pairs_1d` for (frames, d) series packed row-wise in X (offsets xoff) and Y (offsets yoff)."""
+    npairs = pi.shape[0]
+    out = np.empty(npairs)
+    for p in prange(npairs):
+        A = X[xoff[pi[p]] : xoff[pi[p] + 1]]
+        B = Y[yoff[pj[p]] : yoff[pj[p] + 1]]
+        n = A.shape[0]
+        m = B.shape[0]
+        lo = np.empty(n, dtype=np.int64)
+        hi = np.empty(n, dtype=np.int64)
+        rowptr = np.zeros(n + 1, dtype=np.int64)
+        ok = True
+        for i in range(n):
+            if radius < 0:
+                lo[i] = 0
+                hi[i] = m
+            else:
+                lo[i] = min(max(i - radius, 0), m)
+                hi[i] = min(max(i + radius + 1, 0), m)
+            if hi[i] <= lo[i]:
+                ok = False
+            rowptr[i + 1] = rowptr[i] + hi[i] - lo[i]
+        if not ok or lo[0] != 0 or hi[n - 1] != m:
+            out[p] = INF
+            continue
+        last, _ = sym_fill(A, B, metric, lo, hi, rowptr, wd, False)
+        out[p] = last[m - 1]
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Subsequence search: LB_Keogh + early-abandoning banded DTW (symmetric1, squared differences)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def envelope(q, r):
+    """Upper and lower envelope of q over windows [i - r, i + r] (O(n r), r is small)."""
+    n = q.shape[0]
+    U = np.empty(n)
+    Lo = np.empty(n)
+    for i in range(n):
+        a = max(0, i - r)
+        b = min(n, i + r + 1)
+        u = q[a]
+        lw = q[a]
+        for k in range(a + 1, b):
+            u = max(u, q[k])
+            lw = min(lw, q[k])
+        U[i] = u
+        Lo[i] = lw
+    return U, Lo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lb_keogh(U, Lo, c, mu, sd, bsf):
+    """LB_Keogh of the (normalised (c - mu) / sd) candidate against envelope (U, Lo); abandons above bsf."""
+    s = 0.0
+    for i in range(c.shape[0]):
+        v = (c[i] - mu) / sd
+        if v > U[i]:
+            t = v - U[i]
+            s += t * t
+        elif v < Lo[i]:
+            t = v - Lo[i]
+            s += t * t
+        if s >= bsf:
+            return s
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _ea_dtw(q, c, mu, sd, r, bsf, P, N):
+    """symmetric1 DTW, squared differences, band |i - j| <= r, between q and (c - mu)/sd; INF once every cell
+    of a row reaches bsf (early abandoning). P, N: scratch rows of length len(q)."""
+    L = q.shape[0]
+    for j in range(L):
+        P[j] = INF
+    acc = 0.0
+    for j in range(min(L, r + 1)):
+        t = q[0] - (c[j] - mu) / sd
+        acc += t * t
+        P[j] = acc
+    if P[0] >= bsf:  # row 0 is a running sum, so its minimum is its first cell
+        return INF
+    for i in range(1, L):
+        lo = max(0, i - r)
+        hi = min(L, i + r + 1)
+        a = INF
+        pd = P[lo - 1] if lo >= 1 else INF
+        rowmin = INF
+        for j in range(lo, hi):
+            t = q[i] - (c[j] - mu) / sd
+            cc = t * t
+            up = P[j]
+            v = min(a, min(up, pd)) + cc
+            N[j] = v
+            pd = up
+            a = v
+            rowmin = min(rowmin, v)
+        if lo >= 1:
+            N[lo - 1] = INF
+        if hi < L:
+            N[hi] = INF
+        if rowmin >= bsf:
+            return INF
+        T = P
+        P = N
+        N = T
+        if i == L - 1:
+            return P[L - 1]
+    return P[L - 1]
+
+
+@njit(cache=True, nogil=True)
+def subsequence_scan(q, s, r, k, znorm, use_lb):
+    """Best k (distance, start) of q against every window of s of length len(q); DTW symmetric1, band r.
+
+    With `znorm` each window is z-normalised (and q is expected z-normalised by the caller). Returns
+    (dists (k,), starts (k,), n_lb_pruned, n_dtw_abandoned, n_dtw_full).
+    """
+    L = q.shape[0]
+    T = s.shape[0] - L + 1
+    U, Lo = envelope(q, r)
+    best_d = np.full(k, INF)
+    best_t = np.full(k, -1, dtype=np.int64)
+    P = np.empty(L)
+    N = np.empty(L)
+    cs = np.zeros(s.shape[0] + 1)
+    cs2 = np.zeros(s.shape[0] + 1)
+    for i in range(s.shape[0]):
+        cs[i + 1] = cs[i] + s[i]
+        cs2[i + 1] = cs2[i] + s[i] * s[i]
+    pruned = 0
+    abandoned = 0
+    full = 0
+    for t in range(T):
+        mu = 0.0
+        sd = 1.0
+        if znorm:
+            mu = (cs[t + L] - cs[t]) / L
+            var = (cs2[t + L] - cs2[t]) / L - mu * mu
+            sd = math.sqrt(var) if var > 1e-24 else 1.0
+        c = s[t : t + L]
+        bsf = best_d[k - 1]
+        if use_lb:
+            lb = _lb_keogh(U, Lo, c, mu, sd, bsf)
+            if lb >= bsf:
+                pruned += 1
+                continue
+        d = _ea_dtw(q, c, mu, sd, r, bsf, P, N)
+        if d == INF or d >= bsf:
+            abandoned += 1
+            continue
+        full += 1
+        # insert into the sorted top-k
+        pos = k - 1
+        while pos > 0 and best_d[pos - 1] > d:
+            best_d[pos] = best_d[pos - 1]
+            best_t[pos] = best_t[pos - 1]
+            pos -= 1
+        best_d[pos] = d
+        best_t[pos] = t
+    return best_d, best_t, pruned, abandoned, full
