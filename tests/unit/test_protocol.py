@@ -156,3 +156,14 @@ def test_open_request_carries_the_open_header_fields():
     assert P.decode_open(req.header) == meta
     ingest = msgpack.unpackb(P.encode_open(meta)[0])
     assert [k for k in req.header if k not in ("cmd", "id")] == [k for k in ingest if k != "type"]
+
+
+@given(
+    stream=st.from_regex(P.STREAM_ID_RE),
+    seq=st.integers(0, 2**63 - 1),
+    t=st.floats(allow_nan=False, allow_infinity=False),
+    n=st.integers(1, 2**22),
+    dur=st.none() | st.floats(0, 1e9),
+)
+def test_fast_chunk_header_encoder_gives_the_same_bytes(stream, seq, t, n, dur):
+    assert P.ChunkHeaderEncoder(stream)(seq, t, n, dur) == P.encode_chunk_header(stream, seq, t, n, dur)

@@ -29,9 +29,22 @@ import zmq
 
 from .control import DEFAULT_CONTROL_ENDPOINT, CloseAck, Control, Opened
 from .errors import BackpressureError, ProtocolError, ServiceTimeout
-from .protocol import DEFAULT_LIMITS, DTYPES, TEXT_DTYPE, Limits, StreamMeta, decode_open, dtype_code, encode_chunk, encode_close, encode_open
+from .protocol import (
+    DEFAULT_LIMITS,
+    DTYPES,
+    TEXT_DTYPE,
+    ChunkHeaderEncoder,
+    Limits,
+    StreamMeta,
+    decode_open,
+    dtype_code,
+    encode_close,
+    encode_open,
+)
 
 log = logging.getLogger(__name__)
+
+_SNDMORE = int(zmq.SNDMORE)
 
 
 class Publisher:
@@ -84,6 +97,9 @@ class Publisher:
         if not (math.isfinite(send_timeout_s) and send_timeout_s > 0):
             raise ValueError(f"send_timeout_s must be a positive number of seconds, got {send_timeout_s!r}")
         self.limits = limits
+        self._np_dtype = self.meta.np_dtype
+        self._ndim = len(self.meta.shape) + 1
+        self._header = ChunkHeaderEncoder(self.meta.stream)
         self.send_timeout_s = float(send_timeout_s)
         self.copy_threshold_bytes = int(copy_threshold_bytes)
         self._own_ctx = context is None
@@ -132,6 +148,8 @@ class Publisher:
     # ------------------------------------------------------------------------------------------ sending
 
     def _as_chunk(self, samples: Any) -> np.ndarray:
+        """``samples`` as a C-contiguous little-endian ``(n, *shape)`` array of the stream's dtype (the slow
+        path of `send`: checks shape, converts dtype where that is safe)."""
         meta = self.meta
         arr = np.asarray(samples)
         if arr.ndim == len(meta.shape):  # a single sample
@@ -144,17 +162,17 @@ class Publisher:
             )
         want = DTYPES[meta.dtype]
         code = dtype_code(arr.dtype)
-        if code == meta.dtype:
-            return arr
-        if want.kind == "f" and arr.dtype.kind in "uif":
-            return arr.astype(want)
-        if arr.dtype.kind in "uib" and np.can_cast(arr.dtype, want, "safe"):
-            return arr.astype(want)
-        raise ProtocolError(
-            "bad_dtype",
-            f"samples are {arr.dtype} but stream {meta.stream!r} carries {meta.dtype} ({want}); convert them "
-            f"explicitly (checking the range), e.g. samples.astype(np.{want.name})",
-        )
+        if not (
+            code == meta.dtype
+            or (want.kind == "f" and arr.dtype.kind in "uif")
+            or (arr.dtype.kind in "uib" and np.can_cast(arr.dtype, want, "safe"))
+        ):
+            raise ProtocolError(
+                "bad_dtype",
+                f"samples are {arr.dtype} but stream {meta.stream!r} carries {meta.dtype} ({want}); convert them "
+                f"explicitly (checking the range), e.g. samples.astype(np.{want.name})",
+            )
+        return np.ascontiguousarray(arr, dtype=want)
 
     def send(self, samples: Any, t_dev_s: float, duration_s: float | None = None) -> int | None:
         """Send one chunk: ``samples`` is an ``(n, *shape)`` array (or one sample of ``shape``), or a ``str``
@@ -176,12 +194,21 @@ class Publisher:
                 return None
             if len(samples) > self.limits.max_text_chars:
                 raise ProtocolError("bad_text", f"text chunk longer than {self.limits.max_text_chars} characters; split it")
-            n, nbytes, payload = 1, len(samples.encode("utf-8")), samples
+            payload = samples.encode("utf-8")
+            n, nbytes = 1, len(payload)
         else:
             if duration_s is not None:
                 raise ProtocolError("bad_field", "duration_s is for text chunks only")
-            payload = self._as_chunk(samples)
-            n, nbytes = payload.shape[0], payload.nbytes
+            arr = samples
+            if not (  # fast path: already exactly what goes on the wire
+                type(arr) is np.ndarray
+                and arr.dtype == self._np_dtype
+                and arr.shape[1:] == self.meta.shape
+                and arr.ndim == self._ndim
+                and arr.flags.c_contiguous
+            ):
+                arr = self._as_chunk(samples)
+            n, nbytes = arr.shape[0], arr.nbytes
             if n == 0:
                 return None
             if n > self.limits.max_samples_per_chunk or nbytes > self.limits.max_payload_bytes:
@@ -190,25 +217,32 @@ class Publisher:
                     f"chunk of {n} samples / {nbytes} bytes exceeds the limits ({self.limits.max_samples_per_chunk} "
                     f"samples, {self.limits.max_payload_bytes} bytes): send it in smaller chunks",
                 )
+            payload = arr
         seq = self._seq
-        frames = encode_chunk(self.meta.stream, seq, float(t_dev_s), payload, duration_s)
-        self._push_frames(frames, nbytes, f"chunk seq {seq}")
+        header = self._header(seq, float(t_dev_s), n, None if duration_s is None else float(duration_s))
+        self._push_frames(header, payload, nbytes, seq)
         self._seq += 1
         self.chunks_sent += 1
         self.samples_sent += n
         return seq
 
-    def _push_frames(self, frames: list[Any], nbytes: int, what: str) -> None:
-        assert self._push is not None
+    def _push_frames(self, header: bytes, payload: Any, nbytes: int, seq: int | None) -> None:
+        push = self._push
+        assert push is not None
         try:
-            if nbytes >= self.copy_threshold_bytes:
-                tracker = self._push.send_multipart(frames, copy=False, track=True)
+            if payload is None:
+                push.send(header)
+            elif nbytes >= self.copy_threshold_bytes:
+                push.send(header, _SNDMORE)  # may raise Again: then nothing was queued
+                tracker = push.send(payload, copy=False, track=True)  # after SNDMORE: never blocks
                 while self._trackers and self._trackers[0].done:
                     self._trackers.popleft()
                 self._trackers.append(tracker)
             else:
-                self._push.send_multipart(frames)
+                push.send(header, _SNDMORE)
+                push.send(payload)
         except zmq.Again:
+            what = "the end-of-stream marker" if seq is None else f"chunk seq {seq}"
             raise BackpressureError(
                 f"the service did not take {what} of stream {self.meta.stream!r} within {self.send_timeout_s:g} s: "
                 f"its ingest queue at {self.endpoint} is full (the service is slower than this stream, or not "
@@ -238,7 +272,7 @@ class Publisher:
             raise ServiceTimeout(f"stream {self.meta.stream!r} was aborted or its close failed; nothing to acknowledge")
         try:
             self._push.setsockopt(zmq.SNDTIMEO, max(1, round(timeout_s * 1000)))
-            self._push_frames(encode_close(self.meta.stream, self.last_seq), 0, "the end-of-stream marker")
+            self._push_frames(encode_close(self.meta.stream, self.last_seq)[0], None, 0, None)
             self._ack = self._control.close(self.meta.stream, self.last_seq, timeout_s)
         except BackpressureError as exc:
             raise ServiceTimeout(f"could not send the end-of-stream marker: {exc}") from None
