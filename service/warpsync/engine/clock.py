@@ -98,18 +98,29 @@ class ClockModel:
         self._bins: deque[list[float]] = deque()  # [bin index, x of min, y min]
         self._pending: list[tuple[float, float]] = []  # observations above the envelope (jump candidates)
         self._last_x = -math.inf
+        self._last_by_source: dict[str, float] = {}
         self._fit: tuple[float, float, float, float, float] | None = None  # a, b, q, span, xm
         self._dirty = False
         self._n_obs = 0
 
     # ------------------------------------------------------------------------------------------ updates
-    def observe(self, t_dev_s: float, arrival_s: float) -> str | None:
-        """Add one (device time, host arrival time) pair. Returns ``"jump"``, ``"restart"`` or None."""
+    def observe(self, t_dev_s: float, arrival_s: float, source: str = "") -> str | None:
+        """Add one (device time, host arrival time) pair. Returns ``"jump"``, ``"restart"`` or None.
+
+        `source` names the stream the observation came from: streams sharing a clock interleave, so device
+        time going backwards (a restart) is judged per source."""
         self.last_seen_s = max(self.last_seen_s, arrival_s)
+        last = self._last_by_source.get(source, -math.inf)
+        try:
+            return self._observe(t_dev_s, arrival_s, last)
+        finally:
+            self._last_by_source[source] = t_dev_s
+
+    def _observe(self, t_dev_s: float, arrival_s: float, last: float) -> str | None:
         cfg = self.cfg
         event = None
-        if self._x0 is not None and t_dev_s < self._last_x - cfg.backwards_s:
-            log.info("device time went back by %.6f s: device restart", self._last_x - t_dev_s)
+        if self._x0 is not None and t_dev_s < last - cfg.backwards_s:
+            log.info("device time went back by %.6f s: device restart", last - t_dev_s)
             self._reset([])
             event = "restart"
         elif self._fit is not None:

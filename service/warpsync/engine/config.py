@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,11 @@ class ContentConfig:
     min_activity: float = 1e-6
     """Windows whose activity envelope has a smaller standard deviation are uninformative (silence, no
     motion), in the envelope's units (default 1e-6)."""
+    acquire_hops: int = 3
+    """Consecutive informative windows that must agree before content sync first locks (default 3)."""
+    acquire_tolerance_s: float = 0.002
+    """How closely those windows must agree (or within 3 of their sigmas, whichever is larger), seconds
+    (default 0.002)."""
     gate_sigmas: float = 6.0
     """Innovations beyond this many predicted standard deviations are outliers (default 6)."""
     relock_hops: int = 3
@@ -74,6 +79,10 @@ class ContentConfig:
     """Largest offset the coarse global search (no usable timestamps) considers, seconds (default 300)."""
     coarse_grid_s: float = 0.01
     """Grid of the coarse global search, seconds (default 0.01)."""
+    coarse_online: bool = False
+    """Online, run the coarse global search over the feature history when a stream's first windows all peak at
+    the edge of the search range (its timestamps are off by more than `prior_latency_s` even after clock sync).
+    Off by default: a global search over a short history can lock onto a wrong repeat of the content."""
     history_s: float = 120.0
     """Feature history kept per stream for the coarse search, seconds (default 120)."""
     raw_audio_refine: bool = True
@@ -100,8 +109,8 @@ class BundleConfig:
     enabled: bool = True
     """Publish `sync.bundle` events."""
     tick_hz: float = 0.0
-    """Bundle tick rate on the reference timeline, Hz; 0 uses the reference stream's frame rate, capped at
-    `max_tick_hz` (default 0)."""
+    """Bundle tick rate on the reference timeline, Hz; 0 uses the slowest member's rate (so that every member
+    can contribute a fresh sample to every tick), capped at `max_tick_hz` (default 0)."""
     max_tick_hz: float = 60.0
     """Highest bundle rate when `tick_hz` is 0, Hz (default 60)."""
     max_wait_s: float = 0.1
@@ -123,7 +132,7 @@ class SessionConfig:
     empty means the first audio stream to open (or the first stream)."""
     streams: tuple[str, ...] = ()
     """Streams that belong to this session whatever their metadata says."""
-    partners: Mapping[str, str] = field(default_factory=dict)
+    partners: dict[str, str] = field(default_factory=dict)
     """stream -> stream it is content-aligned to (e.g. an IMU to its camera); default the anchor."""
 
 
@@ -141,7 +150,7 @@ class EngineConfig:
     """Feature extraction."""
     bundle: BundleConfig = field(default_factory=BundleConfig)
     """Synchronized sets."""
-    sessions: Mapping[str, SessionConfig] = field(default_factory=dict)
+    sessions: dict[str, SessionConfig] = field(default_factory=dict)
     """Sessions declared in config, by name."""
     publish_every_s: float = 0.5
     """`sync.offset` is published per stream at most this often (and on every method or settled change),

@@ -1,10 +1,12 @@
-"""Sensor features: magnitude, high-passed, and its derivative.
+"""Sensor features: high-passed magnitude and its rising edge.
 
-Input ``(n,)`` or ``(n, c)`` samples at `rate_hz`, sample k at ``t0_s + k / rate_hz``. The magnitude
-``|x_k|`` (Euclidean over channels) is high-passed by a first-order Butterworth at `highpass_hz` (removes
-gravity and slow posture changes; the filter state carries across chunks). The activity envelope is the
-absolute derivative of the high-passed magnitude, ``|h_k - h_{k-1}| * rate_hz`` (units per second), stamped at
-the midpoint ``t0_s + (k - 1/2) / rate_hz``: a jolt is a peak in it.
+Input ``(n,)`` or ``(n, c)`` samples at `rate_hz`, sample k at ``t0_s + k / rate_hz``. Each channel is
+high-passed by a first-order Butterworth at `highpass_hz` (removes gravity, bias and slow posture changes; the
+filter starts in steady state on the first sample and its state carries across chunks), then the magnitude
+``m_k = |h_k|`` (Euclidean over channels) is taken: high-passing *before* the magnitude keeps horizontal
+accelerations, which barely change ``|a + g|``. The activity envelope is its rising edge,
+``max(0, m_k - m_{k-1}) * rate_hz`` (units per second), stamped at the midpoint ``t0_s + (k - 1/2) / rate_hz``:
+like an audio onset, it marks where a jolt *starts*.
 """
 
 from __future__ import annotations
@@ -16,14 +18,12 @@ from ..errors import AlignmentError
 from .base import Frames
 
 
-def sensor_magnitude(x: np.ndarray) -> np.ndarray:
-    """``(n,)`` or ``(n, ...)`` -> ``(n,)`` float64 Euclidean magnitude over the trailing axes."""
+def as_channels(x: np.ndarray) -> np.ndarray:
+    """``(n,)`` or ``(n, ...)`` -> ``(n, c)`` float64."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 0:
         raise AlignmentError("sensor samples must be an array (n,) or (n, channels)")
-    if x.ndim == 1:
-        return np.abs(x)
-    return np.sqrt((x.reshape(len(x), int(np.prod(x.shape[1:]))) ** 2).sum(axis=1))
+    return x.reshape(len(x), int(np.prod(x.shape[1:])) if x.ndim > 1 else 1)
 
 
 def sensor_activity(x: np.ndarray, rate_hz: float, *, highpass_hz: float = 0.5, t0_s: float = 0.0) -> Frames:
@@ -47,20 +47,21 @@ class SensorEnvelope:
         self._k = 0
 
     def push(self, x: np.ndarray) -> Frames:
-        m = sensor_magnitude(x)
-        n = len(m)
+        xc = as_channels(x)
+        n = len(xc)
         if n == 0:
             return Frames.empty()
         if self._zi is None:
-            # start the filter in steady state on the first value: no start-up transient from gravity
-            self._zi = lfilter_zi(self.b, self.a) * m[0]
-        h, self._zi = lfilter(self.b, self.a, m, zi=self._zi)
+            # start the filter in steady state on the first sample: no start-up transient from gravity
+            self._zi = lfilter_zi(self.b, self.a)[:, None] * xc[0][None, :]
+        h, self._zi = lfilter(self.b, self.a, xc, axis=0, zi=self._zi)
+        m = np.sqrt((h * h).sum(axis=1))
         ks = self._k + np.arange(n)
         self._k += n
         if self._prev is None:
-            vals = np.abs(np.diff(h)) * self.rate_hz
+            vals = np.maximum(np.diff(m), 0.0) * self.rate_hz
             ks = ks[1:]
         else:
-            vals = np.abs(np.diff(np.concatenate([[self._prev], h]))) * self.rate_hz
-        self._prev = float(h[-1])
+            vals = np.maximum(np.diff(np.concatenate([[self._prev], m])), 0.0) * self.rate_hz
+        self._prev = float(m[-1])
         return Frames(self.t0_s + (ks - 0.5) / self.rate_hz, vals)

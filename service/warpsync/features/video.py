@@ -7,9 +7,9 @@ Input is ``(n, *shape)`` per frame: raw frames ``(h, w)`` or ``(h, w, c)`` (any 
   a 16-vector stamped at the midpoint ``t0_s + (k - 1/2) / rate_hz``;
 * vectors are taken as the per-frame description itself (already motion-like), stamped at the frame time.
 
-The motion *activity* envelope, used for alignment, is the L1 norm of the change of that description between
-consecutive entries (``sum |m_j - m_{j-1}|``), stamped at the midpoint of the two: a kick (a change of velocity)
-is a peak in it, like an onset in audio and a jolt in an accelerometer.
+The motion *activity* envelope, used for alignment, is the rectified increase of that description between
+consecutive entries (``sum max(0, m_j - m_{j-1})``), stamped at the midpoint of the two: motion starting
+(or speeding up) is a peak in it, like an onset in audio and the rising edge of a jolt in an accelerometer.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class MotionEnvelope:
         if prev is None:
             if len(t) < 2:
                 return Frames.empty()
-            return Frames(0.5 * (t[1:] + t[:-1]), np.abs(np.diff(d, axis=0)).sum(axis=1))
+            return Frames(0.5 * (t[1:] + t[:-1]), np.maximum(np.diff(d, axis=0), 0.0).sum(axis=1))
         dd = np.concatenate([prev[None], d])
         tt = np.concatenate([[t[0] - 1.0 / self.rate_hz], t])
-        return Frames(0.5 * (tt[1:] + tt[:-1]), np.abs(np.diff(dd, axis=0)).sum(axis=1))
+        return Frames(0.5 * (tt[1:] + tt[:-1]), np.maximum(np.diff(dd, axis=0), 0.0).sum(axis=1))

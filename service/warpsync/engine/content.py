@@ -1,0 +1,396 @@
+"""Content sync: measure how far a stream's current mapping is off by comparing what it sensed with its partner.
+
+All functions here are pure. A *window* is a stretch of reference time [t0, t0 + n * grid_s); both streams'
+activity envelopes are resampled onto that grid through their current mappings, smoothed, and the lag that
+best lines them up is measured by normalized cross-correlation with parabolic (sub-grid) peak interpolation.
+For audio-to-audio pairs the lag is refined by GCC-PHAT on the raw samples (sub-millisecond). A lag ``e``
+means the candidate's mapping places its content ``e`` seconds *late* on the reference timeline: the fix is to
+subtract ``e`` from its offset.
+
+`ContentFilter` smooths the measured corrections across hops (a two-state Kalman filter on offset and rate
+with innovation gating and re-locking), and `coarse_offset` is the global search used when there is no prior
+(no usable timestamps, offsets of minutes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import AlignmentError
+
+
+# --------------------------------------------------------------------------------------------- buffers
+class TimedBuffer:
+    """Append-only (time, value) samples with increasing times, trimmed from the front. Values are 1-D."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._t = np.empty(capacity)
+        self._v = np.empty(capacity)
+        self._start = 0
+        self._end = 0
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def clear(self) -> None:
+        self._start = self._end = 0
+
+    def append(self, times: np.ndarray, values: np.ndarray) -> None:
+        n = len(times)
+        if n == 0:
+            return
+        if len(self) and times[0] <= self._t[self._end - 1]:
+            # out-of-order or overlapping data (a clock stepped back): keep only what moves forward
+            keep = times > self._t[self._end - 1]
+            times, values = times[keep], values[keep]
+            n = len(times)
+            if n == 0:
+                return
+        if self._end + n > len(self._t):
+            live = len(self)
+            cap = max(2 * (live + n), 1024)
+            t = np.empty(cap)
+            v = np.empty(cap)
+            t[:live] = self._t[self._start : self._end]
+            v[:live] = self._v[self._start : self._end]
+            self._t, self._v, self._start, self._end = t, v, 0, live
+        self._t[self._end : self._end + n] = times
+        self._v[self._end : self._end + n] = values
+        self._end += n
+
+    def trim_before(self, t: float) -> None:
+        i = int(np.searchsorted(self._t[self._start : self._end], t, side="left"))
+        self._start += i
+
+    @property
+    def times(self) -> np.ndarray:
+        return self._t[self._start : self._end]
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._v[self._start : self._end]
+
+    @property
+    def last_time(self) -> float:
+        return float(self._t[self._end - 1]) if len(self) else -math.inf
+
+    @property
+    def first_time(self) -> float:
+        return float(self._t[self._start]) if len(self) else math.inf
+
+
+def resample(times: np.ndarray, values: np.ndarray, at: np.ndarray, max_gap_s: float) -> np.ndarray:
+    """Linear interpolation of (times, values) at `at`; NaN outside the data and inside gaps > `max_gap_s`."""
+    out = np.full(len(at), np.nan)
+    if len(times) < 2:
+        return out
+    out = np.interp(at, times, values)
+    i = np.searchsorted(times, at, side="right")
+    bad = (i <= 0) | (i >= len(times))
+    ii = np.clip(i, 1, len(times) - 1)
+    bad |= (times[ii] - times[ii - 1]) > max_gap_s
+    bad |= at > times[-1]
+    out[bad] = np.nan
+    # exact hits on the last sample are valid
+    out[at == times[-1]] = values[-1]
+    return out
+
+
+def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing with `sigma` in samples; NaNs are treated as missing (normalized convolution) and
+    stay NaN."""
+    if sigma <= 0.3:
+        return x.copy()
+    r = int(math.ceil(3 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    mask = np.isfinite(x)
+    xz = np.where(mask, x, 0.0)
+    num = np.convolve(xz, k, mode="same")
+    den = np.convolve(mask.astype(float), k, mode="same")
+    out = np.where(den > 1e-9, num / np.maximum(den, 1e-9), np.nan)
+    out[~mask] = np.nan
+    return out
+
+
+# ----------------------------------------------------------------------------------------- measurement
+@dataclass(frozen=True)
+class LagMeasurement:
+    """The lag of a candidate window against a reference window."""
+
+    lag_s: float
+    """How late the candidate's content sits on the reference timeline, seconds."""
+    corr: float
+    """Normalized correlation at the peak, in [-1, 1]."""
+    prominence: float
+    """Peak minus the best correlation outside the peak's main lobe."""
+    sigma_s: float
+    """One-sigma uncertainty of `lag_s` (from the peak's curvature and height), seconds."""
+    informative: bool
+    """The windows had content and the peak was high and unambiguous enough to use."""
+    reason: str = ""
+    """Why a measurement is not informative: ``silent``, ``flat``, ``low_corr``, ``ambiguous``, ``edge``."""
+
+
+def _parabolic(c: np.ndarray, i: int) -> tuple[float, float]:
+    """Sub-sample peak position offset and curvature (second difference) at integer peak `i`."""
+    if i <= 0 or i >= len(c) - 1:
+        return 0.0, 0.0
+    y0, y1, y2 = c[i - 1], c[i], c[i + 1]
+    den = y0 - 2 * y1 + y2
+    if den >= 0:
+        return 0.0, 0.0
+    return float(0.5 * (y0 - y2) / den), float(den)
+
+
+def normalized_xcorr(ref: np.ndarray, cand: np.ndarray, max_lag: int) -> np.ndarray:
+    """Pearson correlation of `ref` (n,) with ``cand[m : m + n]`` for m in [0, 2 max_lag]; `cand` has
+    ``n + 2 max_lag`` samples. Entry m is lag ``m - max_lag`` samples. NaNs count as missing (zero weight)."""
+    n = len(ref)
+    if len(cand) != n + 2 * max_lag:
+        raise AlignmentError(f"candidate window must have {n + 2 * max_lag} samples, got {len(cand)}")
+    rm = np.isfinite(ref)
+    r = np.where(rm, ref, 0.0)
+    r = np.where(rm, r - r[rm].mean() if rm.any() else r, 0.0)
+    c = np.where(np.isfinite(cand), cand, 0.0)
+    nfft = 1 << int(math.ceil(math.log2(max(2, len(c) + n))))
+    num = np.fft.irfft(np.conj(np.fft.rfft(r, nfft)) * np.fft.rfft(c, nfft), nfft)[: 2 * max_lag + 1]
+    cs = np.concatenate([[0.0], np.cumsum(c)])
+    cs2 = np.concatenate([[0.0], np.cumsum(c * c)])
+    m = np.arange(2 * max_lag + 1)
+    s1 = cs[m + n] - cs[m]
+    s2 = cs2[m + n] - cs2[m]
+    var_c = np.maximum(s2 - s1 * s1 / n, 0.0)
+    den = math.sqrt(float(np.sum(r * r))) * np.sqrt(var_c)
+    return np.where(den > 1e-300, num / np.maximum(den, 1e-300), 0.0)
+
+
+def measure_lag(
+    ref: np.ndarray,
+    cand: np.ndarray,
+    grid_s: float,
+    max_lag_s: float,
+    *,
+    min_activity: float = 1e-6,
+    min_corr: float = 0.3,
+    min_prominence: float = 0.05,
+) -> LagMeasurement:
+    """Lag of `cand` against `ref` (both envelopes on the same grid; `cand` extended by `max_lag_s` on each
+    side): ``cand`` has ``len(ref) + 2 M`` samples with ``M = round(max_lag_s / grid_s)``."""
+    M = int(round(max_lag_s / grid_s))
+    n = len(ref)
+    if n < 8:
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "flat")
+    rv = ref[np.isfinite(ref)]
+    cv = cand[np.isfinite(cand)]
+    if len(rv) < n // 2 or len(cv) < n // 2:
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "silent")
+    if float(np.std(rv)) < min_activity or float(np.std(cv)) < min_activity:
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "silent")
+    c = normalized_xcorr(ref, cand, M)
+    i = int(np.argmax(c))
+    peak = float(c[i])
+    frac, curv = _parabolic(c, i)
+    lag_s = (i + frac - M) * grid_s
+    # main lobe: contiguous region around the peak above half the peak
+    lo = i
+    while lo > 0 and c[lo - 1] > 0.5 * peak:
+        lo -= 1
+    hi = i
+    while hi < len(c) - 1 and c[hi + 1] > 0.5 * peak:
+        hi += 1
+    lobe = max(hi - i, i - lo) + 1
+    outside = np.concatenate([c[: max(0, i - 2 * lobe)], c[i + 2 * lobe + 1 :]])
+    second = float(outside.max()) if len(outside) else 0.0
+    prominence = peak - max(second, 0.0)
+    # curvature in 1/s^2 relative to the peak; Cramer-Rao-like spread from the peak height
+    kappa = -curv / (grid_s * grid_s) / max(peak, 1e-6)
+    if kappa > 0 and peak > 0:
+        width_s = 1.0 / math.sqrt(kappa)
+        n_indep = max(1.0, n * grid_s / width_s)
+        sigma = math.sqrt(max(1.0 - peak * peak, 1e-4)) / peak * width_s / math.sqrt(n_indep)
+    else:
+        sigma = math.inf
+    sigma = max(sigma, 0.05 * grid_s)
+    if i == 0 or i == len(c) - 1:
+        return LagMeasurement(lag_s, peak, prominence, sigma, False, "edge")
+    if peak < min_corr:
+        return LagMeasurement(lag_s, peak, prominence, sigma, False, "low_corr")
+    if prominence < min_prominence:
+        return LagMeasurement(lag_s, peak, prominence, sigma, False, "ambiguous")
+    return LagMeasurement(lag_s, peak, prominence, sigma, True)
+
+
+def gcc_phat_lag(ref: np.ndarray, cand: np.ndarray, rate_hz: float, max_lag_s: float) -> tuple[float, float]:
+    """GCC-PHAT lag (seconds, candidate late > 0) of two equally long raw signals on the same grid, within
+    ``+-max_lag_s``; returns (lag_s, peak sharpness = peak / mean |gcc| in the search range)."""
+    n = len(ref)
+    if n != len(cand) or n < 16:
+        raise AlignmentError("gcc_phat_lag needs two signals of the same length (>= 16 samples)")
+    nfft = 1 << int(math.ceil(math.log2(2 * n)))
+    R = np.fft.rfft(ref - ref.mean(), nfft)
+    C = np.fft.rfft(cand - cand.mean(), nfft)
+    X = C * np.conj(R)
+    X /= np.maximum(np.abs(X), 1e-12)
+    g = np.fft.irfft(X, nfft)
+    M = max(1, min(int(math.ceil(max_lag_s * rate_hz)), n - 1))
+    seg = np.concatenate([g[-M:], g[: M + 1]])  # lags -M..M
+    i = int(np.argmax(seg))
+    frac, _ = _parabolic(seg, i)
+    sharp = float(seg[i] / (np.mean(np.abs(seg)) + 1e-12))
+    return (i + frac - M) / rate_hz, sharp
+
+
+# ------------------------------------------------------------------------------------------ coarse search
+def coarse_offset(
+    ref_times: np.ndarray,
+    ref_values: np.ndarray,
+    cand_times: np.ndarray,
+    cand_values: np.ndarray,
+    *,
+    grid_s: float = 0.01,
+    max_offset_s: float = 300.0,
+    smooth_s: float = 0.02,
+) -> LagMeasurement:
+    """Global search for ``offset = t_ref - t_cand`` over +-`max_offset_s` by cross-correlating the two
+    envelopes over their whole extents (no prior). The returned `lag_s` is that offset."""
+    if len(ref_times) < 4 or len(cand_times) < 4:
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "flat")
+    g_r = np.arange(ref_times[0], ref_times[-1], grid_s)
+    g_c = np.arange(cand_times[0], cand_times[-1], grid_s)
+    r = _coarse_env(ref_times, ref_values, g_r, grid_s, smooth_s)
+    c = _coarse_env(cand_times, cand_values, g_c, grid_s, smooth_s)
+    if np.std(r) < 1e-12 or np.std(c) < 1e-12:
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "silent")
+    # full cross-correlation: value at k = sum_i r[i] c[i - k]  <-> cand sample j matches ref sample j + k
+    r = (r - r.mean()) / (np.std(r) + 1e-300)
+    c = (c - c.mean()) / (np.std(c) + 1e-300)
+    nfft = 1 << int(math.ceil(math.log2(len(r) + len(c))))
+    full = np.fft.irfft(np.fft.rfft(r, nfft) * np.conj(np.fft.rfft(c, nfft)), nfft)
+    ks = np.arange(nfft)
+    ks = np.where(ks > nfft // 2, ks - nfft, ks)
+    # overlap count for normalization; require at least 25 % of the shorter signal to overlap
+    overlap = np.minimum(len(r), ks + len(c)) - np.maximum(0, ks)
+    min_ov = max(8, min(len(r), len(c)) // 4)
+    offs = g_r[0] + ks * grid_s - g_c[0]  # t_ref - t_cand for a shift of k samples
+    ok = (overlap >= min_ov) & (np.abs(offs) <= max_offset_s)
+    if not ok.any():
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "edge")
+    score = np.where(ok, full / np.maximum(overlap, 1), -np.inf)
+    i = int(np.argmax(score))
+    peak = float(score[i])
+    others = score.copy()
+    lobe = max(2, int(round(4 * smooth_s / grid_s)))
+    for j in range(i - lobe, i + lobe + 1):
+        others[j % nfft] = -np.inf
+    second = float(np.max(others)) if np.isfinite(others).any() else 0.0
+    frac = 0.0
+    if ok[(i - 1) % nfft] and ok[(i + 1) % nfft]:
+        y0, y1, y2 = score[(i - 1) % nfft], score[i], score[(i + 1) % nfft]
+        den = y0 - 2 * y1 + y2
+        if den < 0:
+            frac = 0.5 * (y0 - y2) / den
+    off = float(offs[i] + frac * grid_s)
+    prom = peak - max(second, 0.0)
+    informative = peak > 0.2 and prom > 0.05
+    return LagMeasurement(off, peak, prom, grid_s, informative, "" if informative else "ambiguous")
+
+
+def _coarse_env(times, values, grid, grid_s, smooth_s):
+    # max-pool onto the coarse grid (keeps impulses), then smooth
+    idx = np.clip(((times - grid[0]) / grid_s).astype(np.int64), 0, len(grid) - 1)
+    out = np.zeros(len(grid))
+    np.maximum.at(out, idx, np.asarray(values, float))
+    return gaussian_smooth(out, smooth_s / grid_s)
+
+
+# ----------------------------------------------------------------------------------------- the smoother
+class ContentFilter:
+    """Two-state Kalman filter on a stream's content correction: ``delta(T) = d + r (T - T_k)``.
+
+    `d` (seconds) is added to the clock-based offset; `r` (dimensionless) corrects its drift. Time `T` is
+    reference time, seconds. Measurements farther than `gate_sigmas` predicted sigmas are outliers; after
+    `relock_hops` consecutive outliers that agree with each other, the filter re-locks on them (a step in
+    latency, a wrong coarse lock).
+    """
+
+    def __init__(self, *, offset_noise_s_per_s: float = 1e-5, drift_noise_per_s: float = 5e-8,
+                 gate_sigmas: float = 6.0, relock_hops: int = 3, rate_prior: float = 20e-6) -> None:
+        self.q_d = offset_noise_s_per_s**2
+        self.q_r = drift_noise_per_s**2
+        self.gate = gate_sigmas
+        self.relock_hops = relock_hops
+        self.rate_prior = rate_prior
+        self.x = np.zeros(2)
+        self.P = np.diag([1.0, rate_prior**2])
+        self.T: float | None = None
+        self.locked = False
+        self.updates = 0
+        self._outliers: list[tuple[float, float, float]] = []
+
+    def reset(self) -> None:
+        self.__init__(offset_noise_s_per_s=math.sqrt(self.q_d), drift_noise_per_s=math.sqrt(self.q_r),
+                      gate_sigmas=self.gate, relock_hops=self.relock_hops, rate_prior=self.rate_prior)
+
+    def predict(self, T: float) -> tuple[float, float]:
+        """(correction, sigma) at reference time T without changing the state."""
+        if self.T is None:
+            return 0.0, math.inf
+        dt = T - self.T
+        F = np.array([[1.0, dt], [0.0, 1.0]])
+        P = F @ self.P @ F.T + np.diag([self.q_d * abs(dt), self.q_r * abs(dt)])
+        return float(self.x[0] + self.x[1] * dt), math.sqrt(max(P[0, 0], 0.0))
+
+    def _advance(self, T: float) -> None:
+        assert self.T is not None
+        dt = T - self.T
+        F = np.array([[1.0, dt], [0.0, 1.0]])
+        self.x = F @ self.x
+        self.P = F @ self.P @ F.T + np.diag([self.q_d * abs(dt), self.q_r * abs(dt)])
+        self.T = T
+
+    def shift(self, d_s: float) -> None:
+        """Move the correction by `d_s` (the measurement's frame of reference moved, e.g. the clock model's
+        offset changed under it)."""
+        self.x[0] += d_s
+
+    def update(self, T: float, z: float, sigma: float) -> bool:
+        """Fold in a measured correction `z` ± `sigma` at reference time T. Returns whether it was accepted."""
+        if not (math.isfinite(z) and math.isfinite(sigma) and sigma > 0):
+            return False
+        if self.T is None:
+            self.x = np.array([z, 0.0])
+            self.P = np.diag([sigma**2, self.rate_prior**2])
+            self.T = T
+            self.locked = True
+            self.updates = 1
+            return True
+        self._advance(T)
+        S = self.P[0, 0] + sigma**2
+        innov = z - self.x[0]
+        if abs(innov) > self.gate * math.sqrt(S):
+            self._outliers.append((T, z, sigma))
+            self._outliers = self._outliers[-self.relock_hops :]
+            if len(self._outliers) >= self.relock_hops:
+                zs = np.array([o[1] for o in self._outliers])
+                ss = np.array([o[2] for o in self._outliers])
+                if np.ptp(zs) <= self.gate * math.sqrt(float(np.mean(ss**2))) + 1e-4:
+                    self.x = np.array([z, 0.0])
+                    self.P = np.diag([sigma**2, self.rate_prior**2])
+                    self._outliers.clear()
+                    self.updates += 1
+                    return True
+            return False
+        self._outliers.clear()
+        H = np.array([1.0, 0.0])
+        K = self.P @ H / S
+        self.x = self.x + K * innov
+        self.P = self.P - np.outer(K, H @ self.P)
+        self.updates += 1
+        return True
+
+    @property
+    def sigma_s(self) -> float:
+        return math.sqrt(max(self.P[0, 0], 0.0)) if self.T is not None else math.inf

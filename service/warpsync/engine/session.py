@@ -1,0 +1,539 @@
+"""Sessions: the streams of one rig, their reference timeline, and the per-hop fusion of clock and content.
+
+Pure and synchronous: `SyncEngine` is fed stream opens, chunks (device time, host arrival time, samples) and
+ticks (host time), and returns `Estimate`s and status changes; it owns no socket, thread or clock.
+
+Mapping of a stream S onto the reference timeline (seconds):
+
+    t_ref(t_local) = ref_from_host(clock_S.to_host(t_local)) - correction_S(t_ref)
+
+`clock_S` is the device clock's model (from timestamps), `ref_from_host` is the identity when the reference is
+the host clock and the reference stream's clock model inverted otherwise, and ``correction_S`` is what content
+sync measured (capture latency, acoustic delay, the minimum network delay difference, residual drift), smoothed
+by a `ContentFilter`. Reported offsets follow the scorecard's convention: ``offset_s = t_local - t_ref`` and
+``drift_ppm = (d t_local / d t_ref - 1) * 1e6``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from warpsync_client.protocol import StreamMeta
+
+from ..features.audio import to_float_mono
+from ..features.base import SegmentedExtractor, envelope_extractor
+from .clock import ClockModel
+from .config import EngineConfig, SessionConfig
+from .content import ContentFilter, LagMeasurement, TimedBuffer, coarse_offset, gaussian_smooth, gcc_phat_lag, measure_lag, resample
+
+log = logging.getLogger(__name__)
+
+Method = Literal["clock", "content", "fused"]
+HOST = "host"
+RAW_RATE_MAX_HZ = 8000.0
+"""Raw audio kept for GCC-PHAT refinement is block-averaged down to at most this rate, Hz."""
+RAW_WINDOW_S = 2.0
+"""Length of the raw-audio window refined by GCC-PHAT, seconds."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One stream's mapping onto its session's reference timeline, at reference time `t_s`."""
+
+    stream: str
+    session: str
+    reference: str
+    """Reference stream id, or ``host``."""
+    t_s: float
+    """Reference time the estimate refers to (the stream's newest data), seconds."""
+    t_local_s: float
+    """The stream's own time at `t_s`, seconds."""
+    offset_s: float
+    """``t_local - t_ref``: a sample stamped ``t_local`` is at reference time ``t_local - offset_s``, seconds."""
+    drift_ppm: float
+    """``(d t_local / d t_ref - 1) * 1e6``."""
+    uncertainty_s: float
+    """One-sigma uncertainty of `offset_s`, seconds."""
+    method: Method
+    settled: bool
+    confidence: float
+    """In [0, 1]: content confidence (peak correlation of recent informative windows, decaying with their age)
+    for ``content``/``fused``; at most 0.25 for ``clock`` (timestamps cannot see capture latency)."""
+    content_reason: str = ""
+    """Why the last content window was not used (``silent``, ``low_corr``, ...), empty when it was."""
+
+
+@dataclass
+class StreamState:
+    meta: StreamMeta
+    session: str
+    clock: ClockModel
+    extractor: SegmentedExtractor | None
+    env: TimedBuffer = field(default_factory=TimedBuffer)
+    raw: TimedBuffer | None = None
+    raw_rate_hz: float = 0.0
+    raw_factor: int = 1
+    raw_tail: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    raw_next_t: float = math.nan
+    filter: ContentFilter | None = None
+    open: bool = True
+    last_arrival_s: float = -math.inf
+    last_t_end_s: float = -math.inf
+    first_t_s: float = math.nan
+    last_accept_T: float = -math.inf
+    corr_ema: float = 0.0
+    last_reason: str = ""
+    edge_count: int = 0
+    acquire: list = field(default_factory=list)
+    stalled: bool = False
+    jumped: bool = False
+    last_status: tuple | None = None
+    last_published_s: float = -math.inf
+    last_published_method: str = ""
+    samples_total: int = 0
+    segments: deque = field(default_factory=lambda: deque(maxlen=4096))  # (t_dev_first, n, index_first)
+
+    @property
+    def name(self) -> str:
+        return self.meta.stream
+
+    def local_to_index(self, t_local: float) -> tuple[int, float] | None:
+        """Nearest sample index to local time and that sample's local time (None inside a gap / unknown)."""
+        rate = self.meta.rate_hz
+        for t0, n, i0 in reversed(self.segments):
+            if t_local >= t0 - 0.5 / rate:
+                k = int(round((t_local - t0) * rate))
+                if 0 <= k < n:
+                    return i0 + k, t0 + k / rate
+                return None
+        return None
+
+
+@dataclass
+class Session:
+    name: str
+    cfg: SessionConfig
+    reference: str = ""  # stream id or "" for host
+    anchor: str = ""
+    members: list[str] = field(default_factory=list)
+    next_hop_host_s: float = -math.inf
+
+
+class SyncEngine:
+    """All sessions of one service: clock models by clock id, stream states, content sync and fusion."""
+
+    def __init__(self, cfg: EngineConfig | None = None) -> None:
+        self.cfg = cfg or EngineConfig()
+        self.clocks: dict[str, ClockModel] = {}
+        self.streams: dict[str, StreamState] = {}
+        self.sessions: dict[str, Session] = {}
+        self.hop_seconds: list[float] = []  # compute time of hops, for the stage's histogram (drained there)
+
+    # ----------------------------------------------------------------------------------------- membership
+    def _session_of(self, meta: StreamMeta) -> str:
+        for name, sc in self.cfg.sessions.items():
+            if meta.stream in sc.streams:
+                return name
+        return meta.session or self.cfg.default_session
+
+    def open(self, meta: StreamMeta, now_s: float) -> StreamState:
+        """A stream opened (or re-opened after a publisher restart: its clock model and content state are
+        kept when the clock id is the same)."""
+        ccfg = self.cfg
+        self._forget_clocks(now_s)
+        clock = self.clocks.get(meta.clock_id)
+        if clock is None:
+            clock = self.clocks[meta.clock_id] = ClockModel(ccfg.clock)
+        clock.last_seen_s = max(clock.last_seen_s, now_s)
+        sname = self._session_of(meta)
+        old = self.streams.get(meta.stream)
+        if old is not None and old.meta.modality == meta.modality and old.meta.rate_hz == meta.rate_hz \
+                and old.meta.shape == meta.shape and old.session == sname and old.meta.clock_id == meta.clock_id:
+            old.meta = meta
+            old.open = True
+            old.stalled = False
+            old.last_arrival_s = now_s
+            return old
+        if old is not None:
+            self._drop(old)
+        ext = None
+        if meta.modality in ("audio", "video", "sensor") and meta.rate_hz > 0:
+            ext = envelope_extractor(meta.modality, meta.rate_hz, tuple(meta.shape), audio_hop_ms=ccfg.features.audio_hop_ms,
+                                     sensor_highpass_hz=min(ccfg.features.sensor_highpass_hz, 0.45 * meta.rate_hz))
+        c = ccfg.content
+        st = StreamState(meta=meta, session=sname, clock=clock, extractor=ext, last_arrival_s=now_s,
+                         filter=ContentFilter(offset_noise_s_per_s=c.offset_noise_s_per_s,
+                                              drift_noise_per_s=c.drift_noise_ppm_per_s * 1e-6,
+                                              gate_sigmas=c.gate_sigmas, relock_hops=c.relock_hops))
+        if meta.modality == "audio" and meta.rate_hz > 0:
+            st.raw_factor = max(1, int(math.ceil(meta.rate_hz / RAW_RATE_MAX_HZ)))
+            st.raw_rate_hz = meta.rate_hz / st.raw_factor
+            st.raw = TimedBuffer()
+        self.streams[meta.stream] = st
+        sess = self.sessions.get(sname)
+        if sess is None:
+            scfg = ccfg.sessions.get(sname, SessionConfig())
+            sess = self.sessions[sname] = Session(sname, scfg, reference=scfg.reference, anchor=scfg.anchor or scfg.reference)
+        if meta.stream not in sess.members:
+            sess.members.append(meta.stream)
+        if not sess.reference and not sess.cfg.anchor and ext is not None:
+            cur = self.streams.get(sess.anchor)
+            if cur is None or (cur.meta.modality != "audio" and meta.modality == "audio"):
+                sess.anchor = meta.stream
+        return st
+
+    def close(self, stream: str, now_s: float) -> None:
+        st = self.streams.get(stream)
+        if st is not None:
+            st.open = False
+
+    def _drop(self, st: StreamState) -> None:
+        sess = self.sessions.get(st.session)
+        if sess and st.name in sess.members:
+            sess.members.remove(st.name)
+        self.streams.pop(st.name, None)
+
+    def _forget_clocks(self, now_s: float) -> None:
+        used = {s.meta.clock_id for s in self.streams.values() if s.open}
+        for cid in [c for c, m in self.clocks.items() if c not in used and now_s - m.last_seen_s > self.cfg.clock.forget_s]:
+            del self.clocks[cid]
+            for s in [s for s in self.streams.values() if s.meta.clock_id == cid]:
+                self._drop(s)
+
+    # --------------------------------------------------------------------------------------------- data
+    def add(self, stream: str, t_dev_s: float, arrival_s: float, data: np.ndarray) -> str | None:
+        """A chunk: returns the clock event it caused (``jump``/``restart``) or None."""
+        st = self.streams[stream]
+        n = len(data) if not isinstance(data, str) else 0
+        rate = st.meta.rate_hz
+        t_end = t_dev_s + (n / rate if rate > 0 else 0.0)
+        st.last_arrival_s = max(st.last_arrival_s, arrival_s)
+        st.stalled = False
+        event = st.clock.observe(t_end, arrival_s, st.name) if n > 0 or rate <= 0 else None
+        if event:
+            st.jumped = True
+            for other in self.streams.values():
+                if other.clock is st.clock:
+                    self._clear_content_buffers(other)
+        if n == 0 or isinstance(data, str) or rate <= 0:
+            return event
+        if math.isnan(st.first_t_s):
+            st.first_t_s = t_dev_s
+        st.segments.append((t_dev_s, n, st.samples_total))
+        st.samples_total += n
+        st.last_t_end_s = max(st.last_t_end_s, t_end) if not event else t_end
+        if st.extractor is not None:
+            fr = st.extractor.push(t_dev_s, data)
+            if len(fr):
+                st.env.append(fr.times_s, fr.values)
+                st.env.trim_before(fr.times_s[-1] - self.cfg.content.history_s)
+        if st.raw is not None:
+            self._add_raw(st, t_dev_s, data)
+        return event
+
+    def _clear_content_buffers(self, st: StreamState) -> None:
+        st.env.clear()
+        if st.raw is not None:
+            st.raw.clear()
+            st.raw_tail = np.zeros(0)
+            st.raw_next_t = math.nan
+        if st.extractor is not None:
+            st.extractor.reset()
+
+    def _add_raw(self, st: StreamState, t_dev_s: float, data: np.ndarray) -> None:
+        y = to_float_mono(data)
+        f = st.raw_factor
+        rate = st.meta.rate_hz
+        if not math.isnan(st.raw_next_t):
+            expected = st.raw_next_t + len(st.raw_tail) / rate
+            if abs(t_dev_s - expected) > max(1.5 / rate, 0.005):
+                st.raw_tail = np.zeros(0)
+                st.raw_next_t = math.nan
+        if math.isnan(st.raw_next_t):
+            st.raw_next_t = t_dev_s
+        if len(st.raw_tail):
+            y = np.concatenate([st.raw_tail, y])
+        nb = len(y) // f
+        st.raw_tail = y[nb * f :].copy()
+        if nb:
+            vals = y[: nb * f].reshape(nb, f).mean(axis=1)
+            times = st.raw_next_t + (np.arange(nb) * f + 0.5 * (f - 1)) / rate
+            st.raw.append(times, vals)
+            st.raw_next_t += nb * f / rate
+            st.raw.trim_before(times[-1] - RAW_WINDOW_S - 2.0)
+
+    # ------------------------------------------------------------------------------------------ mapping
+    def _ref_from_host(self, sess: Session, h: np.ndarray | float):
+        if not sess.reference:
+            return h
+        ref = self.streams.get(sess.reference)
+        if ref is None or not ref.clock.ready:
+            return None
+        return ref.clock.from_host(h)
+
+    def clock_map(self, st: StreamState, t_local):
+        """Reference time of local time(s) from clocks alone (None when not yet possible)."""
+        sess = self.sessions[st.session]
+        if sess.reference == st.name:
+            return t_local
+        if not st.clock.ready:
+            return None
+        if sess.reference:
+            ref = self.streams.get(sess.reference)
+            if ref is not None and ref.clock is st.clock:
+                return t_local
+        return self._ref_from_host(sess, st.clock.to_host(t_local))
+
+    def correction(self, st: StreamState, T: float) -> tuple[float, float]:
+        """Content correction (seconds, subtracted from clock-mapped reference time) and its sigma."""
+        f = st.filter
+        if f is None or f.T is None:
+            return 0.0, math.inf
+        return f.predict(T)
+
+    def to_ref(self, st: StreamState, t_local):
+        base = self.clock_map(st, t_local)
+        if base is None:
+            return None
+        T = float(np.max(base)) if isinstance(base, np.ndarray) and len(base) else float(base) if not isinstance(base, np.ndarray) else 0.0
+        d, _ = self.correction(st, T)
+        return base - d
+
+    def partner_of(self, st: StreamState) -> str:
+        sess = self.sessions[st.session]
+        p = sess.cfg.partners.get(st.name) or str(st.meta.meta.get("sync_to", "") or "")
+        if p and p in self.streams and p != st.name:
+            return p
+        return sess.reference or sess.anchor
+
+    def is_anchor(self, st: StreamState) -> bool:
+        sess = self.sessions[st.session]
+        return st.name == (sess.reference or sess.anchor)
+
+    # ------------------------------------------------------------------------------------------- hops
+    def due(self, session: str, now_s: float) -> bool:
+        return now_s >= self.sessions[session].next_hop_host_s
+
+    def hop(self, session: str, now_s: float) -> list[Estimate]:
+        """Run one content hop for every stream of the session (partners first) and return estimates."""
+        sess = self.sessions[session]
+        sess.next_hop_host_s = now_s + self.cfg.content.hop_s
+        order = self._order(sess)
+        out = []
+        for name in order:
+            st = self.streams[name]
+            if self.cfg.content.enabled and st.extractor is not None and not self.is_anchor(st):
+                self._content_hop(st)
+            est = self.estimate(st)
+            if est is not None:
+                out.append(est)
+        return out
+
+    def _order(self, sess: Session) -> list[str]:
+        done: list[str] = []
+        seen: set[str] = set()
+
+        def visit(n: str, depth: int = 0) -> None:
+            if n in seen or n not in self.streams or depth > 32:
+                return
+            seen.add(n)
+            st = self.streams[n]
+            if not self.is_anchor(st):
+                visit(self.partner_of(st), depth + 1)
+            done.append(n)
+
+        for n in list(sess.members):
+            visit(n)
+        return done
+
+    def _content_hop(self, st: StreamState) -> None:
+        c = self.cfg.content
+        partner = self.streams.get(self.partner_of(st))
+        if partner is None or partner.extractor is None or len(st.env) < 4 or len(partner.env) < 4:
+            st.last_reason = "no_data"
+            return
+        ts = self.to_ref(st, st.env.times)
+        tp = self.to_ref(partner, partner.env.times)
+        if ts is None or tp is None:
+            st.last_reason = "no_clock"
+            return
+        T_end = min(ts[-1], tp[-1]) - 3 * self.cfg.features.smooth_s
+        T_start = max(T_end - c.window_s, ts[0], tp[0])
+        g = c.grid_s
+        n = int((T_end - T_start) / g)
+        if n < int(0.5 * c.window_s / g):
+            st.last_reason = "no_data"
+            return
+        f = st.filter
+        _, sig_pred = self.correction(st, T_end)
+        if f is None or f.T is None:
+            L = c.prior_latency_s + 5 * max(st.clock.estimate().uncertainty_s, partner.clock.estimate().uncertainty_s)
+        else:
+            L = min(max(c.min_search_s, c.search_sigmas * sig_pred), c.prior_latency_s)
+        M = int(math.ceil(L / g))
+        grid = T_start + g * np.arange(n)
+        gridc = T_start - M * g + g * np.arange(n + 2 * M)
+        sm = self.cfg.features.smooth_s / g
+        gap_p = max(3.0 * _median_step(partner.env.times), 2 * g)
+        gap_s = max(3.0 * _median_step(st.env.times), 2 * g)
+        ref = gaussian_smooth(resample(tp, partner.env.values, grid, gap_p), sm)
+        cand = gaussian_smooth(resample(ts, st.env.values, gridc, gap_s), sm)
+        m = measure_lag(ref, cand, g, M * g, min_activity=c.min_activity, min_corr=c.min_corr, min_prominence=c.min_prominence)
+        T_mid = T_start + 0.5 * (T_end - T_start)
+        if not m.informative:
+            st.last_reason = m.reason
+            if m.reason == "edge" and (f is None or f.T is None) and c.coarse_online:
+                st.edge_count += 1
+                if st.edge_count >= 3:
+                    self._coarse(st, partner)
+            return
+        st.edge_count = 0
+        lag, sigma = m.lag_s, m.sigma_s
+        if c.raw_audio_refine and st.raw is not None and partner.raw is not None:
+            r = self._refine_raw(st, partner, T_end, lag, max(3 * sigma, 0.002))
+            if r is not None:
+                lag, sigma = r
+        d_now, _ = self.correction(st, T_mid)
+        z = d_now + lag
+        if f.T is None:
+            # acquisition: lock only on `acquire_hops` consecutive informative windows that agree (a single
+            # window can correlate by chance; the truth repeats, chance does not)
+            st.acquire.append((T_mid, z, sigma))
+            st.acquire = st.acquire[-c.acquire_hops :]
+            zs = np.array([a[1] for a in st.acquire])
+            tol = max(3.0 * max(a[2] for a in st.acquire), c.acquire_tolerance_s)
+            if len(st.acquire) < c.acquire_hops or np.ptp(zs) > tol:
+                st.last_reason = "acquiring"
+                return
+            st.acquire.clear()
+            z = float(np.median(zs))
+        accepted = f.update(T_mid, z, sigma)
+        if accepted:
+            st.last_accept_T = T_mid
+            st.corr_ema = m.corr if st.corr_ema == 0 else 0.8 * st.corr_ema + 0.2 * m.corr
+            st.last_reason = ""
+        else:
+            st.last_reason = "outlier"
+
+    def _refine_raw(self, st: StreamState, partner: StreamState, T_end: float, lag: float, half_s: float):
+        rate = min(st.raw_rate_hz, partner.raw_rate_hz)
+        if len(st.raw) < 16 or len(partner.raw) < 16:
+            return None
+        ts = self.to_ref(st, st.raw.times)
+        tp = self.to_ref(partner, partner.raw.times)
+        if ts is None or tp is None:
+            return None
+        t_end = min(T_end, ts[-1] - lag, tp[-1])
+        t0 = max(t_end - RAW_WINDOW_S, ts[0] - lag, tp[0])
+        n = int((t_end - t0) * rate)
+        if n < int(0.5 * RAW_WINDOW_S * rate):
+            return None
+        grid = t0 + np.arange(n) / rate
+        r = resample(tp, partner.raw.values, grid, 3.0 / partner.raw_rate_hz)
+        cnd = resample(ts, st.raw.values, grid + lag, 3.0 / st.raw_rate_hz)
+        ok = np.isfinite(r) & np.isfinite(cnd)
+        if ok.mean() < 0.9:
+            return None
+        r = np.where(ok, r, 0.0)
+        cnd = np.where(ok, cnd, 0.0)
+        dl, sharp = gcc_phat_lag(r, cnd, rate, half_s)
+        if sharp < 8.0 or abs(dl) >= half_s * 0.98:
+            return None
+        return lag + dl, 0.25 / rate
+
+    def _coarse(self, st: StreamState, partner: StreamState) -> None:
+        c = self.cfg.content
+        ts = self.clock_map(st, st.env.times)
+        tp = self.to_ref(partner, partner.env.times)
+        if ts is None or tp is None:
+            return
+        m = coarse_offset(tp, partner.env.values, ts, st.env.values, grid_s=c.coarse_grid_s, max_offset_s=c.coarse_max_offset_s)
+        st.edge_count = 0
+        if m.informative:
+            # coarse offset = t_ref - t_clockmapped  -> correction = -offset
+            log.info("stream %s: coarse search moved its mapping by %.3f s", st.name, m.lag_s)
+            st.filter.reset()
+            st.filter.update(float(ts[-1] + m.lag_s), -m.lag_s, max(c.coarse_grid_s, 0.01))
+
+    # ----------------------------------------------------------------------------------------- fusion
+    def estimate(self, st: StreamState) -> Estimate | None:
+        sess = self.sessions[st.session]
+        reference = sess.reference or HOST
+        if not math.isfinite(st.last_t_end_s) or not st.clock.ready:
+            return None
+        t_local = st.last_t_end_s
+        base = self.clock_map(st, t_local)
+        if base is None:
+            return None
+        ce = st.clock.estimate()
+        is_ref = sess.reference == st.name
+        if is_ref:
+            return Estimate(st.name, sess.name, reference, float(t_local), float(t_local), 0.0, 0.0, 0.0, "clock",
+                            True, 1.0)
+        ref_est = None
+        if sess.reference:
+            ref = self.streams.get(sess.reference)
+            ref_est = ref.clock.estimate() if ref is not None else None
+            if ref_est is None:
+                return None
+        same_clock = sess.reference and self.streams[sess.reference].clock is st.clock
+        clock_unc = 0.0 if same_clock else math.hypot(ce.uncertainty_s, ref_est.uncertainty_s if ref_est else 0.0)
+        clock_settled = ce.settled and (ref_est.settled if ref_est else True)
+        # drift of local vs ref: d t_local / d t_ref - 1
+        b_s = st.clock.drift
+        b_r = self.streams[sess.reference].clock.drift if sess.reference else 0.0
+        clock_ppm = 0.0 if same_clock else ((1 + b_r) / (1 + b_s) - 1) * 1e6
+        T = float(base)
+        d, sig = self.correction(st, T)
+        f = st.filter
+        c = self.cfg.content
+        age = T - st.last_accept_T
+        content_live = f is not None and f.T is not None and age <= c.timeout_s and not self.is_anchor(st)
+        if content_live or (f is not None and f.T is not None and not self.is_anchor(st)):
+            t_ref = T - d
+            rate = f.x[1] if f is not None and f.T is not None else 0.0
+            # t_ref = base(t_local) - d(T): d t_ref / d t_local ~ (1 + clock slope) (1 - rate)
+            drift_ppm = ((1 + clock_ppm * 1e-6) / (1 - rate) - 1) * 1e6
+        else:
+            t_ref = T
+            drift_ppm = clock_ppm
+        if content_live:
+            method: Method = "fused" if clock_settled else "content"
+            unc = sig
+            settled = f.updates >= 3 and sig <= max(4 * c.grid_s, 0.005)
+            conf = float(np.clip(st.corr_ema * math.exp(-max(age, 0.0) / c.timeout_s), 0.0, 1.0))
+        else:
+            method = "clock"
+            # timestamps cannot see capture latency: unless content measured it once, it is unknown
+            lat_unc = 0.0 if self.is_anchor(st) and not sess.reference else c.prior_latency_s / math.sqrt(3.0)
+            if f is not None and f.T is not None:
+                lat_unc = min(lat_unc, sig)
+            unc = math.hypot(clock_unc, lat_unc)
+            settled = clock_settled
+            conf = 0.25 if clock_settled else 0.05
+        return Estimate(
+            stream=st.name,
+            session=sess.name,
+            reference=reference,
+            t_s=float(t_ref),
+            t_local_s=float(t_local),
+            offset_s=float(t_local - t_ref),
+            drift_ppm=float(drift_ppm),
+            uncertainty_s=float(unc),
+            method=method,
+            settled=bool(settled),
+            confidence=conf,
+            content_reason=st.last_reason,
+        )
+
+
+def _median_step(times: np.ndarray) -> float:
+    if len(times) < 2:
+        return 0.0
+    k = times[-min(len(times), 64) :]
+    return float(np.median(np.diff(k)))
