@@ -7,8 +7,11 @@ import math
 import numpy as np
 import pytest
 
+from warpsync.errors import ConfigError
 from warpsync.sim import CameraConfig, ClockConfig, ImuConfig, MicConfig, NetworkConfig, RigConfig, SceneConfig, Simulator
 from warpsync.sim.score import ScoreConfig, Scorer, score
+
+ANCHOR_ERR = 0.018  # what a host-referenced engine cannot see of the anchor: its latency + acoustic delay
 
 
 def _truth(t0_host_s: float = 0.0):
@@ -55,75 +58,109 @@ def _events(truth, sid, err_fn, *, hop=0.5, reference="host", drift_err_ppm=0.0,
     return out
 
 
+def _anchor(truth, **kw):
+    return _events(truth, "room", lambda t: ANCHOR_ERR, **kw)
+
+
+def test_pairs_default_to_the_room_mic_and_the_fastest_camera():
+    truth = _truth()
+    sc = Scorer(truth)
+    assert sc.anchor == "room"
+    assert sc.partners == {"cam": "room", "cam.mic": "room", "imu": "cam"}
+    assert sc.floor_s("imu") == pytest.approx(0.25 / 40.0) and sc.floor_s("cam.mic") == 0.001
+    assert Scorer(truth, ScoreConfig(anchor="cam.mic")).partners["room"] == "cam.mic"
+    with pytest.raises(ConfigError, match="anchor"):
+        Scorer(truth, ScoreConfig(anchor="nope"))
+    with pytest.raises(ConfigError, match="partner"):
+        Scorer(truth, ScoreConfig(partners={"imu": "imu"}))
+
+
 def test_known_errors_give_known_statistics(rng):
     truth = _truth(t0_host_s=1.7e9)
-    noise = rng.normal(0.0, 0.0003, 10_000)
-    counter = iter(range(10_000))
+    noise = iter(rng.normal(0.0, 0.0003, 10_000))
     jump_t = truth.stream("cam").jumps[0][0]
 
     def err(t, jumps=True):
         if t < 4.0:
-            return 0.05  # not settled yet
+            return ANCHOR_ERR + 0.05  # not settled yet
         if jumps and jump_t <= t < jump_t + 2.0:
             return -1.0  # the jump, until recovered
-        return float(noise[next(counter)])
+        return ANCHOR_ERR + float(next(noise))
 
-    events = _events(truth, "room", lambda t: err(t, False), drift_err_ppm=2.0,
-                     latency_s=lambda t: 0.01 + 0.0001 * (t % 7))
-    events += _events(truth, "cam", err, drift_err_ppm=-3.0, settled_after=4.0)
+    events = _anchor(truth, drift_err_ppm=1.0)
+    events += _events(truth, "cam.mic", lambda t: err(t, False), drift_err_ppm=3.0, settled_after=4.0,
+                      latency_s=lambda t: 0.01 + 0.0001 * (t % 7))
+    events += _events(truth, "cam", err, drift_err_ppm=-2.0, settled_after=4.0)
     card = score(truth, events)
-    room = card.streams["room"]
-    assert room.settle_s == pytest.approx(4.0, abs=0.01)
-    assert room.flag_settle_s == pytest.approx(3.0, abs=0.01)
-    # steady state: |N(0, 0.3 ms)| -> p95 = 1.96 * 0.3 ms, within sampling error
-    assert room.p95_s == pytest.approx(1.96 * 0.0003, rel=0.2)
+    mic = card.streams["cam.mic"]
+    assert mic.partner == "room"
+    assert mic.settle_s == pytest.approx(4.0, abs=0.01)
+    assert mic.flag_settle_s == pytest.approx(4.0, abs=0.01)
+    # steady state relative to the room: |N(0, 0.3 ms)| -> p95 = 1.96 * 0.3 ms; absolute adds the anchor's 18 ms
+    assert mic.p95_s == pytest.approx(1.96 * 0.0003, rel=0.2)
+    assert mic.abs_p95_s == pytest.approx(ANCHOR_ERR, abs=0.001)
+    assert mic.drift_err_p95_ppm == pytest.approx(2.0, abs=1e-6)
     cam = card.streams["cam"]
-    assert cam.p95_s == pytest.approx(1.96 * 0.0003, rel=0.2)
-    assert cam.max_s < 0.002
-    assert cam.drift_err_p95_ppm == pytest.approx(3.0, abs=1e-6)
+    assert cam.p95_s == pytest.approx(1.96 * 0.0003, rel=0.2) and cam.max_s < 0.002
     (kind, d, rec), = cam.recoveries
     assert kind == "jump" and d == pytest.approx(jump_t) and rec == pytest.approx(2.0, abs=0.5)
     assert card.latency_p99_s == pytest.approx(0.01 + 0.0001 * 6.5, abs=0.0002)
     floors = {f.name: f for f in card.floors}
-    assert floors["audio |offset error| p95 after settling"].ok is True
-    assert floors["settle time (error within floor)"].ok is True
-    assert floors["video p95 / quarter frame"].ok is True
+    assert floors["audio<->audio |offset error| p95"].ok is True
+    assert floors["video<->audio p95 / quarter frame"].ok is True
     assert floors["drift error p95 after 60 s"].ok is True
+    assert floors["settle time (error within floor)"].ok is True
     assert floors["recovery after jump/restart"].ok is True
     assert floors["event latency p99"].ok is True
-    assert floors["IMU/sensor p95 / quarter frame"].ok is None
+    assert floors["IMU<->video p95 / quarter frame"].ok is None  # no IMU events
+    assert "room" not in [f.detail.removeprefix("worst: ") for f in card.floors]  # the anchor is not scored
     text = card.format()
-    assert "room" in text and "floors" in text and "FAIL" not in text
+    assert "cam.mic" in text and "floors" in text and "FAIL" not in text
     # the same -1 s excursion on a stream without a disruption is an error that never settles
-    card = score(truth, _events(truth, "room", lambda t: -1.0 if 50 <= t < 52 else 0.0))
-    assert card.streams["room"].settle_s == pytest.approx(52.0, abs=0.01)
-    assert card.streams["room"].max_s == pytest.approx(1.0)
+    card = score(truth, _anchor(truth) + _events(truth, "cam.mic", lambda t: -1.0 if 30 <= t < 32 else ANCHOR_ERR))
+    assert card.streams["cam.mic"].settle_s == pytest.approx(32.0, abs=0.01)  # cam.mic jumps at 50 with cam
+    assert card.streams["cam.mic"].max_s == pytest.approx(1.0 + ANCHOR_ERR)
     assert "FAIL" in card.format()
 
 
 def test_failing_floors_are_reported():
     truth = _truth()
-    events = _events(truth, "room", lambda t: 0.003, drift_err_ppm=9.0)
-    events += _events(truth, "imu", lambda t: 0.02 if t < 72.0 else 0.0)  # restart back at ~71: recovery never
+    events = _anchor(truth)
+    events += _events(truth, "cam.mic", lambda t: ANCHOR_ERR + 0.003, drift_err_ppm=9.0)
+    events += _events(truth, "cam", lambda t: ANCHOR_ERR)
+    events += _events(truth, "imu", lambda t: ANCHOR_ERR + (0.02 if t < 72.0 else 0.0))  # back at ~71: never ok
     card = score(truth, events)
     floors = {f.name: f for f in card.floors}
-    assert floors["audio |offset error| p95 after settling"].ok is False
-    assert floors["audio |offset error| p95 after settling"].value == pytest.approx(3.0)
+    assert floors["audio<->audio |offset error| p95"].ok is False
+    assert floors["audio<->audio |offset error| p95"].value == pytest.approx(3.0)
     assert floors["drift error p95 after 60 s"].ok is False
     assert floors["settle time (error within floor)"].ok is False
+    # 20 ms off for most of the run, against a quarter of the 40 fps camera's frame (6.25 ms): 3.2 frames/4
+    assert floors["IMU<->video p95 / quarter frame"].ok is False
+    assert floors["IMU<->video p95 / quarter frame"].value == pytest.approx(0.02 / 0.00625)
     imu = card.streams["imu"]
-    # quarter of the (only) camera's frame: the IMU floor
-    assert imu.floor_s == pytest.approx(0.25 / 40.0)
-    assert imu.settle_s is None
+    assert imu.partner == "cam" and imu.settle_s is None
+    (kind, d, rec), = [r for r in imu.recoveries if r[0] == "restart"]
+    assert rec == pytest.approx(72.0 - d, abs=0.51)  # right after the restart it is within the floor
     assert card.ok is False
+
+
+def test_a_partner_without_events_leaves_the_stream_unscored_unless_it_is_the_reference():
+    truth = _truth()
+    card = score(truth, _events(truth, "cam.mic", lambda t: 0.0))
+    assert card.streams["cam.mic"].p95_s is None
+    floors = {f.name: f for f in card.floors}
+    assert floors["audio<->audio |offset error| p95"].ok is False
+    card = score(truth, _events(truth, "cam.mic", lambda t: 0.0004, reference="room"))
+    assert card.streams["cam.mic"].p95_s == pytest.approx(0.0004)
 
 
 def test_settle_needs_error_to_stay_within_floor():
     truth = _truth()
     # good at 2 s, bad again at 6 s, good from 8 s on: settles at 8, not at 2
-    events = _events(truth, "room", lambda t: 0.0 if (2 <= t < 6 or t >= 8) else 0.01)
+    events = _anchor(truth) + _events(truth, "cam.mic", lambda t: ANCHOR_ERR + (0.0 if (2 <= t < 6 or t >= 8) else 0.01))
     card = score(truth, events)
-    assert card.streams["room"].settle_s == pytest.approx(8.0, abs=0.01)
+    assert card.streams["cam.mic"].settle_s == pytest.approx(8.0, abs=0.01)
 
 
 def test_stream_reference_and_fallback_in_silence():
@@ -131,9 +168,11 @@ def test_stream_reference_and_fallback_in_silence():
     events = _events(
         truth, "cam", lambda t: 0.0, reference="room",
         method_fn=lambda t: "clock" if 40 <= t < 45 else "fused",
+        conf=0.9,
     )
+    room = truth.stream("room")
     for ev in events:
-        if 40 <= (ev["t_s"] - truth.stream("room").offset_s) < 45:
+        if 40 <= room.scene_time(ev["t_s"]) < 45:
             ev["confidence"] = 0.2
     card = score(truth, events)
     cam = card.streams["cam"]
@@ -145,7 +184,7 @@ def test_stream_reference_and_fallback_in_silence():
     # the truth under the stream reference differs from the host one, so the same numbers scored as host fail
     for ev in events:
         ev["reference"] = "host"
-    assert score(truth, events).streams["cam"].p95_s > 0.01
+    assert score(truth, events + _anchor(truth)).streams["cam"].p95_s > 0.01
 
 
 def test_bundles_and_ignored_events():
@@ -166,9 +205,14 @@ def test_bundles_and_ignored_events():
     card = scorer.scorecard()
     b = card.bundles
     assert b["events"] == 760 and b["incomplete"] == 76
-    assert b["within_frac"] == 1.0 and b["p95_s"] <= 0.5 / 40.0 + 1e-9 and b["reused"] == 0
+    assert b["within_frac"] == 1.0 and b["p95_s"] <= 0.5 / 40.0 + 0.5 / 48000 + 1e-9 and b["reused"] == 0
     assert card.ignored == {"stream.status": 1, "sync.offset (stream not in truth)": 1, "sync.offset (malformed)": 1}
     js = card.to_json()
     assert js["bundles"]["events"] == 760 and isinstance(js["floors"], list)
     assert all(f["ok"] is None or isinstance(f["ok"], bool) for f in js["floors"])
     assert not math.isnan(js["bundles"]["p95_s"])
+    # a member off by 3 frames is out of bounds
+    scorer.add({"event": "sync.bundle", "t_s": 30.0, "members": [
+        {"stream": "room", "t_local_s": 30.0 + truth.offset_at("room", 30.0)},
+        {"stream": "cam", "t_local_s": 30.0 + truth.offset_at("cam", 30.0) + 3 / 40.0}]})
+    assert scorer.scorecard().bundles["within_frac"] < 1.0

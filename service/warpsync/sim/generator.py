@@ -163,6 +163,7 @@ class _Stream:
             jumps=tuple(sorted(jumps)),
             restarts=restarts,
             object=self.obj,
+            device=str(self.meta.meta.get("sim", "")),
         )
 
     def _count(self, limit: float) -> int:

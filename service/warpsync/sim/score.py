@@ -8,6 +8,12 @@ Conventions (those of `sync.offset`): ``offset_s = t_local - t_ref`` at referenc
 its ``t_s`` (`Truth.offset_at`), so it includes the capture latency and acoustic delay that timestamps cannot
 see. Times below are scene seconds since the stream's first sample unless said otherwise.
 
+Content sync can only see *relative* timing: against the host clock no data reveals the anchor stream's own
+capture latency, so every stream's absolute error contains it. The floors are therefore scored per pair, as
+the issue states them: each stream against its *partner* (audio and video against the anchor microphone,
+an IMU against the fastest camera), using ``error_S(t) - error_partner(t)`` at the same hop. The absolute
+error against the host reference is reported beside it (``abs_p95``).
+
 What is measured, per stream (and per method):
 
 * ``settle_s``: from stream start to the first event after which |error| stays within the stream's floor
@@ -35,6 +41,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..errors import ConfigError
 from .truth import HOST, Truth
 
 OFFSET_EVENT = "sync.offset"
@@ -59,6 +66,13 @@ class ScoreConfig:
     """Event latency p99 floor, seconds. Default 0.1."""
     grace_s: float = 5.0
     """Events this soon after a disruption are left out of the steady-state statistics, seconds. Default 5."""
+    anchor: str = ""
+    """Stream the others are scored against; empty: the first room microphone, else the first audio stream,
+    else the first stream of the truth."""
+    partners: Mapping[str, str] = field(default_factory=dict)
+    """stream -> partner overrides (default: IMUs -> the fastest camera, everything else -> the anchor)."""
+    pair_gap_s: float = 1.0
+    """A stream's event is paired with the partner's event nearest in time, if within this, seconds. Default 1."""
 
 
 @dataclass
@@ -77,8 +91,12 @@ class StreamScore:
     stream: str
     modality: str
     reference: str
+    partner: str
+    """Stream the errors are relative to ('' for the anchor itself: absolute errors)."""
     floor_s: float
     events: int
+    abs_p95_s: float | None
+    """Steady-state |absolute error| p95 against the reference timeline, seconds."""
     settle_s: float | None
     """True settling time (error within floor from then on, until a disruption), seconds from stream start."""
     flag_settle_s: float | None
@@ -148,13 +166,18 @@ class Scorecard:
 
     def format(self) -> str:
         """The printed scorecard (plain text, fixed-width)."""
-        lines = ["stream          modality ref      events settle_s flag_s  p50_ms  p95_ms  max_ms floor_ms drift_p95_ppm recover_s"]
+        lines = [
+            "errors vs partner (steady state; abs = against the reference timeline, incl. the anchor's latency)",
+            "stream          modality vs          events settle_s flag_s  p50_ms  p95_ms  max_ms floor_ms abs_p95_ms "
+            "drift_p95_ppm recover_s",
+        ]
         for s in self.streams.values():
             rec = ",".join("-" if r is None else f"{r:.1f}" for _, _, r in s.recoveries) or "."
             lines.append(
-                f"{s.stream:<15} {s.modality:<8} {s.reference[:8]:<8} {s.events:>6} {_f(s.settle_s, 1):>8} "
-                f"{_f(s.flag_settle_s, 1):>6} {_ms(s.p50_s):>7} {_ms(s.p95_s):>7} {_ms(s.max_s):>7} "
-                f"{s.floor_s * 1e3:>8.2f} {_f(s.drift_err_p95_ppm, 2):>13} {rec:>9}"
+                f"{s.stream:<15} {s.modality:<8} {(s.partner or '(anchor)')[:11]:<11} {s.events:>6} "
+                f"{_f(s.settle_s, 1):>8} {_f(s.flag_settle_s, 1):>6} {_ms(s.p50_s):>7} {_ms(s.p95_s):>7} "
+                f"{_ms(s.max_s):>7} {s.floor_s * 1e3:>8.2f} {_ms(s.abs_p95_s):>10} {_f(s.drift_err_p95_ppm, 2):>13} "
+                f"{rec:>9}"
             )
         lines.append("")
         lines.append("by method (steady state)       events  p50_ms  p95_ms  confidence")
@@ -236,8 +259,29 @@ class Scorer:
         self._bundle_incomplete = 0
         self._bundle_used: dict[str, set] = defaultdict(set)
         self._bundle_reused = 0
-        videos = [s.rate_hz for s in truth.streams.values() if s.modality == "video"]
-        self._fastest_frame_s = 1.0 / max(videos) if videos else None
+        streams = truth.streams
+        self.anchor = self.cfg.anchor or self._auto_anchor()
+        if self.anchor not in streams:
+            raise ConfigError(f"score anchor {self.anchor!r} is not a stream of the truth ({', '.join(streams)})")
+        cams = sorted((s for s in streams.values() if s.modality == "video"), key=lambda s: -s.rate_hz)
+        self.partners: dict[str, str] = {}
+        for sid, st in streams.items():
+            if sid == self.anchor:
+                continue
+            p = self.cfg.partners.get(sid)
+            if p is None:
+                p = cams[0].stream if st.modality == "sensor" and cams else self.anchor
+            if p not in streams or p == sid:
+                raise ConfigError(f"score partner {p!r} of {sid!r} is not another stream of the truth")
+            self.partners[sid] = p
+
+    def _auto_anchor(self) -> str:
+        streams = list(self.truth.streams.values())
+        for pick in (lambda s: s.device == "room_mic", lambda s: s.modality == "audio", lambda s: True):
+            for st in streams:
+                if pick(st):
+                    return st.stream
+        raise ConfigError("the truth has no streams to score")
 
     def floor_s(self, sid: str) -> float:
         st = self.truth.stream(sid)
@@ -245,8 +289,9 @@ class Scorer:
             return self.cfg.audio_floor_s
         if st.modality == "video":
             return self.cfg.video_floor_frames / st.rate_hz
-        if self._fastest_frame_s is not None:
-            return self.cfg.video_floor_frames * self._fastest_frame_s
+        partner = self.truth.streams.get(self.partners.get(sid, ""))
+        if partner is not None and partner.modality == "video":
+            return self.cfg.video_floor_frames / partner.rate_hz
         return self.cfg.video_floor_frames / 30.0
 
     def add(self, ev: Mapping[str, Any]) -> None:
@@ -287,6 +332,8 @@ class Scorer:
         t_scene = truth.scene_of_ref(t_ref, ref)
         err = offset - truth.offset_at(sid, t_ref, ref)
         derr = drift - truth.drift_ppm_of(sid, ref)
+        conf = ev.get("confidence", math.nan)
+        unc = ev.get("uncertainty_s", math.nan)
         self._obs[sid].append(
             _Obs(
                 t=t_scene,
@@ -294,14 +341,16 @@ class Scorer:
                 drift_err_ppm=derr,
                 method=str(ev.get("method", "?")),
                 settled=bool(ev.get("settled", False)),
-                confidence=float(ev.get("confidence", math.nan)),
-                uncertainty_s=float(ev.get("uncertainty_s", math.nan)),
+                confidence=float(conf) if isinstance(conf, (int, float)) else math.nan,
+                uncertainty_s=float(unc) if isinstance(unc, (int, float)) else math.nan,
             )
         )
 
     def _add_bundle(self, ev: Mapping[str, Any]) -> None:
-        """A set: ``t_s`` and ``members`` (a list of maps with ``stream`` and ``t_local_s``, or a map
-        stream -> such a map); missing members count as incomplete."""
+        """A set: ``t_s`` and ``members`` (a list of maps with ``stream``, ``index`` and ``t_local_s``, or a map
+        stream -> such a map). Each member's error is its local time minus the true local time of ``t_s``,
+        taken relative to the anchor's error in the same set when the anchor is a member; it is within bounds
+        when below half a sample of the member (and of the anchor) plus the member's floor."""
         try:
             t_ref = float(ev["t_s"])
         except (KeyError, TypeError, ValueError):
@@ -316,6 +365,7 @@ class Scorer:
             self._bundle_incomplete += 1
         if ref != HOST and ref not in self.truth.streams:
             return
+        errs: dict[str, float] = {}
         for m in members:
             if not isinstance(m, Mapping):
                 continue
@@ -328,25 +378,59 @@ class Scorer:
                 if idx in self._bundle_used[sid]:
                     self._bundle_reused += 1
                 self._bundle_used[sid].add(idx)
-            true_local = t_ref + self.truth.offset_at(sid, t_ref, ref)
-            err = abs(float(tl) - true_local)
-            self._bundle_err.append(err)
+            errs[sid] = float(tl) - (t_ref + self.truth.offset_at(sid, t_ref, ref))
+        base = errs.get(self.anchor)
+        for sid, e in errs.items():
+            if sid == self.anchor and len(errs) > 1:
+                continue
             half = 0.5 / self.truth.stream(sid).rate_hz
-            self._bundle_within.append(err <= half + self.floor_s(sid))
+            if base is not None and sid != self.anchor:
+                e -= base
+                half += 0.5 / self.truth.stream(self.anchor).rate_hz
+            self._bundle_err.append(abs(e))
+            self._bundle_within.append(abs(e) <= half + self.floor_s(sid))
 
     # ------------------------------------------------------------------------------------ results
+
+    def _relative(self, sid: str) -> tuple[list[_Obs], int]:
+        """The stream's observations with the partner's error at the same hop subtracted; (obs, unpaired)."""
+        obs = sorted(self._obs.get(sid, []), key=lambda o: o.t)
+        partner = self.partners.get(sid)
+        if partner is None:
+            return obs, 0
+        pobs = sorted(self._obs.get(partner, []), key=lambda o: o.t)
+        if not pobs:
+            if self._ref.get(sid) == partner:
+                return obs, 0  # the partner is the reference: errors are relative to it already
+            return [], len(obs)
+        pt = np.array([o.t for o in pobs])
+        out: list[_Obs] = []
+        unpaired = 0
+        for o in obs:
+            i = int(np.searchsorted(pt, o.t))
+            cands = [j for j in (i - 1, i) if 0 <= j < pt.size]
+            j = min(cands, key=lambda j: abs(pt[j] - o.t))
+            if abs(pt[j] - o.t) > self.cfg.pair_gap_s:
+                unpaired += 1
+                continue
+            p = pobs[j]
+            out.append(
+                _Obs(o.t, o.err_s - p.err_s, o.drift_err_ppm - p.drift_err_ppm, o.method, o.settled and p.settled,
+                     o.confidence, o.uncertainty_s)
+            )
+        return out, unpaired
 
     def _stream_score(self, sid: str) -> StreamScore:
         cfg = self.cfg
         truth = self.truth
         st = truth.stream(sid)
         floor = self.floor_s(sid)
-        obs = sorted(self._obs.get(sid, []), key=lambda o: o.t)
+        partner = self.partners.get(sid, "")
+        obs, _ = self._relative(sid)
         t = np.array([o.t for o in obs])
         err = np.abs(np.array([o.err_s for o in obs]))
-        disruptions = truth.events_s(sid)
+        disruptions = sorted(truth.events_s(sid) + (truth.events_s(partner) if partner else []), key=lambda e: e[1])
         start = st.start_s
-        # true settle: first event from which the error stays within floor until the first disruption
         first_d = disruptions[0][1] if disruptions else math.inf
         settle = _stay_within(t, err, floor, start, first_d)
         flag = next((o.t - start for o in obs if o.settled), None)
@@ -359,12 +443,13 @@ class Scorer:
 
         sel = np.array([steady(o) for o in obs], dtype=bool) if obs else np.zeros(0, dtype=bool)
         es = err[sel] if obs else np.zeros(0)
+        own = sorted(self._obs.get(sid, []), key=lambda o: o.t)
+        abs_err = np.array([abs(o.err_s) for o in own if steady(o)])
         dr = np.array([abs(o.drift_err_ppm) for o in obs if o.t - start >= cfg.drift_after_s and math.isfinite(o.drift_err_ppm)])
         recs = []
         for i, (kind, d) in enumerate(disruptions):
             nxt = disruptions[i + 1][1] if i + 1 < len(disruptions) else math.inf
-            r = _stay_within(t, err, floor, d, nxt)
-            recs.append((kind, d, r))
+            recs.append((kind, d, _stay_within(t, err, floor, d, nxt)))
         by_method: dict[str, dict[str, float]] = {}
         for m in sorted({o.method for o in obs}):
             msel = np.array([o.method == m for o in obs]) & sel
@@ -396,8 +481,10 @@ class Scorer:
             stream=sid,
             modality=st.modality,
             reference=self._ref.get(sid, HOST),
+            partner=partner,
             floor_s=floor,
-            events=len(obs),
+            events=len(own),
+            abs_p95_s=_pct(abs_err, 95),
             settle_s=settle,
             flag_settle_s=flag,
             p50_s=_pct(es, 50),
@@ -414,7 +501,7 @@ class Scorer:
     def scorecard(self) -> Scorecard:
         cfg = self.cfg
         streams = {sid: self._stream_score(sid) for sid in self.truth.streams if sid in self._obs}
-        scored = [s for s in streams.values() if not _is_trivial_reference(s)]
+        scored = [s for s in streams.values() if s.partner and s.reference != s.stream]
         floors: list[Floor] = []
 
         def worst(vals: list[tuple[str, float | None]], limit: float, name: str, unit: str, scale: float = 1.0) -> None:
@@ -430,8 +517,8 @@ class Scorer:
             floors.append(Floor(name, v * scale, limit * scale, unit, v <= limit, f"worst: {sid}"))
 
         audio = [(s.stream, s.p95_s) for s in scored if s.modality == "audio"]
-        worst(audio, cfg.audio_floor_s, "audio |offset error| p95 after settling", "ms", 1e3)
-        for mod, label in (("video", "video"), ("sensor", "IMU/sensor")):
+        worst(audio, cfg.audio_floor_s, "audio<->audio |offset error| p95", "ms", 1e3)
+        for mod, label in (("video", "video<->audio"), ("sensor", "IMU<->video")):
             rows = [s for s in scored if s.modality == mod]
             if not rows:
                 floors.append(Floor(f"{label} p95 / quarter frame", None, 1.0, "x", None, "no such stream scored"))
@@ -458,10 +545,6 @@ class Scorer:
             "reused": self._bundle_reused,
         }
         return Scorecard(streams, tuple(floors), _pct(lat, 50), p99, bundles, dict(self._ignored))
-
-
-def _is_trivial_reference(s: StreamScore) -> bool:
-    return s.reference == s.stream
 
 
 def _stay_within(t: np.ndarray, err: np.ndarray, floor: float, t_from: float, t_until: float) -> float | None:

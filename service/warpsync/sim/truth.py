@@ -51,6 +51,8 @@ class StreamTruth:
     """(scene time s the publisher went down, scene time s of the first sample sent after it came back)."""
     object: int | None = None
     """IMUs: the scene object they are attached to."""
+    device: str = ""
+    """What the simulator rendered: ``camera``, ``camera_mic``, ``room_mic`` or ``imu``."""
 
     @property
     def delay_s(self) -> float:
@@ -177,6 +179,7 @@ class Truth:
                     jumps=tuple((float(a), float(b)) for a, b in s.get("jumps", ())),
                     restarts=tuple((float(a), float(b)) for a, b in s.get("restarts", ())),
                     object=s.get("object"),
+                    device=str(s.get("device", "")),
                 )
             return cls(
                 rig=str(obj["rig"]),
