@@ -151,3 +151,26 @@ def test_sub_subprocess_prints_json_lines_and_exits_0_on_sigint(zctx):
         proc.stdout.close()
         proc.stderr.close()
         xpub.close(linger=0)
+
+
+def test_pub_subprocess_stops_on_sigint_and_closes_the_stream(zctx, tmp_path):
+    path = tmp_path / "long.npy"
+    np.save(path, np.zeros((6000, 3), np.float32))  # 60 s at 100 Hz = 3000 chunks of 20 ms
+    with FakeService(zctx) as svc:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "warpsync", "pub", str(path), "--stream", "long", "--rate-hz", "100",
+             "--endpoint", svc.control_endpoint],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert svc.wait_for(lambda s: "long" in s.streams and s.streams["long"].received >= 2, timeout_s=60)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+            assert proc.returncode == 0, err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        st = svc.streams["long"]
+        assert "interrupted" in out and f"acknowledged {st.received} received" in out
+        assert 2 <= st.received < 3000 and st.closed_seq == st.last_seq == st.received - 1
