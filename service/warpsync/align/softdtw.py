@@ -101,8 +101,10 @@ def soft_dtw(
         )
     x_shape = None if metric == "precomputed" else np.shape(X)
     Xa, Ya = V.pair(X, Y, metric)
-    C = Xa if metric == "precomputed" else _cost_matrix(Xa, Ya, metric)
-    n, m = C.shape
+    if metric == "precomputed":
+        n, m = Xa.shape
+    else:
+        n, m = Xa.shape[0], Ya.shape[0]
     lanes = _lanes(n, m)
     nb = (n + lanes - 1) // lanes
     need_e = return_grad or return_alignment
@@ -111,8 +113,19 @@ def soft_dtw(
             f"the gradient/alignment of an {n}x{m} problem needs ~{32 * n * m / 1e9:.1f} GB (more than "
             f"{MAX_GRAD_CELLS} cells); compute the value alone, or align shorter windows"
         )
+    if metric == "sqeuclidean":
+        # the kernel computes |x_i - y_j|^2 itself, along its anti-diagonals: no n x m cost matrix
+        C = _EMPTY2
+        Xt = np.ascontiguousarray(Xa.T)
+        # Y.T zero-padded by `lanes` columns each side, columns reversed (the kernel's lanes then read ascending)
+        Yp = np.zeros((Xa.shape[1], m + 2 * lanes))
+        Yp[:, lanes : lanes + m] = Ya[::-1].T
+    else:
+        C = Xa if metric == "precomputed" else _cost_matrix(Xa, Ya, metric)
+        Xt = np.zeros((0, n))
+        Yp = _EMPTY2
     W = np.empty((nb if need_e else 1, m + lanes + 1, 3, lanes))
-    value = float(K._softdtw_forward(C, g, lanes, W))
+    value = float(K._softdtw_forward(C, Xt, Yp, metric == "sqeuclidean", g, lanes, W))
     if not math.isfinite(value):
         raise AlignmentError(
             "soft-DTW overflowed (accumulated cost is not finite); rescale the features or the cost matrix"
@@ -120,19 +133,24 @@ def soft_dtw(
     E = None
     G = None
     if need_e:
-        E = np.empty((n, m))
-        K._softdtw_backward(W, n, m, lanes, E)
+        fused_grad = return_grad and metric == "sqeuclidean"
+        store_e = return_alignment or (return_grad and not fused_grad)
+        E = np.empty((n, m)) if store_e else _EMPTY2
+        Gk = np.empty(Xa.shape) if fused_grad else _EMPTY2
+        K._softdtw_backward(W, n, m, lanes, E, store_e, Xt, Yp, Gk, fused_grad)
         del W
-        if return_grad:
+        if fused_grad:
+            G = Gk.reshape(x_shape)
+        elif return_grad:
             G = _grad_x(Xa, Ya, C, E, metric).reshape(x_shape)
     return SoftDTWResult(value, G, E if return_alignment else None, g)
 
 
+_EMPTY2 = np.empty((0, 0))
+
+
 def _grad_x(X: np.ndarray, Y: np.ndarray, C: np.ndarray, E: np.ndarray, metric: str) -> np.ndarray:
-    """d value / d X = sum_j E[i, j] d C[i, j] / d X[i] (BLAS)."""
-    if metric == "sqeuclidean":
-        # d/dx_i |x_i - y_j|^2 = 2 (x_i - y_j)
-        return 2.0 * (X * E.sum(axis=1)[:, None] - E @ Y)
+    """d value / d X = sum_j E[i, j] d C[i, j] / d X[i] for the euclidean metric (BLAS)."""
     # euclidean: d/dx_i |x_i - y_j| = (x_i - y_j) / |x_i - y_j|, taken as 0 where x_i == y_j (a subgradient)
     with np.errstate(divide="ignore", invalid="ignore"):
         F = np.where(C > 0.0, E / C, 0.0)

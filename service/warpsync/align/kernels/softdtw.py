@@ -101,29 +101,64 @@ def _log_1to4(s):
 
 @njit(inline="always", fastmath=_FM, error_model="numpy")
 def _softmin_step(p2, p1, dvec, cur, w, inv, gamma, K):
-    """One anti-diagonal step of the stripe: K independent cells, straight-line code that LLVM vectorises."""
+    """One anti-diagonal step of the stripe: K independent cells, straight-line code that LLVM vectorises.
+
+    The smallest argument contributes exp(0) = 1, so only the middle and the largest need an exponential;
+    each weight is then picked by comparison (ties pick equal values, so they are exact too).
+    """
     for r in range(K):
         r0 = p2[r]
         r1 = p1[r]
         r2 = p1[r + 1]
-        rmin = min(r0, min(r1, r2))
-        e0 = _exp_nonpos((rmin - r0) * inv)
-        e1 = _exp_nonpos((rmin - r1) * inv)
-        e2 = _exp_nonpos((rmin - r2) * inv)
-        sm = e0 + e1 + e2
-        cur[r + 1] = dvec[r] + rmin - gamma * _log_1to4(sm)
+        lo = min(r0, min(r1, r2))
+        hi = max(r0, max(r1, r2))
+        mid = max(min(r0, r1), min(max(r0, r1), r2))
+        ea = _exp_nonpos((lo - mid) * inv)
+        eb = _exp_nonpos((lo - hi) * inv)
+        sm = 1.0 + ea + eb
+        cur[r + 1] = dvec[r] + lo - gamma * _log_1to4(sm)
         iv = 1.0 / sm
+        e0 = 1.0 if r0 == lo else (ea if r0 == mid else eb)
+        e1 = 1.0 if r1 == lo else (ea if r1 == mid else eb)
+        e2 = 1.0 if r2 == lo else (ea if r2 == mid else eb)
         w[0, r] = e0 * iv
         w[1, r] = e1 * iv
         w[2, r] = e2 * iv
 
-@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def _softdtw_forward(D, gamma, K, W):
-    """Fill W (see module doc) for cost matrix D (n, m); return the soft-DTW value R[n-1, m-1].
 
-    R(i, j) = D[i, j] + softmin_gamma(R(i-1, j-1), R(i-1, j), R(i, j-1)), R(-1, -1) = 0, other borders +inf.
+@njit(inline="always", fastmath=_FM, error_model="numpy")
+def _sqdist_step(Xs, Yr, s, dvec, K):
+    """dvec[r] = |X[i0 + r] - Y[s - r]|^2 from the stripe's Xs (d, K) and Yr (see `_softdtw_forward`).
+
+    Lane r reads Yr[:, base + r], base = m + K - 1 - s: an ascending slice, so the loop has no index
+    arithmetic that could wrap and LLVM vectorises it.
     """
-    n, m = D.shape
+    base = Yr.shape[1] - K - 1 - s
+    for r in range(K):
+        dvec[r] = 0.0
+    for k in range(Xs.shape[0]):
+        xk = Xs[k]
+        yk = Yr[k, base : base + K]
+        for r in range(K):
+            t = xk[r] - yk[r]
+            dvec[r] += t * t
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
+def _softdtw_forward(D, Xt, Yr, use_xy, gamma, K, W):
+    """Fill W (see module doc); return the soft-DTW value R(n-1, m-1).
+
+    Local costs: D (n, m) when use_xy is False; else the squared Euclidean distance between the columns of
+    Xt (d, n) and of Yr (d, m + 2K), computed on the fly: Yr is Y.T with K zero columns on each side, columns
+    in reverse order (Yr[:, m + 2K - 1 - (j + K)] = Y[j]), so that one step's lanes read ascending columns.
+    R(i, j) = cost(i, j) + softmin_gamma(R(i-1, j-1), R(i-1, j), R(i, j-1)), R(-1, -1) = 0, other borders +inf.
+    """
+    if use_xy:
+        n = Xt.shape[1]
+        m = Yr.shape[1] - 2 * K
+    else:
+        n, m = D.shape
+    d = Xt.shape[0]
     inv = 1.0 / gamma
     inf = np.inf
     S = m + K - 1
@@ -136,11 +171,16 @@ def _softdtw_forward(D, gamma, K, W):
     p1 = np.full(K + 1, inf)
     cur = np.full(K + 1, inf)
     dvec = np.zeros(K)
+    Xs = np.zeros((d, K))
     value = 0.0
     nb = (n + K - 1) // K
     for b in range(nb):
         i0 = b * K
         kk = min(K, n - i0)
+        if use_xy:
+            for k in range(d):
+                for r in range(K):
+                    Xs[k, r] = Xt[k, i0 + r] if r < kk else 0.0
         for q in range(K + 1):
             p2[q] = inf
             p1[q] = inf
@@ -154,9 +194,12 @@ def _softdtw_forward(D, gamma, K, W):
                     Wb[s, c, r] = 0.0
         for s in range(S):
             cur[0] = prow[s + 2] if s + 2 <= m + 1 else inf
-            # gather this step's local costs (strided in D); lanes outside the matrix get a dummy cost
-            for r in range(K):
-                dvec[r] = D[min(i0 + r, n - 1), min(max(s - r, 0), m - 1)]
+            if use_xy:
+                _sqdist_step(Xs, Yr, s, dvec, K)
+            else:
+                # gather this step's local costs (strided in D); lanes outside the matrix get a dummy cost
+                for r in range(K):
+                    dvec[r] = D[min(i0 + r, n - 1), min(max(s - r, 0), m - 1)]
             _softmin_step(p2, p1, dvec, cur, Wb[s], inv, gamma, K)
             # lanes outside the matrix (only near the stripe's ends): border value and zero weights
             if s < K - 1 or s >= m or kk < K:
@@ -192,21 +235,27 @@ def _expect_step(n1, n2, w1, w2, cur, K):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def _softdtw_backward(W, n, m, K, E):
-    """Expected alignment E (n, m) = dR(n-1, m-1)/dD from the forward weights W (see module doc).
+def _softdtw_backward(W, n, m, K, E, store_e, Xt, Yr, G, want_g):
+    """Expected alignment E = dR(n-1, m-1)/dcost from the forward weights W (see module doc).
 
     E(i, j) = E(i+1, j) w_up(i+1, j) + E(i, j+1) w_left(i, j+1) + E(i+1, j+1) w_diag(i+1, j+1), E(n-1, m-1) = 1.
+    store_e: write E (n, m). want_g: accumulate G (n, d) = sum_j E(i, j) 2 (x_i - y_j), the gradient of the
+    value w.r.t. X for the squared Euclidean cost, from Xt (d, n) and Yr (d, m + 2K) as in the forward pass.
     """
     S = m + K - 1
     nb = (n + K - 1) // K
+    d = Xt.shape[0]
     # The row below the stripe, row-major: its E and the weights through which it reaches the stripe.
     ebel = np.zeros(m + 2)
     wup_bel = np.zeros(m + 2)
     wdg_bel = np.zeros(m + 2)
+    erow = np.zeros(m + 2)  # E of the stripe's first row, collected for the next stripe up
     # rolling anti-diagonals of E at steps s+1 and s+2, lane index r
     n1 = np.zeros(K + 1)
     n2 = np.zeros(K + 1)
     cur = np.zeros(K + 1)
+    Xs = np.zeros((d, K))
+    Gs = np.zeros((d, K))
     for b in range(nb - 1, -1, -1):
         i0 = b * K
         kk = min(K, n - i0)
@@ -214,6 +263,11 @@ def _softdtw_backward(W, n, m, K, E):
         for q in range(K + 1):
             n1[q] = 0.0
             n2[q] = 0.0
+        if want_g:
+            for k in range(d):
+                for r in range(K):
+                    Xs[k, r] = Xt[k, i0 + r] if r < kk else 0.0
+                    Gs[k, r] = 0.0
         for s in range(S - 1, -1, -1):
             _expect_step(n1, n2, Wb[s + 1], Wb[s + 2], cur, K)
             # lane K-1: its successors below lie in the row under the stripe (row-major, column j and j+1)
@@ -225,16 +279,43 @@ def _softdtw_backward(W, n, m, K, E):
             cur[r] = acc
             if b == nb - 1 and s == m - 1 + kk - 1:
                 cur[kk - 1] = 1.0  # E(n-1, m-1)
-            for r in range(kk):
-                j = s - r
-                if 0 <= j < m:
-                    E[i0 + r, j] = cur[r]
+            if s < K - 1 or s >= m or kk < K:
+                # lanes outside the matrix carry exactly zero
+                for r in range(K):
+                    j = s - r
+                    if j < 0 or j >= m or r >= kk:
+                        cur[r] = 0.0
+            if s < m:
+                erow[s] = cur[0]
+            if store_e:
+                for r in range(kk):
+                    j = s - r
+                    if 0 <= j < m:
+                        E[i0 + r, j] = cur[r]
+            if want_g:
+                _grad_step(Xs, Yr, s, cur, Gs, K)
             tmp = n2
             n2 = n1
             n1 = cur
             cur = tmp
+        if want_g:
+            for r in range(kk):
+                for k in range(d):
+                    G[i0 + r, k] = 2.0 * Gs[k, r]
         # this stripe's first row becomes the row below the next (upper) stripe
         for j in range(m):
-            ebel[j] = E[i0, j]
+            ebel[j] = erow[j]
             wdg_bel[j] = Wb[j, 0, 0]
             wup_bel[j] = Wb[j, 1, 0]
+
+
+@njit(inline="always", fastmath=_FM, error_model="numpy")
+def _grad_step(Xs, Yr, s, e, Gs, K):
+    """Gs[:, r] += E(i0 + r, s - r) (x_{i0+r} - y_{s-r}) for one anti-diagonal step (e = its E values)."""
+    base = Yr.shape[1] - K - 1 - s
+    for k in range(Xs.shape[0]):
+        xk = Xs[k]
+        yk = Yr[k, base : base + K]
+        gk = Gs[k]
+        for r in range(K):
+            gk[r] += e[r] * (xk[r] - yk[r])
