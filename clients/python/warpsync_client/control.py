@@ -52,7 +52,8 @@ class Opened:
 
 @dataclass(frozen=True)
 class CloseAck:
-    """Answer to ``close``: chunks of the stream the service processed, accepted and rejected."""
+    """Answer to ``close``: chunks of the stream the service accepted and rejected, counted since it first saw
+    the stream id (across reopenings)."""
 
     received: int
     rejected: int

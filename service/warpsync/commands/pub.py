@@ -222,7 +222,7 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"warpsync pub: {state}: stream {pub.stream!r}: sent {pub.chunks_sent} chunks, {pub.samples_sent} of "
             f"{src.n_samples} samples in {elapsed:.2f} s (seq {pub.resume_seq + 1}..{pub.last_seq}); "
-            f"service acknowledged {ack.received} received, {ack.rejected} rejected",
+            f"service acknowledged; stream totals: {ack.received} accepted, {ack.rejected} rejected",
             flush=True,
         )
         return 0
