@@ -47,8 +47,21 @@ def test_pub_wav_as_fast_as_possible(svc, tmp_path, rng, capsys):
     audio = rng.integers(-32768, 32767, size=(4000, 2)).astype(np.int16)  # 0.5 s of stereo at 8 kHz
     path = tmp_path / "take.wav"
     sf.write(path, audio, 8000, subtype="PCM_16")
-    rc = run(["pub", str(path), "--stream", "mic1", "--endpoint", svc.control_endpoint, "--as-fast-as-possible",
-              "--t0", "100.0", "--chunk-ms", "20"])
+    rc = run(
+        [
+            "pub",
+            str(path),
+            "--stream",
+            "mic1",
+            "--endpoint",
+            svc.control_endpoint,
+            "--as-fast-as-possible",
+            "--t0",
+            "100.0",
+            "--chunk-ms",
+            "20",
+        ]
+    )
     assert rc == 0
     meta = svc.streams["mic1"].meta
     assert (meta.modality, meta.rate_hz, meta.shape, meta.dtype) == ("audio", 8000.0, (2,), "i2")
@@ -73,8 +86,22 @@ def test_pub_csv_uses_its_time_column(svc, tmp_path):
     path = tmp_path / "imu.csv"
     rows = ["ax,t_s,ay"] + [f"{i * 0.5},{10 + i * 0.01:.2f},{-i}" for i in range(12)]
     path.write_text("\n".join(rows) + "\n")
-    assert run(["pub", str(path), "--stream", "imu", "--endpoint", svc.control_endpoint, "--as-fast-as-possible",
-                "--chunk-ms", "50"]) == 0
+    assert (
+        run(
+            [
+                "pub",
+                str(path),
+                "--stream",
+                "imu",
+                "--endpoint",
+                svc.control_endpoint,
+                "--as-fast-as-possible",
+                "--chunk-ms",
+                "50",
+            ]
+        )
+        == 0
+    )
     meta = svc.streams["imu"].meta
     assert (meta.modality, meta.shape, meta.dtype) == ("sensor", (2,), "f8")
     assert meta.rate_hz == pytest.approx(100.0)
@@ -111,8 +138,13 @@ def test_pub_bad_files_fail_clearly(tmp_path, name, content, extra, match):
 
 
 def test_sub_formats_json_lines():
-    ev = sub_cmd.Event("x/s", "x", "s", {"v": 1, "event": "x", "a": float("nan"), "b": b"\x01\xff", "stream": "s"},
-                       np.array([[1.0, np.inf], [-2.0, 0.5]], np.float32))
+    ev = sub_cmd.Event(
+        "x/s",
+        "x",
+        "s",
+        {"v": 1, "event": "x", "a": float("nan"), "b": b"\x01\xff", "stream": "s"},
+        np.array([[1.0, np.inf], [-2.0, 0.5]], np.float32),
+    )
     rec = json.loads(sub_cmd.format_event(ev, True, "summary"))
     assert rec["header"]["a"] is None and rec["header"]["b"] == "01ff"
     assert rec["payload"] == {"dtype": "f4", "shape": [2, 2], "min": -2.0, "max": 1.0}
@@ -127,9 +159,21 @@ def test_sub_subprocess_prints_json_lines_and_exits_0_on_sigint(zctx):
     port = xpub.bind_to_random_port("tcp://127.0.0.1")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "warpsync", "sub", "--endpoint", f"tcp://127.0.0.1:{port}", "--topic", "stream.",
-         "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "warpsync",
+            "sub",
+            "--endpoint",
+            f"tcp://127.0.0.1:{port}",
+            "--topic",
+            "stream.",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
@@ -158,9 +202,22 @@ def test_pub_subprocess_stops_on_sigint_and_closes_the_stream(zctx, tmp_path):
     np.save(path, np.zeros((6000, 3), np.float32))  # 60 s at 100 Hz = 3000 chunks of 20 ms
     with FakeService(zctx) as svc:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "warpsync", "pub", str(path), "--stream", "long", "--rate-hz", "100",
-             "--endpoint", svc.control_endpoint],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "warpsync",
+                "pub",
+                str(path),
+                "--stream",
+                "long",
+                "--rate-hz",
+                "100",
+                "--endpoint",
+                svc.control_endpoint,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             assert svc.wait_for(lambda s: "long" in s.streams and s.streams["long"].received >= 2, timeout_s=60)

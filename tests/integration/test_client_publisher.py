@@ -129,8 +129,17 @@ def test_bad_metadata_is_refused_locally(zctx):
 
 def test_backpressure_raises_within_the_send_timeout(zctx):
     with FakeService(zctx, read_ingest=False, rcvhwm=4) as svc:
-        pub = _pub(svc, zctx, stream="fast", modality="sensor", rate_hz=1000.0, shape=(4096,), dtype="u1",
-                   sndhwm=4, send_timeout_s=0.2)
+        pub = _pub(
+            svc,
+            zctx,
+            stream="fast",
+            modality="sensor",
+            rate_hz=1000.0,
+            shape=(4096,),
+            dtype="u1",
+            sndhwm=4,
+            send_timeout_s=0.2,
+        )
         try:
             block = np.zeros((4, 4096), np.uint8)  # 16 KiB, copied
             for i in range(20000):

@@ -20,8 +20,9 @@ def test_publisher_subscriber_control_against_the_service(start_service, tmp_pat
     ep = rs.endpoints
     with Subscriber(ep.publish, topics=["stream."], context=zctx) as sub, Control(ep.control, context=zctx) as ctl:
         assert ctl.ping().rtt_s < 10
-        with Publisher("cam1.flow", modality="video", rate_hz=30.0, shape=(4, 8), dtype="f4",
-                       control=ep.control, context=zctx) as pub:
+        with Publisher(
+            "cam1.flow", modality="video", rate_hz=30.0, shape=(4, 8), dtype="f4", control=ep.control, context=zctx
+        ) as pub:
             assert pub.endpoint in ep.ingest and pub.resume_seq == -1
             t, sent_samples, sent = 50.0, 0, 0
             for _ in range(30):
@@ -45,13 +46,15 @@ def test_publisher_subscriber_control_against_the_service(start_service, tmp_pat
         assert seen_open is not None and seen_open["shape"] == [4, 8] and seen_open.stream == "cam1.flow"
         assert closed["chunks"] == sent and closed["samples"] == sent_samples and sub.skipped == 0
         # the stream resumes its numbering when it is opened again
-        with Publisher("cam1.flow", modality="video", rate_hz=30.0, shape=(4, 8), dtype="f4",
-                       control=ep.control, context=zctx) as pub2:
+        with Publisher(
+            "cam1.flow", modality="video", rate_hz=30.0, shape=(4, 8), dtype="f4", control=ep.control, context=zctx
+        ) as pub2:
             assert pub2.resume_seq == sent - 1
             assert pub2.send(np.zeros((1, 4, 8), np.float32), t_dev_s=t) == sent
         with pytest.raises(ProtocolError) as err:
-            Publisher("cam1.flow", modality="video", rate_hz=25.0, shape=(4, 8), dtype="f4", control=ep.control,
-                      context=zctx)
+            Publisher(
+                "cam1.flow", modality="video", rate_hz=25.0, shape=(4, 8), dtype="f4", control=ep.control, context=zctx
+            )
         assert err.value.reason == "reopen_mismatch"
 
 

@@ -74,9 +74,32 @@ def test_random_bytes_only_raise_protocol_errors(frames):
 _scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), st.floats(), st.text(max_size=8), st.binary(max_size=8)
 )
-_values = st.recursive(_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=8)
-_keys = st.sampled_from(["v", "type", "stream", "modality", "rate_hz", "shape", "dtype", "seq", "t", "n", "dur",
-                         "cmd", "id", "ok", "error", "event", "timeout_s", "meta", "units"])
+_values = st.recursive(
+    _scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=8
+)
+_keys = st.sampled_from(
+    [
+        "v",
+        "type",
+        "stream",
+        "modality",
+        "rate_hz",
+        "shape",
+        "dtype",
+        "seq",
+        "t",
+        "n",
+        "dur",
+        "cmd",
+        "id",
+        "ok",
+        "error",
+        "event",
+        "timeout_s",
+        "meta",
+        "units",
+    ]
+)
 
 
 @given(st.dictionaries(_keys, _values, max_size=10), st.binary(max_size=16))

@@ -53,15 +53,40 @@ STREAMS: dict[str, StreamMeta] = {
 
 CHUNKS: list[tuple[str, str, int, float, Any, float | None]] = [
     # name, stream vector, seq, t_dev_s, samples, duration_s
-    ("chunk_audio_i2_stereo", "audio_i2_stereo", 0, 1700000000.25,
-     np.array([[0, -1], [32767, -32768], [1000, -1000]], np.int16), None),
+    (
+        "chunk_audio_i2_stereo",
+        "audio_i2_stereo",
+        0,
+        1700000000.25,
+        np.array([[0, -1], [32767, -32768], [1000, -1000]], np.int16),
+        None,
+    ),
     ("chunk_audio_i4_mono", "audio_i4_mono", 7, 12.5, np.array([[2147483647], [-2147483648]], np.int32), None),
     ("chunk_sensor_f8_scalar", "sensor_f8_scalar", 300, -3.0, np.array([21.5, -0.0, 1e-310, 6.02e23]), None),
-    ("chunk_sensor_f4_imu", "sensor_f4_imu", 65536, 0.005,
-     np.array([[0.0, -9.80665, 1.5], [0.25, -9.75, 1.0 / 3.0]], np.float32), None),
-    ("chunk_video_f4_features", "video_f4_features", 2**32, 100.0333,
-     np.arange(12, dtype=np.float32).reshape(2, 2, 3) / 8, None),
-    ("chunk_video_u1_thumbnail", "video_u1_thumbnail", 1, 0.0, np.arange(12, dtype=np.uint8).reshape(1, 2, 2, 3) * 21, None),
+    (
+        "chunk_sensor_f4_imu",
+        "sensor_f4_imu",
+        65536,
+        0.005,
+        np.array([[0.0, -9.80665, 1.5], [0.25, -9.75, 1.0 / 3.0]], np.float32),
+        None,
+    ),
+    (
+        "chunk_video_f4_features",
+        "video_f4_features",
+        2**32,
+        100.0333,
+        np.arange(12, dtype=np.float32).reshape(2, 2, 3) / 8,
+        None,
+    ),
+    (
+        "chunk_video_u1_thumbnail",
+        "video_u1_thumbnail",
+        1,
+        0.0,
+        np.arange(12, dtype=np.uint8).reshape(1, 2, 2, 3) * 21,
+        None,
+    ),
     ("chunk_text_caption", "text_captions", 3, 4.2, "Grüße, world!", 1.25),
     ("chunk_text_no_duration", "text_captions", 4, 6, "ok", None),
 ]
@@ -71,22 +96,45 @@ def ingest_vectors() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name, meta in STREAMS.items():
         frames = P.encode_open(meta)
-        out.append({"name": f"open_{name}", "kind": "ingest", "frames": [_hex(f) for f in frames],
-                    "header": _header(frames[0]), "payload": None})
+        out.append(
+            {
+                "name": f"open_{name}",
+                "kind": "ingest",
+                "frames": [_hex(f) for f in frames],
+                "header": _header(frames[0]),
+                "payload": None,
+            }
+        )
     for name, stream, seq, t, samples, dur in CHUNKS:
         meta = STREAMS[stream]
         frames = P.encode_chunk(meta.stream, seq, t, samples, dur)
         payload = {"text": samples} if isinstance(samples, str) else _payload_desc(samples)
-        out.append({"name": name, "kind": "ingest", "stream": f"open_{stream}", "frames": [_hex(f) for f in frames],
-                    "header": _header(frames[0]), "payload": payload})
+        out.append(
+            {
+                "name": name,
+                "kind": "ingest",
+                "stream": f"open_{stream}",
+                "frames": [_hex(f) for f in frames],
+                "header": _header(frames[0]),
+                "payload": payload,
+            }
+        )
     for name, sid, seq in [("close_after_chunks", "mic1", 41), ("close_without_chunks", "thermo", -1)]:
         frames = P.encode_close(sid, seq)
-        out.append({"name": name, "kind": "ingest", "frames": [_hex(f) for f in frames],
-                    "header": _header(frames[0]), "payload": None})
+        out.append(
+            {
+                "name": name,
+                "kind": "ingest",
+                "frames": [_hex(f) for f in frames],
+                "header": _header(frames[0]),
+                "payload": None,
+            }
+        )
     return out
 
 
 # ----------------------------------------------------------------------------------------------- control
+
 
 def control_vectors() -> list[dict[str, Any]]:
     reqs = [
@@ -98,70 +146,164 @@ def control_vectors() -> list[dict[str, Any]]:
         ("request_close", P.encode_close_request("imu/left", 41, 5.0, 5)),
     ]
     stream_row = {
-        "stream": "imu/left", "modality": "sensor", "rate_hz": 200.0, "shape": [3], "dtype": "f4",
-        "session": "take1", "clock": "imu-clk", "worker": 0, "last_seq": 41, "chunks": 40, "samples": 400,
-        "gaps": 1, "duplicates": 0, "reordered": 1, "rejected": 2, "state": "open", "rate_measured_hz": 199.87,
+        "stream": "imu/left",
+        "modality": "sensor",
+        "rate_hz": 200.0,
+        "shape": [3],
+        "dtype": "f4",
+        "session": "take1",
+        "clock": "imu-clk",
+        "worker": 0,
+        "last_seq": 41,
+        "chunks": 40,
+        "samples": 400,
+        "gaps": 1,
+        "duplicates": 0,
+        "reordered": 1,
+        "rejected": 2,
+        "state": "open",
+        "rate_measured_hz": 199.87,
     }
     reps = [
         ("reply_ping", P.encode_reply(1, {"t_host_s": 1764291600.125})),
         ("reply_ping_without_id", P.encode_reply(None, {"t_host_s": 1764291600.5})),
-        ("reply_status", P.encode_reply(2, {
-            "version": "0.1.0", "uptime_s": 12.5, "streams": 1,
-            "workers": [{"id": 0, "alive": True, "restarts": 0, "messages": 1234, "endpoint": "tcp://127.0.0.1:5555"}],
-        })),
+        (
+            "reply_status",
+            P.encode_reply(
+                2,
+                {
+                    "version": "0.1.0",
+                    "uptime_s": 12.5,
+                    "streams": 1,
+                    "workers": [
+                        {"id": 0, "alive": True, "restarts": 0, "messages": 1234, "endpoint": "tcp://127.0.0.1:5555"}
+                    ],
+                },
+            ),
+        ),
         ("reply_streams", P.encode_reply(3, {"streams": [stream_row]})),
         ("reply_open", P.encode_reply(4, {"endpoint": "tcp://127.0.0.1:5555", "resume_seq": -1})),
         ("reply_close", P.encode_reply(5, {"received": 40, "rejected": 2, "last_seq": 41})),
-        ("reply_error_reopen_mismatch", P.encode_error_reply(
-            4, "reopen_mismatch", "stream 'imu/left' is open with shape [3]; close it or use a new stream id")),
-        ("reply_error_timeout", P.encode_error_reply(
-            5, "timeout", "stream 'imu/left' was processed through seq 39 of 41 after 5.0 s")),
+        (
+            "reply_error_reopen_mismatch",
+            P.encode_error_reply(
+                4, "reopen_mismatch", "stream 'imu/left' is open with shape [3]; close it or use a new stream id"
+            ),
+        ),
+        (
+            "reply_error_timeout",
+            P.encode_error_reply(5, "timeout", "stream 'imu/left' was processed through seq 39 of 41 after 5.0 s"),
+        ),
         ("reply_error_not_msgpack", P.encode_error_reply(None, "not_msgpack", "header frame is not a msgpack map")),
     ]
-    out = [{"name": n, "kind": "control_request", "frames": [_hex(f)], "header": _header(f), "payload": None}
-           for n, f in reqs]
-    out += [{"name": n, "kind": "control_reply", "frames": [_hex(f)], "header": _header(f), "payload": None}
-            for n, f in reps]
+    out = [
+        {"name": n, "kind": "control_request", "frames": [_hex(f)], "header": _header(f), "payload": None}
+        for n, f in reqs
+    ]
+    out += [
+        {"name": n, "kind": "control_reply", "frames": [_hex(f)], "header": _header(f), "payload": None}
+        for n, f in reps
+    ]
     return out
 
 
 # ----------------------------------------------------------------------------------------------- events
 
+
 def event_vectors() -> list[dict[str, Any]]:
     meta = STREAMS["sensor_f4_imu"]
     evs = [
-        ("event_stream_open", "stream.open", meta.stream, {
-            "t_host_s": 1764291600.25, "modality": meta.modality, "rate_hz": meta.rate_hz, "shape": list(meta.shape),
-            "dtype": meta.dtype, "units": meta.units, "clock": meta.clock_id, "session": meta.session,
-            "meta": dict(meta.meta),
-        }, None),
-        ("event_stream_status", "stream.status", meta.stream, {
-            "t_host_s": 1764291601.25, "rate_hz": 200.0, "rate_measured_hz": 199.5, "chunks": 40, "samples": 400,
-            "gaps": 1, "duplicates": 0, "reordered": 1, "rejected": 2, "dropped_samples": 0, "stalled": False,
-            "closed": False, "buffer_fill": 0.0625, "last_seq": 41,
-        }, None),
-        ("event_stream_rejected", "stream.rejected", meta.stream, {
-            "t_host_s": 1764291601.5, "reason": "size_mismatch",
-            "message": "payload is 20 bytes but n=2 x shape [3] x f4 needs 24", "count": 1, "total": 3,
-        }, None),
-        ("event_stream_rejected_unknown_stream", "stream.rejected", "", {
-            "t_host_s": 1764291601.75, "reason": "not_msgpack", "message": "header frame is not a msgpack map",
-            "count": 5, "total": 5,
-        }, None),
-        ("event_with_array_payload", "example.features", "cam1.flow", {"t_ref_s": 10.0, "confidence": 0.9},
-         np.array([[1.0, -2.0, 0.5], [3.25, 0.0, -0.125]], np.float32)),
+        (
+            "event_stream_open",
+            "stream.open",
+            meta.stream,
+            {
+                "t_host_s": 1764291600.25,
+                "modality": meta.modality,
+                "rate_hz": meta.rate_hz,
+                "shape": list(meta.shape),
+                "dtype": meta.dtype,
+                "units": meta.units,
+                "clock": meta.clock_id,
+                "session": meta.session,
+                "meta": dict(meta.meta),
+            },
+            None,
+        ),
+        (
+            "event_stream_status",
+            "stream.status",
+            meta.stream,
+            {
+                "t_host_s": 1764291601.25,
+                "rate_hz": 200.0,
+                "rate_measured_hz": 199.5,
+                "chunks": 40,
+                "samples": 400,
+                "gaps": 1,
+                "duplicates": 0,
+                "reordered": 1,
+                "rejected": 2,
+                "dropped_samples": 0,
+                "stalled": False,
+                "closed": False,
+                "buffer_fill": 0.0625,
+                "last_seq": 41,
+            },
+            None,
+        ),
+        (
+            "event_stream_rejected",
+            "stream.rejected",
+            meta.stream,
+            {
+                "t_host_s": 1764291601.5,
+                "reason": "size_mismatch",
+                "message": "payload is 20 bytes but n=2 x shape [3] x f4 needs 24",
+                "count": 1,
+                "total": 3,
+            },
+            None,
+        ),
+        (
+            "event_stream_rejected_unknown_stream",
+            "stream.rejected",
+            "",
+            {
+                "t_host_s": 1764291601.75,
+                "reason": "not_msgpack",
+                "message": "header frame is not a msgpack map",
+                "count": 5,
+                "total": 5,
+            },
+            None,
+        ),
+        (
+            "event_with_array_payload",
+            "example.features",
+            "cam1.flow",
+            {"t_ref_s": 10.0, "confidence": 0.9},
+            np.array([[1.0, -2.0, 0.5], [3.25, 0.0, -0.125]], np.float32),
+        ),
     ]
     out = []
     for name, event, stream, body, payload in evs:
         frames = P.encode_event(event, body, payload, stream)
-        out.append({
-            "name": name, "kind": "event", "frames": [_hex(f) for f in frames], "topic": bytes(frames[0]).decode(),
-            "header": _header(frames[1]), "payload": None if payload is None else _payload_desc(payload),
-        })
+        out.append(
+            {
+                "name": name,
+                "kind": "event",
+                "frames": [_hex(f) for f in frames],
+                "topic": bytes(frames[0]).decode(),
+                "header": _header(frames[1]),
+                "payload": None if payload is None else _payload_desc(payload),
+            }
+        )
     return out
 
 
 # ----------------------------------------------------------------------------------------------- invalid
+
 
 def _pack(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
@@ -208,8 +350,13 @@ def invalid_vectors() -> list[dict[str, Any]]:
         ("three_frames", "ingest", chunk_with() + [b""], "frame_count", "an ingest message has 1 or 2 frames"),
         ("chunk_without_payload", "ingest", chunk_with()[:1], "frame_count", "a chunk has 2 frames"),
         ("open_with_payload", "ingest", open_with() + [b"x"], "frame_count", "an open has 1 frame"),
-        ("header_too_large", "ingest", open_with(meta={"pad": "x" * 17000}), "header_too_large",
-         "headers are limited to 16384 bytes"),
+        (
+            "header_too_large",
+            "ingest",
+            open_with(meta={"pad": "x" * 17000}),
+            "header_too_large",
+            "headers are limited to 16384 bytes",
+        ),
         ("bad_version_2", "ingest", open_with(v=2), "bad_version", "only v=1 is spoken"),
         ("bad_version_missing", "ingest", open_with(v=...), "bad_version", "v is required"),
         ("bad_version_true", "ingest", open_with(v=True), "bad_version", "v must be the integer 1, not true"),
@@ -223,8 +370,13 @@ def invalid_vectors() -> list[dict[str, Any]]:
         ("open_stream_id_too_long", "ingest", open_with(stream="a" * 129), "bad_stream_id", "at most 128 characters"),
         ("open_bad_modality", "ingest", open_with(modality="smell"), "bad_modality", "audio|video|sensor|text"),
         ("open_bad_dtype", "ingest", open_with(dtype="f2"), "bad_dtype", "u1|i2|i4|f4|f8"),
-        ("open_text_with_f4", "ingest", [_pack({**_header(P.encode_open(STREAMS["text_captions"])[0]), "dtype": "f4"})],
-         "bad_dtype", "text streams have dtype utf8"),
+        (
+            "open_text_with_f4",
+            "ingest",
+            [_pack({**_header(P.encode_open(STREAMS["text_captions"])[0]), "dtype": "f4"})],
+            "bad_dtype",
+            "text streams have dtype utf8",
+        ),
         ("open_negative_shape", "ingest", open_with(shape=[-3]), "bad_shape", "dimensions are >= 1"),
         ("open_zero_shape", "ingest", open_with(shape=[0]), "bad_shape", "dimensions are >= 1"),
         ("open_five_dims", "ingest", open_with(shape=[1, 1, 1, 1, 1]), "bad_shape", "at most 4 dimensions"),
@@ -241,66 +393,171 @@ def invalid_vectors() -> list[dict[str, Any]]:
         ("chunk_n_zero", "ingest", chunk_with(n=0), "bad_shape", "n >= 1"),
         ("chunk_n_huge", "ingest", chunk_with(n=2**40), "bad_shape", "n <= 2^22"),
         ("chunk_negative_duration", "ingest", chunk_with(dur=-1.0), "bad_field", "dur >= 0"),
-        ("chunk_size_mismatch", "ingest", chunk_with(payload=good_payload[:-4]), "size_mismatch",
-         "2 samples x [3] x f4 = 24 bytes, got 20"),
+        (
+            "chunk_size_mismatch",
+            "ingest",
+            chunk_with(payload=good_payload[:-4]),
+            "size_mismatch",
+            "2 samples x [3] x f4 = 24 bytes, got 20",
+        ),
         ("text_not_utf8", "ingest", [_pack(text_hdr), b"caf\xe9"], "bad_text", "text payloads are UTF-8"),
-        ("text_two_captions", "ingest", [_pack({**text_hdr, "n": 2}), b"ab"], "bad_shape",
-         "a text chunk carries one caption: n = 1"),
+        (
+            "text_two_captions",
+            "ingest",
+            [_pack({**text_hdr, "n": 2}), b"ab"],
+            "bad_shape",
+            "a text chunk carries one caption: n = 1",
+        ),
         ("text_too_long", "ingest", [_pack(text_hdr), b"x" * 8193], "bad_text", "at most 8192 characters"),
-        ("payload_too_large", "ingest", chunk_with(), "payload_too_large",
-         "decoded with limits max_payload_bytes = 16 (the 24-byte payload is over it)"),
-        ("close_seq_below_minus_one", "ingest", [_pack({"v": 1, "type": "close", "stream": "mic1", "seq": -2})],
-         "bad_seq", "close seq is in [-1, 2^63)"),
-        ("request_unknown_command", "control_request", [P.encode_request("reboot", 9)], "unknown_command",
-         "ping|status|streams|open|close"),
-        ("request_cmd_not_string", "control_request", [_pack({"v": 1, "cmd": 1, "id": 9})], "bad_field", "cmd is a string"),
+        (
+            "payload_too_large",
+            "ingest",
+            chunk_with(),
+            "payload_too_large",
+            "decoded with limits max_payload_bytes = 16 (the 24-byte payload is over it)",
+        ),
+        (
+            "close_seq_below_minus_one",
+            "ingest",
+            [_pack({"v": 1, "type": "close", "stream": "mic1", "seq": -2})],
+            "bad_seq",
+            "close seq is in [-1, 2^63)",
+        ),
+        (
+            "request_unknown_command",
+            "control_request",
+            [P.encode_request("reboot", 9)],
+            "unknown_command",
+            "ping|status|streams|open|close",
+        ),
+        (
+            "request_cmd_not_string",
+            "control_request",
+            [_pack({"v": 1, "cmd": 1, "id": 9})],
+            "bad_field",
+            "cmd is a string",
+        ),
         ("request_missing_cmd", "control_request", [_pack({"v": 1, "id": 9})], "missing_field", "cmd is required"),
-        ("request_id_not_int", "control_request", [_pack({"v": 1, "cmd": "ping", "id": "9"})], "bad_field",
-         "id is an integer"),
+        (
+            "request_id_not_int",
+            "control_request",
+            [_pack({"v": 1, "cmd": "ping", "id": "9"})],
+            "bad_field",
+            "id is an integer",
+        ),
         ("request_bad_version", "control_request", [_pack({"v": 0, "cmd": "ping", "id": 9})], "bad_version", "v=1"),
-        ("request_close_negative_timeout", "control_request", [P.encode_close_request("mic1", 3, -1.0, 9)],
-         "bad_field", "timeout_s in [0, 300]"),
-        ("request_close_missing_seq", "control_request", [_pack({"v": 1, "cmd": "close", "id": 9, "stream": "mic1"})],
-         "missing_field", "seq is required"),
-        ("request_open_bad_modality", "control_request",
-         [_pack({**_header(P.encode_open_request(imu, 9)), "modality": "smell"})], "bad_modality", "as for ingest open"),
+        (
+            "request_close_negative_timeout",
+            "control_request",
+            [P.encode_close_request("mic1", 3, -1.0, 9)],
+            "bad_field",
+            "timeout_s in [0, 300]",
+        ),
+        (
+            "request_close_missing_seq",
+            "control_request",
+            [_pack({"v": 1, "cmd": "close", "id": 9, "stream": "mic1"})],
+            "missing_field",
+            "seq is required",
+        ),
+        (
+            "request_open_bad_modality",
+            "control_request",
+            [_pack({**_header(P.encode_open_request(imu, 9)), "modality": "smell"})],
+            "bad_modality",
+            "as for ingest open",
+        ),
         ("event_one_frame", "event", [b"stream.status/x"], "frame_count", "events have 2 or 3 frames"),
         ("event_not_msgpack", "event", [b"stream.status/x", b"\xc1"], "not_msgpack", "header is msgpack"),
         ("event_missing_name", "event", [b"stream.status/x", _pack({"v": 1})], "missing_field", "event is required"),
-        ("event_payload_size_mismatch", "event",
-         [b"x/s", _pack({"v": 1, "event": "x", "payload_dtype": "f4", "payload_shape": [3]}), b"\x00" * 8],
-         "size_mismatch", "3 x f4 = 12 bytes, got 8"),
-        ("event_payload_bad_dtype", "event",
-         [b"x/s", _pack({"v": 1, "event": "x", "payload_dtype": "c8", "payload_shape": [1]}), b"\x00" * 8],
-         "bad_dtype", "payload_dtype is a wire dtype code"),
+        (
+            "event_payload_size_mismatch",
+            "event",
+            [b"x/s", _pack({"v": 1, "event": "x", "payload_dtype": "f4", "payload_shape": [3]}), b"\x00" * 8],
+            "size_mismatch",
+            "3 x f4 = 12 bytes, got 8",
+        ),
+        (
+            "event_payload_bad_dtype",
+            "event",
+            [b"x/s", _pack({"v": 1, "event": "x", "payload_dtype": "c8", "payload_shape": [1]}), b"\x00" * 8],
+            "bad_dtype",
+            "payload_dtype is a wire dtype code",
+        ),
         ("reply_without_ok", "control_reply", [_pack({"v": 1, "id": 1})], "missing_field", "ok is required"),
-        ("reply_error_without_reason", "control_reply", [_pack({"v": 1, "ok": False, "id": 1, "error": {}})],
-         "missing_field", "error needs reason and message"),
+        (
+            "reply_error_without_reason",
+            "control_reply",
+            [_pack({"v": 1, "ok": False, "id": 1, "error": {}})],
+            "missing_field",
+            "error needs reason and message",
+        ),
     ]
-    out = [{"name": n, "kind": k, "stream": "open_sensor_f4_imu" if k == "ingest" else None,
-            "frames": [_hex(f) for f in fr], "reason": r, "why": why, **special.get(n, {})}
-           for n, k, fr, r, why in wire]
+    out = [
+        {
+            "name": n,
+            "kind": k,
+            "stream": "open_sensor_f4_imu" if k == "ingest" else None,
+            "frames": [_hex(f) for f in fr],
+            "reason": r,
+            "why": why,
+            **special.get(n, {}),
+        }
+        for n, k, fr, r, why in wire
+    ]
 
     # Valid on the wire, refused by the service's stream table (reasons raised by the service, not the decoder):
     nan_chunk = P.encode_chunk(imu.stream, 0, 1.0, np.array([[np.nan, 0, 0]], np.float32))
     first = P.encode_chunk(imu.stream, 5, 1.0, np.zeros((1, 3), np.float32))
     back = P.encode_chunk(imu.stream, 4, 1.005, np.zeros((1, 3), np.float32))
     stateful = [
-        ("unknown_stream", [P.encode_chunk("never-opened", 0, 0.0, np.zeros(1, np.float32))], "unknown_stream",
-         "a chunk for a stream that was never opened"),
-        ("reopen_mismatch", [P.encode_open(imu), P.encode_open(StreamMeta(imu.stream, "sensor", 100.0, (3,), "f4"))],
-         "reopen_mismatch", "the same stream id opened again with a different rate"),
-        ("seq_backwards", [P.encode_open(imu), first, back], "seq_backwards",
-         "seq 4 after seq 5 (the service counts it as reordered or rejects it, per its policy)"),
-        ("non_finite", [P.encode_open(imu), nan_chunk], "non_finite",
-         "a NaN sample, with the service's nan_policy = reject (the default)"),
-        ("stream_closed", [P.encode_open(imu), P.encode_close(imu.stream, -1), first], "stream_closed",
-         "a chunk after the stream's end-of-stream marker (open it again to continue)"),
-        ("time_jump", [P.encode_open(imu), first, P.encode_chunk(imu.stream, 6, -5.0, np.zeros((1, 3), np.float32))],
-         "time_jump", "device time 6 s before the end of the previous chunk (ingest.max_time_jump_s = 1.0 by default)"),
+        (
+            "unknown_stream",
+            [P.encode_chunk("never-opened", 0, 0.0, np.zeros(1, np.float32))],
+            "unknown_stream",
+            "a chunk for a stream that was never opened",
+        ),
+        (
+            "reopen_mismatch",
+            [P.encode_open(imu), P.encode_open(StreamMeta(imu.stream, "sensor", 100.0, (3,), "f4"))],
+            "reopen_mismatch",
+            "the same stream id opened again with a different rate",
+        ),
+        (
+            "seq_backwards",
+            [P.encode_open(imu), first, back],
+            "seq_backwards",
+            "seq 4 after seq 5 (the service counts it as reordered or rejects it, per its policy)",
+        ),
+        (
+            "non_finite",
+            [P.encode_open(imu), nan_chunk],
+            "non_finite",
+            "a NaN sample, with the service's nan_policy = reject (the default)",
+        ),
+        (
+            "stream_closed",
+            [P.encode_open(imu), P.encode_close(imu.stream, -1), first],
+            "stream_closed",
+            "a chunk after the stream's end-of-stream marker (open it again to continue)",
+        ),
+        (
+            "time_jump",
+            [P.encode_open(imu), first, P.encode_chunk(imu.stream, 6, -5.0, np.zeros((1, 3), np.float32))],
+            "time_jump",
+            "device time 6 s before the end of the previous chunk (ingest.max_time_jump_s = 1.0 by default)",
+        ),
     ]
-    out += [{"name": n, "kind": "ingest_sequence", "messages": [[_hex(f) for f in m] for m in msgs],
-             "reason": r, "why": why} for n, msgs, r, why in stateful]
+    out += [
+        {
+            "name": n,
+            "kind": "ingest_sequence",
+            "messages": [[_hex(f) for f in m] for m in msgs],
+            "reason": r,
+            "why": why,
+        }
+        for n, msgs, r, why in stateful
+    ]
     return out
 
 

@@ -71,8 +71,15 @@ def publisher(ctx: zmq.Context, n: int, size: int) -> float:
     proc, port = _drain(n)
     with FakeService(ctx, read_ingest=False) as svc:
         svc.ingest_endpoint = f"tcp://127.0.0.1:{port}"  # the handshake sends the publisher to the counter
-        pub = Publisher("bench", modality="sensor", rate_hz=1000.0, shape=(size // 4,), dtype="f4",
-                        control=svc.control_endpoint, context=ctx)
+        pub = Publisher(
+            "bench",
+            modality="sensor",
+            rate_hz=1000.0,
+            shape=(size // 4,),
+            dtype="f4",
+            control=svc.control_endpoint,
+            context=ctx,
+        )
         block = np.zeros((1, size // 4), np.float32)
         t0 = time.perf_counter()
         for i in range(n):

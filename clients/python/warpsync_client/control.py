@@ -79,7 +79,9 @@ def resolve_endpoint(endpoint: str, control_endpoint: str) -> str:
 def _int_field(body: dict[str, Any], name: str, cmd: str) -> int:
     val = body.get(name)
     if isinstance(val, bool) or not isinstance(val, int):
-        raise ProtocolError("missing_field", f"the service's {cmd!r} reply has no integer {name!r}: is it a warpsync v1 service?")
+        raise ProtocolError(
+            "missing_field", f"the service's {cmd!r} reply has no integer {name!r}: is it a warpsync v1 service?"
+        )
     return val
 
 

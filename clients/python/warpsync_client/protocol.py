@@ -197,7 +197,14 @@ def encode_open(meta: StreamMeta) -> list[bytes]:
 
 
 def encode_chunk_header(stream: str, seq: int, t_dev_s: float, n: int, duration_s: float | None = None) -> bytes:
-    hdr: dict[str, Any] = {"v": VERSION, "type": "chunk", "stream": stream, "seq": int(seq), "t": float(t_dev_s), "n": int(n)}
+    hdr: dict[str, Any] = {
+        "v": VERSION,
+        "type": "chunk",
+        "stream": stream,
+        "seq": int(seq),
+        "t": float(t_dev_s),
+        "n": int(n),
+    }
     if duration_s is not None:
         hdr["dur"] = float(duration_s)
     return _pack(hdr)
@@ -214,7 +221,9 @@ class ChunkHeaderEncoder:
     def __init__(self, stream: str) -> None:
         pk = msgpack.Packer(use_bin_type=True)
         self.stream = stream
-        body = pk.pack("v") + pk.pack(VERSION) + pk.pack("type") + pk.pack("chunk") + pk.pack("stream") + pk.pack(stream)
+        body = (
+            pk.pack("v") + pk.pack(VERSION) + pk.pack("type") + pk.pack("chunk") + pk.pack("stream") + pk.pack(stream)
+        )
         self._prefix = (b"\x86" + body + pk.pack("seq"), b"\x87" + body + pk.pack("seq"))
         self._t = pk.pack("t")
         self._n = pk.pack("n")
@@ -225,13 +234,23 @@ class ChunkHeaderEncoder:
         pack = self._int
         if duration_s is None:
             return b"".join((self._prefix[0], pack(int(seq)), self._t, _F64.pack(0xCB, t_dev_s), self._n, pack(int(n))))
-        return b"".join((
-            self._prefix[1], pack(int(seq)), self._t, _F64.pack(0xCB, t_dev_s), self._n, pack(int(n)),
-            self._dur, _F64.pack(0xCB, duration_s),
-        ))
+        return b"".join(
+            (
+                self._prefix[1],
+                pack(int(seq)),
+                self._t,
+                _F64.pack(0xCB, t_dev_s),
+                self._n,
+                pack(int(n)),
+                self._dur,
+                _F64.pack(0xCB, duration_s),
+            )
+        )
 
 
-def encode_chunk(stream: str, seq: int, t_dev_s: float, samples: np.ndarray | str, duration_s: float | None = None) -> list[Any]:
+def encode_chunk(
+    stream: str, seq: int, t_dev_s: float, samples: np.ndarray | str, duration_s: float | None = None
+) -> list[Any]:
     """Frames for one chunk. An array is sent as its little-endian C-order buffer (no copy when it already is
     one); a ``str`` is a text chunk (n = 1)."""
     if isinstance(samples, str):
@@ -342,8 +361,15 @@ def peek_request_id(frame: Any) -> int | None:
     """The ``id`` of a request frame if it can be read at all, else None. Never raises: it is used to address
     the error reply to a request that failed to decode."""
     try:
-        hdr = msgpack.unpackb(memoryview(frame), raw=False, max_str_len=1 << 16, max_bin_len=1 << 16,
-                              max_array_len=1024, max_map_len=256, max_ext_len=0)
+        hdr = msgpack.unpackb(
+            memoryview(frame),
+            raw=False,
+            max_str_len=1 << 16,
+            max_bin_len=1 << 16,
+            max_array_len=1024,
+            max_map_len=256,
+            max_ext_len=0,
+        )
     except Exception:
         return None
     rid = hdr.get("id") if isinstance(hdr, dict) else None
@@ -581,6 +607,7 @@ def event_payload(hdr: Mapping[str, Any], payload: Any) -> np.ndarray | bytes | 
         count *= s
     if count * DTYPES[code].itemsize != buf.nbytes:
         raise ProtocolError(
-            "size_mismatch", f"payload is {buf.nbytes} bytes but shape {shape_raw} x {code} needs {count * DTYPES[code].itemsize}"
+            "size_mismatch",
+            f"payload is {buf.nbytes} bytes but shape {shape_raw} x {code} needs {count * DTYPES[code].itemsize}",
         )
     return np.frombuffer(buf, dtype=DTYPES[code]).reshape(shape_raw)

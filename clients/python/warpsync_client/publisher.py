@@ -88,9 +88,15 @@ class Publisher:
                     raise ValueError("give either channels or shape, not both")
                 shape = (int(channels),)
             smeta = StreamMeta(
-                stream=stream, modality=modality, rate_hz=float(rate_hz), shape=tuple(shape),
+                stream=stream,
+                modality=modality,
+                rate_hz=float(rate_hz),
+                shape=tuple(shape),
                 dtype=dtype or (TEXT_DTYPE if modality == "text" else "f4"),
-                units=units, clock=clock, session=session, meta=dict(meta or {}),
+                units=units,
+                clock=clock,
+                session=session,
+                meta=dict(meta or {}),
             )
         # Validate locally with the service's own decoder: a bad stream id, rate or shape fails here, clearly.
         self.meta = decode_open(msgpack.unpackb(encode_open(smeta)[0], raw=False), limits)
@@ -183,7 +189,11 @@ class Publisher:
         chunk was not sent and its seq is not used, so the call may be retried."""
         if self._push is None:
             raise ProtocolError("unknown_stream", f"stream {self.meta.stream!r} is closed; open a new Publisher")
-        if isinstance(t_dev_s, bool) or not isinstance(t_dev_s, (int, float, np.floating, np.integer)) or not math.isfinite(t_dev_s):
+        if (
+            isinstance(t_dev_s, bool)
+            or not isinstance(t_dev_s, (int, float, np.floating, np.integer))
+            or not math.isfinite(t_dev_s)
+        ):
             raise ProtocolError("bad_timestamp", f"t_dev_s must be a finite number of seconds, got {t_dev_s!r}")
         if duration_s is not None and (not math.isfinite(duration_s) or duration_s < 0):
             raise ProtocolError("bad_field", f"duration_s must be a finite number of seconds >= 0, got {duration_s!r}")
@@ -193,7 +203,9 @@ class Publisher:
             if not samples:
                 return None
             if len(samples) > self.limits.max_text_chars:
-                raise ProtocolError("bad_text", f"text chunk longer than {self.limits.max_text_chars} characters; split it")
+                raise ProtocolError(
+                    "bad_text", f"text chunk longer than {self.limits.max_text_chars} characters; split it"
+                )
             payload = samples.encode("utf-8")
             n, nbytes = 1, len(payload)
         else:

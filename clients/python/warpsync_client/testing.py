@@ -217,12 +217,24 @@ class FakeService:
                 if req.cmd == "ping":
                     reply = encode_reply(rid, {"t_host_s": time.time()})
                 elif req.cmd == "status":
-                    reply = encode_reply(rid, {"version": "fake", "uptime_s": 0.0, "streams": len(self.streams), "workers": []})
+                    reply = encode_reply(
+                        rid, {"version": "fake", "uptime_s": 0.0, "streams": len(self.streams), "workers": []}
+                    )
                 elif req.cmd == "streams":
-                    reply = encode_reply(rid, {"streams": [
-                        {"stream": s.meta.stream, "modality": s.meta.modality, "last_seq": s.last_seq,
-                         "chunks": s.received} for s in self.streams.values()
-                    ]})
+                    reply = encode_reply(
+                        rid,
+                        {
+                            "streams": [
+                                {
+                                    "stream": s.meta.stream,
+                                    "modality": s.meta.modality,
+                                    "last_seq": s.last_seq,
+                                    "chunks": s.received,
+                                }
+                                for s in self.streams.values()
+                            ]
+                        },
+                    )
                 elif req.cmd == "open":
                     st = self._open(decode_open(req.header, self.limits))
                     reply = encode_reply(rid, {"endpoint": self.ingest_endpoint, "resume_seq": st.last_seq})
@@ -243,7 +255,9 @@ class FakeService:
                 envelope, rid, sid, seq, deadline = item
                 st = self.streams[sid]
                 if self.ack_close and st.last_seq >= seq:
-                    reply = encode_reply(rid, {"received": st.received, "rejected": st.rejected, "last_seq": st.last_seq})
+                    reply = encode_reply(
+                        rid, {"received": st.received, "rejected": st.rejected, "last_seq": st.last_seq}
+                    )
                 elif now >= deadline:
                     reply = encode_error_reply(rid, "timeout", f"stream {sid!r} not processed through seq {seq}")
                 else:

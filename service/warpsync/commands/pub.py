@@ -30,7 +30,15 @@ SOUND_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff"}
 TIME_COLUMNS = ("t_s", "time_s", "t", "time", "timestamp")
 """CSV header names recognised as the time column (device time of each row, seconds), first match wins."""
 
-_SOUND_DTYPES = {"PCM_16": "i2", "PCM_S8": "i2", "PCM_U8": "i2", "PCM_24": "i4", "PCM_32": "i4", "FLOAT": "f4", "DOUBLE": "f8"}
+_SOUND_DTYPES = {
+    "PCM_16": "i2",
+    "PCM_S8": "i2",
+    "PCM_U8": "i2",
+    "PCM_24": "i4",
+    "PCM_32": "i4",
+    "FLOAT": "f4",
+    "DOUBLE": "f8",
+}
 _SF_READ = {"i2": "int16", "i4": "int32", "f4": "float32", "f8": "float64"}
 
 
@@ -94,8 +102,15 @@ def _open_npy(path: Path, args: argparse.Namespace, frames_per_chunk: Any) -> So
     return _array_source(arr, code, float(args.rate_hz), args.modality or "sensor", None, None, frames_per_chunk)
 
 
-def _array_source(arr: np.ndarray, code: str, rate: float, modality: str, times: np.ndarray | None,
-                  t_first: float | None, frames_per_chunk: Any) -> Source:
+def _array_source(
+    arr: np.ndarray,
+    code: str,
+    rate: float,
+    modality: str,
+    times: np.ndarray | None,
+    t_first: float | None,
+    frames_per_chunk: Any,
+) -> Source:
     step = frames_per_chunk(rate)
 
     def blocks() -> Iterator[tuple[np.ndarray, float]]:
@@ -203,9 +218,17 @@ def _run(args: argparse.Namespace) -> int:
         else:
             t0 = t_start_host
         with Publisher(
-            args.stream, modality=src.modality, rate_hz=src.rate_hz, shape=src.shape, dtype=src.dtype,
-            units=args.units, clock=args.clock, session=args.session, control=endpoint,
-            timeout_s=args.timeout_s, send_timeout_s=args.send_timeout_s,
+            args.stream,
+            modality=src.modality,
+            rate_hz=src.rate_hz,
+            shape=src.shape,
+            dtype=src.dtype,
+            units=args.units,
+            clock=args.clock,
+            session=args.session,
+            control=endpoint,
+            timeout_s=args.timeout_s,
+            send_timeout_s=args.send_timeout_s,
         ) as pub:
             start = time.monotonic()
             for block, t_rel in src.blocks():
@@ -248,10 +271,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--units", default="", help="units of the values")
     p.add_argument("--clock", default="", help="device clock id (default: the stream id)")
     p.add_argument("--session", default="", help="session (rig) id (default: the service's default session)")
-    p.add_argument("--time-column", help=f"CSV column with device times in s (default: first of {', '.join(TIME_COLUMNS)})")
+    p.add_argument(
+        "--time-column", help=f"CSV column with device times in s (default: first of {', '.join(TIME_COLUMNS)})"
+    )
     p.add_argument("--chunk-ms", type=float, default=20.0, help="chunk length, ms (default 20)")
     p.add_argument("--as-fast-as-possible", action="store_true", help="do not pace chunks at real time")
-    p.add_argument("--t0", type=float, help="device time of the first sample, s (default: the CSV's first time, else now)")
+    p.add_argument(
+        "--t0", type=float, help="device time of the first sample, s (default: the CSV's first time, else now)"
+    )
     p.add_argument("--timeout-s", type=float, default=5.0, help="control request and close timeout, s (default 5)")
     p.add_argument("--send-timeout-s", type=float, default=10.0, help="longest wait under backpressure per chunk, s")
     p.set_defaults(func=_run)

@@ -96,7 +96,9 @@ def _run(args: argparse.Namespace) -> int:
                 if args.count is not None and shown >= args.count:
                     break
             if sub.skipped:
-                print(f"warpsync sub: skipped {sub.skipped} undecodable event(s); last: {sub.last_error}", file=sys.stderr)
+                print(
+                    f"warpsync sub: skipped {sub.skipped} undecodable event(s); last: {sub.last_error}", file=sys.stderr
+                )
     except BrokenPipeError:  # `warpsync sub | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
@@ -118,7 +120,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--topic", action="append", help="topic prefix, e.g. 'stream.' or 'sync.offset/cam1' (repeatable; default all)"
     )
     p.add_argument("--json", action="store_true", help="print JSON lines")
-    p.add_argument("--payload", choices=["summary", "list", "none"], default="summary", help="how to print array payloads")
+    p.add_argument(
+        "--payload", choices=["summary", "list", "none"], default="summary", help="how to print array payloads"
+    )
     p.add_argument("--count", type=int, help="exit 0 after this many events")
     p.add_argument("--duration-s", type=float, help="exit 0 after this many seconds")
     p.set_defaults(func=_run)
