@@ -153,7 +153,8 @@ def test_sub_formats_json_lines():
     assert sub_cmd.format_event(ev, False, "none").startswith('x/s a=null b="01ff"')
 
 
-def test_sub_subprocess_prints_json_lines_and_exits_0_on_sigint(zctx):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sub_subprocess_prints_json_lines_and_exits_0_on_signal(zctx, sig):
     xpub = zctx.socket(zmq.XPUB)
     xpub.setsockopt(zmq.LINGER, 0)
     port = xpub.bind_to_random_port("tcp://127.0.0.1")
@@ -185,7 +186,7 @@ def test_sub_subprocess_prints_json_lines_and_exits_0_on_sigint(zctx):
         xpub.send_multipart(encode_event("stream.status", {"chunks": 3, "stalled": False}, stream="mic1"))
         rec = json.loads(lines.get(timeout=30))
         assert rec["topic"] == "stream.status/mic1" and rec["header"]["chunks"] == 3 and rec["payload"] is None
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         assert proc.wait(timeout=30) == 0, proc.stderr.read()
         assert lines.empty()
     finally:
