@@ -1,0 +1,277 @@
+"""Benchmark: the sync engine scored by the rig simulator against the floors of issue 5.
+
+Run: .venv/bin/python tests/benchmarks/bench_engine.py [--rig FILE] [--duration S] [--capacity-s S] [--live]
+     [--skip scorecard,baselines,fallback,capacity]
+
+1. scorecard: the default rig (configs/rigs/default.toml) fed straight into `EngineStage` (no sockets), in
+   arrival order, scored against its ground truth: audio<->audio p95, video<->audio and IMU<->video p95 vs a
+   quarter frame, drift error after 60 s, settle time, recovery after the clock jump and the publisher restart,
+   event latency p99 (a single-server queue model of real time over the measured compute times).
+2. baselines in the same run, on the same chunks, scored the same way: timestamps only (the engine with
+   content sync off: LSL-style clock sync) and raw arrival times (no dejittering: offset = stamp - arrival).
+3. fallback: the default rig with 15 s of silence and 15 s without motion: which method is published there
+   and what confidence says.
+4. capacity: one core (pinned, single-threaded numba/BLAS) processing 16 video streams at 60 fps + 4 audio at
+   48 kHz + 8 IMUs at 1 kHz; chunks are generated before timing; prints the real-time factor (compute seconds
+   per second of signal; < 1 keeps up).
+5. --live: the same rig through a running service (in-process `Service`, ipc sockets), published in real time
+   through warpsync_client Publishers and scored from the subscribed events.
+"""
+
+from __future__ import annotations
+
+import os
+
+# one core, single-threaded kernels: must be set before numpy/numba load
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+from prometheus_client import CollectorRegistry  # noqa: E402
+
+from warpsync.engine.config import ContentConfig, EngineConfig  # noqa: E402
+from warpsync.engine.stage import EngineStage  # noqa: E402
+from warpsync.sim import (  # noqa: E402
+    CameraConfig,
+    ClockConfig,
+    ImuConfig,
+    MicConfig,
+    NetworkConfig,
+    RigConfig,
+    SceneConfig,
+    Simulator,
+    load_rig,
+)
+from warpsync.sim.run import replay_offline  # noqa: E402
+from warpsync.sim.score import Scorer  # noqa: E402
+from warpsync.stage import Samples  # noqa: E402
+
+
+def _engine_card(rig: RigConfig, cfg: EngineConfig, duration_s: float):
+    sim = Simulator(rig)
+    stage = EngineStage(cfg, CollectorRegistry())
+    scorer = Scorer(sim.truth)
+    t = time.perf_counter()
+    stats = replay_offline(sim, stage, duration_s, on_events=lambda evs, now: scorer.add_all(evs))
+    stats["wall_s"] = time.perf_counter() - t
+    return scorer.scorecard(), stats
+
+
+def _raw_arrival_card(rig: RigConfig, duration_s: float, hop_s: float = 0.5):
+    """No dejittering: each chunk's offset is its last sample's stamp minus its arrival time."""
+    sim = Simulator(rig)
+    scorer = Scorer(sim.truth)
+    last: dict[str, float] = {}
+    for c in sim.chunks(duration_s):
+        if c.arrival_s - last.get(c.stream, -1e9) < hop_s:
+            continue
+        last[c.stream] = c.arrival_s
+        t_end = c.t_dev_s + (c.n - 1) / c.meta.rate_hz
+        scorer.add({"event": "sync.offset", "stream": c.stream, "reference": "host", "t_s": c.arrival_s,
+                    "offset_s": t_end - c.arrival_s, "drift_ppm": 0.0, "method": "arrival", "settled": True,
+                    "confidence": 0.0})
+    return scorer.scorecard()
+
+
+def _floor_line(card, name: str):
+    for f in card.floors:
+        if f.name == name:
+            return f
+    return None
+
+
+def _print_floors(title: str, card) -> None:
+    print(f"\n--- {title}")
+    for f in card.floors:
+        mark = "n/a " if f.ok is None else ("ok  " if f.ok else "FAIL")
+        val = "-" if f.value is None else f"{f.value:.4g}"
+        print(f"  [{mark}] {f.name:<42} {val:>10} {f.unit:<4} (limit {f.limit:g}) {f.detail}")
+
+
+def scorecard(args, rig: RigConfig) -> None:
+    print(f"=== 1. scorecard: rig {rig.name!r}, {args.duration:g} s, EngineStage fed directly (offline replay)")
+    card, stats = _engine_card(rig, EngineConfig(), args.duration)
+    print(f"engine compute {stats['compute_s']:.1f} s for {stats['simulated_s']:.1f} s of signal "
+          f"(real-time factor {stats['realtime_factor']:.3f}, {len(rig.cameras)} cameras, "
+          f"{len(rig.mics)} room mics, {len(rig.imus)} IMUs)")
+    print(card.format())
+    args._card = card
+    if "baselines" in args.skip:
+        return
+    print(f"\n=== 2. baselines in the same run (same chunks, same scorer)")
+    clock_card, _ = _engine_card(rig, EngineConfig(content=ContentConfig(enabled=False)), args.duration)
+    raw_card = _raw_arrival_card(rig, args.duration)
+    _print_floors("timestamps only (engine with content sync off: LSL-style clock sync)", clock_card)
+    _print_floors("raw arrival times (no dejittering)", raw_card)
+    print("\nratios (p95 |error| vs partner; warpsync / baseline, lower is better):")
+    for sid, s in card.streams.items():
+        if not s.partner:
+            continue
+        row = [f"  {sid:<12}"]
+        for label, other in (("clock-only", clock_card), ("raw-arrival", raw_card)):
+            o = other.streams.get(sid)
+            if s.p95_s is not None and o is not None and o.p95_s:
+                row.append(f"{label}: {s.p95_s * 1e3:.3f} / {o.p95_s * 1e3:.3f} ms = {s.p95_s / o.p95_s:.3f}")
+            else:
+                row.append(f"{label}: n/a")
+        print("   ".join(row))
+
+
+def fallback(args, rig: RigConfig) -> None:
+    dur = min(args.duration, 100.0)
+    scene = dataclasses.replace(rig.scene, silence=((40.0, 55.0),), still=((65.0, 80.0),))
+    frig = dataclasses.replace(rig, scene=scene, name=f"{rig.name}-fallback")
+    print(f"\n=== 3. fallback: {rig.name!r} with silence [40, 55) s and no motion [65, 80) s, {dur:g} s")
+    card, _ = _engine_card(frig, EngineConfig(), dur)
+    print("stream        interval  events  methods                        mean confidence  p95 |err| vs partner")
+    for sid, s in card.streams.items():
+        for kind in ("active", "silence", "still"):
+            v = s.fallback.get(kind)
+            if not v or not v["events"]:
+                continue
+            methods = " ".join(f"{m}:{c}" for m, c in sorted(v["methods"].items()))
+            conf = "-" if v["mean_confidence"] is None else f"{v['mean_confidence']:.2f}"
+            p95 = "-" if v["p95_s"] is None else f"{v['p95_s'] * 1e3:.3f} ms"
+            print(f"  {sid:<12} {kind:<8} {v['events']:>7}  {methods:<30} {conf:>15}  {p95:>12}")
+
+
+def capacity_rig(seed: int = 7) -> RigConfig:
+    r = np.random.default_rng(seed)
+
+    def clock():
+        return ClockConfig(offset_s=float(r.uniform(-30, 30)), drift_ppm=float(r.uniform(-200, 200)))
+
+    net = NetworkConfig()
+    cams = tuple(CameraConfig(name=f"cam{i:02d}", fps=60.0, azimuth_deg=360.0 * i / 16, mic=False,
+                              latency_s=float(r.uniform(0, 0.15)), clock=clock(), network=net) for i in range(16))
+    mics = tuple(MicConfig(name=f"mic{i}", rate_hz=48000.0, chunk_samples=960, latency_s=float(r.uniform(0, 0.15)),
+                           clock=clock(), network=net) for i in range(4))
+    imus = tuple(ImuConfig(name=f"imu{i}", rate_hz=1000.0, chunk_samples=20, object=i % 3,
+                           latency_s=float(r.uniform(0, 0.15)), clock=clock(), network=net) for i in range(8))
+    return RigConfig(name="capacity", seed=seed, duration_s=60.0, scene=SceneConfig(), cameras=cams, mics=mics, imus=imus)
+
+
+def capacity(args) -> None:
+    try:
+        cpu = sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {cpu})
+        pinned = f"pinned to CPU {cpu}"
+    except (AttributeError, OSError):
+        pinned = "not pinned (no sched_setaffinity)"
+    rig = capacity_rig()
+    dur = args.capacity_s
+    print(f"\n=== 4. capacity: 16 video @ 60 fps (24x32 frames) + 4 audio @ 48 kHz + 8 IMU @ 1 kHz, {dur:g} s, "
+          f"one core ({pinned})")
+    t = time.perf_counter()
+    sim = Simulator(rig)
+    chunks = list(sim.chunks(dur))
+    gen_s = time.perf_counter() - t
+    nbytes = sum(c.samples.nbytes for c in chunks)
+    print(f"generated {len(chunks)} chunks ({nbytes / 1e6:.1f} MB) in {gen_s:.1f} s (not timed below)")
+    # warm-up: compile every kernel on a separate engine with the first 3 s
+    warm = EngineStage(EngineConfig(), CollectorRegistry())
+    _feed(warm, [c for c in chunks if c.arrival_s < 3.0])
+    stage = EngineStage(EngineConfig(), CollectorRegistry())
+    t = time.perf_counter()
+    n_events = _feed(stage, chunks)
+    compute = time.perf_counter() - t
+    sig = max(c.arrival_s for c in chunks) - sim.t0_host_s
+    rtf = compute / sig
+    print(f"engine: {compute:.2f} s of compute for {sig:.2f} s of signal -> real-time factor {rtf:.3f} "
+          f"({'keeps up' if rtf < 1 else 'does NOT keep up'} on one core; {n_events} events)")
+
+
+def _feed(stage, chunks) -> int:
+    opened: set[str] = set()
+    n = 0
+    next_tick = None
+    for c in chunks:
+        if next_tick is None:
+            next_tick = c.arrival_s
+        while next_tick <= c.arrival_s:
+            n += len(stage.tick(next_tick))
+            next_tick += 0.05
+        if c.stream not in opened or c.restarted:
+            n += len(stage.open(c.meta, c.arrival_s))
+            opened.add(c.stream)
+        n += len(stage.samples(c.meta, Samples(c.stream, c.seq, c.t_dev_s, c.arrival_s, c.samples)))
+    return n
+
+
+def live(args, rig: RigConfig) -> None:
+    import tempfile
+    import threading
+
+    from warpsync.config import Config, ControlConfig, MetricsConfig
+    from warpsync.ingest.config import IngestConfig
+    from warpsync.publish.config import PublishConfig
+    from warpsync.server import Service
+    from warpsync.sim.run import EventCollector, SendLog, attach_latency, publish_rig
+
+    dur = min(args.duration, args.live_s)
+    d = tempfile.mkdtemp(prefix="wsbench", dir="/tmp")
+    base = Config()
+    cfg = dataclasses.replace(
+        base,
+        ingest=dataclasses.replace(base.ingest, endpoint=f"ipc://{d}/in"),
+        publish=dataclasses.replace(base.publish, endpoint=f"ipc://{d}/pub"),
+        control=ControlConfig(endpoint=f"ipc://{d}/ctl"),
+        metrics=MetricsConfig(port=0),
+    )
+    print(f"\n=== 5. live: rig {rig.name!r} through a running service (in-process, ipc), {dur:g} s in real time")
+    svc = Service(cfg)
+    th = threading.Thread(target=svc.run, name="service", daemon=True)
+    th.start()
+    if not svc.ready.wait(60):
+        print("service did not start")
+        return
+    ep = svc.endpoints
+    try:
+        coll = EventCollector(ep.publish).start()
+        log = SendLog()
+        res = publish_rig(rig, ep.control, dur, realtime=True, send_log=log)
+        events = coll.stop(linger_s=1.0)
+    finally:
+        svc.request_stop()
+        th.join(30)
+    attach_latency(events, res.truth, log)
+    offsets = [e for e in events if e.get("event") == "sync.offset"]
+    if not offsets:
+        print(f"no sync.offset events received ({len(events)} sync.* events): the engine stage is not wired into "
+              f"the service's stages yet (warpsync.stages.build_stages)")
+        return
+    print(Scorer(res.truth).add_all(events).scorecard().format())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rig", default=None, help="rig TOML (default configs/rigs/default.toml)")
+    ap.add_argument("--duration", type=float, default=None, help="seconds of signal (default: the rig's)")
+    ap.add_argument("--capacity-s", type=float, default=20.0, help="seconds of signal for the capacity check")
+    ap.add_argument("--live", action="store_true", help="also run the rig through a live service")
+    ap.add_argument("--live-s", type=float, default=40.0, help="seconds of the live run (real time)")
+    ap.add_argument("--skip", default="", help="comma-separated: scorecard,baselines,fallback,capacity")
+    args = ap.parse_args()
+    args.skip = set(filter(None, args.skip.split(",")))
+    rig = load_rig(args.rig)
+    if args.duration is None:
+        args.duration = rig.duration_s
+    print(f"warpsync bench_engine: python {sys.version.split()[0]}, {os.cpu_count()} CPUs visible")
+    if "scorecard" not in args.skip:
+        scorecard(args, rig)
+    if "fallback" not in args.skip:
+        fallback(args, rig)
+    if args.live:
+        live(args, rig)
+    if "capacity" not in args.skip:
+        capacity(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
