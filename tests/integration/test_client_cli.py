@@ -232,3 +232,29 @@ def test_pub_subprocess_stops_on_sigint_and_closes_the_stream(zctx, tmp_path):
         st = svc.streams["long"]
         assert "interrupted" in out and f"{st.received} accepted" in out
         assert 2 <= st.received < 3000 and st.closed_seq == st.last_seq == st.received - 1
+
+
+def test_pub_srt_captions(svc, tmp_path):
+    path = tmp_path / "talk.srt"
+    path.write_text(
+        "1\n00:00:01,000 --> 00:00:02,500\nHello there,\n  general audience.\n\n"
+        "2\r\n00:00:03,250 --> 00:00:04,000\r\nSecond line\r\n\r\n"
+        "3\n00:00:05,000 --> 00:00:05,000\n\n",  # empty caption: skipped
+        encoding="utf-8",
+    )
+    assert run(["pub", str(path), "--stream", "captions", "--endpoint", svc.control_endpoint, "--t0", "100",
+                "--as-fast-as-possible"]) == 0
+    meta = svc.streams["captions"].meta
+    assert (meta.modality, meta.rate_hz, meta.dtype) == ("text", 0.0, "utf8")
+    assert svc.streams["captions"].chunks == [
+        (0, 101.0, 1, "Hello there,\ngeneral audience."),
+        (1, 103.25, 1, "Second line"),
+    ]
+    assert svc.streams["captions"].durations == [1.5, 0.75]
+
+
+def test_pub_bad_srt(tmp_path):
+    path = tmp_path / "bad.srt"
+    path.write_text("1\n00:00:01 -> 00:00:02\nhi\n")
+    with pytest.raises(WarpsyncError, match="caption 1 has no 'HH:MM:SS,mmm --> HH:MM:SS,mmm' line"):
+        run(["pub", str(path), "--stream", "s", "--endpoint", "tcp://127.0.0.1:1"])

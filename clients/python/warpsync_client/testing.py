@@ -50,6 +50,8 @@ class FakeStream:
     closed_seq: int | None = None
     chunks: list[tuple[int, float, int, bytes | str]] = field(default_factory=list)
     """(seq, t_dev_s, n, payload bytes or text) of every accepted chunk, in arrival order."""
+    durations: list[float | None] = field(default_factory=list)
+    """``dur`` of every accepted chunk (text streams), in arrival order."""
 
 
 class FakeService:
@@ -190,6 +192,7 @@ class FakeService:
                     raise
                 data = chunk.payload if isinstance(chunk.payload, str) else bytes(chunk.payload)
                 st.chunks.append((chunk.seq, chunk.t_dev_s, chunk.n, data))
+                st.durations.append(chunk.duration_s)
                 st.received += 1
                 st.last_seq = chunk.seq
             except ProtocolError as exc:

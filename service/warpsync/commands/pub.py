@@ -1,9 +1,9 @@
 """`warpsync pub FILE --stream ID`: publish a recorded file to the service as one stream.
 
-Reads a sound file (.wav, .flac, .ogg, .aiff; soundfile), a CSV of numeric columns, or a .npy array, cuts it
-into chunks of ``--chunk-ms`` and sends them through `warpsync_client.Publisher` at real-time pace (or as fast
-as the service takes them with ``--as-fast-as-possible``), then closes the stream and waits for the service's
-acknowledgement. See docs/client.md for the formats (CSV time columns in particular).
+Reads a sound file (.wav, .flac, .ogg, .aiff; soundfile), a CSV of numeric columns or a .npy array, cut
+into chunks of ``--chunk-ms``, or SubRip captions (.srt: one text chunk per caption, with its duration), and
+sends them through `warpsync_client.Publisher` at real-time pace (or as fast as the service takes them with
+``--as-fast-as-possible``), then closes the stream and waits for the service's acknowledgement. See docs/client.md for the formats (CSV time columns in particular).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import re
 import signal
 import threading
 import time
@@ -44,8 +45,9 @@ _SF_READ = {"i2": "int16", "i4": "int32", "f4": "float32", "f8": "float64"}
 
 @dataclass
 class Source:
-    """A file opened for publishing: metadata, and a reader of ``(block, t_rel_s)`` chunks where ``t_rel_s``
-    is the time of the block's first sample relative to the file's first sample."""
+    """A file opened for publishing: metadata, and a reader of ``(block, t_rel_s, duration_s)`` chunks where
+    ``t_rel_s`` is the time of the block's first sample relative to the file's first sample and ``duration_s``
+    is set for captions only."""
 
     modality: str
     rate_hz: float
@@ -74,14 +76,14 @@ def _open_sound(path: Path, args: argparse.Namespace, frames_per_chunk: Any) -> 
     rate = float(args.rate_hz or info.samplerate)
     step = frames_per_chunk(rate)
 
-    def blocks() -> Iterator[tuple[np.ndarray, float]]:
+    def blocks() -> Iterator[tuple[np.ndarray, float, None]]:
         done = 0
         with sf.SoundFile(str(path)) as f:
             while True:
                 block = f.read(step, dtype=_SF_READ[code], always_2d=True)
                 if len(block) == 0:
                     return
-                yield block, done / rate
+                yield block, done / rate, None
                 done += len(block)
 
     return Source(args.modality or "audio", rate, (info.channels,), code, info.frames, None, blocks)
@@ -113,11 +115,11 @@ def _array_source(
 ) -> Source:
     step = frames_per_chunk(rate)
 
-    def blocks() -> Iterator[tuple[np.ndarray, float]]:
+    def blocks() -> Iterator[tuple[np.ndarray, float, None]]:
         for i in range(0, arr.shape[0], step):
             block = np.asarray(arr[i : i + step], dtype=DTYPES[code])
             t_rel = float(times[i] - times[0]) if times is not None else i / rate
-            yield block, t_rel
+            yield block, t_rel, None
 
     return Source(modality, rate, tuple(arr.shape[1:]), code, arr.shape[0], t_first, blocks)
 
@@ -178,6 +180,46 @@ def _open_csv(path: Path, args: argparse.Namespace, frames_per_chunk: Any) -> So
     return _array_source(data, code, rate, args.modality or "sensor", times, t_first, frames_per_chunk)
 
 
+_SRT_TIME = re.compile(
+    r"^\s*(\d+):(\d{2}):(\d{2})[,.](\d{1,3})\s*-->\s*(\d+):(\d{2}):(\d{2})[,.](\d{1,3})(?:\s.*)?$"
+)
+
+
+def _srt_seconds(h: str, m: str, s: str, frac: str) -> float:
+    return int(h) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000.0
+
+
+def _open_srt(path: Path, args: argparse.Namespace) -> Source:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise _fail(f"{path}: a subtitle file must be UTF-8") from None
+    captions: list[tuple[float, float, str]] = []
+    for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
+        lines = block.split("\n")
+        if lines and lines[0].strip().isdigit():
+            lines = lines[1:]
+        m = _SRT_TIME.match(lines[0]) if lines else None
+        if m is None:
+            raise _fail(f"{path}: caption {len(captions) + 1} has no 'HH:MM:SS,mmm --> HH:MM:SS,mmm' line")
+        start, end = _srt_seconds(*m.groups()[:4]), _srt_seconds(*m.groups()[4:])
+        body = "\n".join(line.strip() for line in lines[1:]).strip()
+        if end < start:
+            raise _fail(f"{path}: caption {len(captions) + 1} ends before it starts")
+        if body:
+            captions.append((start, end, body))
+    if not captions:
+        raise _fail(f"{path}: no captions")
+    captions.sort(key=lambda c: c[0])
+
+    def blocks() -> Iterator[tuple[str, float, float | None]]:
+        # caption times count from the start of the media (t0), like a sound file's samples
+        for start, end, body in captions:
+            yield body, start, end - start
+
+    return Source("text", 0.0, (), "utf8", len(captions), None, blocks)
+
+
 def open_source(args: argparse.Namespace) -> Source:
     path = Path(args.file)
     if not path.is_file():
@@ -189,6 +231,8 @@ def open_source(args: argparse.Namespace) -> Source:
         return max(1, round(rate * args.chunk_ms / 1000.0))
 
     suffix = path.suffix.lower()
+    if suffix == ".srt":
+        return _open_srt(path, args)
     if suffix in SOUND_SUFFIXES:
         return _open_sound(path, args, frames_per_chunk)
     if suffix == ".npy":
@@ -197,7 +241,7 @@ def open_source(args: argparse.Namespace) -> Source:
         return _open_csv(path, args, frames_per_chunk)
     raise _fail(
         f"{path}: unsupported file type {suffix or '(none)'!r}; warpsync pub reads "
-        f"{', '.join(sorted(SOUND_SUFFIXES))} (sound), .csv (numeric columns) and .npy"
+        f"{', '.join(sorted(SOUND_SUFFIXES))} (sound), .csv (numeric columns), .npy and .srt (captions)"
     )
 
 
@@ -231,14 +275,14 @@ def _run(args: argparse.Namespace) -> int:
             send_timeout_s=args.send_timeout_s,
         ) as pub:
             start = time.monotonic()
-            for block, t_rel in src.blocks():
+            for block, t_rel, duration_s in src.blocks():
                 if not args.as_fast_as_possible:
                     delay = start + t_rel - time.monotonic()
                     if delay > 0 and stop.wait(delay):
                         break
                 if stop.is_set():
                     break
-                pub.send(block, t0 + t_rel)
+                pub.send(block, t0 + t_rel, duration_s)
             ack = pub.close(timeout_s=args.timeout_s)
         elapsed = time.monotonic() - start
         state = "interrupted" if stop.is_set() else "done"
@@ -257,11 +301,11 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pub",
-        help="publish a .wav/.flac/.csv/.npy file to the service as one stream",
+        help="publish a .wav/.flac/.csv/.npy/.srt file to the service as one stream",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", help="sound file (.wav .flac .ogg .aiff), .csv (numeric columns) or .npy")
+    p.add_argument("file", help="sound file (.wav .flac .ogg .aiff), .csv (numeric columns), .npy or .srt (captions)")
     p.add_argument("--stream", required=True, help="stream id (1-128 of [A-Za-z0-9_.:/-])")
     p.add_argument("--endpoint", help="control endpoint of the service (default: [control] endpoint of the config)")
     p.add_argument("--config", help="config file for the default endpoint (default: embedded defaults)")
