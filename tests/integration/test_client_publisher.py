@@ -227,3 +227,13 @@ def test_wildcard_endpoint_is_resolved_to_the_control_host():
     assert resolve_endpoint("tcp://*:5555", "tcp://host.lan:5557") == "tcp://host.lan:5555"
     assert resolve_endpoint("tcp://192.168.0.4:5555", "tcp://10.1.2.3:5557") == "tcp://192.168.0.4:5555"
     assert resolve_endpoint("ipc:///tmp/x", "tcp://10.1.2.3:5557") == "ipc:///tmp/x"
+
+
+def test_unusable_or_silent_control_endpoints_fail_clearly_without_leaking_sockets(zctx):
+    with pytest.raises(ValueError, match="cannot connect to control endpoint"):
+        Publisher("a", modality="sensor", rate_hz=1.0, control="nonsense://x", context=zctx)
+    t0 = time.monotonic()
+    with pytest.raises(ServiceTimeout, match="is `warpsync serve` running"):
+        Publisher("a", modality="sensor", rate_hz=1.0, control="tcp://127.0.0.1:1", context=zctx, timeout_s=0.2)
+    assert time.monotonic() - t0 < 2.0
+    # the zctx fixture fails the test if either attempt left a socket open

@@ -115,8 +115,9 @@ class Publisher:
         self._ack: CloseAck | None = None
         self.chunks_sent = 0
         self.samples_sent = 0
-        self._control = Control(control, context=self._ctx, timeout_s=timeout_s, limits=limits)
+        self._control: Control | None = None
         try:
+            self._control = Control(control, context=self._ctx, timeout_s=timeout_s, limits=limits)
             opened: Opened = self._control.open(self.meta)
             self.endpoint = opened.endpoint
             self.resume_seq = opened.resume_seq
