@@ -65,6 +65,13 @@ class ContentConfig:
     acquire_tolerance_s: float = 0.002
     """How closely those windows must agree (or within 3 of their sigmas, whichever is larger), seconds
     (default 0.002)."""
+    min_peakiness: float = 0.0
+    """Least ``max / mean`` of both activity envelopes in a window: below it nothing stands out of the noise
+    and the window is `no_events`. About 2 for steady noise; the simulator's audio with events reaches only
+    2.5-7 (its ambience is dense in onsets), so the default 0 leaves this to the correlation tests (default 0)."""
+    confidence_scale_s: float = 0.001
+    """Confidence of a content estimate is ``scale / (scale + uncertainty_s)``, decaying with the age of the last
+    informative window, seconds (default 0.001)."""
     gate_sigmas: float = 6.0
     """Innovations beyond this many predicted standard deviations are outliers (default 6)."""
     relock_hops: int = 3

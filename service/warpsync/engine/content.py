@@ -131,7 +131,9 @@ class LagMeasurement:
     informative: bool
     """The windows had content and the peak was high and unambiguous enough to use."""
     reason: str = ""
-    """Why a measurement is not informative: ``silent``, ``flat``, ``low_corr``, ``ambiguous``, ``edge``."""
+    """Why a measurement is not informative: ``silent`` (no signal), ``no_events`` (steady noise or motion,
+    nothing stands out), ``flat`` (too short), ``low_corr``, ``ambiguous`` (several equally good lags),
+    ``edge`` (best lag at the edge of the search range)."""
 
 
 def _parabolic(c: np.ndarray, i: int) -> tuple[float, float]:
@@ -167,6 +169,13 @@ def normalized_xcorr(ref: np.ndarray, cand: np.ndarray, max_lag: int) -> np.ndar
     return np.where(den > 1e-300, num / np.maximum(den, 1e-300), 0.0)
 
 
+def peakiness(x: np.ndarray) -> float:
+    """``max / mean`` of a non-negative envelope: about 3 for steady noise, 10 and more when distinct events
+    (onsets, kicks, jolts) stand out of it."""
+    m = float(np.mean(x))
+    return float(np.max(x)) / m if m > 0 else 0.0
+
+
 def measure_lag(
     ref: np.ndarray,
     cand: np.ndarray,
@@ -176,6 +185,7 @@ def measure_lag(
     min_activity: float = 1e-6,
     min_corr: float = 0.3,
     min_prominence: float = 0.05,
+    min_peakiness: float = 0.0,
 ) -> LagMeasurement:
     """Lag of `cand` against `ref` (both envelopes on the same grid; `cand` extended by `max_lag_s` on each
     side): ``cand`` has ``len(ref) + 2 M`` samples with ``M = round(max_lag_s / grid_s)``."""
@@ -189,6 +199,8 @@ def measure_lag(
         return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "silent")
     if float(np.std(rv)) < min_activity or float(np.std(cv)) < min_activity:
         return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "silent")
+    if min_peakiness > 0 and (peakiness(rv) < min_peakiness or peakiness(cv) < min_peakiness):
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "no_events")
     c = normalized_xcorr(ref, cand, M)
     i = int(np.argmax(c))
     peak = float(c[i])

@@ -62,8 +62,8 @@ class Estimate:
     method: Method
     settled: bool
     confidence: float
-    """In [0, 1]: content confidence (peak correlation of recent informative windows, decaying with their age)
-    for ``content``/``fused``; at most 0.25 for ``clock`` (timestamps cannot see capture latency)."""
+    """In [0, 1]: ``scale / (scale + uncertainty_s)`` (`ContentConfig.confidence_scale_s`), decaying with the age
+    of the last informative content window; at most 0.25 for ``clock`` (timestamps cannot see capture latency)."""
     content_reason: str = ""
     """Why the last content window was not used (``silent``, ``low_corr``, ...), empty when it was."""
 
@@ -383,7 +383,8 @@ class SyncEngine:
         gap_s = max(3.0 * _median_step(st.env.times), 2 * g)
         ref = gaussian_smooth(resample(tp, partner.env.values, grid, gap_p), sm)
         cand = gaussian_smooth(resample(ts, st.env.values, gridc, gap_s), sm)
-        m = measure_lag(ref, cand, g, M * g, min_activity=c.min_activity, min_corr=c.min_corr, min_prominence=c.min_prominence)
+        m = measure_lag(ref, cand, g, M * g, min_activity=c.min_activity, min_corr=c.min_corr,
+                        min_prominence=c.min_prominence, min_peakiness=c.min_peakiness)
         T_mid = T_start + 0.5 * (T_end - T_start)
         if not m.informative:
             st.last_reason = m.reason
@@ -414,7 +415,7 @@ class SyncEngine:
             z = float(np.median(zs))
         accepted = f.update(T_mid, z, sigma)
         if accepted:
-            st.last_accept_T = T_mid
+            st.last_accept_T = T_end
             st.corr_ema = m.corr if st.corr_ema == 0 else 0.8 * st.corr_ema + 0.2 * m.corr
             st.last_reason = ""
         else:
@@ -506,7 +507,7 @@ class SyncEngine:
             method: Method = "fused" if clock_settled else "content"
             unc = sig
             settled = f.updates >= 3 and sig <= max(4 * c.grid_s, 0.005)
-            conf = float(np.clip(st.corr_ema * math.exp(-max(age, 0.0) / c.timeout_s), 0.0, 1.0))
+            conf = c.confidence_scale_s / (c.confidence_scale_s + unc) * math.exp(-max(age, 0.0) / c.timeout_s)
         else:
             method = "clock"
             # timestamps cannot see capture latency: unless content measured it once, it is unknown
@@ -515,7 +516,7 @@ class SyncEngine:
                 lat_unc = min(lat_unc, sig)
             unc = math.hypot(clock_unc, lat_unc)
             settled = clock_settled
-            conf = 0.25 if clock_settled else 0.05
+            conf = min(0.25, c.confidence_scale_s / (c.confidence_scale_s + unc)) * (1.0 if clock_settled else 0.2)
         return Estimate(
             stream=st.name,
             session=sess.name,
