@@ -237,3 +237,27 @@ def test_unusable_or_silent_control_endpoints_fail_clearly_without_leaking_socke
         Publisher("a", modality="sensor", rate_hz=1.0, control="tcp://127.0.0.1:1", context=zctx, timeout_s=0.2)
     assert time.monotonic() - t0 < 2.0
     # the zctx fixture fails the test if either attempt left a socket open
+
+
+def test_reopen_after_a_service_restart_keeps_numbering(zctx, tmp_path):
+    ctl, ing = f"ipc://{tmp_path}/ctl", f"ipc://{tmp_path}/ing"
+    with FakeService(zctx, control_endpoint=ctl, ingest_endpoint=ing) as svc1:
+        pub = _pub(svc1, zctx, stream="s", modality="sensor", rate_hz=10.0)
+        for i in range(3):
+            pub.send(np.ones(2, np.float32), t_dev_s=float(i))
+        assert svc1.wait_for(lambda s: s.streams["s"].received == 3)
+    try:
+        # a restarted service that lost the stream (resume_seq -1): numbering continues from this publisher
+        with FakeService(zctx, control_endpoint=ctl, ingest_endpoint=ing) as svc2:
+            assert pub.reopen() == 3
+            assert pub.send(np.ones(1, np.float32), t_dev_s=3.0) == 3
+            assert svc2.wait_for(lambda s: s.streams["s"].received == 1)
+            assert svc2.streams["s"].chunks[0][0] == 3
+        # one that holds a later seq: numbering continues from the service's
+        with FakeService(zctx, control_endpoint=ctl, resume={"s": 10}) as svc3:  # ingest moved elsewhere
+            assert pub.reopen() == 11 and pub.endpoint == svc3.ingest_endpoint != ing
+            assert pub.send(np.ones(1, np.float32), t_dev_s=4.0) == 11
+            ack = pub.close()
+            assert (ack.received, ack.last_seq) == (1, 11)
+    finally:
+        pub.abort()  # no-op after a successful close

@@ -262,6 +262,32 @@ class Publisher:
                 f"running). The chunk was not sent; retry it, slow down, or raise send_timeout_s."
             ) from None
 
+    def reopen(self, timeout_s: float | None = None) -> int:
+        """Open the stream again on the control socket, e.g. after the service restarted or after a
+        `BackpressureError` while the service was down: the PUSH socket is moved if the service names another
+        endpoint, and numbering continues after the larger of this publisher's last seq and the service's
+        ``resume_seq``. Chunks still queued for the old endpoint are dropped. Returns the next seq."""
+        if self._push is None or self._control is None:
+            raise ProtocolError("unknown_stream", f"stream {self.meta.stream!r} is closed; open a new Publisher")
+        opened = self._control.open(self.meta, timeout_s)
+        if opened.endpoint != self.endpoint:
+            push = self._ctx.socket(zmq.PUSH)
+            for opt in (zmq.LINGER, zmq.SNDHWM, zmq.SNDTIMEO):
+                push.setsockopt(opt, self._push.getsockopt(opt))
+            try:
+                push.connect(opened.endpoint)
+            except zmq.ZMQError:
+                push.close(linger=0)
+                raise
+            self._push.close(linger=0)
+            self._push = push
+            self._trackers.clear()
+            self.endpoint = opened.endpoint
+        self.resume_seq = opened.resume_seq
+        self._seq = max(self._seq, opened.resume_seq + 1)
+        log.info("stream %s reopened: pushing to %s from seq %d", self.meta.stream, self.endpoint, self._seq)
+        return self._seq
+
     def wait_sent(self, timeout_s: float | None = None) -> bool:
         """Wait until every zero-copy chunk sent so far has left its buffer (ZeroMQ released it); True if so
         within ``timeout_s`` (None: no limit). After this, arrays passed to `send` may be modified."""
