@@ -216,3 +216,12 @@ def test_bundles_and_ignored_events():
         {"stream": "room", "t_local_s": 30.0 + truth.offset_at("room", 30.0)},
         {"stream": "cam", "t_local_s": 30.0 + truth.offset_at("cam", 30.0) + 3 / 40.0}]})
     assert scorer.scorecard().bundles["within_frac"] < 1.0
+
+
+def test_live_line_shows_the_newest_error_against_the_partner():
+    truth = _truth()
+    sc = Scorer(truth)
+    assert "no sync.offset" in sc.live_line()
+    sc.add_all(_anchor(truth)[:3] + _events(truth, "cam.mic", lambda t: ANCHOR_ERR + 0.0025)[:3])
+    line = sc.live_line()
+    assert "cam.mic 2.50ms fused" in line and "room 18.00ms" in line

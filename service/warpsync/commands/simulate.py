@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,13 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    collector = EventCollector(args.publish).start() if args.score else None
+    live = _LivePrinter(args.live_every) if args.score and args.live_every > 0 else None
+    collector = EventCollector(args.publish, on_event=live).start() if args.score else None
     send_log = SendLog() if args.score else None
 
     def started(truth: Any) -> None:
+        if live is not None:
+            live.start(truth)
         if truth_path is not None:
             truth.write(truth_path)
         n = len(truth.streams)
@@ -78,6 +82,30 @@ def _run(args: argparse.Namespace) -> int:
     card = Scorer(res.truth).add_all(events).scorecard()
     _print_card(card, args.json)
     return 1 if args.check and not card.ok else 0
+
+
+class _LivePrinter:
+    """Scores events as they come and prints one line of current errors every `every_s` seconds (stderr)."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.scorer: Any = None
+        self._next = 0.0
+
+    def start(self, truth: Any) -> None:
+        from ..sim.score import Scorer
+
+        self.scorer = Scorer(truth)
+        self._next = time.monotonic() + self.every_s
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        if self.scorer is None:
+            return
+        self.scorer.add(ev)
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.every_s
+            print(f"live |error| vs partner: {self.scorer.live_line()}", file=sys.stderr, flush=True)
 
 
 def _offline(args: argparse.Namespace, rig: Any, duration: float) -> int:
@@ -129,6 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--score", action="store_true", help="subscribe to sync events and print the scorecard")
     p.add_argument("--json", action="store_true", help="print the scorecard as JSON")
     p.add_argument("--check", action="store_true", help="exit 1 when a floor of the scorecard fails")
+    p.add_argument("--live-every", type=float, default=5.0, metavar="S",
+                   help="with --score: print the current errors every S seconds on stderr (0: never; default 5)")
     p.add_argument("--linger", type=float, default=1.0, metavar="S",
                    help="keep collecting events this long after the last chunk (default 1)")
     p.add_argument("--offline", action="store_true",

@@ -140,8 +140,15 @@ class EventCollector:
     """Subscribes to ``topics`` at ``endpoint`` in a background thread; ``events`` holds each event's header
     (a dict) with ``recv_s`` (host receipt time) added."""
 
-    def __init__(self, endpoint: str, topics: tuple[str, ...] = ("sync.",), context: zmq.Context | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        topics: tuple[str, ...] = ("sync.",),
+        context: zmq.Context | None = None,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.endpoint = endpoint
+        self.on_event = on_event
         self.topics = topics
         self.events: list[dict[str, Any]] = []
         self._ctx = context
@@ -174,6 +181,8 @@ class EventCollector:
                     hdr["recv_s"] = time.time()
                     hdr.setdefault("stream", ev.stream)
                     self.events.append(hdr)
+                    if self.on_event is not None:
+                        self.on_event(hdr)
         finally:
             sub.close()
 

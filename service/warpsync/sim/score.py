@@ -390,6 +390,23 @@ class Scorer:
             self._bundle_err.append(abs(e))
             self._bundle_within.append(abs(e) <= half + self.floor_s(sid))
 
+    def live_line(self) -> str:
+        """One line: each stream's newest |error| against its partner (ms), method and settled flag, for a
+        live display of offsets converging (``warpsync simulate --score`` prints it every few seconds)."""
+        parts = []
+        for sid in self.truth.streams:
+            own = self._obs.get(sid)
+            if not own:
+                continue
+            o = own[-1]
+            partner = self.partners.get(sid)
+            err = o.err_s
+            if partner and self._obs.get(partner):
+                err -= self._obs[partner][-1].err_s
+            flag = "*" if o.settled else " "
+            parts.append(f"{sid} {abs(err) * 1e3:.2f}ms {o.method}{flag}")
+        return " | ".join(parts) if parts else "(no sync.offset events yet)"
+
     # ------------------------------------------------------------------------------------ results
 
     def _relative(self, sid: str) -> tuple[list[_Obs], int]:
