@@ -7,7 +7,8 @@ For 1 KiB and 1 MiB chunks it sends N messages over tcp://127.0.0.1 to a PULL in
 counts messages and bytes, first with a bare PUSH socket (``send_multipart``, zero-copy at 1 MiB), then with
 `warpsync_client.Publisher` (control handshake with the in-process FakeService, chunks to the counting PULL),
 alternating three times and keeping each side's best run. It prints msgs/s, MB/s, the ratio Publisher/raw, and
-checks that the receiver counted every message and byte (zero loss).
+checks that the receiver counted every message and byte (zero loss). Last, the sender's cost alone per 1 KiB
+message (inproc sink with unlimited queues: no receiver in the way).
 """
 
 from __future__ import annotations
@@ -89,6 +90,56 @@ def publisher(ctx: zmq.Context, n: int, size: int) -> float:
     return rate
 
 
+def per_call_us(ctx: zmq.Context, n: int = 50_000) -> tuple[float, float]:
+    """Sender cost alone (µs per 1 KiB message): an inproc sink with unlimited queues, so nothing waits on a
+    receiver; bare ``send_multipart`` of the same two frames vs `Publisher.send`."""
+    out = []
+    for which in ("raw", "pub"):
+        sink = ctx.socket(zmq.PULL)
+        sink.setsockopt(zmq.RCVHWM, 0)
+        name = f"inproc://bench-{which}-{time.monotonic_ns()}"
+        sink.bind(name)
+        svc = None
+        if which == "raw":
+            push = ctx.socket(zmq.PUSH)
+            push.setsockopt(zmq.SNDHWM, 0)
+            push.connect(name)
+            frames = [b"h" * 48, np.zeros(1024, np.uint8)]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                push.send_multipart(frames)
+            out.append((time.perf_counter() - t0) / n * 1e6)
+            push.close(linger=0)
+        else:
+            svc = FakeService(ctx, read_ingest=False).start()
+            svc.ingest_endpoint = name
+            pub = Publisher(
+                "bench",
+                modality="sensor",
+                rate_hz=1000.0,
+                shape=(256,),
+                dtype="f4",
+                control=svc.control_endpoint,
+                context=ctx,
+                sndhwm=0,
+            )
+            block = np.zeros((1, 256), np.float32)
+            t0 = time.perf_counter()
+            for i in range(n):
+                pub.send(block, float(i))
+            out.append((time.perf_counter() - t0) / n * 1e6)
+            pub.abort()
+            svc.stop()
+        count = 0
+        while sink.poll(0):
+            sink.recv_multipart(copy=False)
+            count += 1
+        sink.close(linger=0)
+        if count != n:
+            raise SystemExit(f"LOSS: inproc sink got {count} of {n}")
+    return out[0], out[1]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages-1k", type=int, default=100_000)
@@ -108,6 +159,11 @@ def main() -> int:
                 f"{best_pub:,.0f} msgs/s ({best_pub * size / 1e6:,.0f} MB/s); ratio {best_pub / best_raw:.2f}; "
                 f"zero loss over {2 * args.repeats} x {n} messages"
             )
+        best = [min(x) for x in zip(*(per_call_us(ctx) for _ in range(args.repeats)), strict=True)]
+        print(
+            f"sender cost per 1 KiB message (inproc sink, best of {args.repeats}): send_multipart {best[0]:.1f} us, "
+            f"Publisher.send {best[1]:.1f} us"
+        )
     finally:
         ctx.term()
     return 0
