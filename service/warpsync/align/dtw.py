@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from warpsync.align import _validate as V
-from warpsync.align.cost import _cost_matrix, unit_rows
+from warpsync.align.cost import unit_rows
 from warpsync.align.kernels import dtw as K
 from warpsync.align.steps import SYMMETRIC_FAST, StepPattern, get_step_pattern
 from warpsync.align.windows import check_band, sakoe_chiba_band, window_band
@@ -25,9 +25,6 @@ __all__ = ["DTWResult", "dtw", "normalize_distance"]
 log = logging.getLogger(__name__)
 
 _METRIC_CODE = {"sqeuclidean": 0, "euclidean": 1, "cosine": 2, "precomputed": 3}
-# Build the full cost matrix with BLAS for the path when it is at most this many cells and d is large enough.
-_BLAS_MAX_CELLS = 60_000_000
-_BLAS_MIN_DIM = 8
 
 
 @dataclass(frozen=True)
@@ -136,22 +133,8 @@ def dtw(
             return _finish(pat, last, None, n, m, open_end)
         rowptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(hi - lo, out=rowptr[1:])
-        Xk, Yk, ck = Xa, Ya, code
-        if (
-            return_path
-            and code != 3
-            and Xa.shape[1] >= _BLAS_MIN_DIM
-            and n * m <= _BLAS_MAX_CELLS
-            and rowptr[-1] * 4 >= n * m
-        ):
-            if code == 2:  # rows already unit norm
-                Xk = np.maximum(1.0 - Xa @ Ya.T, 0.0)
-            else:
-                Xk = _cost_matrix(Xa, Ya, "sqeuclidean" if code == 0 else "euclidean")
-            Yk, ck = _EMPTY2, 3
-        if Yk is None:
-            Yk = _EMPTY2
-        last, dirs = K.sym_fill(Xk, Yk, ck, lo, hi, rowptr, wd, return_path)
+        Yk = _EMPTY2 if Ya is None else Ya
+        last, dirs = K.sym_fill(Xa, Yk, code, lo, hi, rowptr, wd, return_path)
         jend, dist = _pick_end(pat, last, n, m, open_end)
         path = K.sym_backtrack(dirs, lo, rowptr, n - 1, jend) if return_path else None
         return DTWResult(dist, path, _normalized(pat, dist, n, jend), pat.name, (n - 1, jend))

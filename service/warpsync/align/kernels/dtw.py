@@ -207,63 +207,186 @@ def sym_dist_1d(x, y, lo, hi, wd):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _step3(vd, vl, vu):
+    """min of (diagonal, left, up) candidates and its index with ties to diagonal, then left, then up.
+
+    Branch-free (the winner is data dependent and unpredictable); the left candidate, which carries the
+    row's loop-carried dependency, enters last so the critical chain is one add and one min.
+    """
+    du = min(vd, vu)
+    kdu = np.uint8(2) if vu < vd else np.uint8(0)
+    best = min(vl, du)
+    k = np.uint8(1) if (vl < du or (vl == du and kdu == 2)) else kdu
+    return best, k
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _cost_row(X, Y, metric, i, a, b, out):
+    """out[j - a] = cost(i, j) for j in [a, b), metric 0, 1 or 2 (the per-cell feature sum may be
+    reassociated so it vectorises across features; results differ from strict left-to-right summation only
+    in the last bits)."""
+    d = X.shape[1]
+    for j in range(a, b):
+        s = 0.0
+        if metric == 2:
+            for k in range(d):
+                s += X[i, k] * Y[j, k]
+            out[j - a] = max(1.0 - s, 0.0)
+        else:
+            for k in range(d):
+                t = X[i, k] - Y[j, k]
+                s += t * t
+            out[j - a] = math.sqrt(s) if metric == 1 else s
+
+
+@njit(cache=True, nogil=True)
+def _cost_rows(X, Y, metric, lo, hi, i0, nr, L, H, cb):
+    """cb[r, j - L] = cost(i0 + r, j) inside row i0 + r's band, +inf elsewhere in [L, H)."""
+    for r in range(nr):
+        i = i0 + r
+        a = lo[i]
+        b = hi[i]
+        row = cb[r]
+        for j in range(L, a):
+            row[j - L] = INF
+        for j in range(b, H):
+            row[j - L] = INF
+        if metric == 3:
+            for j in range(a, b):
+                row[j - L] = X[i, j]
+        elif X.shape[1] == 1 and metric == 0:
+            xi = X[i, 0]
+            for j in range(a, b):
+                t = xi - Y[j, 0]
+                row[j - L] = t * t
+        else:
+            _cost_row(X, Y, metric, i, a, b, row[a - L : b - L])
+
+
 @njit(cache=True, nogil=True)
 def sym_fill(X, Y, metric, lo, hi, rowptr, wd, store):
-    """Three-neighbour DTW over a band. Returns (last row (m,), dirs uint8 (band cells or 0)).
+    """Three-neighbour DTW over a band, four rows at a time. Returns (last row (m,), dirs).
 
-    dirs[rowptr[i] + j - lo[i]] is 0 = diagonal, 1 = left (i, j-1), 2 = up (i-1, j). Memory: two band rows of
-    float64 plus, when `store`, one byte per band cell.
+    X (n, d) and Y (m, d), or X the (n, m) cost matrix when metric == 3.
+    dirs (uint8, one per band cell, only when `store`): dirs[rowptr[i] + j - lo[i]] is 0 = diagonal,
+    1 = left (i, j-1), 2 = up (i-1, j). Row buffers span all m columns (+inf outside the band, index
+    shifted by one so column -1 is a permanent +inf sentinel); local costs of a block are computed first
+    (per-row loops the compiler can vectorise), then the DP runs branch-free over the block.
     """
     n = lo.shape[0]
     m = X.shape[1] if metric == 3 else Y.shape[0]
-    cap = 0
-    for i in range(n):
-        cap = max(cap, hi[i] - lo[i])
-    P = np.empty(cap)
-    N = np.empty(cap)
-    dirs = np.empty(rowptr[n] if store else 0, dtype=np.uint8)
-    plo = lo[0]
-    phi = hi[0]
-    acc = 0.0 if plo == 0 else INF
-    for j in range(plo, phi):
-        acc += _cost(X, Y, 0, j, metric)
-        P[j - plo] = acc
+    wmax = 0
+    b = 1
+    while b < n:
+        e = min(b + 4, n)
+        L = lo[b]
+        H = hi[b]
+        for r in range(b + 1, e):
+            L = min(L, lo[r])
+            H = max(H, hi[r])
+        wmax = max(wmax, H - L)
+        b = e
+    wmax = max(wmax, hi[0] - lo[0])
+    cb = np.empty((4, wmax))
+    P = np.full(m + 1, INF)
+    N = np.full(m + 1, INF)
+    ndirs = rowptr[n] if store else 0
+    dirs = np.empty(ndirs + 1, dtype=np.uint8)  # last slot: sink for cells outside a row's band
+    sink = ndirs if store else 0
+    # row 0
+    _cost_rows(X, Y, metric, lo, hi, 0, 1, lo[0], hi[0], cb)
+    acc = 0.0 if lo[0] == 0 else INF
+    for j in range(lo[0], hi[0]):
+        acc += cb[0, j - lo[0]]
+        P[j + 1] = acc
         if store:
-            dirs[j - plo] = 1
-    for i in range(1, n):
+            dirs[rowptr[0] + j - lo[0]] = 1
+    pl = lo[0]
+    ph = hi[0]  # P holds finite values only inside [pl, ph)
+    nl = 0
+    nh = 0  # N's stale range
+    i = 1
+    while i < n:
+        nr = min(4, n - i)
+        if nr < 4:
+            nr = 1
         L = lo[i]
         H = hi[i]
-        base = rowptr[i] - L
-        a = INF
-        pd = P[L - 1 - plo] if (L - 1 >= plo and L - 1 < phi) else INF
-        for j in range(L, H):
-            up = P[j - plo] if (j >= plo and j < phi) else INF
-            c = _cost(X, Y, i, j, metric)
-            vd = pd + wd * c
-            vl = a + c
-            vu = up + c
-            best = vd
-            k = 0
-            if vl < best:
-                best = vl
-                k = 1
-            if vu < best:
-                best = vu
-                k = 2
-            N[j - L] = best
-            if store:
-                dirs[base + j] = k
-            pd = up
-            a = best
+        for r in range(1, nr):
+            L = min(L, lo[i + r])
+            H = max(H, hi[i + r])
+        _cost_rows(X, Y, metric, lo, hi, i, nr, L, H, cb)
+        if nr == 4:
+            a0 = INF
+            a1 = INF
+            a2 = INF
+            a3 = INF
+            pd = P[L]
+            l0 = lo[i]
+            l1 = lo[i + 1]
+            l2 = lo[i + 2]
+            l3 = lo[i + 3]
+            h0 = hi[i]
+            h1 = hi[i + 1]
+            h2 = hi[i + 2]
+            h3 = hi[i + 3]
+            b0 = rowptr[i] - l0
+            b1 = rowptr[i + 1] - l1
+            b2 = rowptr[i + 2] - l2
+            b3 = rowptr[i + 3] - l3
+            for j in range(L, H):
+                k = j - L
+                c0 = cb[0, k]
+                c1 = cb[1, k]
+                c2 = cb[2, k]
+                c3 = cb[3, k]
+                up = P[j + 1]
+                d0, k0 = _step3(pd + wd * c0, a0 + c0, up + c0)
+                d1, k1 = _step3(a0 + wd * c1, a1 + c1, d0 + c1)
+                d2, k2 = _step3(a1 + wd * c2, a2 + c2, d1 + c2)
+                d3, k3 = _step3(a2 + wd * c3, a3 + c3, d2 + c3)
+                N[j + 1] = d3
+                if store:
+                    dirs[b0 + j if (j >= l0 and j < h0) else sink] = k0
+                    dirs[b1 + j if (j >= l1 and j < h1) else sink] = k1
+                    dirs[b2 + j if (j >= l2 and j < h2) else sink] = k2
+                    dirs[b3 + j if (j >= l3 and j < h3) else sink] = k3
+                pd = up
+                a0 = d0
+                a1 = d1
+                a2 = d2
+                a3 = d3
+        else:
+            a0 = INF
+            pd = P[L]
+            b0 = rowptr[i] - L
+            for j in range(L, H):
+                c0 = cb[0, j - L]
+                up = P[j + 1]
+                d0, k0 = _step3(pd + wd * c0, a0 + c0, up + c0)
+                N[j + 1] = d0
+                if store:
+                    dirs[b0 + j] = k0
+                pd = up
+                a0 = d0
+        # N held an older row on [nl, nh): clear what this block did not overwrite
+        for j in range(nl, min(nh, L)):
+            N[j + 1] = INF
+        for j in range(max(nl, H), nh):
+            N[j + 1] = INF
         T = P
         P = N
         N = T
-        plo = L
-        phi = H
+        nl = pl
+        nh = ph
+        pl = L
+        ph = H
+        i += nr
     out = np.full(m, INF)
-    for j in range(plo, phi):
-        out[j] = P[j - plo]
-    return out, dirs
+    for j in range(pl, ph):
+        out[j] = P[j + 1]
+    return out, dirs[:ndirs]
 
 
 @njit(cache=True, nogil=True)

@@ -1,0 +1,224 @@
+"""Kernel benchmark: warpsync's DTW family against dtaidistance (C), tslearn, librosa and dtw-python.
+
+Run:  .venv/bin/python tests/benchmarks/bench_kernels.py [--quick] [--skip-multiscale]
+
+Every case uses the same random data for us and for each peer; each timing is the median of >= 5 repeats
+after a warm-up call; JIT compile time (cold Numba cache: NUMBA_CACHE_DIR is pointed at a fresh temporary
+directory unless WARPSYNC_BENCH_KEEP_CACHE=1) is reported separately as first call minus median. Ratios are
+peer time / our time in this run (higher is better for us), printed next to the floor of issue 3.
+Not collected by pytest; timings are never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+if os.environ.get("WARPSYNC_BENCH_KEEP_CACHE") != "1" and "NUMBA_CACHE_DIR" not in os.environ:
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="warpsync-bench-numba-")
+
+import numpy as np  # noqa: E402
+
+GHZ = 3.65  # nominal core clock of the project machine: one cell per cycle = 3.65 Gcells/s
+
+
+def timeit(fn, repeats: int):
+    t0 = time.perf_counter()
+    out = fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return med, max(first - med, 0.0), out
+
+
+def line(name, cells, med, compile_s=None, extra=""):
+    rate = cells / med / 1e9
+    c = f"  compile {compile_s:6.2f} s" if compile_s is not None else ""
+    print(f"  {name:<44s} {med * 1e3:10.2f} ms  {rate:7.3f} Gcells/s{c}  {extra}", flush=True)
+    return rate
+
+
+def verdict(label, ratio, floor):
+    ok = "MEETS" if ratio >= floor else "BELOW"
+    print(f"  -> {label}: {ratio:.2f}x  (floor {floor:g}x: {ok})", flush=True)
+
+
+def walk(rng, n, d=None):
+    shape = (n,) if d is None else (n, d)
+    return np.ascontiguousarray(np.cumsum(rng.normal(size=shape), axis=0))
+
+
+def case_full(rng, n, repeats):
+    from dtaidistance import dtw as dd
+
+    from warpsync.align import dtw
+
+    print(f"\n[1] full DTW, distance only, 1-D, n = m = {n} (symmetric1 = dtaidistance's recursion)")
+    x, y = walk(rng, n), walk(rng, n)
+    cells = n * n
+    ours_t, ours_c, ours = timeit(lambda: dtw(x, y, step_pattern="symmetric1", return_path=False).distance, repeats)
+    r_ours = line("warpsync dtw(return_path=False)", cells, ours_t, ours_c)
+    c_t, _, c_val = timeit(lambda: dd.distance(x, y, use_c=True), repeats)
+    line("dtaidistance distance(use_c=True)", cells, c_t)
+    p_t, _, _ = timeit(lambda: dd.distance_fast(x, y), repeats)
+    line("dtaidistance distance_fast (C + pruning)", cells, p_t)
+    assert abs(c_val**2 - ours) <= 1e-9 * ours, (c_val**2, ours)
+    verdict("vs dtaidistance C (use_c=True)", c_t / ours_t, 6)
+    verdict("vs dtaidistance C with pruning", p_t / ours_t, 6)
+    print(f"  -> {r_ours:.2f} Gcells/s = {r_ours / GHZ:.2f} cells per cycle at {GHZ} GHz (floor 1.2 Gcells/s: "
+          f"{'MEETS' if r_ours >= 1.2 else 'BELOW'})")
+
+
+def case_band(rng, n, w, repeats):
+    from dtaidistance import dtw as dd
+
+    from warpsync.align import dtw
+
+    print(f"\n[2] Sakoe-Chiba band radius {w}, n = m = {n}, 1-D")
+    x, y = walk(rng, n), walk(rng, n)
+    cells = int(sum(min(n, i + w + 1) - max(0, i - w) for i in range(n)))
+    win = ("sakoechiba", w)
+    ours_t, ours_c, ours = timeit(
+        lambda: dtw(x, y, step_pattern="symmetric1", window=win, return_path=False).distance, repeats
+    )
+    line("warpsync distance only (O(w) memory)", cells, ours_t, ours_c)
+    path_t, path_c, res = timeit(lambda: dtw(x, y, step_pattern="symmetric1", window=win), repeats)
+    line("warpsync with path (1 byte/cell)", cells, path_t, path_c, f"path {len(res.path)} cells")
+    c_t, _, c_val = timeit(lambda: dd.distance(x, y, window=w + 1, use_c=True), repeats)
+    line("dtaidistance distance(window=w+1, use_c=True)", cells, c_t)
+    p_t, _, _ = timeit(lambda: dd.distance_fast(x, y, window=w + 1), repeats)
+    line("dtaidistance distance_fast(window=w+1)", cells, p_t)
+    assert abs(c_val**2 - ours) <= 1e-9 * ours, (c_val**2, ours)
+    assert abs(res.distance - ours) <= 1e-9 * ours
+    verdict("distance only vs dtaidistance C", c_t / ours_t, 5)
+    verdict("distance only vs dtaidistance C with pruning", p_t / ours_t, 5)
+
+
+def case_path(rng, n, d, repeats):
+    import dtw as dtw_python
+    import librosa
+    from tslearn.metrics import dtw_path
+
+    from warpsync.align import dtw
+
+    print(f"\n[3] DTW with path, d = {d}, n = m = {n}, squared-Euclidean local cost")
+    X, Y = walk(rng, n, d), walk(rng, n, d)
+    cells = n * n
+    ours_t, ours_c, ours = timeit(lambda: dtw(X, Y, step_pattern="symmetric1"), repeats)
+    line("warpsync dtw (BLAS cost + path), symmetric1", cells, ours_t, ours_c)
+    o2_t, _, ours2 = timeit(lambda: dtw(X, Y, step_pattern="symmetric2"), repeats)
+    line("warpsync dtw, symmetric2", cells, o2_t)
+    peers = {}
+    t, _, (tp, td) = timeit(lambda: dtw_path(X, Y), repeats)
+    peers["tslearn dtw_path"] = t
+    line("tslearn dtw_path", cells, t)
+    assert abs(td**2 - ours.distance) <= 1e-6 * ours.distance
+    t, _, (D, wp) = timeit(lambda: librosa.sequence.dtw(X=X.T, Y=Y.T, metric="sqeuclidean"), repeats)
+    peers["librosa sequence.dtw"] = t
+    line("librosa.sequence.dtw (metric sqeuclidean)", cells, t)
+    assert abs(D[-1, -1] - ours.distance) <= 1e-6 * ours.distance
+    t, _, r = timeit(lambda: dtw_python.dtw(X, Y, dist_method="sqeuclidean"), max(3, repeats // 2 + 1))
+    peers["dtw-python dtw (symmetric2)"] = t
+    line("dtw-python dtw (symmetric2)", cells, t)
+    assert abs(r.distance - ours2.distance) <= 1e-6 * ours2.distance
+    best = min(peers, key=peers.get)
+    verdict(f"vs fastest peer ({best})", peers[best] / ours_t, 3)
+
+
+def case_batch(rng, k, n, repeats):
+    from dtaidistance import dtw as dd
+    from tslearn.metrics import cdist_dtw
+
+    from warpsync.align.batch import dtw_all_pairs
+
+    print(f"\n[4] batch: {k} series x {n}, all pairs, both cores")
+    S = np.ascontiguousarray(walk(rng, n * k).reshape(k, n) / 10.0)
+    cells = k * (k - 1) // 2 * n * n
+    ours_t, ours_c, ours = timeit(lambda: dtw_all_pairs(S, step_pattern="symmetric1"), repeats)
+    line("warpsync dtw_all_pairs (prange)", cells, ours_t, ours_c)
+    t1, _, dm = timeit(lambda: dd.distance_matrix_fast(S, parallel=True, use_pruning=False), repeats)
+    line("dtaidistance distance_matrix_fast(parallel)", cells, t1)
+    t1p, _, _ = timeit(lambda: dd.distance_matrix_fast(S, parallel=True), repeats)
+    line("dtaidistance ... with pruning", cells, t1p)
+    iu = np.triu_indices(k, 1)
+    assert np.allclose(dm[iu] ** 2, ours[iu], rtol=1e-9)
+    t2, _, cd = timeit(lambda: cdist_dtw(S, n_jobs=-1), max(3, repeats // 2))
+    line("tslearn cdist_dtw(n_jobs=-1)", cells, t2)
+    assert np.allclose(cd[iu] ** 2, ours[iu], rtol=1e-6)
+    best = min(t1, t1p, t2)
+    verdict("vs the faster peer", best / ours_t, 4)
+
+
+_MS_CHILD = r"""
+import resource, sys, time, numpy as np
+from warpsync.align.multiscale import dtw_multiscale, path_agreement
+from warpsync.align import dtw
+n, band = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(7)
+x = np.cumsum(rng.normal(size=n))
+# smooth warp with at most ~band/3 frames of drift from the diagonal, plus noise
+i = np.arange(n, dtype=np.float64)
+t = i + (band / 3.0) * np.sin(2 * np.pi * i / (n / 3.0)) * np.sin(np.pi * i / n)
+y = np.interp(t, i, x) + 0.05 * rng.normal(size=n)
+dtw_multiscale(x[:5000], y[:5000])  # compile outside the timing
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+ms = dtw_multiscale(x, y)
+t_ms = time.perf_counter() - t0
+peak_ms = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"  multiscale: {t_ms:.2f} s, levels {ms.levels}, cells {sum(ms.band_cells)/1e6:.1f} M, "
+      f"peak RSS {peak_ms/1024:.0f} MiB (inputs {2*n*8/2**20:.0f} MiB, before call {base/1024:.0f} MiB)", flush=True)
+t0 = time.perf_counter()
+ex = dtw(x, y, window=("sakoechiba", band))
+t_ex = time.perf_counter() - t0
+peak_ex = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+agree = path_agreement(ms.path, ex.path, tol=1)
+exact0 = path_agreement(ms.path, ex.path, tol=0)
+print(f"  exact banded (radius {band}): {t_ex:.2f} s, peak RSS {peak_ex/1024:.0f} MiB", flush=True)
+print(f"  distance multiscale {ms.distance:.6f} vs exact banded {ex.distance:.6f} (rel diff "
+      f"{(ms.distance-ex.distance)/ex.distance:.2e})")
+print(f"  path within 1 frame of the exact banded path: {100*agree:.3f}% (identical cells: {100*exact0:.3f}%)")
+print(f"  -> floor >= 99% within one frame: {'MEETS' if agree >= 0.99 else 'BELOW'}", flush=True)
+"""
+
+
+def case_multiscale(n, band):
+    print(f"\n[5] multiscale DTW, n = m = {n}, 1-D, vs exact Sakoe-Chiba DTW with radius {band} (own process)")
+    r = subprocess.run([sys.executable, "-c", _MS_CHILD, str(n), str(band)], env=os.environ.copy())
+    if r.returncode:
+        print(f"  multiscale child failed with exit code {r.returncode}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, 5 repeats: a smoke run of every case")
+    ap.add_argument("--skip-multiscale", action="store_true")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(20261128)
+    import numba
+
+    print(f"numba {numba.__version__}, numpy {np.__version__}, threads {numba.get_num_threads()}, "
+          f"NUMBA_CACHE_DIR={os.environ.get('NUMBA_CACHE_DIR')}, load avg {os.getloadavg()}")
+    q = args.quick
+    case_full(rng, 2000 if q else 10000, args.repeats)
+    case_band(rng, 10000 if q else 100000, 100, args.repeats)
+    case_path(rng, 500 if q else 2000, 16, args.repeats)
+    case_batch(rng, 16 if q else 64, 300 if q else 1000, args.repeats)
+    if not args.skip_multiscale:
+        case_multiscale(20000 if q else 1_000_000, 60 if q else 300)
+    print(f"\nload avg at end {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
