@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +212,99 @@ def test_chunk_header_worked_by_hand():
         + [0xA1, *b"n", 0x01]
     )
     assert msgpack.unpackb(hdr)["t"] == 2.0
+
+
+def _canonical(buf: bytes, pos: int = 0) -> tuple[Any, int]:
+    """A from-scratch msgpack reader that accepts only the canonical encoding of PROTOCOL.md section 2:
+    smallest integer forms, float64 only, str (never bin), no ext. Returns (value, next position)."""
+    b = buf[pos]
+    pos += 1
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        out = buf[pos : pos + n]
+        assert len(out) == n, "truncated"
+        pos += n
+        return out
+
+    def uint(n: int) -> int:
+        return int.from_bytes(take(n), "big")
+
+    def container(count: int, is_map: bool) -> Any:
+        nonlocal pos
+        if is_map:
+            out = {}
+            for _ in range(count):
+                k, pos = _canonical(buf, pos)
+                assert isinstance(k, str), "map keys are str"
+                out[k], pos = _canonical(buf, pos)
+            return out
+        items = []
+        for _ in range(count):
+            v, pos = _canonical(buf, pos)
+            items.append(v)
+        return items
+
+    if b <= 0x7F:
+        return b, pos
+    if b >= 0xE0:
+        return b - 0x100, pos
+    if 0x80 <= b <= 0x8F:
+        return container(b & 0x0F, True), pos
+    if 0x90 <= b <= 0x9F:
+        return container(b & 0x0F, False), pos
+    if 0xA0 <= b <= 0xBF:
+        return take(b & 0x1F).decode("utf-8"), pos
+    if b == 0xC0:
+        return None, pos
+    if b in (0xC2, 0xC3):
+        return b == 0xC3, pos
+    if b == 0xCB:
+        return struct.unpack(">d", take(8))[0], pos
+    if b in (0xCC, 0xCD, 0xCE, 0xCF):
+        n = 1 << (b - 0xCC)
+        v = uint(n)
+        assert v > (0x7F if n == 1 else (1 << (4 * n)) - 1), f"uint{8 * n} {v} has a smaller form"
+        return v, pos
+    if b in (0xD0, 0xD1, 0xD2, 0xD3):
+        n = 1 << (b - 0xD0)
+        v = int.from_bytes(take(n), "big", signed=True)
+        assert v < 0, "non-negative integers use the uint forms"
+        assert v < (-32 if n == 1 else -(1 << (8 * (n // 2) - 1))), f"int{8 * n} {v} has a smaller form"
+        return v, pos
+    if b in (0xD9, 0xDA, 0xDB):
+        n = 1 << (b - 0xD9)
+        length = uint(n)
+        assert length > (31 if n == 1 else (1 << (4 * n)) - 1), f"str{8 * n} of {length} bytes has a smaller form"
+        return take(length).decode("utf-8"), pos
+    if b in (0xDC, 0xDE):
+        count = uint(2)
+        assert count > 15, "fixarray/fixmap would do"
+        return container(count, b == 0xDE), pos
+    raise AssertionError(f"non-canonical or unsupported marker 0x{b:02x} (bin, ext, float32, 32-bit containers)")
+
+
+@pytest.mark.parametrize("v", INGEST + CONTROL + EVENTS, ids=lambda v: v["name"])
+def test_vector_headers_are_canonical_msgpack(v):
+    frame = bytes.fromhex(v["frames"][1 if v["kind"] == "event" else 0])
+    value, end = _canonical(frame)
+    assert end == len(frame)
+    assert _same(value, v["header"])
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"\x81\xa1v\xcc\x01",  # 1 as uint8
+        b"\x81\xa1v\xd0\xff",  # -1 as int8
+        b"\x81\xa1v\xd0\x05",  # a positive int in a signed form
+        b"\x81\xa1t\xca\x3f\x80\x00\x00",  # float32
+        b"\x81\xa1s\xc4\x01a",  # bin
+        b"\x81\xa1s\xd9\x01a",  # a short str as str8
+        b"\x81\x01\x01",  # an int key
+    ],
+)
+def test_canonical_reader_rejects_non_canonical_forms(frame):
+    with pytest.raises(AssertionError):
+        _canonical(frame)
+    assert msgpack.unpackb(frame, strict_map_key=False) is not None  # all valid msgpack nonetheless
