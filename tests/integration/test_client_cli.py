@@ -242,8 +242,22 @@ def test_pub_srt_captions(svc, tmp_path):
         "3\n00:00:05,000 --> 00:00:05,000\n\n",  # empty caption: skipped
         encoding="utf-8",
     )
-    assert run(["pub", str(path), "--stream", "captions", "--endpoint", svc.control_endpoint, "--t0", "100",
-                "--as-fast-as-possible"]) == 0
+    assert (
+        run(
+            [
+                "pub",
+                str(path),
+                "--stream",
+                "captions",
+                "--endpoint",
+                svc.control_endpoint,
+                "--t0",
+                "100",
+                "--as-fast-as-possible",
+            ]
+        )
+        == 0
+    )
     meta = svc.streams["captions"].meta
     assert (meta.modality, meta.rate_hz, meta.dtype) == ("text", 0.0, "utf8")
     assert svc.streams["captions"].chunks == [
@@ -258,3 +272,32 @@ def test_pub_bad_srt(tmp_path):
     path.write_text("1\n00:00:01 -> 00:00:02\nhi\n")
     with pytest.raises(WarpsyncError, match="caption 1 has no 'HH:MM:SS,mmm --> HH:MM:SS,mmm' line"):
         run(["pub", str(path), "--stream", "s", "--endpoint", "tcp://127.0.0.1:1"])
+
+
+def test_sub_exits_0_quietly_when_its_reader_goes_away(zctx):
+    xpub = zctx.socket(zmq.XPUB)
+    xpub.setsockopt(zmq.LINGER, 0)
+    port = xpub.bind_to_random_port("tcp://127.0.0.1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warpsync", "sub", "--endpoint", f"tcp://127.0.0.1:{port}", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert xpub.poll(60_000) and xpub.recv() == b"\x01"
+        xpub.send_multipart(encode_event("stream.status", {"chunks": 1}, stream="a"))
+        assert json.loads(proc.stdout.readline())["stream"] == "a"
+        proc.stdout.close()  # like `| head -1`: the reader leaves
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:  # each event is a write to a closed pipe
+            xpub.send_multipart(encode_event("stream.status", {"chunks": 2}, stream="a"))
+            xpub.poll(50)
+        assert proc.wait(timeout=5) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+        xpub.close(linger=0)
