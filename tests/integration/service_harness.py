@@ -50,15 +50,19 @@ class RunningService:
         s = self.ctx.socket(zmq.SUB)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.SUBSCRIBE, topic)
-        before = self.service._pub.subscriptions if self.service._pub else 0
+        before = self.service._pub.subscribe_notices if self.service._pub else 0
         s.connect(self.endpoints.publish)
-        wait_for(lambda: (self.service._pub.subscriptions if self.service._pub else 0) > before, 5.0, "subscription")
+        try:
+            wait_for(lambda: (self.service._pub.subscribe_notices if self.service._pub else 0) > before, 5.0, "subscription")
+        except BaseException:
+            s.close()
+            raise
         return s
 
-    def request(self, cmd: str, timeout_s: float = 10.0, **fields: Any) -> dict:
+    def request(self, cmd: str, wait_s: float = 10.0, **fields: Any) -> dict:
         rid = next(self._req_id)
         self.control.send(P.encode_request(cmd, rid, **fields))
-        return self.reply(rid, timeout_s)
+        return self.reply(rid, wait_s)
 
     def send_raw_control(self, frames: list[bytes]) -> None:
         self.control.send_multipart(frames)

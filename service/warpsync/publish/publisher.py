@@ -29,6 +29,7 @@ class EventPublisher:
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, cfg.sndhwm)
         self.sock.setsockopt(zmq.XPUB_NODROP, 1)
+        self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscribe notice, not only a topic's first
         try:
             self.sock.bind(cfg.endpoint)
         except zmq.ZMQError as exc:
@@ -40,6 +41,8 @@ class EventPublisher:
         self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.subscriptions = 0
         """Subscribe notices minus unsubscribe notices seen (a subscriber with two topics counts twice)."""
+        self.subscribe_notices = 0
+        """Subscribe notices seen in total (grows only: a handshake for "my subscription has arrived")."""
         self.dropped = 0
         self.published = 0
 
@@ -67,6 +70,7 @@ class EventPublisher:
                 return
             if msg[:1] == b"\x01":
                 self.subscriptions += 1
+                self.subscribe_notices += 1
                 log.debug("subscribe %r", msg[1:])
             elif msg[:1] == b"\x00":
                 self.subscriptions = max(0, self.subscriptions - 1)
