@@ -1,0 +1,165 @@
+"""RingBuffer against a plain-list reference model: random chunk sizes (empty ones included), wrap-around,
+time-range reads, readers and the three full policies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from warpsync.errors import ConfigError
+from warpsync.ingest.ringbuffer import RingBuffer, TextBuffer, capacity_for
+
+
+class Reference:
+    """Every sample ever written, with its device and arrival time; the ring keeps the last `capacity`."""
+
+    def __init__(self, rate_hz: float) -> None:
+        self.rate = rate_hz
+        self.data: list[np.ndarray] = []
+        self.t: list[float] = []
+        self.arrival: list[float] = []
+
+    def write(self, t0: float, arrival: float, x: np.ndarray) -> None:
+        for i, row in enumerate(x):
+            self.data.append(row.copy())
+            self.t.append(t0 + i / self.rate)
+            self.arrival.append(arrival)
+
+
+def _feed(rng, buf, ref, n_chunks, max_n, shape=(2,)):
+    t = 100.0
+    for _ in range(n_chunks):
+        n = int(rng.integers(0, max_n + 1))  # 0: empty chunks are no-ops
+        x = rng.standard_normal((n, *shape)).astype(np.float32)
+        arrival = 1000.0 + t
+        assert buf.write(t, arrival, x)
+        ref.write(t, arrival, x)
+        t += n / buf.rate_hz + float(rng.choice([0.0, 0.0, 0.5]))  # sometimes a forward time gap
+
+
+@pytest.mark.parametrize("capacity", [1, 7, 64, 1000])
+def test_ring_without_readers_keeps_the_newest_capacity_samples(rng, capacity):
+    buf = RingBuffer(100.0, (2,), "f4", capacity)
+    ref = Reference(100.0)
+    _feed(rng, buf, ref, 200, min(capacity, 13))
+    total = len(ref.data)
+    assert buf.head == total and len(buf) == min(capacity, total) and buf.tail == total - len(buf)
+    w = buf.read_index(0, buf.head)  # clipped to what is retained
+    assert w.start == buf.tail
+    np.testing.assert_array_equal(w.data, np.array(ref.data[buf.tail :]).reshape(-1, 2))
+    np.testing.assert_allclose(w.t_dev_s, ref.t[buf.tail :], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(w.arrival_s, ref.arrival[buf.tail :])
+
+
+def test_read_time_matches_reference_on_random_ranges(rng):
+    buf = RingBuffer(50.0, (3,), "f8", 400)
+    ref = Reference(50.0)
+    _feed(rng, buf, ref, 120, 9, shape=(3,))
+    t_all = np.array(ref.t)
+    for _ in range(200):
+        t0, t1 = sorted(rng.uniform(t_all[0] - 1, t_all[-1] + 1, size=2))
+        w = buf.read_time(t0, t1)
+        idx = [i for i in range(buf.tail, buf.head) if t0 <= t_all[i] < t1]  # [t0, t1)
+        assert w.start == (idx[0] if idx else w.start)
+        np.testing.assert_array_equal(w.data, np.array([ref.data[i] for i in idx]).reshape(-1, 3))
+        np.testing.assert_allclose(w.t_dev_s, t_all[idx], atol=1e-9)
+    assert len(buf.read_time(5.0, 5.0)) == 0
+
+
+def test_hand_worked_wraparound():
+    # capacity 4, rate 10 Hz: write 3 samples at t=0, then 3 at t=0.3: the ring holds samples 2..5
+    buf = RingBuffer(10.0, (), "i4", 4)
+    buf.write(0.0, 50.0, np.array([1, 2, 3], np.int32))
+    buf.write(0.3, 51.0, np.array([4, 5, 6], np.int32))
+    assert (buf.tail, buf.head) == (2, 6)
+    w = buf.read_index(0, 6)
+    assert w.start == 2 and w.data.tolist() == [3, 4, 5, 6]
+    np.testing.assert_allclose(w.t_dev_s, [0.2, 0.3, 0.4, 0.5])
+    assert w.arrival_s.tolist() == [50.0, 51.0, 51.0, 51.0]
+    assert buf.read_time(0.3, 0.5).data.tolist() == [4, 5]  # [0.3, 0.5)
+    assert buf.time_span() == pytest.approx((0.2, 0.5))
+
+
+def test_block_policy_refuses_instead_of_overwriting_unread_samples():
+    buf = RingBuffer(10.0, (), "f4", 10, policy="block")
+    buf.add_reader("engine")
+    assert buf.write(0.0, 0.0, np.arange(8, dtype=np.float32))
+    assert not buf.write(0.8, 0.0, np.arange(3, dtype=np.float32))  # 8 unread + 3 > 10: held back
+    assert buf.head == 8 and buf.dropped_samples == 0 and buf.fill_ratio == pytest.approx(0.8)
+    got = buf.consume("engine", max_samples=5)
+    assert got.data.tolist() == [0, 1, 2, 3, 4]
+    assert buf.write(0.8, 0.0, np.arange(3, dtype=np.float32))
+    rest = buf.consume("engine")
+    assert rest.data.tolist() == [5, 6, 7, 0, 1, 2] and buf.dropped_samples == 0
+
+
+def test_drop_oldest_moves_a_lagging_reader_and_counts():
+    buf = RingBuffer(10.0, (), "f4", 10, policy="drop_oldest")
+    buf.add_reader("slow")
+    buf.write(0.0, 0.0, np.arange(8, dtype=np.float32))
+    assert buf.write(0.8, 0.0, np.arange(8, 13, dtype=np.float32))
+    assert buf.dropped_samples == 3
+    assert buf.consume("slow").data.tolist() == list(range(3, 13))
+
+
+def test_drop_newest_discards_the_incoming_chunk_and_counts():
+    buf = RingBuffer(10.0, (), "f4", 10, policy="drop_newest")
+    buf.add_reader("slow")
+    buf.write(0.0, 0.0, np.arange(8, dtype=np.float32))
+    assert not buf.write(0.8, 0.0, np.arange(8, 13, dtype=np.float32))
+    assert buf.dropped_samples == 5 and buf.dropped_chunks == 1 and buf.head == 8
+    assert buf.consume("slow").data.tolist() == list(range(8))
+
+
+def test_lossless_under_block_with_random_chunks_and_a_slow_reader(rng):
+    """Write/consume interleaved at random: every sample comes out once, in order."""
+    buf = RingBuffer(100.0, (2,), "i2", 50, policy="block")
+    buf.add_reader("r")
+    sent, got = [], []
+    held = None
+    t = 0.0
+    for _ in range(2000):
+        if held is None:
+            n = int(rng.integers(0, 12))
+            held = (t, rng.integers(-1000, 1000, size=(n, 2)).astype(np.int16))
+            t += n / 100.0
+        if buf.write(held[0], 0.0, held[1]):
+            sent.append(held[1])
+            held = None
+        if rng.random() < 0.3:
+            got.append(buf.consume("r", max_samples=int(rng.integers(0, 20))).data)
+    got.append(buf.consume("r").data)
+    np.testing.assert_array_equal(np.concatenate(got), np.concatenate(sent))
+    assert buf.dropped_samples == 0
+
+
+def test_segment_limit_counts_as_full():
+    buf = RingBuffer(10.0, (), "f4", 100, policy="block", max_segments=3)
+    buf.add_reader("r")
+    for i in range(3):
+        assert buf.write(float(i), 0.0, np.zeros(1, np.float32))
+    assert not buf.write(3.0, 0.0, np.zeros(1, np.float32))  # a 4th segment would evict unread times
+    buf.consume("r", 1)
+    assert buf.write(3.0, 0.0, np.zeros(1, np.float32))
+
+
+def test_bad_construction_and_oversized_chunk_are_clear_errors():
+    with pytest.raises(ConfigError, match="rate_hz"):
+        RingBuffer(0.0, (), "f4", 10)
+    with pytest.raises(ConfigError, match="capacity"):
+        RingBuffer(10.0, (), "f4", 0)
+    with pytest.raises(ConfigError, match="full_policy"):
+        RingBuffer(10.0, (), "f4", 10, policy="yolo")  # type: ignore[arg-type]
+    buf = RingBuffer(10.0, (), "f4", 10)
+    with pytest.raises(ConfigError, match="larger than the whole buffer"):
+        buf.write(0.0, 0.0, np.zeros(11, np.float32))
+    assert capacity_for(48000.0, 30.0) == 1_440_000
+
+
+def test_text_buffer_keeps_the_newest_and_reads_by_time():
+    tb = TextBuffer(capacity=3)
+    for i in range(5):
+        tb.write(float(i), 100.0 + i, f"w{i}", 0.5)
+    assert len(tb) == 3 and tb.fill_ratio == 1.0
+    assert [x[3] for x in tb.read_time(0.0, 10.0)] == ["w2", "w3", "w4"]
+    assert [x[3] for x in tb.read_time(3.0, 4.0)] == ["w3"]
