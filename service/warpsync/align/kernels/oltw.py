@@ -34,23 +34,24 @@ METRIC_COSINE = 2
 
 
 @njit(inline="always", nogil=True)
-def _local(a, b, metric):
-    d = a.shape[0]
+def _local(A, ia, B, ib, metric):
+    """Local cost between frames A[ia] and B[ib] (indexed in place: no per-cell array views)."""
+    d = A.shape[1]
     if metric == METRIC_COSINE:
         ab = 0.0
         aa = 0.0
         bb = 0.0
         for k in range(d):
-            ab += a[k] * b[k]
-            aa += a[k] * a[k]
-            bb += b[k] * b[k]
+            ab += A[ia, k] * B[ib, k]
+            aa += A[ia, k] * A[ia, k]
+            bb += B[ib, k] * B[ib, k]
         if aa == 0.0 or bb == 0.0:
             return 1.0  # a silent frame is taken as orthogonal to everything
         c = 1.0 - ab / np.sqrt(aa * bb)
         return c if c > 0.0 else 0.0
     acc = 0.0
     for k in range(d):
-        t = a[k] - b[k]
+        t = A[ia, k] - B[ib, k]
         acc += t * t
     if metric == METRIC_EUCLIDEAN:
         return np.sqrt(acc)
@@ -139,17 +140,15 @@ def oltw_advance(st, D, Xr, Yr, xs, ys, c, max_run, metric, out_pairs, out_cost)
             Xr[t % c, :] = xs[ux]
             ux += 1
             D[t % R, :] = np.inf
-            x = Xr[t % c]
             for k in range(max(0, j - c + 1), j + 1):
-                D[t % R, k % R] = _cell(D, t, k, _local(x, Yr[k % c], metric))
+                D[t % R, k % R] = _cell(D, t, k, _local(Xr, t % c, Yr, k % c, metric))
         if need_y:
             j += 1
             Yr[j % c, :] = ys[uy]
             uy += 1
             D[:, j % R] = np.inf
-            y = Yr[j % c]
             for i in range(max(0, t - c + 1), t + 1):
-                D[i % R, j % R] = _cell(D, i, j, _local(Xr[i % c], y, metric))
+                D[i % R, j % R] = _cell(D, i, j, _local(Xr, i % c, Yr, j % c, metric))
         if inc == st[3]:
             st[2] += 1
         else:
