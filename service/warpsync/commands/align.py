@@ -53,7 +53,6 @@ def _rate(v: str) -> float:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..engine.offline import align_recordings
     from ..recordings import read_recording, unique_ids
 
     paths = [Path(p) for p in args.files]
@@ -72,10 +71,20 @@ def _run(args: argparse.Namespace) -> int:
     recs = []
     for p, sid in zip(paths, ids):
         recs.append(read_recording(p, rate_hz=args.rate, stream=sid, progress=ProgressBar(f"reading {p.name}", args.progress)))
-    results = align_recordings(recs, reference=0, progress=ProgressBar("aligning", args.progress) if args.progress else None)
+    from ..engine.offline import align_recordings  # after the files are read: bad input fails fast
+
+    bar = ProgressBar("aligning", args.progress)
+    by_name = align_recordings(
+        [_engine_recording(r, args.shared_clock) for r in recs],
+        reference=ids[0],
+        progress=(lambda f: bar(int(f * 1000), 1000)) if args.progress else None,
+    )
+    results = [by_name[sid] for sid in ids]
+    origin = "the files' own time axes (--shared-clock)" if args.shared_clock else "each file's first sample"
     out = {
         "reference": ids[0],
         "convention": "offset_s = t_local - t_ref; drift_ppm = (d t_local / d t_ref - 1) * 1e6",
+        "time_origin": origin,
         "streams": [_result_json(r, rec) for r, rec in zip(results, recs)],
     }
     if args.warp_csv is not None:
@@ -97,6 +106,31 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine_recording(rec: Any, shared_clock: bool) -> Any:
+    """A `warpsync.engine.offline.Recording` from a file's `warpsync.recordings.Recording`: irregular time
+    columns are resampled onto the uniform grid of their median rate (linear interpolation); the file's own
+    time origin is used only with --shared-clock (otherwise local time starts at the first sample and the
+    engine's coarse search finds the prior)."""
+    import numpy as np
+
+    from ..engine.offline import Recording as EngineRecording
+
+    data = rec.data
+    if rec.times_s is not None:
+        t = rec.times_s
+        period = 1.0 / rec.rate_hz
+        if np.max(np.abs(np.diff(t) - period)) > 0.01 * period:
+            grid = t[0] + np.arange(int(np.floor((t[-1] - t[0]) * rec.rate_hz)) + 1) / rec.rate_hz
+            data = np.stack([np.interp(grid, t, data[:, c]) for c in range(data.shape[1])], axis=1).astype(np.float32)
+    return EngineRecording(
+        name=rec.stream,
+        data=data,
+        rate_hz=rec.rate_hz,
+        modality=rec.modality,
+        t0_s=rec.t0_s if shared_clock else None,
+    )
+
+
 def _finite(x: Any) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
 
@@ -112,15 +146,23 @@ def _result_json(r: Any, rec: Any) -> dict[str, Any]:
         "drift_ppm": float(r.drift_ppm),
         "confidence": float(r.confidence),
         "uncertainty_s": _finite(getattr(r, "uncertainty_s", None)),
-        "method": getattr(r, "method", "content"),
+        "method": r.method,
+        "prior": r.prior,
+        "windows": int(r.windows),
+        "informative_windows": int(r.informative),
     }
 
 
 def _write_warp(path: Path, r: Any) -> None:
-    """``t_local_s,t_ref_s`` rows: the fine warp (file time -> reference time)."""
+    """``t_local_s,t_ref_s`` rows: the fine warp (file time -> reference time), one row per hop in increasing
+    reference time (a hop repeating the previous one's time is written once)."""
     import numpy as np
 
-    t_local, t_ref = (np.asarray(a, dtype=np.float64) for a in r.warp)
+    w = np.asarray(r.warp, dtype=np.float64).reshape(-1, 2)
+    keep = np.ones(len(w), dtype=bool)
+    if len(w):
+        keep[1:] = w[1:, 1] > np.maximum.accumulate(w[:, 1])[:-1]
+    t_local, t_ref = w[keep, 0], w[keep, 1]
     with path.open("w") as fh:
         fh.write("t_local_s,t_ref_s\n")
         for a, b in zip(t_local, t_ref):
@@ -143,7 +185,8 @@ def _plot(path: Path, results: list[Any], ref: str) -> None:
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for r in results:
-        t_local, t_ref = (np.asarray(a, dtype=np.float64) for a in r.warp)
+        w = np.asarray(r.warp, dtype=np.float64).reshape(-1, 2)
+        t_local, t_ref = w[:, 0], w[:, 1]
         if t_local.size:
             ax.plot(t_ref, (t_local - t_ref) * 1e3 - r.offset_s * 1e3, label=f"{r.stream} ({r.offset_s:+.4f} s)")
     ax.set_xlabel(f"reference time ({ref}), s")
@@ -171,6 +214,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--ref", default=None, metavar="FILE", help="reference file (default: the first)")
     p.add_argument("--rate", type=_rate, default=None, metavar="HZ", help="sample rate of sensor logs without a time axis")
+    p.add_argument("--shared-clock", action="store_true",
+                   help="the files' time axes (CSV time columns, container start times) share one clock: use them "
+                   "as the prior instead of the coarse content search")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--warp-csv", default=None, metavar="DIR", help="write each file's fine warp as DIR/<stream>.csv")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="plot the warps (needs matplotlib)")
