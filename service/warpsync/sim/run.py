@@ -84,9 +84,9 @@ def publish_rig(
     on_start: Callable[[Truth], None] | None = None,
     timeout_s: float = 5.0,
 ) -> PublishResult:
-    """Publish ``rig`` for ``duration_s`` (default the rig's) into the service whose control socket is
-    ``control_endpoint``; returns the truth (on the host clock) and what was sent. ``stop_event`` ends it early
-    (streams are closed properly). ``on_start(truth)`` is called once scene time 0 is fixed on the host clock,
+    """Publish ``rig`` for ``duration_s`` (default the rig's; ``math.inf`` runs until ``stop_event``) into the
+    service whose control socket is ``control_endpoint``; returns the truth (on the host clock) and what was
+    sent. ``stop_event`` ends it early (streams are closed properly). ``on_start(truth)`` is called once scene time 0 is fixed on the host clock,
     before the first chunk is sent (e.g. to write the truth file)."""
     own = context is None
     ctx = zmq.Context() if own else context
