@@ -120,23 +120,27 @@ def dtw(
 
     if fast:
         wd = SYMMETRIC_FAST[pat.name]
-        if not return_path and code == 0 and Xa.shape[1] == 1:
-            x, y = Xa[:, 0], Ya[:, 0]
-            if n > m and band is None and not open_end and (window is None or window[0] == "sakoechiba"):
-                # symmetric pattern and window: transpose so the row buffer spans the shorter sequence
-                x, y, n2, m2 = y, x, m, n
-                lo, hi = window_band(window, n2, m2)
-                last = K.sym_dist_1d(x, y, lo, hi, wd)
-                _, dist = _pick_end(pat, last, n2, m2, False)
-                return DTWResult(dist, None, _normalized(pat, dist, n, m - 1), pat.name, (n - 1, m - 1))
-            last = K.sym_dist_1d(x, y, lo, hi, wd)
-            return _finish(pat, last, None, n, m, open_end)
+        if (
+            not return_path
+            and n > m
+            and code != 3
+            and band is None
+            and not open_end
+            and (window is None or window[0] == "sakoechiba")
+        ):
+            # symmetric pattern and window: transpose so the row buffers span the shorter sequence
+            lo2, hi2 = window_band(window, m, n)
+            last = _sym_distance(Ya, Xa, code, lo2, hi2, wd)
+            _, dist = _pick_end(pat, last, m, n, False)
+            return DTWResult(dist, None, _normalized(pat, dist, n, m - 1), pat.name, (n - 1, m - 1))
+        if not return_path:
+            return _finish(pat, _sym_distance(Xa, Ya, code, lo, hi, wd), None, n, m, open_end)
         rowptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(hi - lo, out=rowptr[1:])
         Yk = _EMPTY2 if Ya is None else Ya
-        last, dirs = K.sym_fill(Xa, Yk, code, lo, hi, rowptr, wd, return_path)
+        last, dirs = K.sym_fill(Xa, Yk, code, lo, hi, rowptr, wd, True)
         jend, dist = _pick_end(pat, last, n, m, open_end)
-        path = K.sym_backtrack(dirs, lo, rowptr, n - 1, jend) if return_path else None
+        path = K.sym_backtrack(dirs, lo, rowptr, n - 1, jend)
         return DTWResult(dist, path, _normalized(pat, dist, n, jend), pat.name, (n - 1, jend))
 
     ptr, sdi, sdj, sw = pat.encode()
@@ -150,6 +154,15 @@ def dtw(
 
 
 _EMPTY2 = np.empty((0, 0))
+
+
+def _sym_distance(Xa, Ya, code, lo, hi, wd) -> np.ndarray:
+    """Last DP row of a three-neighbour pattern, distance only (1-D squared differences: four-row kernel)."""
+    if code == 0 and Xa.shape[1] == 1:
+        return K.sym_dist_1d(np.ascontiguousarray(Xa[:, 0]), np.ascontiguousarray(Ya[:, 0]), lo, hi, wd)
+    rowptr = np.zeros(len(lo) + 1, dtype=np.int64)
+    last, _ = K.sym_fill(Xa, _EMPTY2 if Ya is None else Ya, code, lo, hi, rowptr, wd, False)
+    return last
 
 
 def _check_window_band(lo, hi, n, m, window, open_begin, open_end):

@@ -74,6 +74,10 @@ def sym_dist_1d(x, y, lo, hi, wd):
         b = e
     P = np.empty(cap)
     N = np.empty(cap)
+    C0 = np.empty(cap)
+    C1 = np.empty(cap)
+    C2 = np.empty(cap)
+    C3 = np.empty(cap)
     plo = lo[0]
     phi = hi[0]
     acc = 0.0 if plo == 0 else INF
@@ -125,33 +129,74 @@ def sym_dist_1d(x, y, lo, hi, wd):
             a3 = d3
         j2 = j1
         if cs < ce:
-            # interior: every row of the block is inside its band and the previous row is stored. Slices start
-            # at index 0 and are indexed with unsigned integers, so Numba emits no negative-index wrap-around code.
-            Pv = P[cs - 1 - plo : ce - plo]
+            # interior: every row of the block is inside its band and the previous row is stored.
+            # 1) local costs of the four rows, one contiguous sweep each (vectorised);
+            # 2) the DP, reading costs from L1. Slices start at index 0 and are indexed with unsigned
+            #    integers, so Numba emits no negative-index wrap-around code. The recursion is written so
+            #    that symmetric1 costs two min and one add per cell, symmetric2 two min and three add.
+            W = ce - cs
+            uW = np.uint64(W)
             Yv = y[cs:ce]
-            Nv = N[cs - L : ce - L]
-            one = np.uint64(1)
-            for k in range(np.uint64(ce - cs)):
-                up = Pv[k + one]
+            for k in range(uW):
                 yj = Yv[k]
                 t0 = x0 - yj
                 t1 = x1 - yj
                 t2 = x2 - yj
                 t3 = x3 - yj
-                c0 = t0 * t0
-                c1 = t1 * t1
-                c2 = t2 * t2
-                c3 = t3 * t3
-                d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
-                d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
-                d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
-                d3 = min(a3 + c3, min(d2 + c3, a2 + wd * c3))
-                Nv[k] = d3
-                pd = up
-                a0 = d0
-                a1 = d1
-                a2 = d2
-                a3 = d3
+                C0[k] = t0 * t0
+                C1[k] = t1 * t1
+                C2[k] = t2 * t2
+                C3[k] = t3 * t3
+            Pv = P[cs - 1 - plo : ce - plo]
+            Nv = N[cs - L : ce - L]
+            one = np.uint64(1)
+            if wd == 1.0:
+                for k in range(uW):
+                    up = Pv[k + one]
+                    d0 = min(a0, min(up, pd)) + C0[k]
+                    d1 = min(a1, min(d0, a0)) + C1[k]
+                    d2 = min(a2, min(d1, a1)) + C2[k]
+                    d3 = min(a3, min(d2, a2)) + C3[k]
+                    Nv[k] = d3
+                    pd = up
+                    a0 = d0
+                    a1 = d1
+                    a2 = d2
+                    a3 = d3
+            elif wd == 2.0:
+                for k in range(uW):
+                    up = Pv[k + one]
+                    c0 = C0[k]
+                    c1 = C1[k]
+                    c2 = C2[k]
+                    c3 = C3[k]
+                    d0 = min(a0 + c0, min(up, pd + c0) + c0)
+                    d1 = min(a1 + c1, min(d0, a0 + c1) + c1)
+                    d2 = min(a2 + c2, min(d1, a1 + c2) + c2)
+                    d3 = min(a3 + c3, min(d2, a2 + c3) + c3)
+                    Nv[k] = d3
+                    pd = up
+                    a0 = d0
+                    a1 = d1
+                    a2 = d2
+                    a3 = d3
+            else:
+                for k in range(uW):
+                    up = Pv[k + one]
+                    c0 = C0[k]
+                    c1 = C1[k]
+                    c2 = C2[k]
+                    c3 = C3[k]
+                    d0 = min(a0 + c0, min(up, pd + (wd - 1.0) * c0) + c0)
+                    d1 = min(a1 + c1, min(d0, a0 + (wd - 1.0) * c1) + c1)
+                    d2 = min(a2 + c2, min(d1, a1 + (wd - 1.0) * c2) + c2)
+                    d3 = min(a3 + c3, min(d2, a2 + (wd - 1.0) * c3) + c3)
+                    Nv[k] = d3
+                    pd = up
+                    a0 = d0
+                    a1 = d1
+                    a2 = d2
+                    a3 = d3
             j2 = ce
         # ragged right edge, checked
         for j in range(j2, H):
