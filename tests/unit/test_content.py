@@ -69,9 +69,9 @@ def test_gcc_phat_fractional_delay(rng):
     f = np.fft.rfftfreq(n + 200, 1 / rate)
     delay = 0.0031234  # seconds, not a whole sample
     late = np.fft.irfft(np.fft.rfft(src) * np.exp(-2j * np.pi * f * delay), n + 200)
-    lag, sharp = gcc_phat_lag(src[100 : 100 + n], late[100 : 100 + n] + 0.1 * rng.normal(size=n), rate, 0.005)
+    lag, sharp, unique = gcc_phat_lag(src[100 : 100 + n], late[100 : 100 + n] + 0.1 * rng.normal(size=n), rate, 0.005)
     assert lag == pytest.approx(delay, abs=30e-6)
-    assert sharp > 20
+    assert sharp > 20 and unique > 2
 
 
 def test_coarse_offset_finds_minutes(rng):

@@ -76,6 +76,9 @@ class ContentConfig:
     """Innovations beyond this many predicted standard deviations are outliers (default 6)."""
     relock_hops: int = 3
     """Consecutive consistent outliers after which the smoother re-locks on them (default 3)."""
+    rate_prior_ppm: float = 20.0
+    """Prior spread of the drift the content smoother must find on top of the clock model's, ppm (default 20;
+    the offline API, which has no clock model, uses 500)."""
     drift_noise_ppm_per_s: float = 0.05
     """Process noise of the drift state, ppm per sqrt(second) (default 0.05)."""
     offset_noise_s_per_s: float = 1e-5

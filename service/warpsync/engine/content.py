@@ -235,9 +235,10 @@ def measure_lag(
     return LagMeasurement(lag_s, peak, prominence, sigma, True)
 
 
-def gcc_phat_lag(ref: np.ndarray, cand: np.ndarray, rate_hz: float, max_lag_s: float) -> tuple[float, float]:
+def gcc_phat_lag(ref: np.ndarray, cand: np.ndarray, rate_hz: float, max_lag_s: float) -> tuple[float, float, float]:
     """GCC-PHAT lag (seconds, candidate late > 0) of two equally long raw signals on the same grid, within
-    ``+-max_lag_s``; returns (lag_s, peak sharpness = peak / mean |gcc| in the search range)."""
+    ``+-max_lag_s``; returns (lag_s, sharpness = peak / mean |gcc| over all lags, uniqueness = peak / best
+    value more than 2 samples away from it within the search range; inf when there is none)."""
     n = len(ref)
     if n != len(cand) or n < 16:
         raise AlignmentError("gcc_phat_lag needs two signals of the same length (>= 16 samples)")
@@ -251,8 +252,11 @@ def gcc_phat_lag(ref: np.ndarray, cand: np.ndarray, rate_hz: float, max_lag_s: f
     seg = np.concatenate([g[-M:], g[: M + 1]])  # lags -M..M
     i = int(np.argmax(seg))
     frac, _ = _parabolic(seg, i)
-    sharp = float(seg[i] / (np.mean(np.abs(seg)) + 1e-12))
-    return (i + frac - M) / rate_hz, sharp
+    sharp = float(seg[i] / (np.mean(np.abs(g)) + 1e-12))
+    rest = np.concatenate([seg[: max(0, i - 2)], seg[i + 3 :]])
+    second = float(rest.max()) if len(rest) else 0.0
+    unique = float(seg[i] / second) if second > 0 else math.inf
+    return (i + frac - M) / rate_hz, sharp, unique
 
 
 # ------------------------------------------------------------------------------------------ coarse search
@@ -306,7 +310,12 @@ def coarse_offset(
             frac = 0.5 * (y0 - y2) / den
     off = float(offs[i] + frac * grid_s)
     prom = peak - max(second, 0.0)
-    informative = peak > 0.2 and prom > 0.05
+    # significance: how far the peak stands out of the distribution of all candidate scores
+    valid = score[ok]
+    med = float(np.median(valid))
+    spread = 1.4826 * float(np.median(np.abs(valid - med))) + 1e-12
+    z = (peak - med) / spread
+    informative = peak > 0.1 and prom > 0.05 and z >= 8.0
     return LagMeasurement(off, peak, prom, grid_s, informative, "" if informative else "ambiguous")
 
 

@@ -90,6 +90,7 @@ class StreamState:
     last_reason: str = ""
     edge_count: int = 0
     acquire: list = field(default_factory=list)
+    measurements: list = field(default_factory=list)  # (T, correction, sigma) of informative windows (offline)
     stalled: bool = False
     jumped: bool = False
     last_status: tuple | None = None
@@ -127,8 +128,10 @@ class Session:
 class SyncEngine:
     """All sessions of one service: clock models by clock id, stream states, content sync and fusion."""
 
-    def __init__(self, cfg: EngineConfig | None = None) -> None:
+    def __init__(self, cfg: EngineConfig | None = None, *, record: bool = False) -> None:
+        """`record` keeps every informative window's measurement (unbounded: for the offline API only)."""
         self.cfg = cfg or EngineConfig()
+        self.record = record
         self.clocks: dict[str, ClockModel] = {}
         self.streams: dict[str, StreamState] = {}
         self.sessions: dict[str, Session] = {}
@@ -169,7 +172,8 @@ class SyncEngine:
         st = StreamState(meta=meta, session=sname, clock=clock, extractor=ext, last_arrival_s=now_s,
                          filter=ContentFilter(offset_noise_s_per_s=c.offset_noise_s_per_s,
                                               drift_noise_per_s=c.drift_noise_ppm_per_s * 1e-6,
-                                              gate_sigmas=c.gate_sigmas, relock_hops=c.relock_hops))
+                                              gate_sigmas=c.gate_sigmas, relock_hops=c.relock_hops,
+                                              rate_prior=c.rate_prior_ppm * 1e-6))
         if meta.modality == "audio" and meta.rate_hz > 0:
             st.raw_factor = max(1, int(math.ceil(meta.rate_hz / RAW_RATE_MAX_HZ)))
             st.raw_rate_hz = meta.rate_hz / st.raw_factor
@@ -300,9 +304,11 @@ class SyncEngine:
         base = self.clock_map(st, t_local)
         if base is None:
             return None
-        T = float(np.max(base)) if isinstance(base, np.ndarray) and len(base) else float(base) if not isinstance(base, np.ndarray) else 0.0
-        d, _ = self.correction(st, T)
-        return base - d
+        f = st.filter
+        if f is None or f.T is None:
+            return base
+        # the correction at each sample's own time (it has a rate): d(T) = d_k + r (T - T_k)
+        return base - (f.x[0] + f.x[1] * (base - f.T))
 
     def partner_of(self, st: StreamState) -> str:
         sess = self.sessions[st.session]
@@ -396,11 +402,13 @@ class SyncEngine:
         st.edge_count = 0
         lag, sigma = m.lag_s, m.sigma_s
         if c.raw_audio_refine and st.raw is not None and partner.raw is not None:
-            r = self._refine_raw(st, partner, T_end, lag, max(3 * sigma, 0.002))
+            r = self._refine_raw(st, partner, T_end, lag, max(3 * sigma, 0.0005))
             if r is not None:
                 lag, sigma = r
         d_now, _ = self.correction(st, T_mid)
         z = d_now + lag
+        if self.record:
+            st.measurements.append((T_mid, z, sigma))
         if f.T is None:
             # acquisition: lock only on `acquire_hops` consecutive informative windows that agree (a single
             # window can correlate by chance; the truth repeats, chance does not)
@@ -442,8 +450,10 @@ class SyncEngine:
             return None
         r = np.where(ok, r, 0.0)
         cnd = np.where(ok, cnd, 0.0)
-        dl, sharp = gcc_phat_lag(r, cnd, rate, half_s)
-        if sharp < 8.0 or abs(dl) >= half_s * 0.98:
+        dl, sharp, unique = gcc_phat_lag(r, cnd, rate, half_s)
+        # a sharp, unique peak inside the envelope's own uncertainty, or nothing (periodic sounds make GCC
+        # peaks repeat; the envelope decides which one is meant)
+        if sharp < 8.0 or unique < 1.3 or abs(dl) >= half_s * 0.98:
             return None
         return lag + dl, 0.25 / rate
 
@@ -498,8 +508,13 @@ class SyncEngine:
         if content_live or (f is not None and f.T is not None and not self.is_anchor(st)):
             t_ref = T - d
             rate = f.x[1] if f is not None and f.T is not None else 0.0
-            # t_ref = base(t_local) - d(T): d t_ref / d t_local ~ (1 + clock slope) (1 - rate)
-            drift_ppm = ((1 + clock_ppm * 1e-6) / (1 - rate) - 1) * 1e6
+            if clock_settled:
+                # the clock models' drift (minutes of timestamps) is the better drift estimate: the smoother's
+                # rate also absorbs the clock fit's early corrections, which later clock refits undo
+                drift_ppm = clock_ppm
+            else:
+                # t_ref = base(t_local) - d(T): d t_ref / d t_local ~ (1 + clock slope) (1 - rate)
+                drift_ppm = ((1 + clock_ppm * 1e-6) / (1 - rate) - 1) * 1e6
         else:
             t_ref = T
             drift_ppm = clock_ppm
