@@ -5,11 +5,14 @@ drifting device clock really samples the scene at stretched times and no resampl
 ground truth. The scene is generated lazily in fixed blocks from one seeded generator, so memory stays bounded
 by the number of events (a few per second) and the result does not depend on how callers slice time.
 
-Motion: each object's velocity changes in short raised-cosine "kicks" (40 ms, mean-reverting towards the room
-centre) plus a small wobble; positions, velocities and accelerations are closed forms. ``still`` intervals
-freeze the motion (scene motion time stops). Sound: every kick makes an impact (damped partials with a sharp
-onset); independent tonal bursts (voices, steps) happen at their own rate; a quiet amplitude-modulated
-ambience is shared by every microphone; ``silence`` intervals mute all of it.
+Motion: each object alternates between rest and motion: a "kick" (a 40 ms raised-cosine velocity change)
+launches it towards a random point of the room, a later kick stops it dead (it hits something), plus a small
+wobble; positions, velocities and accelerations are closed forms. So motion starts and stops abruptly, as
+hands clapping or a ball hitting a wall do: what cameras (motion energy), IMUs (acceleration spikes) and
+microphones (onsets) share. ``still`` intervals freeze the motion (scene motion time stops). Sound: every stop
+makes an impact (damped partials with a sharp onset), every launch a softer one; independent tonal bursts
+(voices, steps) happen at their own rate; a quiet amplitude-modulated ambience is shared by every
+microphone; ``silence`` intervals mute all of it.
 """
 
 from __future__ import annotations
@@ -55,8 +58,8 @@ class Scene:
         self._silence = _merge(cfg.silence)
         r = self._rng
         self.p0 = ROOM_CENTRE + r.uniform(-0.6, 0.6, (k, 3)) * ROOM_HALF
-        self.v0 = r.normal(0.0, 0.3, (k, 3)) * np.array([1.0, 1.0, 0.2])
-        self.size_m = r.uniform(0.18, 0.35, k)
+        self.v0 = np.zeros((k, 3))  # objects start at rest
+        self.size_m = r.uniform(0.25, 0.45, k)
         self.brightness = r.uniform(90.0, 200.0, k)
         # wobble: 3 sinusoids per axis, amplitude ~ 0.25 m/s^2 of acceleration
         self._wob_f = r.uniform(0.3, 3.0, (k, 3, 3))
@@ -74,7 +77,7 @@ class Scene:
         self._kick_dv = [np.empty((0, 3)) for _ in range(k)]
         self._cum_dv: list[np.ndarray] = [np.zeros((1, 3)) for _ in range(k)]
         self._cum_dvt: list[np.ndarray] = [np.zeros((1, 3)) for _ in range(k)]
-        self._state = [(self.p0[i].copy(), self.v0[i].copy(), 0.0, np.zeros(3)) for i in range(k)]
+        self._state = [(self.p0[i].copy(), np.zeros(3), 0.0, np.zeros(3), False) for i in range(k)]
         # sound events, in scene time
         self._ev_start = np.empty(0)
         self._ev_dur = np.empty(0)
@@ -98,7 +101,7 @@ class Scene:
         cfg = self.cfg
         new_ev: list[tuple[float, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]] = []
         for i in range(cfg.objects):
-            p, v, t_last, dv_last = self._state[i]
+            p, v, t_last, dv_last, moving = self._state[i]
             times: list[float] = []
             dvs: list[np.ndarray] = []
             t = t_last
@@ -111,16 +114,23 @@ class Scene:
                 gap = t - t_last
                 p = p + v * gap + dv_last * (gap - KICK_S / 2)
                 v = v + dv_last
-                pull = (ROOM_CENTRE - p) / ROOM_HALF
-                dv = (-0.5 * v + 0.6 * cfg.kick_speed_mps * pull + r.normal(0.0, cfg.kick_speed_mps, 3)) * np.array(
-                    [1.0, 1.0, 0.3]
-                )
+                if moving:
+                    dv = -v  # it hits something and stops: an impact
+                    amp = cfg.event_level * min(1.5, float(np.linalg.norm(v)) / max(cfg.kick_speed_mps, 1e-9))
+                else:
+                    # launched towards a random point of the room, at about kick_speed (a push: a softer sound)
+                    target = ROOM_CENTRE + r.uniform(-0.8, 0.8, 3) * ROOM_HALF
+                    d = target - p
+                    d[2] *= 0.3
+                    speed = cfg.kick_speed_mps * r.uniform(0.6, 1.4)
+                    dv = d / max(float(np.linalg.norm(d)), 1e-6) * speed - v
+                    amp = 0.5 * cfg.event_level * min(1.5, speed / max(cfg.kick_speed_mps, 1e-9))
+                moving = not moving
                 times.append(t)
                 dvs.append(dv)
                 t_last, dv_last = t, dv
-                amp = cfg.event_level * min(1.5, float(np.linalg.norm(dv)) / max(cfg.kick_speed_mps, 1e-9))
                 new_ev.append(self._impact(self._real_time(t), amp))
-            self._state[i] = (p, v, t_last, dv_last)
+            self._state[i] = (p, v, t_last, dv_last, moving)
             if times:
                 self._kick_t[i] = np.concatenate([self._kick_t[i], times])
                 self._kick_dv[i] = np.concatenate([self._kick_dv[i], np.array(dvs)])
