@@ -18,7 +18,10 @@ SEQUENCES = [v for v in json.loads((VECTORS / "invalid.json").read_text())["vect
 def test_publisher_subscriber_control_against_the_service(start_service, tmp_path, zctx, rng):
     rs = start_service(ipc_cfg(tmp_path, workers=2))
     ep = rs.endpoints
+    before = rs.service._pub.subscriptions
     with Subscriber(ep.publish, topics=["stream."], context=zctx) as sub, Control(ep.control, context=zctx) as ctl:
+        # the service's XPUB has seen the subscription before the stream opens, so stream.open is not missed
+        wait_for(lambda: rs.service._pub.subscriptions > before, 10.0, "the subscription")
         assert ctl.ping().rtt_s < 10
         with Publisher(
             "cam1.flow", modality="video", rate_hz=30.0, shape=(4, 8), dtype="f4", control=ep.control, context=zctx
