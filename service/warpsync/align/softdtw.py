@@ -137,7 +137,11 @@ def soft_dtw(
         store_e = return_alignment or (return_grad and not fused_grad)
         E = np.empty((n, m)) if store_e else _EMPTY2
         Gk = np.empty(Xa.shape) if fused_grad else _EMPTY2
-        K._softdtw_backward(W, n, m, lanes, E, store_e, Xt, Yp, Gk, fused_grad)
+        Yrow = _EMPTY2
+        if fused_grad:
+            Yrow = np.zeros((m + 2 * lanes, Xa.shape[1]))
+            Yrow[lanes : lanes + m] = Ya
+        K._softdtw_backward(W, n, m, lanes, E, store_e, Xa if fused_grad else _EMPTY2, Yrow, Gk, fused_grad)
         del W
         if fused_grad:
             G = Gk.reshape(x_shape)

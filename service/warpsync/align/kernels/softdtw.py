@@ -235,16 +235,17 @@ def _expect_step(n1, n2, w1, w2, cur, K):
 
 
 @njit(cache=True, nogil=True, fastmath=_FM, error_model="numpy")
-def _softdtw_backward(W, n, m, K, E, store_e, Xt, Yr, G, want_g):
+def _softdtw_backward(W, n, m, K, E, store_e, X, Yrow, G, want_g):
     """Expected alignment E = dR(n-1, m-1)/dcost from the forward weights W (see module doc).
 
     E(i, j) = E(i+1, j) w_up(i+1, j) + E(i, j+1) w_left(i, j+1) + E(i+1, j+1) w_diag(i+1, j+1), E(n-1, m-1) = 1.
     store_e: write E (n, m). want_g: accumulate G (n, d) = sum_j E(i, j) 2 (x_i - y_j), the gradient of the
-    value w.r.t. X for the squared Euclidean cost, from Xt (d, n) and Yr (d, m + 2K) as in the forward pass.
+    value w.r.t. X for the squared Euclidean cost, from X (n, d) and Yrow (m + 2K, d) = Y with K zero rows on
+    each side (Yrow[K + j] = Y[j]), as 2 (x_i sum_j E(i, j) - sum_j E(i, j) y_j), lane by lane.
     """
     S = m + K - 1
     nb = (n + K - 1) // K
-    d = Xt.shape[0]
+    d = X.shape[1]
     # The row below the stripe, row-major: its E and the weights through which it reaches the stripe.
     ebel = np.zeros(m + 2)
     wup_bel = np.zeros(m + 2)
@@ -254,8 +255,8 @@ def _softdtw_backward(W, n, m, K, E, store_e, Xt, Yr, G, want_g):
     n1 = np.zeros(K + 1)
     n2 = np.zeros(K + 1)
     cur = np.zeros(K + 1)
-    Xs = np.zeros((d, K))
-    Gs = np.zeros((d, K))
+    yacc = np.zeros((K, d))  # sum_j E(i0 + r, j) y_j
+    rowsum = np.zeros(K)  # sum_j E(i0 + r, j)
     for b in range(nb - 1, -1, -1):
         i0 = b * K
         kk = min(K, n - i0)
@@ -264,10 +265,8 @@ def _softdtw_backward(W, n, m, K, E, store_e, Xt, Yr, G, want_g):
             n1[q] = 0.0
             n2[q] = 0.0
         if want_g:
-            for k in range(d):
-                for r in range(K):
-                    Xs[k, r] = Xt[k, i0 + r] if r < kk else 0.0
-                    Gs[k, r] = 0.0
+            yacc[:, :] = 0.0
+            rowsum[:] = 0.0
         for s in range(S - 1, -1, -1):
             _expect_step(n1, n2, Wb[s + 1], Wb[s + 2], cur, K)
             # lane K-1: its successors below lie in the row under the stripe (row-major, column j and j+1)
@@ -293,7 +292,7 @@ def _softdtw_backward(W, n, m, K, E, store_e, Xt, Yr, G, want_g):
                     if 0 <= j < m:
                         E[i0 + r, j] = cur[r]
             if want_g:
-                _grad_step(Xs, Yr, s, cur, Gs, K)
+                _grad_step(Yrow, s, cur, yacc, rowsum, K)
             tmp = n2
             n2 = n1
             n1 = cur
@@ -301,7 +300,7 @@ def _softdtw_backward(W, n, m, K, E, store_e, Xt, Yr, G, want_g):
         if want_g:
             for r in range(kk):
                 for k in range(d):
-                    G[i0 + r, k] = 2.0 * Gs[k, r]
+                    G[i0 + r, k] = 2.0 * (X[i0 + r, k] * rowsum[r] - yacc[r, k])
         # this stripe's first row becomes the row below the next (upper) stripe
         for j in range(m):
             ebel[j] = erow[j]
@@ -310,12 +309,16 @@ def _softdtw_backward(W, n, m, K, E, store_e, Xt, Yr, G, want_g):
 
 
 @njit(inline="always", fastmath=_FM, error_model="numpy")
-def _grad_step(Xs, Yr, s, e, Gs, K):
-    """Gs[:, r] += E(i0 + r, s - r) (x_{i0+r} - y_{s-r}) for one anti-diagonal step (e = its E values)."""
-    base = Yr.shape[1] - K - 1 - s
-    for k in range(Xs.shape[0]):
-        xk = Xs[k]
-        yk = Yr[k, base : base + K]
-        gk = Gs[k]
-        for r in range(K):
-            gk[r] += e[r] * (xk[r] - yk[r])
+def _grad_step(Yrow, s, e, acc, rowsum, K):
+    """acc[r] += E(i0 + r, s - r) y_{s-r}, rowsum[r] += E(i0 + r, s - r) for one anti-diagonal step.
+
+    The inner loop runs along the d features of one contiguous row of Y (lanes outside Y read a zero row).
+    """
+    d = Yrow.shape[1]
+    for r in range(K):
+        w = e[r]
+        rowsum[r] += w
+        yrow = Yrow[s - r + K]
+        ar = acc[r]
+        for k in range(d):
+            ar[k] += w * yrow[k]
