@@ -6,9 +6,9 @@ For tick k of the reference timeline (time ``T_k``), every member contributes th
 time is nearest ``T_k`` (as tight as the mapping allows: the residual is at most half the member's sample
 period), and never a sample it already contributed to an earlier bundle (each message used at most once; ticks
 are emitted in order, so bundles never cross). A member whose nearest sample is already used, falls in a gap
-(a dropped chunk), or farther than `max_residual_s` is *missing*. A tick is published as soon as every member
-has data past it, or `max_wait_s` (host time) after the first member had, with ``incomplete`` set and the late
-or missing members named.
+(a dropped chunk), or farther than `max_residual_s` is *missing*. A tick is published as soon as every member's
+nearest sample to it has arrived, or `max_wait_s` (host time) after the first member's had, with
+``incomplete`` set and the late or missing members named.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Bundler:
         while len(out) < max_bundles:
             T = self.tick_time(self.next_k)
             tol = {m.stream: self._tol(m) for m in members}
-            covered = [m.covered_until_s >= T + tol[m.stream] for m in members]
+            covered = [self._covered(m, T, tol[m.stream]) for m in members]
             if not any(covered):
                 break
             if not all(covered):
@@ -84,6 +84,14 @@ class Bundler:
             self.next_k += 1
             self.first_cover_host_s = None
         return out
+
+    @staticmethod
+    def _covered(m: MemberView, T: float, tol: float) -> bool:
+        """The member's sample nearest T has arrived (or data past T + tol shows there is none)."""
+        if m.covered_until_s >= T + tol:
+            return True
+        hit = m.index_of(m.to_local(T))
+        return hit is not None and m.to_ref(hit[1]) <= m.covered_until_s + 1e-12
 
     def _tol(self, m: MemberView) -> float:
         return self.cfg.max_residual_s if self.cfg.max_residual_s > 0 else 0.5 / m.rate_hz

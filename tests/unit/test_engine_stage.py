@@ -1,0 +1,122 @@
+"""EngineStage through the Stage interface: events, status flags, metrics on the injected registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+from warpsync_client.protocol import StreamMeta
+
+from warpsync.engine.config import EngineConfig, SessionConfig
+from warpsync.engine.stage import EngineStage
+from warpsync.stage import Samples
+
+RATE = 8000.0
+HOST0 = 5000.0
+
+
+def scene_audio(rng, seconds):
+    """Shared scene: clicks and bursts at random times over quiet noise, at RATE."""
+    n = int(seconds * RATE)
+    x = rng.normal(0, 0.002, n)
+    for t in rng.uniform(0, seconds, int(seconds * 4)):
+        i = int(t * RATE)
+        m = min(n - i, 400)
+        x[i : i + m] += rng.uniform(0.1, 0.5) * np.exp(-np.arange(m) / 60.0) * rng.normal(size=m)
+    return x
+
+
+def feed(stage, rng, seconds, *, latency_b=0.037, dev_off_b=12.5, text=True):
+    src = scene_audio(rng, seconds + 1)
+    ma = StreamMeta("a", "audio", RATE, (1,), "f4", session="s")
+    mb = StreamMeta("b", "audio", RATE, (1,), "f4", session="s")
+    mt = StreamMeta("t", "text", 0.0, (), "utf8", session="s")
+    events = stage.open(ma, HOST0) + stage.open(mb, HOST0) + (stage.open(mt, HOST0) if text else [])
+    lag = int(latency_b * RATE)
+    chunk = 160
+    for k in range(int(seconds * RATE) // chunk):
+        i = k * chunk
+        xa = (src[i + lag : i + lag + chunk] + rng.normal(0, 0.001, chunk)).astype(np.float32)[:, None]
+        xb = (src[i : i + chunk] + rng.normal(0, 0.001, chunk)).astype(np.float32)[:, None]
+        t_host = HOST0 + (i + chunk) / RATE
+        events += stage.samples(ma, Samples("a", k, 100.0 + i / RATE, t_host + 0.001 + rng.exponential(0.001), xa))
+        events += stage.samples(mb, Samples("b", k, dev_off_b + i / RATE, t_host + 0.001 + rng.exponential(0.001), xb))
+        if text and k % 100 == 0:
+            events += stage.samples(mt, Samples("t", k, 100.0 + i / RATE, t_host, "hello", 1.0))
+        if k % 10 == 0:
+            events += stage.tick(t_host + 0.002)
+    return events
+
+
+def test_events_status_and_metrics(rng):
+    reg = CollectorRegistry()
+    stage = EngineStage(EngineConfig(sessions={"s": SessionConfig(reference="a")}), reg)
+    events = feed(stage, rng, 12.0)
+    offs = [e for e in events if e.name == "sync.offset" and e.stream == "b"]
+    assert offs, "no sync.offset for b"
+    last = offs[-1].body
+    assert set(last) >= {"stream", "reference", "t_s", "offset_s", "drift_ppm", "uncertainty_s", "method", "settled",
+                         "confidence"}
+    assert last["reference"] == "a" and last["method"] == "fused" and last["settled"]
+    # a sample of a at a-time t holds the content b holds at b-time 12.5 + (t - 100) + 0.037:
+    # offset = t_b - t_a of the same content
+    true_off = (12.5 - 100.0) + 0.037
+    assert last["offset_s"] == pytest.approx(true_off, abs=2e-4)
+    ref = [e for e in events if e.name == "sync.offset" and e.stream == "a"][-1].body
+    assert ref["offset_s"] == 0.0 and ref["uncertainty_s"] == 0.0
+    assert not any(e.stream == "t" for e in events if e.name == "sync.offset")
+    st = [e for e in events if e.name == "stream.status" and e.stream == "b"]
+    assert st[-1].body["settled"] and not st[-1].body["stalled"] and not st[-1].body["jumped"]
+    bundles = [e.body for e in events if e.name == "sync.bundle"]
+    assert bundles and not bundles[-1]["incomplete"]
+    assert {m["stream"] for m in bundles[-1]["members"]} == {"a", "b"}
+    # metrics on the injected registry
+    assert reg.get_sample_value("warpsync_engine_offset_seconds", {"stream": "b"}) == pytest.approx(true_off, abs=2e-4)
+    assert reg.get_sample_value("warpsync_engine_settled", {"stream": "b"}) == 1.0
+    assert reg.get_sample_value("warpsync_engine_method", {"stream": "b", "method": "fused"}) == 1.0
+    assert reg.get_sample_value("warpsync_engine_hop_seconds_count") > 10
+    assert reg.get_sample_value("warpsync_engine_content_windows_total", {"stream": "b", "outcome": "ok"}) > 5
+    assert reg.get_sample_value("warpsync_engine_bundles_total", {"session": "s", "complete": "true"}) > 100
+
+
+def test_stalled_then_resumed_and_reconnect_keeps_state(rng):
+    stage = EngineStage(EngineConfig(sessions={"s": SessionConfig(reference="a")}), CollectorRegistry())
+    feed(stage, rng, 6.0, text=False)
+    end = HOST0 + 6.0
+    ev = stage.tick(end + 5.0)
+    stalled = {e.stream for e in ev if e.name == "stream.status" and e.body["stalled"]}
+    assert stalled == {"a", "b"}
+    clock_b = stage.engine.streams["b"].clock
+    resets = clock_b.resets
+    # publisher of b reconnects under the same id and clock: state is kept, no reset
+    mb = StreamMeta("b", "audio", RATE, (1,), "f4", session="s")
+    stage.close("b", end + 5.0)
+    ev = stage.open(mb, end + 5.5)
+    assert stage.engine.streams["b"].clock is clock_b and clock_b.resets == resets
+    st = [e for e in ev if e.name == "stream.status" and e.stream == "b"]
+    assert st and not st[-1].body["stalled"] and st[-1].body["settled"]
+    ev = stage.samples(mb, Samples("b", 0, 12.5 + 11.5, end + 5.5 + 0.002, np.zeros((160, 1), np.float32)))
+    assert not [e for e in ev if e.name == "stream.status" and e.stream == "b" and e.body["jumped"]]
+    assert clock_b.resets == resets
+
+
+def test_default_session_and_host_reference(rng):
+    """Without config: streams join the default session, the reference is the host clock and the first audio
+    stream is the content anchor (clock method), the other is content-aligned to it."""
+    stage = EngineStage(EngineConfig(), CollectorRegistry())
+    events = []
+    ma = StreamMeta("a", "audio", RATE, (1,), "f4")
+    mb = StreamMeta("b", "audio", RATE, (1,), "f4")
+    src = scene_audio(rng, 9.0)
+    stage.open(ma, HOST0)
+    stage.open(mb, HOST0)
+    for k in range(int(8.0 * RATE) // 160):
+        i = k * 160
+        t_host = HOST0 + (i + 160) / RATE
+        events += stage.samples(ma, Samples("a", k, 100.0 + i / RATE, t_host + 0.001, src[i : i + 160, None]))
+        events += stage.samples(mb, Samples("b", k, 7.0 + i / RATE, t_host + 0.001, src[i : i + 160, None]))
+    last = {e.stream: e.body for e in events if e.name == "sync.offset"}
+    assert last["a"]["reference"] == "host" and last["a"]["method"] == "clock"
+    assert last["b"]["method"] == "fused"
+    # both map the same content to the same host time: offsets differ by their device clocks
+    assert (last["b"]["offset_s"] - last["a"]["offset_s"]) == pytest.approx(7.0 - 100.0, abs=2e-4)
