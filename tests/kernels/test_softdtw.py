@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from warpsync.align.dtw import dtw
+from warpsync.align.reference.dtw import cost_matrix_ref
 from warpsync.align.reference.soft import soft_dtw_grad_x_ref, soft_dtw_ref, sqeuclidean_cost
 from warpsync.align.softdtw import soft_dtw
 from warpsync.errors import AlignmentError
@@ -65,6 +66,34 @@ def test_matches_reference(n, m, d, gamma, kind, seed):
     _close(r.grad, G, max(1.0, float(np.abs(G).max())))
     # value alone (O(m) memory path) is the same number
     assert soft_dtw(X, Y, gamma=gamma).value == r.value
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_other_metrics_match_reference(rng, metric):
+    X = rng.standard_normal((23, 3))
+    Y = rng.standard_normal((41, 3))
+    v, E = soft_dtw_ref(cost_matrix_ref(X, Y, metric), 0.2)
+    r = soft_dtw(X, Y, gamma=0.2, metric=metric, return_alignment=True)
+    _close(r.value, v, max(1.0, abs(v)))
+    _close(r.alignment, E)
+
+
+@settings(max_examples=30)
+@given(n=st.integers(1, 12), m=st.integers(1, 12), gamma=st.sampled_from([1e-3, 1.0, 1e3]), seed=st.integers(0, 2**31))
+def test_wide_dynamic_range_matches_reference(n, m, gamma, seed):
+    # costs from 1e-3 to 1e6: soft-min arguments far below exp's range must underflow to weight 0, not NaN
+    g = np.random.default_rng(seed)
+    C = 10.0 ** g.uniform(-3, 6, (n, m))
+    v, E = soft_dtw_ref(C, gamma)
+    r = soft_dtw(C, metric="precomputed", gamma=gamma, return_alignment=True)
+    _close(r.value, v, max(1.0, abs(v)))
+    # The oracle's backward pass exponentiates differences of accumulated costs (~1e6 here) divided by gamma,
+    # so its own error is ~eps * |R| / gamma per cell; the kernel stores the forward weights and has none of it.
+    atol = 1e-9 + 4 * np.finfo(float).eps * C.sum() / gamma * (n + m)
+    np.testing.assert_allclose(r.alignment, E, rtol=0, atol=atol)
+    assert np.all(np.isfinite(r.alignment)) and r.alignment.min() >= 0.0
+    if n == 1 or m == 1:  # a single path: every cell is on it
+        np.testing.assert_allclose(r.alignment, 1.0, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("n,m", [(1, 40), (40, 1), (70, 45), (33, 97), (64, 64), (2, 3)])
