@@ -13,3 +13,19 @@ class SpeechConfig:
     """Path of a TorchScript CTC model (with its vocabulary beside it); empty uses the shipped model."""
     device: str = "auto"
     """torch device: `auto` (CUDA when available, else CPU), `cpu` or `cuda[:N]`."""
+    star: bool = True
+    """Use the star (garbage) state between words, so speech missing from the text does not derail the rest."""
+    star_penalty: float = 1.5
+    """Cost of the star state per frame, natural-log units: higher keeps more audio on transcript words. Default 1.5."""
+    beam: float = 15.0
+    """Streaming: paths within this many natural-log units of the best are traced for commits. Default 15."""
+    horizon_s: float = 3.0
+    """Streaming trust horizon, seconds: without convergence the best path is committed this far behind the newest frame (half of it). Default 3.0."""
+    max_text_lag_s: float = 60.0
+    """Streaming: seconds of audio kept waiting for transcript text before it is given up to the star state. Default 60."""
+    confidence: bool = True
+    """Compute per-word confidence by forward-backward (costs about one more pass over the trellis). Default true."""
+    block_s: float = 30.0
+    """Model evaluation block, seconds of audio per forward pass (bounds memory on long audio). Default 30."""
+    status_period_s: float = 1.0
+    """Seconds between `speech.status` events per aligned pair (from `tick`). Default 1.0."""

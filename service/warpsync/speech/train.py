@@ -1,0 +1,139 @@
+"""Training recipe for the shipped CTC model (`warpsync speech train DATA_DIR --out MODEL.pt`).
+
+Data: `train.npz` made by `tools/speech/make_dataset.py` (espeak-ng speech with truth word spans). Loss: CTC
+over the character tokens of the transcript plus a frame-level term on the blank posterior — frames inside
+a spoken word are pushed away from blank, frames in pauses toward it — so that the model's non-blank
+emissions cover each word's whole extent instead of a single spike: word boundaries then come out of the
+CTC Viterbi path directly. The result is still a plain CTC model (any CTC aligner can use it). Deterministic
+for a given data file and seed, on one CPU thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .model import ConvCTC, export_torchscript
+from .tokenizer import DEFAULT_VOCAB
+
+log = logging.getLogger(__name__)
+
+HOP = 160
+SR = 16000
+
+
+def _load(path: Path):
+    with np.load(path) as npz:
+        d = {k: npz[k] for k in npz.files}  # each access of an NpzFile member decompresses it again
+    texts = json.loads(str(d["texts"]))
+    off, woff = d["offsets"], d["word_offsets"]
+    audio, w_start, w_end = d["audio"], d["word_start_s"], d["word_end_s"]
+    utts = []
+    for i, text in enumerate(texts):
+        wave = audio[off[i] : off[i + 1]].astype(np.float32) / 32768.0
+        toks = [t for w in DEFAULT_VOCAB.words(text) for t in w.tokens]
+        st, en = w_start[woff[i] : woff[i + 1]], w_end[woff[i] : woff[i + 1]]
+        utts.append((wave, np.array(toks, np.int64), _frame_labels(len(wave), st, en)))
+    return utts
+
+
+def _frame_labels(n_samples: int, start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
+    """Per frame: 1 inside a word, 0 in a pause, -1 unknown. Words merged by espeak (NaN inner boundary)
+    count as one span."""
+    T = 1 + n_samples // HOP
+    lab = np.zeros(T, np.int8)
+    t_s = np.arange(T) * HOP / SR
+    i, n = 0, len(start_s)
+    while i < n:
+        a = start_s[i]
+        j = i
+        while j < n - 1 and np.isnan(end_s[j]):
+            j += 1
+        b = end_s[j]
+        if not (np.isnan(a) or np.isnan(b)):
+            lab[(t_s >= a) & (t_s < b)] = 1
+        i = j + 1
+    return lab
+
+
+def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: float = 32.0, lr: float = 2e-3,
+          channels: int = 96, blank_weight: float = 1.5, max_minutes: float = 0.0) -> dict:
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    utts = _load(Path(data_dir) / "train.npz")
+    model = ConvCTC(len(DEFAULT_VOCAB.tokens), channels=channels)
+    with torch.no_grad():  # global feature normalisation from 200 utterances
+        feats = torch.cat([model.features(torch.from_numpy(u[0])[None])[0] for u in utts[:200]])
+        model.feat_mean.copy_(feats.mean(0))
+        model.feat_std.copy_(feats.std(0) + 1e-3)
+    order = np.argsort([len(u[0]) for u in utts])
+    batches, cur, cur_s = [], [], 0.0
+    for i in order:
+        dur = len(utts[i][0]) / SR
+        if cur and (cur_s + dur > batch_s):
+            batches.append(cur)
+            cur, cur_s = [], 0.0
+        cur.append(i)
+        cur_s += dur
+    if cur:
+        batches.append(cur)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
+    total = epochs * len(batches)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.15)
+    ctc = torch.nn.CTCLoss(blank=DEFAULT_VOCAB.blank, zero_infinity=True)
+    t0 = time.monotonic()
+    step = 0
+    stats = {}
+    for ep in range(epochs):
+        model.train()
+        tot = [0.0, 0.0, 0]
+        for bi in rng.permutation(len(batches)):
+            idx = batches[bi]
+            n = max(len(utts[i][0]) for i in idx)
+            wave = torch.zeros(len(idx), n)
+            for k, i in enumerate(idx):
+                wave[k, : len(utts[i][0])] = torch.from_numpy(utts[i][0])
+            lp = model(wave)  # (B, T, C)
+            in_len = torch.tensor([1 + len(utts[i][0]) // HOP for i in idx])
+            tg = [torch.from_numpy(utts[i][1]) for i in idx]
+            tg_len = torch.tensor([len(t) for t in tg])
+            loss_ctc = ctc(lp.transpose(0, 1), torch.cat(tg), in_len, tg_len)
+            lab = torch.full(lp.shape[:2], -1, dtype=torch.int8)
+            for k, i in enumerate(idx):
+                lab[k, : len(utts[i][2])] = torch.from_numpy(utts[i][2])
+            pb = lp[..., DEFAULT_VOCAB.blank].clamp(max=-1e-6)
+            inside, pause = lab == 1, lab == 0
+            nll = torch.where(inside, -torch.log1p(-torch.exp(pb)), -pb)
+            mask = (inside | pause).float()
+            loss_blank = (nll * mask).sum() / mask.sum().clamp(min=1)
+            loss = loss_ctc + blank_weight * loss_blank
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            step += 1
+            tot[0] += float(loss_ctc.detach())
+            tot[1] += float(loss_blank.detach())
+            tot[2] += 1
+            if step % 50 == 0:
+                log.info("step %d/%d: ctc %.3f blank %.3f (%.0f s)", step, total, tot[0] / tot[2], tot[1] / tot[2],
+                         time.monotonic() - t0)
+            if max_minutes and time.monotonic() - t0 > max_minutes * 60:
+                break
+        stats = {"epoch": ep + 1, "ctc": tot[0] / tot[2], "blank": tot[1] / tot[2], "elapsed_s": time.monotonic() - t0}
+        log.info("epoch %d: ctc %.3f blank %.3f (%.0f s)", ep + 1, stats["ctc"], stats["blank"], stats["elapsed_s"])
+        if max_minutes and time.monotonic() - t0 > max_minutes * 60:
+            log.warning("stopping at the %.0f-minute limit", max_minutes)
+            break
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_torchscript(model, DEFAULT_VOCAB, out)
+    return stats
