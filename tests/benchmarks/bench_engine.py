@@ -26,17 +26,17 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
+import argparse
+import dataclasses
+import sys
+import time
 
-import numpy as np  # noqa: E402
-from prometheus_client import CollectorRegistry  # noqa: E402
+import numpy as np
+from prometheus_client import CollectorRegistry
 
-from warpsync.engine.config import ContentConfig, EngineConfig  # noqa: E402
-from warpsync.engine.stage import EngineStage  # noqa: E402
-from warpsync.sim import (  # noqa: E402
+from warpsync.engine.config import ContentConfig, EngineConfig
+from warpsync.engine.stage import EngineStage
+from warpsync.sim import (
     CameraConfig,
     ClockConfig,
     ImuConfig,
@@ -47,9 +47,9 @@ from warpsync.sim import (  # noqa: E402
     Simulator,
     load_rig,
 )
-from warpsync.sim.run import replay_offline  # noqa: E402
-from warpsync.sim.score import Scorer  # noqa: E402
-from warpsync.stage import Samples  # noqa: E402
+from warpsync.sim.run import replay_offline
+from warpsync.sim.score import Scorer
+from warpsync.stage import Samples
 
 
 def _engine_card(rig: RigConfig, cfg: EngineConfig, duration_s: float):
@@ -72,9 +72,19 @@ def _raw_arrival_card(rig: RigConfig, duration_s: float, hop_s: float = 0.5):
             continue
         last[c.stream] = c.arrival_s
         t_end = c.t_dev_s + (c.n - 1) / c.meta.rate_hz
-        scorer.add({"event": "sync.offset", "stream": c.stream, "reference": "host", "t_s": c.arrival_s,
-                    "offset_s": t_end - c.arrival_s, "drift_ppm": 0.0, "method": "arrival", "settled": True,
-                    "confidence": 0.0})
+        scorer.add(
+            {
+                "event": "sync.offset",
+                "stream": c.stream,
+                "reference": "host",
+                "t_s": c.arrival_s,
+                "offset_s": t_end - c.arrival_s,
+                "drift_ppm": 0.0,
+                "method": "arrival",
+                "settled": True,
+                "confidence": 0.0,
+            }
+        )
     return scorer.scorecard()
 
 
@@ -96,14 +106,16 @@ def _print_floors(title: str, card) -> None:
 def scorecard(args, rig: RigConfig) -> None:
     print(f"=== 1. scorecard: rig {rig.name!r}, {args.duration:g} s, EngineStage fed directly (offline replay)")
     card, stats = _engine_card(rig, EngineConfig(), args.duration)
-    print(f"engine compute {stats['compute_s']:.1f} s for {stats['simulated_s']:.1f} s of signal "
-          f"(real-time factor {stats['realtime_factor']:.3f}, {len(rig.cameras)} cameras, "
-          f"{len(rig.mics)} room mics, {len(rig.imus)} IMUs)")
+    print(
+        f"engine compute {stats['compute_s']:.1f} s for {stats['simulated_s']:.1f} s of signal "
+        f"(real-time factor {stats['realtime_factor']:.3f}, {len(rig.cameras)} cameras, "
+        f"{len(rig.mics)} room mics, {len(rig.imus)} IMUs)"
+    )
     print(card.format())
     args._card = card
     if "baselines" in args.skip:
         return
-    print(f"\n=== 2. baselines in the same run (same chunks, same scorer)")
+    print("\n=== 2. baselines in the same run (same chunks, same scorer)")
     clock_card, _ = _engine_card(rig, EngineConfig(content=ContentConfig(enabled=False)), args.duration)
     raw_card = _raw_arrival_card(rig, args.duration)
     _print_floors("timestamps only (engine with content sync off: LSL-style clock sync)", clock_card)
@@ -147,13 +159,44 @@ def capacity_rig(seed: int = 7) -> RigConfig:
         return ClockConfig(offset_s=float(r.uniform(-30, 30)), drift_ppm=float(r.uniform(-200, 200)))
 
     net = NetworkConfig()
-    cams = tuple(CameraConfig(name=f"cam{i:02d}", fps=60.0, azimuth_deg=360.0 * i / 16, mic=False,
-                              latency_s=float(r.uniform(0, 0.15)), clock=clock(), network=net) for i in range(16))
-    mics = tuple(MicConfig(name=f"mic{i}", rate_hz=48000.0, chunk_samples=960, latency_s=float(r.uniform(0, 0.15)),
-                           clock=clock(), network=net) for i in range(4))
-    imus = tuple(ImuConfig(name=f"imu{i}", rate_hz=1000.0, chunk_samples=20, object=i % 3,
-                           latency_s=float(r.uniform(0, 0.15)), clock=clock(), network=net) for i in range(8))
-    return RigConfig(name="capacity", seed=seed, duration_s=60.0, scene=SceneConfig(), cameras=cams, mics=mics, imus=imus)
+    cams = tuple(
+        CameraConfig(
+            name=f"cam{i:02d}",
+            fps=60.0,
+            azimuth_deg=360.0 * i / 16,
+            mic=False,
+            latency_s=float(r.uniform(0, 0.15)),
+            clock=clock(),
+            network=net,
+        )
+        for i in range(16)
+    )
+    mics = tuple(
+        MicConfig(
+            name=f"mic{i}",
+            rate_hz=48000.0,
+            chunk_samples=960,
+            latency_s=float(r.uniform(0, 0.15)),
+            clock=clock(),
+            network=net,
+        )
+        for i in range(4)
+    )
+    imus = tuple(
+        ImuConfig(
+            name=f"imu{i}",
+            rate_hz=1000.0,
+            chunk_samples=20,
+            object=i % 3,
+            latency_s=float(r.uniform(0, 0.15)),
+            clock=clock(),
+            network=net,
+        )
+        for i in range(8)
+    )
+    return RigConfig(
+        name="capacity", seed=seed, duration_s=60.0, scene=SceneConfig(), cameras=cams, mics=mics, imus=imus
+    )
 
 
 def capacity(args) -> None:
@@ -165,8 +208,10 @@ def capacity(args) -> None:
         pinned = "not pinned (no sched_setaffinity)"
     rig = capacity_rig()
     dur = args.capacity_s
-    print(f"\n=== 4. capacity: 16 video @ 60 fps (24x32 frames) + 4 audio @ 48 kHz + 8 IMU @ 1 kHz, {dur:g} s, "
-          f"one core ({pinned})")
+    print(
+        f"\n=== 4. capacity: 16 video @ 60 fps (24x32 frames) + 4 audio @ 48 kHz + 8 IMU @ 1 kHz, {dur:g} s, "
+        f"one core ({pinned})"
+    )
     t = time.perf_counter()
     sim = Simulator(rig)
     chunks = list(sim.chunks(dur))
@@ -182,8 +227,10 @@ def capacity(args) -> None:
     compute = time.perf_counter() - t
     sig = max(c.arrival_s for c in chunks) - sim.t0_host_s
     rtf = compute / sig
-    print(f"engine: {compute:.2f} s of compute for {sig:.2f} s of signal -> real-time factor {rtf:.3f} "
-          f"({'keeps up' if rtf < 1 else 'does NOT keep up'} on one core; {n_events} events)")
+    print(
+        f"engine: {compute:.2f} s of compute for {sig:.2f} s of signal -> real-time factor {rtf:.3f} "
+        f"({'keeps up' if rtf < 1 else 'does NOT keep up'} on one core; {n_events} events)"
+    )
 
 
 def _feed(stage, chunks) -> int:
@@ -208,8 +255,6 @@ def live(args, rig: RigConfig) -> None:
     import threading
 
     from warpsync.config import Config, ControlConfig, MetricsConfig
-    from warpsync.ingest.config import IngestConfig
-    from warpsync.publish.config import PublishConfig
     from warpsync.server import Service
     from warpsync.sim.run import EventCollector, SendLog, attach_latency, publish_rig
 
@@ -242,8 +287,10 @@ def live(args, rig: RigConfig) -> None:
     attach_latency(events, res.truth, log)
     offsets = [e for e in events if e.get("event") == "sync.offset"]
     if not offsets:
-        print(f"no sync.offset events received ({len(events)} sync.* events): the engine stage is not wired into "
-              f"the service's stages yet (warpsync.stages.build_stages)")
+        print(
+            f"no sync.offset events received ({len(events)} sync.* events): the engine stage is not wired into "
+            f"the service's stages yet (warpsync.stages.build_stages)"
+        )
         return
     print(Scorer(res.truth).add_all(events).scorecard().format())
 

@@ -56,9 +56,20 @@ def test_align_two_wavs_finds_the_offset(pair):
     except ImportError:
         pass
     out = subprocess.run(
-        _cli("align", str(d / "ref.wav"), str(d / "cam.flac"), "--json", "--warp-csv", str(d / "warp"), "--progress",
-             *plot),
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        _cli(
+            "align",
+            str(d / "ref.wav"),
+            str(d / "cam.flac"),
+            "--json",
+            "--warp-csv",
+            str(d / "warp"),
+            "--progress",
+            *plot,
+        ),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import zmq
-from warpsync_client import Control
 
 from warpsync.sim import Truth
+from warpsync_client import Control
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY_RIG = """
@@ -55,9 +55,25 @@ def service():
     d = Path(tempfile.mkdtemp(prefix="wse2e", dir="/tmp"))
     ready = d / "ready.json"
     proc = subprocess.Popen(
-        _cli("serve", "--ingest", f"ipc://{d}/in", "--publish", f"ipc://{d}/pub", "--control", f"ipc://{d}/ctl",
-             "--metrics-port", "0", "--workers", "1", "--ready-file", str(ready)),
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        _cli(
+            "serve",
+            "--ingest",
+            f"ipc://{d}/in",
+            "--publish",
+            f"ipc://{d}/pub",
+            "--control",
+            f"ipc://{d}/ctl",
+            "--metrics-port",
+            "0",
+            "--workers",
+            "1",
+            "--ready-file",
+            str(ready),
+        ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         yield _wait_file(ready, proc, 60.0), d
@@ -76,9 +92,25 @@ def test_simulate_publishes_a_rig_writes_the_truth_and_scores(service, tmp_path)
     rig.write_text(TINY_RIG)
     truth_path = tmp_path / "truth.json"
     out = subprocess.run(
-        _cli("simulate", "--rig", str(rig), "--control", endpoints["control"], "--publish", endpoints["publish"],
-             "--truth", str(truth_path), "--score", "--json", "--linger", "0.5"),
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        _cli(
+            "simulate",
+            "--rig",
+            str(rig),
+            "--control",
+            endpoints["control"],
+            "--publish",
+            endpoints["publish"],
+            "--truth",
+            str(truth_path),
+            "--score",
+            "--json",
+            "--linger",
+            "0.5",
+        ),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert "sent" in out.stderr and "of 3 streams" in out.stderr
@@ -100,17 +132,22 @@ def test_simulate_publishes_a_rig_writes_the_truth_and_scores(service, tmp_path)
 
 def test_score_subscribes_and_prints_a_scorecard(service, tmp_path):
     endpoints, _ = service
-    from warpsync.sim import Simulator, rig_from_mapping
     import tomllib
+
+    from warpsync.sim import Simulator, rig_from_mapping
 
     truth = Simulator(rig_from_mapping(tomllib.loads(TINY_RIG))).truth
     truth.write(tmp_path / "t.json")
     out = subprocess.run(
         _cli("score", "--truth", str(tmp_path / "t.json"), "--publish", endpoints["publish"], "--duration", "0.5"),
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert "floors" in out.stdout and "event latency" in out.stdout
-    bad = subprocess.run(_cli("score", "--truth", str(tmp_path / "missing.json")), cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    bad = subprocess.run(
+        _cli("score", "--truth", str(tmp_path / "missing.json")), cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from warpsync.errors import ConfigError
-from warpsync.sim import CameraConfig, ClockConfig, ImuConfig, MicConfig, NetworkConfig, RigConfig, SceneConfig, Simulator
+from warpsync.sim import (
+    CameraConfig,
+    ClockConfig,
+    ImuConfig,
+    MicConfig,
+    NetworkConfig,
+    RigConfig,
+    SceneConfig,
+    Simulator,
+)
 from warpsync.sim.score import ScoreConfig, Scorer, score
 
 ANCHOR_ERR = 0.018  # what a host-referenced engine cannot see of the anchor: its latency + acoustic delay
@@ -20,17 +29,39 @@ def _truth(t0_host_s: float = 0.0):
         seed=2,
         duration_s=90.0,
         scene=SceneConfig(silence=((40.0, 45.0),)),
-        cameras=(CameraConfig(name="cam", fps=40.0, latency_s=0.06,
-                              clock=ClockConfig(offset_s=10.0, drift_ppm=120.0, jump_at_s=50.0, jump_s=2.0)),),
+        cameras=(
+            CameraConfig(
+                name="cam",
+                fps=40.0,
+                latency_s=0.06,
+                clock=ClockConfig(offset_s=10.0, drift_ppm=120.0, jump_at_s=50.0, jump_s=2.0),
+            ),
+        ),
         mics=(MicConfig(name="room", clock=ClockConfig(offset_s=-4.0, drift_ppm=-30.0)),),
-        imus=(ImuConfig(name="imu", clock=ClockConfig(offset_s=1.0, drift_ppm=70.0),
-                        network=NetworkConfig(restart_at_s=70.0, restart_gap_s=1.0)),),
+        imus=(
+            ImuConfig(
+                name="imu",
+                clock=ClockConfig(offset_s=1.0, drift_ppm=70.0),
+                network=NetworkConfig(restart_at_s=70.0, restart_gap_s=1.0),
+            ),
+        ),
     )
     return Simulator(rig, t0_host_s=t0_host_s).truth
 
 
-def _events(truth, sid, err_fn, *, hop=0.5, reference="host", drift_err_ppm=0.0, method_fn=None, conf=0.9,
-            settled_after=3.0, latency_s=None):
+def _events(
+    truth,
+    sid,
+    err_fn,
+    *,
+    hop=0.5,
+    reference="host",
+    drift_err_ppm=0.0,
+    method_fn=None,
+    conf=0.9,
+    settled_after=3.0,
+    latency_s=None,
+):
     """sync.offset events every `hop` seconds of scene time whose offset error is err_fn(t_scene)."""
     out = []
     st = truth.stream(sid)
@@ -88,8 +119,14 @@ def test_known_errors_give_known_statistics(rng):
         return ANCHOR_ERR + float(next(noise))
 
     events = _anchor(truth, drift_err_ppm=1.0)
-    events += _events(truth, "cam.mic", lambda t: err(t, False), drift_err_ppm=3.0, settled_after=4.0,
-                      latency_s=lambda t: 0.01 + 0.0001 * (t % 7))
+    events += _events(
+        truth,
+        "cam.mic",
+        lambda t: err(t, False),
+        drift_err_ppm=3.0,
+        settled_after=4.0,
+        latency_s=lambda t: 0.01 + 0.0001 * (t % 7),
+    )
     events += _events(truth, "cam", err, drift_err_ppm=-2.0, settled_after=4.0)
     card = score(truth, events)
     mic = card.streams["cam.mic"]
@@ -102,7 +139,7 @@ def test_known_errors_give_known_statistics(rng):
     assert mic.drift_err_p95_ppm == pytest.approx(2.0, abs=1e-6)
     cam = card.streams["cam"]
     assert cam.p95_s == pytest.approx(1.96 * 0.0003, rel=0.2) and cam.max_s < 0.002
-    (kind, d, rec), = cam.recoveries
+    ((kind, d, rec),) = cam.recoveries
     assert kind == "jump" and d == pytest.approx(jump_t) and rec == pytest.approx(2.0, abs=0.5)
     assert card.latency_p99_s == pytest.approx(0.01 + 0.0001 * 6.5, abs=0.0002)
     floors = {f.name: f for f in card.floors}
@@ -140,7 +177,7 @@ def test_failing_floors_are_reported():
     assert floors["IMU<->video p95 / quarter frame"].value == pytest.approx(0.02 / 0.00625)
     imu = card.streams["imu"]
     assert imu.partner == "cam" and imu.settle_s is None
-    (kind, d, rec), = [r for r in imu.recoveries if r[0] == "restart"]
+    ((kind, d, rec),) = [r for r in imu.recoveries if r[0] == "restart"]
     assert rec == pytest.approx(72.0 - d, abs=0.51)  # right after the restart it is within the floor
     assert card.ok is False
 
@@ -158,7 +195,9 @@ def test_a_partner_without_events_leaves_the_stream_unscored_unless_it_is_the_re
 def test_settle_needs_error_to_stay_within_floor():
     truth = _truth()
     # good at 2 s, bad again at 6 s, good from 8 s on: settles at 8, not at 2
-    events = _anchor(truth) + _events(truth, "cam.mic", lambda t: ANCHOR_ERR + (0.0 if (2 <= t < 6 or t >= 8) else 0.01))
+    events = _anchor(truth) + _events(
+        truth, "cam.mic", lambda t: ANCHOR_ERR + (0.0 if (2 <= t < 6 or t >= 8) else 0.01)
+    )
     card = score(truth, events)
     assert card.streams["cam.mic"].settle_s == pytest.approx(8.0, abs=0.01)
 
@@ -166,7 +205,10 @@ def test_settle_needs_error_to_stay_within_floor():
 def test_stream_reference_and_fallback_in_silence():
     truth = _truth()
     events = _events(
-        truth, "cam", lambda t: 0.0, reference="room",
+        truth,
+        "cam",
+        lambda t: 0.0,
+        reference="room",
         method_fn=lambda t: "clock" if 40 <= t < 45 else "fused",
         conf=0.9,
     )
@@ -197,8 +239,15 @@ def test_bundles_and_ignored_events():
             true_local = t + truth.offset_at(sid, t)
             k = round(true_local * rate)
             members.append({"stream": sid, "index": k, "t_local_s": k / rate})
-        scorer.add({"event": "sync.bundle", "t_s": float(t), "reference": "host", "members": members,
-                    "incomplete": i % 10 == 0})
+        scorer.add(
+            {
+                "event": "sync.bundle",
+                "t_s": float(t),
+                "reference": "host",
+                "members": members,
+                "incomplete": i % 10 == 0,
+            }
+        )
     scorer.add({"event": "stream.status", "stream": "cam"})
     scorer.add({"event": "sync.offset", "stream": "nope", "t_s": 1.0, "offset_s": 0.0})
     scorer.add({"event": "sync.offset", "stream": "cam", "offset_s": 0.0})
@@ -212,9 +261,16 @@ def test_bundles_and_ignored_events():
     assert all(f["ok"] is None or isinstance(f["ok"], bool) for f in js["floors"])
     assert not math.isnan(js["bundles"]["p95_s"])
     # a member off by 3 frames is out of bounds
-    scorer.add({"event": "sync.bundle", "t_s": 30.0, "members": [
-        {"stream": "room", "t_local_s": 30.0 + truth.offset_at("room", 30.0)},
-        {"stream": "cam", "t_local_s": 30.0 + truth.offset_at("cam", 30.0) + 3 / 40.0}]})
+    scorer.add(
+        {
+            "event": "sync.bundle",
+            "t_s": 30.0,
+            "members": [
+                {"stream": "room", "t_local_s": 30.0 + truth.offset_at("room", 30.0)},
+                {"stream": "cam", "t_local_s": 30.0 + truth.offset_at("cam", 30.0) + 3 / 40.0},
+            ],
+        }
+    )
     assert scorer.scorecard().bundles["within_frac"] < 1.0
 
 

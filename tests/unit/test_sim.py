@@ -48,8 +48,14 @@ def _quiet_rig(**kw) -> RigConfig:
             ),
         ),
         mics=(MicConfig(name="room", rate_hz=16000.0, chunk_samples=320, noise=0.0, clock=ClockConfig(7.5, -120.0)),),
-        imus=(ImuConfig(name="imu", noise_mps2=0.0, clock=ClockConfig(2.0, 60.0),
-                        network=NetworkConfig(restart_at_s=2.0, restart_gap_s=0.5, restart_clock_step_s=0.25)),),
+        imus=(
+            ImuConfig(
+                name="imu",
+                noise_mps2=0.0,
+                clock=ClockConfig(2.0, 60.0),
+                network=NetworkConfig(restart_at_s=2.0, restart_gap_s=0.5, restart_clock_step_s=0.25),
+            ),
+        ),
     )
     base.update(kw)
     return RigConfig(**base)
@@ -173,9 +179,11 @@ def test_truth_offsets_drift_and_jump_are_what_was_configured():
     # offset at t = device time of the sample sensing t, minus t
     t = 1.0
     assert truth.offset_at("cam", t) == pytest.approx(-12.0 + (1 + 180e-6) * (t + 0.07) - t)
-    (t_jump, step), = cam.jumps
+    ((t_jump, step),) = cam.jumps
     assert step == -0.8 and 3.0 - 0.07 <= t_jump < 3.0 - 0.07 + 1 / 30 + 1e-9
-    assert truth.offset_at("cam", t_jump + 0.02) - truth.offset_at("cam", t_jump - 0.02) == pytest.approx(-0.8, abs=1e-5)
+    assert truth.offset_at("cam", t_jump + 0.02) - truth.offset_at("cam", t_jump - 0.02) == pytest.approx(
+        -0.8, abs=1e-5
+    )
     # the camera microphone shares the clock, and so the step (at its own chunk boundary)
     assert truth.stream("cam.mic").jumps[0][1] == -0.8
     # timestamps show the step
@@ -188,7 +196,7 @@ def test_restart_loses_the_gap_keeps_seq_and_flags_the_first_chunk_back():
     sim = Simulator(_quiet_rig())
     imu = _by_stream(sim.chunks())["imu"]
     st = sim.truth.stream("imu")
-    (down, back), = st.restarts
+    ((down, back),) = st.restarts
     assert down == 2.0 and back == pytest.approx(2.5 - st.delay_s, abs=2 / 500)
     flagged = [c for c in imu if c.restarted]
     assert len(flagged) == 1
@@ -206,8 +214,14 @@ def test_drops_skip_seq_and_jitter_is_positive(rng):
         name="net",
         seed=seed,
         duration_s=20.0,
-        mics=(MicConfig(name="m", rate_hz=8000.0, chunk_samples=80,
-                        network=NetworkConfig(base_delay_s=0.003, jitter_s=0.004, drop_prob=0.05, spike_prob=0.0)),),
+        mics=(
+            MicConfig(
+                name="m",
+                rate_hz=8000.0,
+                chunk_samples=80,
+                network=NetworkConfig(base_delay_s=0.003, jitter_s=0.004, drop_prob=0.05, spike_prob=0.0),
+            ),
+        ),
     )
     sim = Simulator(rig)
     chunks = list(sim.chunks())
@@ -262,9 +276,13 @@ def test_a_long_run_streams_with_bounded_memory():
     """Minutes of signal: the generator holds one block, not the run (tracemalloc peak)."""
     import tracemalloc
 
-    rig = RigConfig(name="long", seed=5, duration_s=240.0,
-                    mics=(MicConfig(name="m", rate_hz=8000.0, chunk_samples=400),),
-                    imus=(ImuConfig(name="i", rate_hz=200.0, chunk_samples=20),))
+    rig = RigConfig(
+        name="long",
+        seed=5,
+        duration_s=240.0,
+        mics=(MicConfig(name="m", rate_hz=8000.0, chunk_samples=400),),
+        imus=(ImuConfig(name="i", rate_hz=200.0, chunk_samples=20),),
+    )
     tracemalloc.start()
     total = 0
     for c in Simulator(rig, block_s=1.0).chunks():

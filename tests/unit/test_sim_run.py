@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 import pytest
-from warpsync_client.testing import FakeService
 
 from warpsync.sim import ImuConfig, MicConfig, NetworkConfig, RigConfig, Simulator
 from warpsync.sim.run import SendLog, attach_latency, publish_rig, replay_offline
 from warpsync.stage import Event
+from warpsync_client.testing import FakeService
 
 
 def _rig(duration_s: float = 3.0) -> RigConfig:
@@ -21,8 +21,11 @@ def _rig(duration_s: float = 3.0) -> RigConfig:
         seed=11,
         duration_s=duration_s,
         mics=(MicConfig(name="m", rate_hz=8000.0, chunk_samples=160),),
-        imus=(ImuConfig(name="i", rate_hz=200.0, chunk_samples=10,
-                        network=NetworkConfig(restart_at_s=1.0, restart_gap_s=0.3)),),
+        imus=(
+            ImuConfig(
+                name="i", rate_hz=200.0, chunk_samples=10, network=NetworkConfig(restart_at_s=1.0, restart_gap_s=0.3)
+            ),
+        ),
     )
 
 
@@ -56,8 +59,14 @@ def test_publish_realtime_paces_on_arrival_times_and_stops_on_request(zctx):
         timer = threading.Timer(0.8, stop.set)
         timer.start()
         t = time.time()
-        res = publish_rig(rig, svc.control_endpoint, realtime=True, stop_event=stop, context=zctx,
-                          on_start=lambda truth: seen.append(truth.t0_host_s))
+        res = publish_rig(
+            rig,
+            svc.control_endpoint,
+            realtime=True,
+            stop_event=stop,
+            context=zctx,
+            on_start=lambda truth: seen.append(truth.t0_host_s),
+        )
         wall = time.time() - t
         timer.cancel()
         assert svc.wait_for(lambda s: s.streams["m"].closed_seq is not None)
@@ -88,9 +97,21 @@ class _EchoStage:
         t_end = chunk.t_dev_s + len(chunk.data) / meta.rate_hz
         t_ref = self.truth.t0_host_s + st.scene_time(t_end)
         off = self.truth.offset_at(chunk.stream, t_ref)
-        return [Event("sync.offset", chunk.stream, {"t_s": t_ref, "t_local_s": t_end, "offset_s": off + self.err_s,
-                                                     "drift_ppm": self.truth.drift_ppm_of(chunk.stream),
-                                                     "method": "clock", "settled": True, "reference": "host"})]
+        return [
+            Event(
+                "sync.offset",
+                chunk.stream,
+                {
+                    "t_s": t_ref,
+                    "t_local_s": t_end,
+                    "offset_s": off + self.err_s,
+                    "drift_ppm": self.truth.drift_ppm_of(chunk.stream),
+                    "method": "clock",
+                    "settled": True,
+                    "reference": "host",
+                },
+            )
+        ]
 
     def close(self, stream, now_s):
         return []

@@ -70,7 +70,9 @@ def _run(args: argparse.Namespace) -> int:
     ids = unique_ids(paths)
     recs = []
     for p, sid in zip(paths, ids):
-        recs.append(read_recording(p, rate_hz=args.rate, stream=sid, progress=ProgressBar(f"reading {p.name}", args.progress)))
+        recs.append(
+            read_recording(p, rate_hz=args.rate, stream=sid, progress=ProgressBar(f"reading {p.name}", args.progress))
+        )
     from ..engine.offline import align_recordings  # after the files are read: bad input fails fast
 
     bar = ProgressBar("aligning", args.progress)
@@ -101,8 +103,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{'stream':<24} {'offset_s':>12} {'drift_ppm':>10} {'confidence':>10} {'uncert_ms':>9}  method")
         for s in out["streams"]:
             unc = "-" if s["uncertainty_s"] is None else f"{s['uncertainty_s'] * 1e3:.3f}"
-            print(f"{s['stream']:<24} {s['offset_s']:>+12.6f} {s['drift_ppm']:>10.2f} {s['confidence']:>10.3f} "
-                  f"{unc:>9}  {s['method']}")
+            print(
+                f"{s['stream']:<24} {s['offset_s']:>+12.6f} {s['drift_ppm']:>10.2f} {s['confidence']:>10.3f} "
+                f"{unc:>9}  {s['method']}"
+            )
     return 0
 
 
@@ -213,10 +217,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--ref", default=None, metavar="FILE", help="reference file (default: the first)")
-    p.add_argument("--rate", type=_rate, default=None, metavar="HZ", help="sample rate of sensor logs without a time axis")
-    p.add_argument("--shared-clock", action="store_true",
-                   help="the files' time axes (CSV time columns, container start times) share one clock: use them "
-                   "as the prior instead of the coarse content search")
+    p.add_argument(
+        "--rate", type=_rate, default=None, metavar="HZ", help="sample rate of sensor logs without a time axis"
+    )
+    p.add_argument(
+        "--shared-clock",
+        action="store_true",
+        help="the files' time axes (CSV time columns, container start times) share one clock: use them "
+        "as the prior instead of the coarse content search",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--warp-csv", default=None, metavar="DIR", help="write each file's fine warp as DIR/<stream>.csv")
     p.add_argument("--plot", default=None, metavar="OUT.png", help="plot the warps (needs matplotlib)")

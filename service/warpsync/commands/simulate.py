@@ -65,17 +65,24 @@ def _run(args: argparse.Namespace) -> int:
             truth.write(truth_path)
         n = len(truth.streams)
         mode = "real time" if args.realtime else "as fast as the service takes it"
-        print(f"warpsync simulate: rig {rig.name!r} ({n} streams) -> {args.control}, {duration:g} s, {mode}",
-              file=sys.stderr, flush=True)
+        print(
+            f"warpsync simulate: rig {rig.name!r} ({n} streams) -> {args.control}, {duration:g} s, {mode}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
-        res = publish_rig(rig, args.control, duration, realtime=args.realtime, stop_event=stop,
-                          send_log=send_log, on_start=started)
+        res = publish_rig(
+            rig, args.control, duration, realtime=args.realtime, stop_event=stop, send_log=send_log, on_start=started
+        )
     finally:
         events = collector.stop(linger_s=args.linger if not stop.is_set() else 0.0) if collector else []
     sent = sum(res.chunks.values())
-    print(f"warpsync simulate: sent {sent} chunks of {len(res.chunks)} streams"
-          f"{' (stopped early)' if res.stopped else ''}; {res.restarts} publisher restart(s)", file=sys.stderr)
+    print(
+        f"warpsync simulate: sent {sent} chunks of {len(res.chunks)} streams"
+        f"{' (stopped early)' if res.stopped else ''}; {res.restarts} publisher restart(s)",
+        file=sys.stderr,
+    )
     if collector is None:
         return 0
     attach_latency(events, res.truth, send_log)
@@ -125,9 +132,11 @@ def _offline(args: argparse.Namespace, rig: Any, duration: float) -> int:
     stage = EngineStage(cfg.engine, CollectorRegistry())
     scorer = Scorer(sim.truth)
     stats = replay_offline(sim, stage, duration, on_events=lambda evs, now: scorer.add_all(evs))
-    print(f"warpsync simulate --offline: {stats['simulated_s']:.1f} s of rig {rig.name!r} in "
-          f"{stats['compute_s']:.1f} s of engine compute (real-time factor {stats['realtime_factor']:.3f})",
-          file=sys.stderr)
+    print(
+        f"warpsync simulate --offline: {stats['simulated_s']:.1f} s of rig {rig.name!r} in "
+        f"{stats['compute_s']:.1f} s of engine compute (real-time factor {stats['realtime_factor']:.3f})",
+        file=sys.stderr,
+    )
     card = scorer.scorecard()
     if args.score or args.json:
         _print_card(card, args.json)
@@ -144,24 +153,52 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sync events and print the scorecard. --offline runs the engine in-process instead (no service).",
     )
     p.add_argument("--rig", default=None, metavar="FILE", help="rig TOML (default: configs/rigs/default.toml)")
-    p.add_argument("--duration", type=_positive, default=None, metavar="S", help="seconds of signal (default: the rig's)")
-    p.add_argument("--control", default=DEFAULT_CONTROL, metavar="ADDR", help=f"service control address ({DEFAULT_CONTROL})")
-    p.add_argument("--publish", default=DEFAULT_PUBLISH, metavar="ADDR",
-                   help=f"service event address, for --score ({DEFAULT_PUBLISH})")
+    p.add_argument(
+        "--duration", type=_positive, default=None, metavar="S", help="seconds of signal (default: the rig's)"
+    )
+    p.add_argument(
+        "--control", default=DEFAULT_CONTROL, metavar="ADDR", help=f"service control address ({DEFAULT_CONTROL})"
+    )
+    p.add_argument(
+        "--publish",
+        default=DEFAULT_PUBLISH,
+        metavar="ADDR",
+        help=f"service event address, for --score ({DEFAULT_PUBLISH})",
+    )
     pace = p.add_mutually_exclusive_group()
-    pace.add_argument("--realtime", dest="realtime", action="store_true", default=True,
-                      help="send each chunk at its simulated arrival time (default)")
-    pace.add_argument("--fast", dest="realtime", action="store_false",
-                      help="send as fast as the service takes it (clock sync then sees bursts, not clocks)")
+    pace.add_argument(
+        "--realtime",
+        dest="realtime",
+        action="store_true",
+        default=True,
+        help="send each chunk at its simulated arrival time (default)",
+    )
+    pace.add_argument(
+        "--fast",
+        dest="realtime",
+        action="store_false",
+        help="send as fast as the service takes it (clock sync then sees bursts, not clocks)",
+    )
     p.add_argument("--truth", default=None, metavar="OUT.json", help="write the ground truth here")
     p.add_argument("--score", action="store_true", help="subscribe to sync events and print the scorecard")
     p.add_argument("--json", action="store_true", help="print the scorecard as JSON")
     p.add_argument("--check", action="store_true", help="exit 1 when a floor of the scorecard fails")
-    p.add_argument("--live-every", type=float, default=5.0, metavar="S",
-                   help="with --score: print the current errors every S seconds on stderr (0: never; default 5)")
-    p.add_argument("--linger", type=float, default=1.0, metavar="S",
-                   help="keep collecting events this long after the last chunk (default 1)")
-    p.add_argument("--offline", action="store_true",
-                   help="no service: feed the engine in-process (deterministic) and score it")
+    p.add_argument(
+        "--live-every",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="with --score: print the current errors every S seconds on stderr (0: never; default 5)",
+    )
+    p.add_argument(
+        "--linger",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="keep collecting events this long after the last chunk (default 1)",
+    )
+    p.add_argument(
+        "--offline", action="store_true", help="no service: feed the engine in-process (deterministic) and score it"
+    )
     p.add_argument("--config", default=None, metavar="FILE", help="service config TOML, for --offline's [engine]")
     p.set_defaults(func=_run)

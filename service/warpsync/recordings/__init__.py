@@ -20,9 +20,10 @@ from __future__ import annotations
 import csv
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -34,7 +35,24 @@ Progress = Callable[[int, int], None]
 Modality = Literal["audio", "video", "sensor"]
 
 AUDIO_EXT = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64"}
-VIDEO_EXT = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg", ".3gp", ".m4a", ".aac", ".mp3", ".opus"}
+VIDEO_EXT = {
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mts",
+    ".m2ts",
+    ".ts",
+    ".mpg",
+    ".mpeg",
+    ".3gp",
+    ".m4a",
+    ".aac",
+    ".mp3",
+    ".opus",
+}
 CSV_EXT = {".csv", ".tsv", ".txt"}
 NPY_EXT = {".npy", ".npz"}
 TIME_COLUMNS = ("t", "time", "timestamp", "time_s", "t_s", "seconds")
@@ -141,8 +159,16 @@ def _read_audio(p: Path, sid: str, progress: Progress | None) -> Recording:
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise AlignmentError(f"{p}: audio data is corrupt after {done} samples ({exc})") from None
     data = np.concatenate(blocks) if blocks else np.zeros((0, max(info.channels, 1)), np.float32)
-    return Recording(p, sid, "audio", float(info.samplerate), data, 0.0, None,
-                     {"format": info.format, "subtype": info.subtype, "channels": info.channels})
+    return Recording(
+        p,
+        sid,
+        "audio",
+        float(info.samplerate),
+        data,
+        0.0,
+        None,
+        {"format": info.format, "subtype": info.subtype, "channels": info.channels},
+    )
 
 
 def _read_av_audio(p: Path, sid: str, progress: Progress | None) -> Recording:
@@ -190,7 +216,9 @@ def _read_av_audio(p: Path, sid: str, progress: Progress | None) -> Recording:
     if not blocks:
         raise AlignmentError(f"{p}: the audio track is empty")
     data = np.concatenate(blocks)
-    return Recording(p, sid, "audio", rate, data, t0 or 0.0, None, {"codec": st.codec_context.name, "container": p.suffix})
+    return Recording(
+        p, sid, "audio", rate, data, t0 or 0.0, None, {"codec": st.codec_context.name, "container": p.suffix}
+    )
 
 
 # ---------------------------------------------------------------------------------------------- sensors
@@ -228,7 +256,9 @@ def _read_csv(p: Path, sid: str, rate_hz: float | None, progress: Progress | Non
                         f"{p}: row {lineno} has a non-numeric value ({', '.join(row)[:80]}); sensor logs hold numbers only"
                     ) from None
                 if rows and len(vals) != len(rows[0]):
-                    raise AlignmentError(f"{p}: row {lineno} has {len(vals)} columns, the first data row {len(rows[0])}")
+                    raise AlignmentError(
+                        f"{p}: row {lineno} has {len(vals)} columns, the first data row {len(rows[0])}"
+                    )
                 rows.append(vals)
                 if progress is not None and lineno % 10000 == 0:
                     progress(min(read_chars[0], total), total)

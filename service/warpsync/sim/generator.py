@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
+
 from warpsync_client.protocol import StreamMeta
 
-from .rig import CameraConfig, ClockConfig, ImuConfig, MicConfig, NetworkConfig, RigConfig
+from .rig import CameraConfig, ClockConfig, ImuConfig, NetworkConfig, RigConfig
 from .scene import Scene
 from .truth import StreamTruth, Truth
 
@@ -100,7 +101,9 @@ class _Stream:
         self.k_res: int | None = None
         steps: list[tuple[int, float]] = []
         if self.restart_at is not None:
-            self.k_res = max(0, math.ceil((self.restart_at + net.restart_gap_s - self.start - self.delay) * self.eff_rate))
+            self.k_res = max(
+                0, math.ceil((self.restart_at + net.restart_gap_s - self.start - self.delay) * self.eff_rate)
+            )
             if net.restart_clock_step_s:
                 steps.append((self.k_res, net.restart_clock_step_s))
         self.k_jump: int | None = None
@@ -230,7 +233,9 @@ def _camera_basis(cam: CameraConfig) -> tuple[np.ndarray, np.ndarray, float]:
     return pos, np.stack([right, up, f]), 0.9 * cam.width
 
 
-def _frame_renderer(scene: Scene, cam: CameraConfig, seed: int, idx: int) -> Callable[[np.ndarray, np.random.Generator, bool], np.ndarray]:
+def _frame_renderer(
+    scene: Scene, cam: CameraConfig, seed: int, idx: int
+) -> Callable[[np.ndarray, np.random.Generator, bool], np.ndarray]:
     pos, basis, focal = _camera_basis(cam)
     H, W = cam.height, cam.width
     brng = np.random.default_rng([seed, 9, idx])
@@ -327,34 +332,87 @@ class Simulator:
             shape = (cam.height, cam.width) if cam.output == "frames" else (MOTION_GRID * MOTION_GRID,)
             dtype = "u1" if cam.output == "frames" else "f4"
             add(
-                StreamMeta(cam.name, "video", cam.fps, shape, dtype, "grey" if cam.output == "frames" else "motion",
-                           clock=cam.name, session=session, meta={"sim": "camera", "output": cam.output}),
-                chunk_samples=cam.frames_per_chunk, clock=cam.clock, net=cam.network, latency_s=cam.latency_s,
-                acoustic_delay_s=0.0, start_s=cam.start_at_s,
+                StreamMeta(
+                    cam.name,
+                    "video",
+                    cam.fps,
+                    shape,
+                    dtype,
+                    "grey" if cam.output == "frames" else "motion",
+                    clock=cam.name,
+                    session=session,
+                    meta={"sim": "camera", "output": cam.output},
+                ),
+                chunk_samples=cam.frames_per_chunk,
+                clock=cam.clock,
+                net=cam.network,
+                latency_s=cam.latency_s,
+                acoustic_delay_s=0.0,
+                start_s=cam.start_at_s,
                 render=_video_renderer(self.scene, cam, seed, len(streams)),
             )
             if cam.mic:
                 add(
-                    StreamMeta(f"{cam.name}.mic", "audio", cam.mic_rate_hz, (1,), "f4", "fs", clock=cam.name,
-                               session=session, meta={"sim": "camera_mic"}),
-                    chunk_samples=cam.mic_chunk_samples, clock=cam.clock, net=cam.network,
-                    latency_s=cam.mic_latency_s, acoustic_delay_s=cam.mic_acoustic_delay_s, start_s=cam.start_at_s,
+                    StreamMeta(
+                        f"{cam.name}.mic",
+                        "audio",
+                        cam.mic_rate_hz,
+                        (1,),
+                        "f4",
+                        "fs",
+                        clock=cam.name,
+                        session=session,
+                        meta={"sim": "camera_mic"},
+                    ),
+                    chunk_samples=cam.mic_chunk_samples,
+                    clock=cam.clock,
+                    net=cam.network,
+                    latency_s=cam.mic_latency_s,
+                    acoustic_delay_s=cam.mic_acoustic_delay_s,
+                    start_s=cam.start_at_s,
                     render=_audio_renderer(self.scene, cam.mic_noise),
                 )
         for mic in rig.mics:
             add(
-                StreamMeta(mic.name, "audio", mic.rate_hz, (1,), "f4", "fs", clock=mic.name, session=session,
-                           meta={"sim": "room_mic"}),
-                chunk_samples=mic.chunk_samples, clock=mic.clock, net=mic.network, latency_s=mic.latency_s,
-                acoustic_delay_s=mic.acoustic_delay_s, start_s=mic.start_at_s,
+                StreamMeta(
+                    mic.name,
+                    "audio",
+                    mic.rate_hz,
+                    (1,),
+                    "f4",
+                    "fs",
+                    clock=mic.name,
+                    session=session,
+                    meta={"sim": "room_mic"},
+                ),
+                chunk_samples=mic.chunk_samples,
+                clock=mic.clock,
+                net=mic.network,
+                latency_s=mic.latency_s,
+                acoustic_delay_s=mic.acoustic_delay_s,
+                start_s=mic.start_at_s,
                 render=_audio_renderer(self.scene, mic.noise),
             )
         for imu in rig.imus:
             add(
-                StreamMeta(imu.name, "sensor", imu.rate_hz, (3,), "f4", "m/s^2", clock=imu.name, session=session,
-                           meta={"sim": "imu", "object": imu.object}),
-                chunk_samples=imu.chunk_samples, clock=imu.clock, net=imu.network, latency_s=imu.latency_s,
-                acoustic_delay_s=0.0, start_s=imu.start_at_s, render=_imu_renderer(self.scene, imu, seed, len(streams)),
+                StreamMeta(
+                    imu.name,
+                    "sensor",
+                    imu.rate_hz,
+                    (3,),
+                    "f4",
+                    "m/s^2",
+                    clock=imu.name,
+                    session=session,
+                    meta={"sim": "imu", "object": imu.object},
+                ),
+                chunk_samples=imu.chunk_samples,
+                clock=imu.clock,
+                net=imu.network,
+                latency_s=imu.latency_s,
+                acoustic_delay_s=0.0,
+                start_s=imu.start_at_s,
+                render=_imu_renderer(self.scene, imu, seed, len(streams)),
                 obj=imu.object,
             )
         self._streams = streams
@@ -388,7 +446,9 @@ class Simulator:
             yield heapq.heappop(heap)[3]
 
 
-def simulate(rig: RigConfig, duration_s: float | None = None, *, t0_host_s: float = 0.0) -> tuple[Truth, Iterator[SimChunk]]:
+def simulate(
+    rig: RigConfig, duration_s: float | None = None, *, t0_host_s: float = 0.0
+) -> tuple[Truth, Iterator[SimChunk]]:
     """``(truth, chunks)`` of one run of ``rig``: the pure entry point."""
     sim = Simulator(rig, t0_host_s=t0_host_s)
     return sim.truth, sim.chunks(duration_s)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -364,7 +365,9 @@ def random_rig(
         d = devices[k]
         step = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 3.0))
         c = d.clock
-        devices[k] = _replace(d, clock=ClockConfig(c.offset_s, c.drift_ppm, float(rng.uniform(0.35, 0.6) * duration_s), step))
+        devices[k] = _replace(
+            d, clock=ClockConfig(c.offset_s, c.drift_ppm, float(rng.uniform(0.35, 0.6) * duration_s), step)
+        )
     if devices and restarts:
         k = int(rng.integers(len(devices)))
         d = devices[k]

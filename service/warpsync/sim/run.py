@@ -17,19 +17,20 @@ chunk holding the event's newest sample (``t_local_s``) was sent.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import zmq
+
 from warpsync_client import Publisher, Subscriber
 
-from .generator import SimChunk, Simulator
+from .generator import Simulator
 from .rig import RigConfig
 from .truth import Truth
 
@@ -115,8 +116,9 @@ def publish_rig(
                 pub = None
                 result.restarts += 1
             if pub is None:
-                pub = Publisher(c.meta, control=control_endpoint, context=ctx, timeout_s=timeout_s,
-                                send_timeout_s=timeout_s)
+                pub = Publisher(
+                    c.meta, control=control_endpoint, context=ctx, timeout_s=timeout_s, send_timeout_s=timeout_s
+                )
                 pubs[c.stream] = pub
             pub.send(c.samples, c.t_dev_s)
             if send_log is not None:
@@ -157,7 +159,7 @@ class EventCollector:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="warpsync-score-sub", daemon=True)
 
-    def start(self, timeout_s: float = 5.0) -> "EventCollector":
+    def start(self, timeout_s: float = 5.0) -> EventCollector:
         self._thread.start()
         if not self._ready.wait(timeout_s):
             raise RuntimeError("the event subscriber did not start")

@@ -259,8 +259,23 @@ class Scene:
             return np.concatenate([self.sound(t[i : i + 1]) for i in range(t.size)])
         y = np.zeros(t.size)
         _sound_kernel(
-            t, self._amb_f, self._amb_ph, self._amb_mf, self._amb_mph, self._amb_a, float(self.cfg.ambience_level),
-            self._ev_start, self._ev_dur, self._ev_f, self._ev_a, self._ev_d, self._ev_ph, self._ev_hann, lo, hi, y,
+            t,
+            self._amb_f,
+            self._amb_ph,
+            self._amb_mf,
+            self._amb_mph,
+            self._amb_a,
+            float(self.cfg.ambience_level),
+            self._ev_start,
+            self._ev_dur,
+            self._ev_f,
+            self._ev_a,
+            self._ev_d,
+            self._ev_ph,
+            self._ev_hann,
+            lo,
+            hi,
+            y,
         )
         return y * self.loudness(t)
 
@@ -283,8 +298,9 @@ ANCHOR samples (the rotation's rounding error stays below 1e-12)."""
 
 
 @njit(cache=True, nogil=True)
-def _sound_kernel(t, amb_f, amb_ph, amb_mf, amb_mph, amb_a, amb_level, ev_start, ev_dur, ev_f, ev_a, ev_d, ev_ph,
-                  ev_hann, lo, hi, out):  # pragma: no cover - compiled
+def _sound_kernel(
+    t, amb_f, amb_ph, amb_mf, amb_mph, amb_a, amb_level, ev_start, ev_dur, ev_f, ev_a, ev_d, ev_ph, ev_hann, lo, hi, out
+):  # pragma: no cover - compiled
     two_pi = 2.0 * math.pi
     n = t.size
     dt = (t[n - 1] - t[0]) / (n - 1) if n > 1 else 0.0

@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -187,10 +188,17 @@ class Scorecard:
                     f"  {s.stream:<15} {m:<12} {int(st['events']):>7} {_ms(st['p50_s']):>7} {_ms(st['p95_s']):>7} "
                     f"{_f(st['mean_confidence'], 2):>10}"
                 )
-        fb = [(s.stream, k, v) for s in self.streams.values() for k, v in s.fallback.items() if k != "active" and v["events"]]
+        fb = [
+            (s.stream, k, v)
+            for s in self.streams.values()
+            for k, v in s.fallback.items()
+            if k != "active" and v["events"]
+        ]
         if fb:
             lines.append("")
-            lines.append("fallback: silence / no motion         events  methods                      confidence  p95_ms")
+            lines.append(
+                "fallback: silence / no motion         events  methods                      confidence  p95_ms"
+            )
             for sid, kind, v in fb:
                 methods = " ".join(f"{m}:{c}" for m, c in sorted(v["methods"].items()))
                 lines.append(
@@ -306,7 +314,7 @@ class Scorer:
         else:
             self._ignored[str(name)] += 1
 
-    def add_all(self, events: Iterable[Mapping[str, Any]]) -> "Scorer":
+    def add_all(self, events: Iterable[Mapping[str, Any]]) -> Scorer:
         for ev in events:
             self.add(ev)
         return self
@@ -432,8 +440,15 @@ class Scorer:
                 continue
             p = pobs[j]
             out.append(
-                _Obs(o.t, o.err_s - p.err_s, o.drift_err_ppm - p.drift_err_ppm, o.method, o.settled and p.settled,
-                     o.confidence, o.uncertainty_s)
+                _Obs(
+                    o.t,
+                    o.err_s - p.err_s,
+                    o.drift_err_ppm - p.drift_err_ppm,
+                    o.method,
+                    o.settled and p.settled,
+                    o.confidence,
+                    o.uncertainty_s,
+                )
             )
         return out, unpaired
 
@@ -462,7 +477,9 @@ class Scorer:
         es = err[sel] if obs else np.zeros(0)
         own = sorted(self._obs.get(sid, []), key=lambda o: o.t)
         abs_err = np.array([abs(o.err_s) for o in own if steady(o)])
-        dr = np.array([abs(o.drift_err_ppm) for o in obs if o.t - start >= cfg.drift_after_s and math.isfinite(o.drift_err_ppm)])
+        dr = np.array(
+            [abs(o.drift_err_ppm) for o in obs if o.t - start >= cfg.drift_after_s and math.isfinite(o.drift_err_ppm)]
+        )
         recs = []
         for i, (kind, d) in enumerate(disruptions):
             nxt = disruptions[i + 1][1] if i + 1 < len(disruptions) else math.inf
@@ -542,16 +559,26 @@ class Scorer:
                 continue
             ratios = [(s.stream, None if s.p95_s is None else s.p95_s / s.floor_s) for s in rows]
             worst(ratios, 1.0, f"{label} p95 / quarter frame", "x")
-        worst([(s.stream, s.drift_err_p95_ppm) for s in scored], cfg.drift_floor_ppm,
-              f"drift error p95 after {cfg.drift_after_s:g} s", "ppm")
+        worst(
+            [(s.stream, s.drift_err_p95_ppm) for s in scored],
+            cfg.drift_floor_ppm,
+            f"drift error p95 after {cfg.drift_after_s:g} s",
+            "ppm",
+        )
         worst([(s.stream, s.settle_s) for s in scored], cfg.settle_floor_s, "settle time (error within floor)", "s")
         recs = [(f"{s.stream}:{kind}@{d:.1f}", r) for s in scored for kind, d, r in s.recoveries]
         worst(recs, cfg.recover_floor_s, "recovery after jump/restart", "s")
         lat = np.array(self._latency)
         p99 = _pct(lat, 99)
         floors.append(
-            Floor("event latency p99", None if p99 is None else p99 * 1e3, cfg.latency_floor_s * 1e3, "ms",
-                  None if p99 is None else p99 <= cfg.latency_floor_s, "" if lat.size else "no latencies measured")
+            Floor(
+                "event latency p99",
+                None if p99 is None else p99 * 1e3,
+                cfg.latency_floor_s * 1e3,
+                "ms",
+                None if p99 is None else p99 <= cfg.latency_floor_s,
+                "" if lat.size else "no latencies measured",
+            )
         )
         berr = np.array(self._bundle_err)
         bundles = {

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -158,7 +159,7 @@ class Truth:
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any], where: str = "<truth>") -> "Truth":
+    def from_json(cls, obj: Mapping[str, Any], where: str = "<truth>") -> Truth:
         try:
             if obj.get("version") != 1:
                 raise ConfigError(f"{where}: not a warpsync truth file (version {obj.get('version')!r})")
@@ -195,7 +196,7 @@ class Truth:
             raise ConfigError(f"{where}: malformed truth file ({type(exc).__name__}: {exc})") from None
 
     @classmethod
-    def read(cls, path: str | Path) -> "Truth":
+    def read(cls, path: str | Path) -> Truth:
         p = Path(path)
         try:
             obj = json.loads(p.read_text())
