@@ -291,3 +291,23 @@ def test_a_long_run_streams_with_bounded_memory():
     tracemalloc.stop()
     assert total > 7_000_000
     assert peak < total / 5
+
+
+def test_late_starting_devices_and_random_rigs_run():
+    rig = RigConfig(
+        name="late",
+        seed=9,
+        duration_s=4.0,
+        mics=(MicConfig(name="early", rate_hz=8000.0, chunk_samples=160),
+              MicConfig(name="late", rate_hz=8000.0, chunk_samples=160, start_at_s=2.0)),
+    )
+    sim = Simulator(rig)
+    chunks = _by_stream(sim.chunks())
+    assert sim.truth.stream("late").start_s == 2.0
+    assert min(c.arrival_s for c in chunks["late"]) >= 2.0 + 159 / 8000
+    assert len(chunks["late"]) == pytest.approx(len(chunks["early"]) / 2, abs=2)
+    for seed in range(3):
+        r = random_rig(seed, duration_s=3.0, camera_output="motion")
+        s = Simulator(r)
+        got = {c.stream for c in s.chunks()}
+        assert got == set(s.truth.streams)
