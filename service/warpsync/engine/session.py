@@ -235,7 +235,8 @@ class SyncEngine:
             fr = st.extractor.push(t_dev_s, data)
             if len(fr):
                 st.env.append(fr.times_s, fr.values)
-                st.env.trim_before(fr.times_s[-1] - self.cfg.content.history_s)
+                if st.env.first_time < fr.times_s[-1] - 1.1 * self.cfg.content.history_s:
+                    st.env.trim_before(fr.times_s[-1] - self.cfg.content.history_s)
         if st.raw is not None:
             self._add_raw(st, t_dev_s, data)
         return event
@@ -269,7 +270,8 @@ class SyncEngine:
             times = st.raw_next_t + (np.arange(nb) * f + 0.5 * (f - 1)) / rate
             st.raw.append(times, vals)
             st.raw_next_t += nb * f / rate
-            st.raw.trim_before(times[-1] - RAW_WINDOW_S - 2.0)
+            if st.raw.first_time < times[-1] - RAW_WINDOW_S - 3.0:
+                st.raw.trim_before(times[-1] - RAW_WINDOW_S - 2.0)
 
     # ------------------------------------------------------------------------------------------ mapping
     def _ref_from_host(self, sess: Session, h: np.ndarray | float):

@@ -34,7 +34,7 @@ def to_float_mono(x: np.ndarray) -> np.ndarray:
     else:
         y = x.astype(np.float64, copy=False)
     if y.ndim > 1:
-        y = y.reshape(len(y), int(np.prod(y.shape[1:]))).mean(axis=1) if len(y) else np.zeros(0)
+        y = y.reshape(len(y), -1).mean(axis=1) if len(y) else np.zeros(0)
     return y
 
 

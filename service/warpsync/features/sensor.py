@@ -11,6 +11,8 @@ like an audio onset, it marks where a jolt *starts*.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.signal import butter, lfilter, lfilter_zi
 
@@ -23,7 +25,7 @@ def as_channels(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 0:
         raise AlignmentError("sensor samples must be an array (n,) or (n, channels)")
-    return x.reshape(len(x), int(np.prod(x.shape[1:])) if x.ndim > 1 else 1)
+    return x.reshape(len(x), math.prod(x.shape[1:]) if x.ndim > 1 else 1)
 
 
 def sensor_activity(x: np.ndarray, rate_hz: float, *, highpass_hz: float = 0.5, t0_s: float = 0.0) -> Frames:

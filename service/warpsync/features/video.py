@@ -14,6 +14,8 @@ consecutive entries (``sum max(0, m_j - m_{j-1})``), stamped at the midpoint of 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import AlignmentError
@@ -23,18 +25,28 @@ GRID = 4
 
 
 def _cells(frames: np.ndarray) -> np.ndarray:
-    """(n, h, w[, c]) -> (n, GRID*GRID) mean value per cell (float64)."""
+    """(n, h, w[, c]) -> (n, GRID*GRID) mean value per cell (float64); cells split h and w as evenly as
+    ``linspace`` does (each at least one pixel)."""
     f = frames.astype(np.float64, copy=False)
     if f.ndim == 4:
         f = f.mean(axis=3)
     n, h, w = f.shape
-    hs = np.linspace(0, h, GRID + 1).astype(int)
-    ws = np.linspace(0, w, GRID + 1).astype(int)
-    out = np.empty((n, GRID * GRID))
-    for i in range(GRID):
-        for j in range(GRID):
-            out[:, i * GRID + j] = f[:, hs[i] : max(hs[i + 1], hs[i] + 1), ws[j] : max(ws[j + 1], ws[j] + 1)].mean(axis=(1, 2))
-    return out
+    hs, ws = _edges(h), _edges(w)
+    sums = np.add.reduceat(np.add.reduceat(f, hs[:-1], axis=1), ws[:-1], axis=2)  # (n, GRID, GRID)
+    return (sums * _inv_counts(h, w)).reshape(n, GRID * GRID)
+
+
+@functools.lru_cache(maxsize=64)
+def _inv_counts(h: int, w: int) -> np.ndarray:
+    return 1.0 / (np.diff(_edges(h))[:, None] * np.diff(_edges(w))[None, :])
+
+
+@functools.lru_cache(maxsize=64)
+def _edges(size: int) -> np.ndarray:
+    e = np.linspace(0, size, GRID + 1).astype(int)
+    for i in range(1, GRID + 1):  # a cell of at least one pixel, as long as pixels last
+        e[i] = min(max(e[i], e[i - 1] + 1), size) if i < GRID else size
+    return e
 
 
 def motion_activity(frames: np.ndarray, rate_hz: float, *, t0_s: float = 0.0) -> Frames:
@@ -65,6 +77,8 @@ class MotionEnvelope:
             if x.ndim not in (2, 3, 4):
                 raise AlignmentError(f"video samples must be (n, d) vectors or (n, h, w[, c]) frames, got shape {x.shape}")
             self._raw = x.ndim >= 3
+            if self._raw and (x.shape[1] < GRID or x.shape[2] < GRID):
+                raise AlignmentError(f"video frames must be at least {GRID}x{GRID} pixels, got {x.shape[1:3]}")
         ks = self._k + np.arange(n)
         self._k += n
         if not self._raw:
