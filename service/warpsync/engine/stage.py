@@ -116,6 +116,17 @@ class EngineStage:
             events += self._run(name, now_s)
         return events
 
+    def status_fields(self, stream: str) -> dict:
+        """The engine's additions to the periodic ``stream.status`` of the ingest layer (empty for a stream the
+        engine does not know): ``settled``, ``jumped`` (a clock jump or device restart since the last status
+        of the engine), ``method``, ``session``."""
+        st = self.engine.streams.get(stream)
+        if st is None:
+            return {}
+        e = self.last.get(stream)
+        return {"settled": bool(e.settled) if e is not None else False, "jumped": st.jumped,
+                "method": e.method if e is not None else "clock", "session": st.session}
+
     # ------------------------------------------------------------------------------------------ internals
     def _run(self, session: str, now_s: float) -> list[Event]:
         events: list[Event] = []
