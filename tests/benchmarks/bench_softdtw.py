@@ -98,7 +98,7 @@ def _bench_oltw(rng: np.random.Generator, d: int, repeats: int) -> None:
         a = OnlineAligner(d, search_width=c)
         a.push(X[:20], Y[:20])  # compile / cache load
 
-        def run():
+        def run(a=a):
             a.reset()
             for k in range(0, 5000, 50):
                 a.push(X[k : k + 50], Y[k : k + 50])

@@ -32,7 +32,10 @@ def _random_path(g, n, m):
 
 
 @settings(max_examples=40)
-@given(n=st.integers(1, 30), m=st.integers(1, 30), dx=st.integers(1, 4), dy=st.integers(1, 4), seed=st.integers(0, 2**31))
+@given(
+    n=st.integers(1, 30), m=st.integers(1, 30), dx=st.integers(1, 4), dy=st.integers(1, 4),
+    seed=st.integers(0, 2**31),
+)  # fmt: skip
 def test_path_moments_match_reference(n, m, dx, dy, seed):
     g = np.random.default_rng(seed)
     X = g.standard_normal((n, dx)) * 3 + 1
@@ -71,7 +74,7 @@ def test_cca_matches_generalised_eigenproblem(n, m, dx, dy, reg, seed):
     path = _random_path(g, n, m)
     k = min(dx, dy)
     r = cca(X, Y, dim=k, reg=reg, path=path)
-    Wx, Wy, rho, mx, my = cca_ref(X, Y, path, k, reg)
+    Wx, Wy, rho, mx, _my = cca_ref(X, Y, path, k, reg)
     np.testing.assert_allclose(r.corr, np.clip(rho, 0, 1), rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(r.mean_x, mx, atol=1e-12)
     # the constraints: unit (regularised) variance each side, cross covariance diagonal = correlations
@@ -211,10 +214,10 @@ def test_bad_arguments(rng):
     X = rng.standard_normal((20, 3))
     Y = rng.standard_normal((15, 2))
     for kwargs, match in [
-        (dict(dim=3), "dim"), (dict(dim=0), "dim"), (dict(dim=1.5), "dim"),
-        (dict(reg=-1.0), "reg"), (dict(reg=float("nan")), "reg"), (dict(reg="x"), "reg"),
-        (dict(max_iter=0), "max_iter"), (dict(tol=-1.0), "tol"),
-        (dict(init_path=np.array([[0, 0], [25, 14]])), "outside"), (dict(init_path=[[0.5, 0]]), "integer"),
+        ({"dim": 3}, "dim"), ({"dim": 0}, "dim"), ({"dim": 1.5}, "dim"),
+        ({"reg": -1.0}, "reg"), ({"reg": float("nan")}, "reg"), ({"reg": "x"}, "reg"),
+        ({"max_iter": 0}, "max_iter"), ({"tol": -1.0}, "tol"),
+        ({"init_path": np.array([[0, 0], [25, 14]])}, "outside"), ({"init_path": [[0.5, 0]]}, "integer"),
     ]:  # fmt: skip
         with pytest.raises(AlignmentError, match=match):
             ctw(X, Y, **kwargs)

@@ -187,8 +187,8 @@ def test_waits_for_the_other_stream(rng):
 
 
 def test_bad_arguments(rng):
-    for kwargs in (dict(search_width=0), dict(max_run=0), dict(history=0), dict(max_pending=0),
-                   dict(search_width=2.5), dict(search_width=True)):  # fmt: skip
+    for kwargs in ({"search_width": 0}, {"max_run": 0}, {"history": 0}, {"max_pending": 0},
+                   {"search_width": 2.5}, {"search_width": True}):  # fmt: skip
         with pytest.raises(AlignmentError, match="integer"):
             OnlineAligner(2, **kwargs)
     with pytest.raises(AlignmentError, match="dim"):

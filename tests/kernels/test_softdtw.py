@@ -130,7 +130,9 @@ def test_grad_matches_finite_differences(rng, metric):
             Xm = X.copy()
             Xp[i, k] += h
             Xm[i, k] -= h
-            fd[i, k] = (soft_dtw(Xp, Y, gamma=0.5, metric=metric).value - soft_dtw(Xm, Y, gamma=0.5, metric=metric).value) / (2 * h)
+            vp = soft_dtw(Xp, Y, gamma=0.5, metric=metric).value
+            vm = soft_dtw(Xm, Y, gamma=0.5, metric=metric).value
+            fd[i, k] = (vp - vm) / (2 * h)
     np.testing.assert_allclose(r.grad, fd, rtol=1e-5, atol=1e-7)
 
 
@@ -171,15 +173,15 @@ def test_large_problem_value_matches_full_path(rng):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(gamma=0.0), "gamma"),
-        (dict(gamma=-1.0), "gamma"),
-        (dict(gamma=float("nan")), "gamma"),
-        (dict(gamma=float("inf")), "gamma"),
-        (dict(gamma="1"), "gamma"),
-        (dict(gamma=True), "gamma"),
-        (dict(metric="manhattan"), "metric"),
-        (dict(metric="cosine", return_grad=True), "gradient"),
-        (dict(return_grad=1), "return_grad"),
+        ({"gamma": 0.0}, "gamma"),
+        ({"gamma": -1.0}, "gamma"),
+        ({"gamma": float("nan")}, "gamma"),
+        ({"gamma": float("inf")}, "gamma"),
+        ({"gamma": "1"}, "gamma"),
+        ({"gamma": True}, "gamma"),
+        ({"metric": "manhattan"}, "metric"),
+        ({"metric": "cosine", "return_grad": True}, "gradient"),
+        ({"return_grad": 1}, "return_grad"),
     ],
 )
 def test_bad_arguments(kwargs, match):

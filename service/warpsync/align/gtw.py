@@ -89,8 +89,10 @@ def gtw(
     if isinstance(streams, np.ndarray) or not hasattr(streams, "__len__") or len(streams) < 2:
         raise AlignmentError("streams must be a list of at least two (n, d) arrays")
     S = [V.as_series(s, f"streams[{i}]") for i, s in enumerate(streams)]
-    if isinstance(reference, (bool, np.bool_)) or not isinstance(reference, (int, np.integer)) or not (
-        0 <= reference < len(S)
+    if (
+        isinstance(reference, (bool, np.bool_))
+        or not isinstance(reference, (int, np.integer))
+        or not (0 <= reference < len(S))
     ):
         raise AlignmentError(f"reference must be a stream index in [0, {len(S)}), got {reference!r}")
     if dim is not None and (isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)) or dim < 1):

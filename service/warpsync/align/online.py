@@ -26,7 +26,7 @@ import numpy as np
 from warpsync.align.kernels import oltw as K
 from warpsync.errors import AlignmentError
 
-__all__ = ["OnlineAligner", "OnlineStep", "ONLINE_METRICS"]
+__all__ = ["ONLINE_METRICS", "OnlineAligner", "OnlineStep"]
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,7 @@ class OnlineAligner:
         elif a.ndim == 1 and a.size == 0:
             a = a.reshape(0, self.dim)
         if a.ndim != 2 or a.shape[1] != self.dim:
-            raise AlignmentError(
-                f"{name} frames must have shape (k, {self.dim}) (k may be 0), got {np.shape(frames)}"
-            )
+            raise AlignmentError(f"{name} frames must have shape (k, {self.dim}) (k may be 0), got {np.shape(frames)}")
         if not np.all(np.isfinite(a)):
             raise AlignmentError(f"{name} frames contain NaN or inf; drop or interpolate them before aligning")
         return a

@@ -1,6 +1,7 @@
 """Soft-DTW (Cuturi & Blondel 2017): a differentiable DTW discrepancy, its gradient and the soft alignment.
 
-    R(i, j) = C[i, j] + softmin_gamma(R(i-1, j-1), R(i-1, j), R(i, j-1)),  softmin_gamma(a) = -gamma log sum exp(-a/gamma)
+    R(i, j) = C[i, j] + softmin_gamma(R(i-1, j-1), R(i-1, j), R(i, j-1)),
+    softmin_gamma(a) = -gamma log sum exp(-a / gamma),
 
 with R(-1, -1) = 0 and every other border +inf; the value is R(n-1, m-1). As gamma -> 0 it tends to the
 DTW distance with the symmetric1 step pattern (sum of local costs along the best path), from below:
@@ -26,7 +27,7 @@ from warpsync.align.cost import _cost_matrix
 from warpsync.align.kernels import softdtw as K
 from warpsync.errors import AlignmentError
 
-__all__ = ["SoftDTWResult", "soft_dtw", "MAX_GRAD_CELLS"]
+__all__ = ["MAX_GRAD_CELLS", "SoftDTWResult", "soft_dtw"]
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ def _local(A, ia, B, ib, metric):
         if aa == 0.0 or bb == 0.0:
             return 1.0  # a silent frame is taken as orthogonal to everything
         c = 1.0 - ab / np.sqrt(aa * bb)
-        return c if c > 0.0 else 0.0
+        return max(0.0, c)
     acc = 0.0
     for k in range(d):
         t = A[ia, k] - B[ib, k]
@@ -74,10 +74,8 @@ def _cell(D, i, j, dij):
     best = _get(D, i - 1, j - 1) + 2.0 * dij
     up = _get(D, i - 1, j) + dij
     left = _get(D, i, j - 1) + dij
-    if up < best:
-        best = up
-    if left < best:
-        best = left
+    best = min(best, up)
+    best = min(best, left)
     return best
 
 
