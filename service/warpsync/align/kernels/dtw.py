@@ -132,8 +132,9 @@ def sym_dist_1d(x, y, lo, hi, wd):
             # interior: every row of the block is inside its band and the previous row is stored.
             # 1) local costs of the four rows, one contiguous sweep each (vectorised);
             # 2) the DP, reading costs from L1. Slices start at index 0 and are indexed with unsigned
-            #    integers, so Numba emits no negative-index wrap-around code. The recursion is written so
-            #    that symmetric1 costs two min and one add per cell, symmetric2 two min and three add.
+            #    integers, so Numba emits no negative-index wrap-around code. symmetric1 is computed as
+            #    min(a, up, pd) + c (two min, one add; equal to min of the three sums because rounding is
+            #    monotone), symmetric2 exactly as the reference does.
             W = ce - cs
             uW = np.uint64(W)
             Yv = y[cs:ce]
@@ -170,10 +171,10 @@ def sym_dist_1d(x, y, lo, hi, wd):
                     c1 = C1[k]
                     c2 = C2[k]
                     c3 = C3[k]
-                    d0 = min(a0 + c0, min(up, pd + c0) + c0)
-                    d1 = min(a1 + c1, min(d0, a0 + c1) + c1)
-                    d2 = min(a2 + c2, min(d1, a1 + c2) + c2)
-                    d3 = min(a3 + c3, min(d2, a2 + c3) + c3)
+                    d0 = min(a0 + c0, min(up + c0, pd + (c0 + c0)))
+                    d1 = min(a1 + c1, min(d0 + c1, a0 + (c1 + c1)))
+                    d2 = min(a2 + c2, min(d1 + c2, a1 + (c2 + c2)))
+                    d3 = min(a3 + c3, min(d2 + c3, a2 + (c3 + c3)))
                     Nv[k] = d3
                     pd = up
                     a0 = d0
@@ -260,9 +261,11 @@ def _step3(vd, vl, vu):
     row's loop-carried dependency, enters last so the critical chain is one add and one min.
     """
     du = min(vd, vu)
-    kdu = np.uint8(2) if vu < vd else np.uint8(0)
+    upwins = vu < vd
     best = min(vl, du)
-    k = np.uint8(1) if (vl < du or (vl == du and kdu == 2)) else kdu
+    left = (vl < du) | ((vl == du) & upwins)
+    # 0 diagonal, 1 left, 2 up, from two booleans with arithmetic only (no short-circuit branches)
+    k = np.uint8(left) + np.uint8(2) * np.uint8(upwins & ~left)
     return best, k
 
 
@@ -334,11 +337,11 @@ def sym_fill(X, Y, metric, lo, hi, rowptr, wd, store):
         b = e
     wmax = max(wmax, hi[0] - lo[0])
     cb = np.empty((4, wmax))
+    Bk = np.empty((4, wmax + 1))
     P = np.full(m + 1, INF)
     N = np.full(m + 1, INF)
     ndirs = rowptr[n] if store else 0
-    dirs = np.empty(ndirs + 1, dtype=np.uint8)  # last slot: sink for cells outside a row's band
-    sink = ndirs if store else 0
+    dirs = np.empty(ndirs, dtype=np.uint8)
     # row 0
     _cost_rows(X, Y, metric, lo, hi, 0, 1, lo[0], hi[0], cb)
     acc = 0.0 if lo[0] == 0 else INF
@@ -362,41 +365,59 @@ def sym_fill(X, Y, metric, lo, hi, rowptr, wd, store):
             L = min(L, lo[i + r])
             H = max(H, hi[i + r])
         _cost_rows(X, Y, metric, lo, hi, i, nr, L, H, cb)
+        W = np.uint64(H - L)
+        one = np.uint64(1)
+        Pv = P[L : H + 1]  # Pv[k] = D[i-1, L + k - 1]
+        # Bk[r][k + 1] = D[i + r, L + k], Bk[r][0] = +inf (column L - 1 is outside every row's band)
+        B0 = Bk[0]
+        B1 = Bk[1]
+        B2 = Bk[2]
+        B3 = Bk[3]
+        B0[0] = INF
+        B1[0] = INF
+        B2[0] = INF
+        B3[0] = INF
         if nr == 4:
             a0 = INF
             a1 = INF
             a2 = INF
             a3 = INF
-            pd = P[L]
-            l0 = lo[i]
-            l1 = lo[i + 1]
-            l2 = lo[i + 2]
-            l3 = lo[i + 3]
-            h0 = hi[i]
-            h1 = hi[i + 1]
-            h2 = hi[i + 2]
-            h3 = hi[i + 3]
-            b0 = rowptr[i] - l0
-            b1 = rowptr[i + 1] - l1
-            b2 = rowptr[i + 2] - l2
-            b3 = rowptr[i + 3] - l3
-            for j in range(L, H):
-                k = j - L
-                c0 = cb[0, k]
-                c1 = cb[1, k]
-                c2 = cb[2, k]
-                c3 = cb[3, k]
-                up = P[j + 1]
-                d0, k0 = _step3(pd + wd * c0, a0 + c0, up + c0)
-                d1, k1 = _step3(a0 + wd * c1, a1 + c1, d0 + c1)
-                d2, k2 = _step3(a1 + wd * c2, a2 + c2, d1 + c2)
-                d3, k3 = _step3(a2 + wd * c3, a3 + c3, d2 + c3)
-                N[j + 1] = d3
-                if store:
-                    dirs[b0 + j if (j >= l0 and j < h0) else sink] = k0
-                    dirs[b1 + j if (j >= l1 and j < h1) else sink] = k1
-                    dirs[b2 + j if (j >= l2 and j < h2) else sink] = k2
-                    dirs[b3 + j if (j >= l3 and j < h3) else sink] = k3
+            pd = Pv[0]
+            cb0 = cb[0]
+            cb1 = cb[1]
+            cb2 = cb[2]
+            cb3 = cb[3]
+            if wd == 1.0:
+                # symmetric1: min(a + c, pd + c, up + c) == min(a, pd, up) + c exactly (rounding is monotone)
+                for k in range(W):
+                    up = Pv[k + one]
+                    d0 = min(a0, min(pd, up)) + cb0[k]
+                    d1 = min(a1, min(a0, d0)) + cb1[k]
+                    d2 = min(a2, min(a1, d1)) + cb2[k]
+                    d3 = min(a3, min(a2, d2)) + cb3[k]
+                    B0[k + one] = d0
+                    B1[k + one] = d1
+                    B2[k + one] = d2
+                    B3[k + one] = d3
+                    pd = up
+                    a0 = d0
+                    a1 = d1
+                    a2 = d2
+                    a3 = d3
+            for k in range(W if wd != 1.0 else np.uint64(0)):
+                c0 = cb0[k]
+                c1 = cb1[k]
+                c2 = cb2[k]
+                c3 = cb3[k]
+                up = Pv[k + one]
+                d0 = min(a0 + c0, min(pd + wd * c0, up + c0))
+                d1 = min(a1 + c1, min(a0 + wd * c1, d0 + c1))
+                d2 = min(a2 + c2, min(a1 + wd * c2, d1 + c2))
+                d3 = min(a3 + c3, min(a2 + wd * c3, d2 + c3))
+                B0[k + one] = d0
+                B1[k + one] = d1
+                B2[k + one] = d2
+                B3[k + one] = d3
                 pd = up
                 a0 = d0
                 a1 = d1
@@ -404,17 +425,39 @@ def sym_fill(X, Y, metric, lo, hi, rowptr, wd, store):
                 a3 = d3
         else:
             a0 = INF
-            pd = P[L]
-            b0 = rowptr[i] - L
-            for j in range(L, H):
-                c0 = cb[0, j - L]
-                up = P[j + 1]
-                d0, k0 = _step3(pd + wd * c0, a0 + c0, up + c0)
-                N[j + 1] = d0
-                if store:
-                    dirs[b0 + j] = k0
+            pd = Pv[0]
+            cb0 = cb[0]
+            for k in range(W):
+                c0 = cb0[k]
+                up = Pv[k + one]
+                d0 = min(a0 + c0, min(pd + wd * c0, up + c0))
+                B0[k + one] = d0
                 pd = up
                 a0 = d0
+        last = Bk[nr - 1]
+        Nv = N[L + 1 : H + 1]
+        for k in range(W):
+            Nv[k] = last[k + one]
+        if store:
+            # Directions in a second, dependency-free pass (vectorisable): the DP kept exactly one of the
+            # three candidate sums, so comparing it with the same sums recomputed gives the winner, with
+            # ties to diagonal, then left, then up.
+            for r in range(nr):
+                prev = Pv if r == 0 else Bk[r - 1]
+                cur = Bk[r]
+                cr = cb[r]
+                off = lo[i + r] - L
+                w = hi[i + r] - lo[i + r]
+                dv = dirs[rowptr[i + r] : rowptr[i + r + 1]]
+                ps = prev[off : off + w + 1]
+                cs = cur[off : off + w + 1]
+                crs = cr[off : off + w]
+                for k in range(np.uint64(w)):
+                    c = crs[k]
+                    best = cs[k + one]
+                    notd = best != ps[k] + wd * c
+                    notl = best != cs[k] + c
+                    dv[k] = np.uint8(notd) + np.uint8(notd & notl)
         # N held an older row on [nl, nh): clear what this block did not overwrite
         for j in range(nl, min(nh, L)):
             N[j + 1] = INF
@@ -431,7 +474,7 @@ def sym_fill(X, Y, metric, lo, hi, rowptr, wd, store):
     out = np.full(m, INF)
     for j in range(pl, ph):
         out[j] = P[j + 1]
-    return out, dirs[:ndirs]
+    return out, dirs
 
 
 @njit(cache=True, nogil=True)
