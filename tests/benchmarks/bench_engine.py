@@ -270,6 +270,10 @@ def live(args, rig: RigConfig) -> None:
     )
     print(f"\n=== 5. live: rig {rig.name!r} through a running service (in-process, ipc), {dur:g} s in real time")
     svc = Service(cfg)
+    if not any(getattr(st, "name", "") == "engine" for st in svc.stages):
+        # until the lead wires it into build_stages: the same EngineStage, on the service's registry
+        svc.stages.append(EngineStage(cfg.engine, svc.registry))
+        print("(engine stage added to the service's stages by the benchmark)")
     th = threading.Thread(target=svc.run, name="service", daemon=True)
     th.start()
     if not svc.ready.wait(60):

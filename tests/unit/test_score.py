@@ -281,3 +281,15 @@ def test_live_line_shows_the_newest_error_against_the_partner():
     sc.add_all(_anchor(truth)[:3] + _events(truth, "cam.mic", lambda t: ANCHOR_ERR + 0.0025)[:3])
     line = sc.live_line()
     assert "cam.mic 2.50ms fused" in line and "room 18.00ms" in line
+
+
+def test_short_runs_leave_drift_and_later_disruptions_unscored():
+    truth = _truth()
+    short = [e for e in _anchor(truth) + _events(truth, "cam", lambda t: ANCHOR_ERR) if e["t_s"] < 30.0]
+    card = score(truth, short)
+    floors = {f.name: f for f in card.floors}
+    assert (
+        floors["drift error p95 after 60 s"].ok is None and "run longer" in floors["drift error p95 after 60 s"].detail
+    )
+    assert card.streams["cam"].recoveries == ()  # the jump at ~50 s is after the run
+    assert floors["recovery after jump/restart"].ok is None

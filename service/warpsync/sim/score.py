@@ -108,6 +108,8 @@ class StreamScore:
     steady_events: int
     drift_err_p95_ppm: float | None
     drift_err_max_ppm: float | None
+    events_after_drift: int
+    """Events at least `drift_after_s` after the stream's start (0: the run was too short to score drift)."""
     recoveries: tuple[tuple[str, float, float | None], ...]
     """(kind, scene time of the disruption, recovery seconds or None if never)."""
     by_method: Mapping[str, Mapping[str, float]]
@@ -481,7 +483,10 @@ class Scorer:
             [abs(o.drift_err_ppm) for o in obs if o.t - start >= cfg.drift_after_s and math.isfinite(o.drift_err_ppm)]
         )
         recs = []
+        t_last = float(t[-1]) if t.size else -math.inf
         for i, (kind, d) in enumerate(disruptions):
+            if d >= t_last:
+                break  # the run (or its events) ended before this disruption: nothing to score
             nxt = disruptions[i + 1][1] if i + 1 < len(disruptions) else math.inf
             recs.append((kind, d, _stay_within(t, err, floor, d, nxt)))
         by_method: dict[str, dict[str, float]] = {}
@@ -527,6 +532,7 @@ class Scorer:
             steady_events=int(es.size),
             drift_err_p95_ppm=_pct(dr, 95),
             drift_err_max_ppm=float(dr.max()) if dr.size else None,
+            events_after_drift=sum(1 for o in obs if o.t - start >= cfg.drift_after_s),
             recoveries=tuple(recs),
             by_method=by_method,
             fallback=fallback,
@@ -559,12 +565,25 @@ class Scorer:
                 continue
             ratios = [(s.stream, None if s.p95_s is None else s.p95_s / s.floor_s) for s in rows]
             worst(ratios, 1.0, f"{label} p95 / quarter frame", "x")
-        worst(
-            [(s.stream, s.drift_err_p95_ppm) for s in scored],
-            cfg.drift_floor_ppm,
-            f"drift error p95 after {cfg.drift_after_s:g} s",
-            "ppm",
-        )
+        long_enough = [s for s in scored if s.events_after_drift > 0]
+        if scored and not long_enough:
+            floors.append(
+                Floor(
+                    f"drift error p95 after {cfg.drift_after_s:g} s",
+                    None,
+                    cfg.drift_floor_ppm,
+                    "ppm",
+                    None,
+                    f"no events {cfg.drift_after_s:g} s after a stream's start: run longer",
+                )
+            )
+        else:
+            worst(
+                [(s.stream, s.drift_err_p95_ppm) for s in long_enough],
+                cfg.drift_floor_ppm,
+                f"drift error p95 after {cfg.drift_after_s:g} s",
+                "ppm",
+            )
         worst([(s.stream, s.settle_s) for s in scored], cfg.settle_floor_s, "settle time (error within floor)", "s")
         recs = [(f"{s.stream}:{kind}@{d:.1f}", r) for s in scored for kind, d, r in s.recoveries]
         worst(recs, cfg.recover_floor_s, "recovery after jump/restart", "s")
