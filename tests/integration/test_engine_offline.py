@@ -4,6 +4,7 @@ fed the same signals in random chunk sizes (empty chunks included)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import defaultdict
 
 import numpy as np
@@ -17,7 +18,6 @@ from warpsync.errors import AlignmentError
 from warpsync.sim.generator import Simulator
 from warpsync.sim.rig import CameraConfig, ClockConfig, MicConfig, RigConfig
 from warpsync.stage import Samples
-from warpsync_client.protocol import StreamMeta
 
 AGREEMENT_S = 1e-3
 """Stated floor: online (random chunking, jittered arrivals) and offline final offsets agree within 1 ms."""
@@ -26,13 +26,22 @@ AGREEMENT_S = 1e-3
 def recorded(seed: int, duration_s: float):
     r = np.random.default_rng([seed, 5])
     cams = tuple(
-        CameraConfig(name=f"cam{i}", fps=5.0, output="motion", latency_s=0.03, mic_latency_s=float(r.uniform(0, 0.15)),
-                     mic_acoustic_delay_s=float(r.uniform(0, 0.01)),
-                     clock=ClockConfig(offset_s=float(r.uniform(-30, 30)), drift_ppm=float(r.uniform(-200, 200))))
+        CameraConfig(
+            name=f"cam{i}",
+            fps=5.0,
+            output="motion",
+            latency_s=0.03,
+            mic_latency_s=float(r.uniform(0, 0.15)),
+            mic_acoustic_delay_s=float(r.uniform(0, 0.01)),
+            clock=ClockConfig(offset_s=float(r.uniform(-30, 30)), drift_ppm=float(r.uniform(-200, 200))),
+        )
         for i in range(2)
     )
-    room = MicConfig(name="room0", latency_s=0.01,
-                     clock=ClockConfig(offset_s=float(r.uniform(-30, 30)), drift_ppm=float(r.uniform(-200, 200))))
+    room = MicConfig(
+        name="room0",
+        latency_s=0.01,
+        clock=ClockConfig(offset_s=float(r.uniform(-30, 30)), drift_ppm=float(r.uniform(-200, 200))),
+    )
     rig = RigConfig(name="rec", seed=seed, duration_s=duration_s, cameras=cams, mics=(room,))
     sim = Simulator(rig)
     data, first, metas = defaultdict(list), {}, {}
@@ -59,7 +68,7 @@ def test_offline_without_timestamps_finds_offsets(seed):
     recs = [Recording(k, arrays[k], metas[k].rate_hz, "audio") for k in ("room0", "cam0.mic", "cam1.mic")]
     seen = []
     res = align_recordings(recs, reference="room0", progress=seen.append)
-    assert seen[-1] == 1.0 and all(0 <= a <= b for a, b in zip(seen, seen[1:]))
+    assert seen[-1] == 1.0 and all(0 <= a <= b for a, b in itertools.pairwise(seen))
     assert res["room0"].method == "reference"
     for s in ("cam0.mic", "cam1.mic"):
         r = res[s]

@@ -36,16 +36,30 @@ def rig_for(seed: int, duration_s: float, *, scene=None, cam_clock=None, cam1_ne
 
     cams = []
     for i in range(2):
-        cams.append(CameraConfig(
-            name=f"cam{i}", fps=fps, output="motion", azimuth_deg=180.0 * i + 20, latency_s=lat(), mic_latency_s=lat(),
-            mic_acoustic_delay_s=float(r.uniform(0, 0.01)),
-            clock=(cam_clock if (cam_clock is not None and i == 0) else clock()),
-            network=(cam1_net if (cam1_net is not None and i == 1) else NetworkConfig()),
-        ))
+        cams.append(
+            CameraConfig(
+                name=f"cam{i}",
+                fps=fps,
+                output="motion",
+                azimuth_deg=180.0 * i + 20,
+                latency_s=lat(),
+                mic_latency_s=lat(),
+                mic_acoustic_delay_s=float(r.uniform(0, 0.01)),
+                clock=(cam_clock if (cam_clock is not None and i == 0) else clock()),
+                network=(cam1_net if (cam1_net is not None and i == 1) else NetworkConfig()),
+            )
+        )
     room = MicConfig(name="room0", latency_s=lat(), acoustic_delay_s=float(r.uniform(0, 0.01)), clock=clock())
     imu = tuple(ImuConfig(name=f"imu{i}", object=i, latency_s=lat(), clock=clock()) for i in range(imus))
-    return RigConfig(name=f"t{seed}", seed=seed, duration_s=duration_s, scene=scene or SceneConfig(),
-                     cameras=tuple(cams), mics=(room,), imus=imu)
+    return RigConfig(
+        name=f"t{seed}",
+        seed=seed,
+        duration_s=duration_s,
+        scene=scene or SceneConfig(),
+        cameras=tuple(cams),
+        mics=(room,),
+        imus=imu,
+    )
 
 
 def run(rig: RigConfig, cfg: EngineConfig | None = None, reference: str = "room0"):
@@ -80,7 +94,7 @@ def run(rig: RigConfig, cfg: EngineConfig | None = None, reference: str = "room0
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_audio_to_audio_floor_and_settling(seed):
-    truth, out, _, _ = run(rig_for(seed, 22.0))
+    _truth, out, _, _ = run(rig_for(seed, 22.0))
     for mic in ("cam0.mic", "cam1.mic"):
         rows = out[mic]
         first_settled = next(r["t"] for r in rows if r["settled"] and r["method"] == "fused")
@@ -94,7 +108,7 @@ def test_audio_to_audio_floor_and_settling(seed):
 
 
 def test_drift_after_60_s():
-    truth, out, _, _ = run(rig_for(4, 62.0, fps=5.0))
+    _truth, out, _, _ = run(rig_for(4, 62.0, fps=5.0))
     for s in ("cam0.mic", "cam1.mic", "cam0", "cam1"):
         last = out[s][-1]
         assert last["t"] > 60.0
@@ -103,9 +117,13 @@ def test_drift_after_60_s():
 
 def test_clock_jump_and_publisher_restart_recover_within_5_s():
     jump_at, restart_at = 10.0, 14.0
-    rig = rig_for(5, 26.0, cam_clock=ClockConfig(offset_s=12.0, drift_ppm=80.0, jump_at_s=jump_at, jump_s=1.7),
-                  cam1_net=NetworkConfig(restart_at_s=restart_at, restart_gap_s=1.0))
-    truth, out, events, reg = run(rig)
+    rig = rig_for(
+        5,
+        26.0,
+        cam_clock=ClockConfig(offset_s=12.0, drift_ppm=80.0, jump_at_s=jump_at, jump_s=1.7),
+        cam1_net=NetworkConfig(restart_at_s=restart_at, restart_gap_s=1.0),
+    )
+    _truth, out, events, reg = run(rig)
     jumped = [t for t, e in events if e.name == "stream.status" and e.stream == "cam0.mic" and e.body["jumped"]]
     assert jumped and jump_at <= jumped[0] <= jump_at + 1.0
     assert reg.get_sample_value("warpsync_engine_clock_events_total", {"stream": "cam0.mic", "kind": "jump"}) >= 1
@@ -118,7 +136,7 @@ def test_clock_jump_and_publisher_restart_recover_within_5_s():
 def test_silence_falls_back_to_clock_and_confidence_says_so():
     cfg = EngineConfig(content=ContentConfig(timeout_s=3.0))
     rig = rig_for(6, 24.0, scene=SceneConfig(silence=((12.0, 24.0),)))
-    truth, out, _, _ = run(rig, cfg)
+    _truth, out, _, _ = run(rig, cfg)
     rows = out["cam0.mic"]
     before = [r for r in rows if 8.0 <= r["t"] < 12.0]
     # windows reach back window_s (4 s); then timeout_s (3 s) without an informative window
@@ -136,7 +154,7 @@ def test_no_false_content_lock_across_modalities():
     """Video motion and IMUs vs audio: whatever content sync can or cannot measure, it never claims a lock
     (method content/fused) on a wrong offset."""
     for seed in (7, 8):
-        truth, out, _, _ = run(rig_for(seed, 20.0, imus=1, fps=30.0))
+        _truth, out, _, _ = run(rig_for(seed, 20.0, imus=1, fps=30.0))
         for s in ("cam0", "cam1", "imu0"):
             for r in out[s]:
                 if r["method"] != "clock":

@@ -22,7 +22,7 @@ def member(name, rate, offset_s, covered, gaps=(), drift_ppm=0.0, confidence=0.9
         return t / k - offset_s
 
     def index_of(t):
-        i = int(round(t * rate))
+        i = round(t * rate)
         if i < 0 or any(a <= i < b for a, b in gaps):
             return None
         return i, i / rate
@@ -71,8 +71,8 @@ def test_each_sample_used_at_most_once_and_sets_are_tight(rng):
 
 def test_late_stream_waits_at_most_max_wait_then_incomplete():
     b = Bundler(BundleConfig(max_wait_s=0.1), "s", "host", tick_hz=10.0)
-    fast = lambda cov: member("fast", 100.0, 0.0, cov)  # noqa: E731
-    slow = lambda cov: member("slow", 100.0, 0.0, cov)  # noqa: E731
+    fast = lambda cov: member("fast", 100.0, 0.0, cov)
+    slow = lambda cov: member("slow", 100.0, 0.0, cov)
     first = b.ready([fast(5.0), slow(5.0)], now_s=100.0)  # grid starts at 5.0, both have it
     assert [o["t_s"] for o in first] == [5.0] and not first[0]["incomplete"]
     assert b.ready([fast(5.15), slow(5.05)], now_s=100.0) == []  # 5.1: fast has it, slow does not: wait

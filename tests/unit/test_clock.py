@@ -33,8 +33,22 @@ def test_lower_envelope_is_below_all_points_and_optimal(rng):
                 assert np.sum(y - (aa + bb * x)) >= best - 1e-9
 
 
-def simulate(model, rng, *, offset_s, drift_ppm, seconds, chunk_s=0.02, t_dev0=100.0, base_s=0.002, jitter_s=0.002,
-             spike_p=0.01, start_host=T_HOST0, step=None, on_step=None):
+def simulate(
+    model,
+    rng,
+    *,
+    offset_s,
+    drift_ppm,
+    seconds,
+    chunk_s=0.02,
+    t_dev0=100.0,
+    base_s=0.002,
+    jitter_s=0.002,
+    spike_p=0.01,
+    start_host=T_HOST0,
+    step=None,
+    on_step=None,
+):
     """Feed a model chunk end times and arrivals; returns ([(t_true, t_dev, true host-minus-device incl. the base
     delay)], [(t_true, event)]). `on_step(t_true, t_dev, y_true)` is called after each observation."""
     truth = []

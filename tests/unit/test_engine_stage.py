@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
-from warpsync_client.protocol import StreamMeta
 
 from warpsync.engine.config import EngineConfig, SessionConfig
 from warpsync.engine.stage import EngineStage
 from warpsync.stage import Samples
+from warpsync_client.protocol import StreamMeta
 
 RATE = 8000.0
 HOST0 = 5000.0
@@ -55,8 +55,17 @@ def test_events_status_and_metrics(rng):
     offs = [e for e in events if e.name == "sync.offset" and e.stream == "b"]
     assert offs, "no sync.offset for b"
     last = offs[-1].body
-    assert set(last) >= {"stream", "reference", "t_s", "offset_s", "drift_ppm", "uncertainty_s", "method", "settled",
-                         "confidence"}
+    assert set(last) >= {
+        "stream",
+        "reference",
+        "t_s",
+        "offset_s",
+        "drift_ppm",
+        "uncertainty_s",
+        "method",
+        "settled",
+        "confidence",
+    }
     assert last["reference"] == "a" and last["method"] == "fused" and last["settled"]
     # a sample of a at a-time t holds the content b holds at b-time 12.5 + (t - 100) + 0.037:
     # offset = t_b - t_a of the same content

@@ -36,7 +36,7 @@ def test_onset_envelope_hand_worked():
 
 
 def test_onset_envelope_scales_int16_to_full_scale():
-    x = (np.array([0, 0, 16384, 16384]) ).astype(np.int16)
+    x = (np.array([0, 0, 16384, 16384])).astype(np.int16)
     f = onset_envelope(x, 2.0, hop_ms=1000.0)
     np.testing.assert_allclose(f.values, [np.log(0.25 + 1e-10) - np.log(1e-10)])
 
@@ -44,7 +44,9 @@ def test_onset_envelope_scales_int16_to_full_scale():
 @pytest.mark.parametrize("channels", [None, 2])
 def test_audio_envelope_streaming_equals_offline(rng, channels):
     shape = (4801,) if channels is None else (4801, channels)
-    x = rng.normal(size=shape).astype(np.float32) * np.repeat(rng.uniform(0, 1, 11), 437)[:4801].reshape(-1, *([1] * (len(shape) - 1)))
+    x = rng.normal(size=shape).astype(np.float32) * np.repeat(rng.uniform(0, 1, 11), 437)[:4801].reshape(
+        -1, *([1] * (len(shape) - 1))
+    )
     ref = onset_envelope(x, 48000.0, hop_ms=1.0, t0_s=3.0)
     got = stream(AudioEnvelope(48000.0, 3.0, hop_ms=1.0), x, rng, 300)
     np.testing.assert_array_equal(got.times_s, ref.times_s)

@@ -14,8 +14,9 @@ nearest sample to it has arrived, or `max_wait_s` (host time) after the first me
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .config import BundleConfig
 
@@ -67,7 +68,7 @@ class Bundler:
         newest = max(m.covered_until_s for m in members)
         # far behind (a stall, a jump of the reference): skip to the present instead of flooding
         if newest - self.tick_time(self.next_k) > 2.0:
-            self.next_k = int(math.floor((newest - self.t_first_s - 0.5) * self.tick_hz))
+            self.next_k = math.floor((newest - self.t_first_s - 0.5) * self.tick_hz)
             self.first_cover_host_s = None
         while len(out) < max_bundles:
             T = self.tick_time(self.next_k)
@@ -127,7 +128,9 @@ class Bundler:
                 continue
             self.last_used[m.stream] = idx
             conf = min(conf, m.confidence)
-            entries.append({"stream": m.stream, "index": int(idx), "t_local_s": float(t_local), "residual_s": float(residual)})
+            entries.append(
+                {"stream": m.stream, "index": int(idx), "t_local_s": float(t_local), "residual_s": float(residual)}
+            )
         self.emitted += 1
         if missing:
             self.incomplete += 1

@@ -133,7 +133,9 @@ class ClockModel:
             elif r > margin:
                 self._pending.append((t_dev_s, arrival_s))
                 if t_dev_s - self._pending[0][0] >= cfg.jump_confirm_s:
-                    log.info("observations %.6f s above the delay envelope for %.3f s: clock jump", r, cfg.jump_confirm_s)
+                    log.info(
+                        "observations %.6f s above the delay envelope for %.3f s: clock jump", r, cfg.jump_confirm_s
+                    )
                     self._reset(self._pending)
                     return "jump"
                 return None
@@ -200,7 +202,7 @@ class ClockModel:
 
     def _uncertainty(self, t_dev_s: float) -> float:
         assert self._fit is not None and self._x0 is not None
-        a, b, q, span, xm = self._fit
+        _a, _b, q, span, xm = self._fit
         n = len(self._bins)
         if n < 2 or span <= 0:
             return max(q, 0.01)
@@ -222,7 +224,7 @@ class ClockModel:
         if self._dirty:
             self._refit()
         t = self._last_x if t_dev_s is None else t_dev_s
-        a, b, q, span, xm = self._fit
+        _a, b, _q, span, _xm = self._fit
         unc = self._uncertainty(t)
         cfg = self.cfg
         settled = span >= cfg.settle_min_span_s and (unc <= cfg.settle_uncertainty_s or span >= cfg.settle_timeout_s)
@@ -243,8 +245,10 @@ class ClockModel:
         if self._dirty:
             self._refit()
         a, b, *_ = self._fit
-        return t_dev_s + a + b * (np.asarray(t_dev_s, float) - self._x0) if isinstance(t_dev_s, np.ndarray) else (
-            t_dev_s + a + b * (t_dev_s - self._x0)
+        return (
+            t_dev_s + a + b * (np.asarray(t_dev_s, float) - self._x0)
+            if isinstance(t_dev_s, np.ndarray)
+            else (t_dev_s + a + b * (t_dev_s - self._x0))
         )
 
     def from_host(self, t_host_s: np.ndarray | float) -> np.ndarray | float:

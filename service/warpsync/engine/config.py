@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-
 @dataclass(frozen=True)
 class ClockConfig:
     """[engine.clock]: per-device-clock offset/drift estimation from (device timestamp, arrival time) pairs."""

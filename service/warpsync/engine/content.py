@@ -104,7 +104,7 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     stay NaN."""
     if sigma <= 0.3:
         return x.copy()
-    r = int(math.ceil(3 * sigma))
+    r = math.ceil(3 * sigma)
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
     mask = np.isfinite(x)
     xz = np.where(mask, x, 0.0)
@@ -157,7 +157,7 @@ def normalized_xcorr(ref: np.ndarray, cand: np.ndarray, max_lag: int) -> np.ndar
     r = np.where(rm, ref, 0.0)
     r = np.where(rm, r - r[rm].mean() if rm.any() else r, 0.0)
     c = np.where(np.isfinite(cand), cand, 0.0)
-    nfft = 1 << int(math.ceil(math.log2(max(2, len(c) + n))))
+    nfft = 1 << math.ceil(math.log2(max(2, len(c) + n)))
     num = np.fft.irfft(np.conj(np.fft.rfft(r, nfft)) * np.fft.rfft(c, nfft), nfft)[: 2 * max_lag + 1]
     cs = np.concatenate([[0.0], np.cumsum(c)])
     cs2 = np.concatenate([[0.0], np.cumsum(c * c)])
@@ -189,7 +189,7 @@ def measure_lag(
 ) -> LagMeasurement:
     """Lag of `cand` against `ref` (both envelopes on the same grid; `cand` extended by `max_lag_s` on each
     side): ``cand`` has ``len(ref) + 2 M`` samples with ``M = round(max_lag_s / grid_s)``."""
-    M = int(round(max_lag_s / grid_s))
+    M = round(max_lag_s / grid_s)
     n = len(ref)
     if n < 8:
         return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "flat")
@@ -242,13 +242,13 @@ def gcc_phat_lag(ref: np.ndarray, cand: np.ndarray, rate_hz: float, max_lag_s: f
     n = len(ref)
     if n != len(cand) or n < 16:
         raise AlignmentError("gcc_phat_lag needs two signals of the same length (>= 16 samples)")
-    nfft = 1 << int(math.ceil(math.log2(2 * n)))
+    nfft = 1 << math.ceil(math.log2(2 * n))
     R = np.fft.rfft(ref - ref.mean(), nfft)
     C = np.fft.rfft(cand - cand.mean(), nfft)
     X = C * np.conj(R)
     X /= np.maximum(np.abs(X), 1e-12)
     g = np.fft.irfft(X, nfft)
-    M = max(1, min(int(math.ceil(max_lag_s * rate_hz)), n - 1))
+    M = max(1, min(math.ceil(max_lag_s * rate_hz), n - 1))
     seg = np.concatenate([g[-M:], g[: M + 1]])  # lags -M..M
     i = int(np.argmax(seg))
     frac, _ = _parabolic(seg, i)
@@ -283,7 +283,7 @@ def coarse_offset(
     # full cross-correlation: value at k = sum_i r[i] c[i - k]  <-> cand sample j matches ref sample j + k
     r = (r - r.mean()) / (np.std(r) + 1e-300)
     c = (c - c.mean()) / (np.std(c) + 1e-300)
-    nfft = 1 << int(math.ceil(math.log2(len(r) + len(c))))
+    nfft = 1 << math.ceil(math.log2(len(r) + len(c)))
     full = np.fft.irfft(np.fft.rfft(r, nfft) * np.conj(np.fft.rfft(c, nfft)), nfft)
     ks = np.arange(nfft)
     ks = np.where(ks > nfft // 2, ks - nfft, ks)
@@ -298,7 +298,7 @@ def coarse_offset(
     i = int(np.argmax(score))
     peak = float(score[i])
     others = score.copy()
-    lobe = max(2, int(round(4 * smooth_s / grid_s)))
+    lobe = max(2, round(4 * smooth_s / grid_s))
     for j in range(i - lobe, i + lobe + 1):
         others[j % nfft] = -np.inf
     second = float(np.max(others)) if np.isfinite(others).any() else 0.0
@@ -337,8 +337,15 @@ class ContentFilter:
     latency, a wrong coarse lock).
     """
 
-    def __init__(self, *, offset_noise_s_per_s: float = 1e-5, drift_noise_per_s: float = 5e-8,
-                 gate_sigmas: float = 6.0, relock_hops: int = 3, rate_prior: float = 20e-6) -> None:
+    def __init__(
+        self,
+        *,
+        offset_noise_s_per_s: float = 1e-5,
+        drift_noise_per_s: float = 5e-8,
+        gate_sigmas: float = 6.0,
+        relock_hops: int = 3,
+        rate_prior: float = 20e-6,
+    ) -> None:
         self.q_d = offset_noise_s_per_s**2
         self.q_r = drift_noise_per_s**2
         self.gate = gate_sigmas
@@ -352,8 +359,13 @@ class ContentFilter:
         self._outliers: list[tuple[float, float, float]] = []
 
     def reset(self) -> None:
-        self.__init__(offset_noise_s_per_s=math.sqrt(self.q_d), drift_noise_per_s=math.sqrt(self.q_r),
-                      gate_sigmas=self.gate, relock_hops=self.relock_hops, rate_prior=self.rate_prior)
+        self.__init__(
+            offset_noise_s_per_s=math.sqrt(self.q_d),
+            drift_noise_per_s=math.sqrt(self.q_r),
+            gate_sigmas=self.gate,
+            relock_hops=self.relock_hops,
+            rate_prior=self.rate_prior,
+        )
 
     def predict(self, T: float) -> tuple[float, float]:
         """(correction, sigma) at reference time T without changing the state."""

@@ -12,10 +12,12 @@ uncertainty, confidence, the method behind them, and the fine warp (the mapping 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 import numpy as np
+
 from warpsync_client.protocol import StreamMeta
 
 from ..errors import AlignmentError
@@ -66,8 +68,13 @@ class OfflineResult:
 
 
 def _activity(rec: Recording, cfg: EngineConfig) -> Frames:
-    ext = envelope_extractor(rec.modality, rec.rate_hz, tuple(rec.data.shape[1:]), audio_hop_ms=cfg.features.audio_hop_ms,
-                             sensor_highpass_hz=min(cfg.features.sensor_highpass_hz, 0.45 * rec.rate_hz))
+    ext = envelope_extractor(
+        rec.modality,
+        rec.rate_hz,
+        tuple(rec.data.shape[1:]),
+        audio_hop_ms=cfg.features.audio_hop_ms,
+        sensor_highpass_hz=min(cfg.features.sensor_highpass_hz, 0.45 * rec.rate_hz),
+    )
     return ext.push(0.0, rec.data)
 
 
@@ -119,12 +126,20 @@ def align_recordings(
         if ref_act is None:
             ref_act = _activity(ref, cfg)
         act = _activity(r, cfg)
-        m = coarse_offset(ref_act.times_s, ref_act.values, act.times_s, act.values,
-                          grid_s=cfg.content.coarse_grid_s, max_offset_s=cfg.content.coarse_max_offset_s)
+        m = coarse_offset(
+            ref_act.times_s,
+            ref_act.values,
+            act.times_s,
+            act.values,
+            grid_s=cfg.content.coarse_grid_s,
+            max_offset_s=cfg.content.coarse_max_offset_s,
+        )
         if not m.informative:
-            raise AlignmentError(f"{r.name}: no timestamps and the coarse search found no clear match with "
-                                 f"{ref_name} (peak {m.corr:.2f}, prominence {m.prominence:.2f}); give its start "
-                                 "time or a recording with more shared events")
+            raise AlignmentError(
+                f"{r.name}: no timestamps and the coarse search found no clear match with "
+                f"{ref_name} (peak {m.corr:.2f}, prominence {m.prominence:.2f}); give its start "
+                "time or a recording with more shared events"
+            )
         # both envelopes start at 0: t_ref - ref_t0 = (t_local - r_t0) + lag
         priors[r.name] = (m.lag_s + ref_t0 - (r.t0_s if r.t0_s is not None else 0.0), "coarse")
     sessions = {SESSION: SessionConfig(reference=ref_name)}
@@ -133,8 +148,15 @@ def align_recordings(
     engine = SyncEngine(replace(cfg, sessions=sessions, default_session=SESSION, content=content), record=True)
     metas = {}
     for r in recordings:
-        meta = StreamMeta(r.name, r.modality, float(r.rate_hz), tuple(int(x) for x in r.data.shape[1:]), "f8",
-                          clock=r.name, session=SESSION)
+        meta = StreamMeta(
+            r.name,
+            r.modality,
+            float(r.rate_hz),
+            tuple(int(x) for x in r.data.shape[1:]),
+            "f8",
+            clock=r.name,
+            session=SESSION,
+        )
         metas[r.name] = meta
         engine.open(meta, 0.0)
     # replay in order of reference time
@@ -142,7 +164,7 @@ def align_recordings(
     plan = []
     for r in recordings:
         n = len(r.data)
-        step = max(1, int(round(chunk_s * r.rate_hz)))
+        step = max(1, round(chunk_s * r.rate_hz))
         for i in range(0, n, step):
             j = min(n, i + step)
             t_dev = starts[r.name] + i / r.rate_hz
@@ -181,14 +203,37 @@ def align_recordings(
         n_windows = counts[r.name][0]
         informative = len(st.measurements)
         if r.name == ref_name:
-            out[r.name] = OfflineResult(r.name, ref_name, e.t_s, 0.0, 0.0, 0.0, 1.0, "reference", "none", 0, 0,
-                                        np.array(warps[r.name]).reshape(-1, 2))
+            out[r.name] = OfflineResult(
+                r.name,
+                ref_name,
+                e.t_s,
+                0.0,
+                0.0,
+                0.0,
+                1.0,
+                "reference",
+                "none",
+                0,
+                0,
+                np.array(warps[r.name]).reshape(-1, 2),
+            )
             continue
         if fit is None:
             # content never informative: the prior stands (the online estimate is the same mapping)
-            out[r.name] = OfflineResult(r.name, ref_name, e.t_s, e.offset_s, e.drift_ppm, e.uncertainty_s, e.confidence,
-                                        prior_kind, prior_kind, n_windows, informative,
-                                        np.array(warps[r.name]).reshape(-1, 2))
+            out[r.name] = OfflineResult(
+                r.name,
+                ref_name,
+                e.t_s,
+                e.offset_s,
+                e.drift_ppm,
+                e.uncertainty_s,
+                e.confidence,
+                prior_kind,
+                prior_kind,
+                n_windows,
+                informative,
+                np.array(warps[r.name]).reshape(-1, 2),
+            )
             continue
         a, b, sigma_a, inliers = fit
         T_end = e.t_s

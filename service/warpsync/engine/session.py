@@ -23,13 +23,22 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+
 from warpsync_client.protocol import StreamMeta
 
 from ..features.audio import to_float_mono
 from ..features.base import SegmentedExtractor, envelope_extractor
 from .clock import ClockModel
 from .config import EngineConfig, SessionConfig
-from .content import ContentFilter, LagMeasurement, TimedBuffer, coarse_offset, gaussian_smooth, gcc_phat_lag, measure_lag, resample
+from .content import (
+    ContentFilter,
+    TimedBuffer,
+    coarse_offset,
+    gaussian_smooth,
+    gcc_phat_lag,
+    measure_lag,
+    resample,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +117,7 @@ class StreamState:
         rate = self.meta.rate_hz
         for t0, n, i0 in reversed(self.segments):
             if t_local >= t0 - 0.5 / rate:
-                k = int(round((t_local - t0) * rate))
+                k = round((t_local - t0) * rate)
                 if 0 <= k < n:
                     return i0 + k, t0 + k / rate
                 return None
@@ -155,8 +164,14 @@ class SyncEngine:
         clock.last_seen_s = max(clock.last_seen_s, now_s)
         sname = self._session_of(meta)
         old = self.streams.get(meta.stream)
-        if old is not None and old.meta.modality == meta.modality and old.meta.rate_hz == meta.rate_hz \
-                and old.meta.shape == meta.shape and old.session == sname and old.meta.clock_id == meta.clock_id:
+        if (
+            old is not None
+            and old.meta.modality == meta.modality
+            and old.meta.rate_hz == meta.rate_hz
+            and old.meta.shape == meta.shape
+            and old.session == sname
+            and old.meta.clock_id == meta.clock_id
+        ):
             old.meta = meta
             old.open = True
             old.stalled = False
@@ -166,23 +181,39 @@ class SyncEngine:
             self._drop(old)
         ext = None
         if meta.modality in ("audio", "video", "sensor") and meta.rate_hz > 0:
-            ext = envelope_extractor(meta.modality, meta.rate_hz, tuple(meta.shape), audio_hop_ms=ccfg.features.audio_hop_ms,
-                                     sensor_highpass_hz=min(ccfg.features.sensor_highpass_hz, 0.45 * meta.rate_hz))
+            ext = envelope_extractor(
+                meta.modality,
+                meta.rate_hz,
+                tuple(meta.shape),
+                audio_hop_ms=ccfg.features.audio_hop_ms,
+                sensor_highpass_hz=min(ccfg.features.sensor_highpass_hz, 0.45 * meta.rate_hz),
+            )
         c = ccfg.content
-        st = StreamState(meta=meta, session=sname, clock=clock, extractor=ext, last_arrival_s=now_s,
-                         filter=ContentFilter(offset_noise_s_per_s=c.offset_noise_s_per_s,
-                                              drift_noise_per_s=c.drift_noise_ppm_per_s * 1e-6,
-                                              gate_sigmas=c.gate_sigmas, relock_hops=c.relock_hops,
-                                              rate_prior=c.rate_prior_ppm * 1e-6))
+        st = StreamState(
+            meta=meta,
+            session=sname,
+            clock=clock,
+            extractor=ext,
+            last_arrival_s=now_s,
+            filter=ContentFilter(
+                offset_noise_s_per_s=c.offset_noise_s_per_s,
+                drift_noise_per_s=c.drift_noise_ppm_per_s * 1e-6,
+                gate_sigmas=c.gate_sigmas,
+                relock_hops=c.relock_hops,
+                rate_prior=c.rate_prior_ppm * 1e-6,
+            ),
+        )
         if meta.modality == "audio" and meta.rate_hz > 0:
-            st.raw_factor = max(1, int(math.ceil(meta.rate_hz / RAW_RATE_MAX_HZ)))
+            st.raw_factor = max(1, math.ceil(meta.rate_hz / RAW_RATE_MAX_HZ))
             st.raw_rate_hz = meta.rate_hz / st.raw_factor
             st.raw = TimedBuffer()
         self.streams[meta.stream] = st
         sess = self.sessions.get(sname)
         if sess is None:
             scfg = ccfg.sessions.get(sname, SessionConfig())
-            sess = self.sessions[sname] = Session(sname, scfg, reference=scfg.reference, anchor=scfg.anchor or scfg.reference)
+            sess = self.sessions[sname] = Session(
+                sname, scfg, reference=scfg.reference, anchor=scfg.anchor or scfg.reference
+            )
         if meta.stream not in sess.members:
             sess.members.append(meta.stream)
         if not sess.reference and not sess.cfg.anchor and ext is not None:
@@ -204,7 +235,9 @@ class SyncEngine:
 
     def _forget_clocks(self, now_s: float) -> None:
         used = {s.meta.clock_id for s in self.streams.values() if s.open}
-        for cid in [c for c, m in self.clocks.items() if c not in used and now_s - m.last_seen_s > self.cfg.clock.forget_s]:
+        for cid in [
+            c for c, m in self.clocks.items() if c not in used and now_s - m.last_seen_s > self.cfg.clock.forget_s
+        ]:
             del self.clocks[cid]
             for s in [s for s in self.streams.values() if s.meta.clock_id == cid]:
                 self._drop(s)
@@ -383,7 +416,7 @@ class SyncEngine:
             L = c.prior_latency_s + 5 * max(st.clock.estimate().uncertainty_s, partner.clock.estimate().uncertainty_s)
         else:
             L = min(max(c.min_search_s, c.search_sigmas * sig_pred), c.prior_latency_s)
-        M = int(math.ceil(L / g))
+        M = math.ceil(L / g)
         grid = T_start + g * np.arange(n)
         gridc = T_start - M * g + g * np.arange(n + 2 * M)
         sm = self.cfg.features.smooth_s / g
@@ -391,8 +424,16 @@ class SyncEngine:
         gap_s = max(3.0 * _median_step(st.env.times), 2 * g)
         ref = gaussian_smooth(resample(tp, partner.env.values, grid, gap_p), sm)
         cand = gaussian_smooth(resample(ts, st.env.values, gridc, gap_s), sm)
-        m = measure_lag(ref, cand, g, M * g, min_activity=c.min_activity, min_corr=c.min_corr,
-                        min_prominence=c.min_prominence, min_peakiness=c.min_peakiness)
+        m = measure_lag(
+            ref,
+            cand,
+            g,
+            M * g,
+            min_activity=c.min_activity,
+            min_corr=c.min_corr,
+            min_prominence=c.min_prominence,
+            min_peakiness=c.min_peakiness,
+        )
         T_mid = T_start + 0.5 * (T_end - T_start)
         if not m.informative:
             st.last_reason = m.reason
@@ -465,7 +506,9 @@ class SyncEngine:
         tp = self.to_ref(partner, partner.env.times)
         if ts is None or tp is None:
             return
-        m = coarse_offset(tp, partner.env.values, ts, st.env.values, grid_s=c.coarse_grid_s, max_offset_s=c.coarse_max_offset_s)
+        m = coarse_offset(
+            tp, partner.env.values, ts, st.env.values, grid_s=c.coarse_grid_s, max_offset_s=c.coarse_max_offset_s
+        )
         st.edge_count = 0
         if m.informative:
             # coarse offset = t_ref - t_clockmapped  -> correction = -offset
@@ -486,8 +529,9 @@ class SyncEngine:
         ce = st.clock.estimate()
         is_ref = sess.reference == st.name
         if is_ref:
-            return Estimate(st.name, sess.name, reference, float(t_local), float(t_local), 0.0, 0.0, 0.0, "clock",
-                            True, 1.0)
+            return Estimate(
+                st.name, sess.name, reference, float(t_local), float(t_local), 0.0, 0.0, 0.0, "clock", True, 1.0
+            )
         ref_est = None
         if sess.reference:
             ref = self.streams.get(sess.reference)

@@ -15,6 +15,7 @@ import math
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 from warpsync_client.protocol import StreamMeta
 
 from ..stage import Event, Samples
@@ -58,24 +59,51 @@ class EngineStage:
         self.last: dict[str, Estimate] = {}
         self._views: dict[str, MemberView] = {}  # per stream, rebuilt when its estimate changes
         self._next_bundle_s: dict[str, float] = {}
-        self._m_offset = Gauge("warpsync_engine_offset_seconds", "Offset estimate t_local - t_ref per stream",
-                               ["stream"], registry=registry)
-        self._m_drift = Gauge("warpsync_engine_drift_ppm", "Drift estimate per stream, ppm", ["stream"], registry=registry)
-        self._m_unc = Gauge("warpsync_engine_uncertainty_seconds", "One-sigma offset uncertainty per stream",
-                            ["stream"], registry=registry)
-        self._m_settled = Gauge("warpsync_engine_settled", "1 when the stream's estimate has settled", ["stream"],
-                                registry=registry)
-        self._m_hop = Histogram("warpsync_engine_hop_seconds", "Compute time of one content hop of a session",
-                                registry=registry, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0))
-        self._m_jumps = Counter("warpsync_engine_clock_events_total", "Clock jumps and device restarts detected",
-                                ["stream", "kind"], registry=registry)
-        self._m_windows = Counter("warpsync_engine_content_windows_total",
-                                  "Content windows by outcome (ok, silent, low_corr, ambiguous, edge, outlier, ...)",
-                                  ["stream", "outcome"], registry=registry)
-        self._m_bundles = Counter("warpsync_engine_bundles_total", "sync.bundle events published",
-                                  ["session", "complete"], registry=registry)
-        self._m_method = Gauge("warpsync_engine_method", "1 for the method currently producing the stream's estimate",
-                               ["stream", "method"], registry=registry)
+        self._m_offset = Gauge(
+            "warpsync_engine_offset_seconds",
+            "Offset estimate t_local - t_ref per stream",
+            ["stream"],
+            registry=registry,
+        )
+        self._m_drift = Gauge(
+            "warpsync_engine_drift_ppm", "Drift estimate per stream, ppm", ["stream"], registry=registry
+        )
+        self._m_unc = Gauge(
+            "warpsync_engine_uncertainty_seconds",
+            "One-sigma offset uncertainty per stream",
+            ["stream"],
+            registry=registry,
+        )
+        self._m_settled = Gauge(
+            "warpsync_engine_settled", "1 when the stream's estimate has settled", ["stream"], registry=registry
+        )
+        self._m_hop = Histogram(
+            "warpsync_engine_hop_seconds",
+            "Compute time of one content hop of a session",
+            registry=registry,
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+        )
+        self._m_jumps = Counter(
+            "warpsync_engine_clock_events_total",
+            "Clock jumps and device restarts detected",
+            ["stream", "kind"],
+            registry=registry,
+        )
+        self._m_windows = Counter(
+            "warpsync_engine_content_windows_total",
+            "Content windows by outcome (ok, silent, low_corr, ambiguous, edge, outlier, ...)",
+            ["stream", "outcome"],
+            registry=registry,
+        )
+        self._m_bundles = Counter(
+            "warpsync_engine_bundles_total", "sync.bundle events published", ["session", "complete"], registry=registry
+        )
+        self._m_method = Gauge(
+            "warpsync_engine_method",
+            "1 for the method currently producing the stream's estimate",
+            ["stream", "method"],
+            registry=registry,
+        )
 
     # ------------------------------------------------------------------------------------------ Stage API
     def open(self, meta: StreamMeta, now_s: float) -> list[Event]:
@@ -124,8 +152,12 @@ class EngineStage:
         if st is None:
             return {}
         e = self.last.get(stream)
-        return {"settled": bool(e.settled) if e is not None else False, "jumped": st.jumped,
-                "method": e.method if e is not None else "clock", "session": st.session}
+        return {
+            "settled": bool(e.settled) if e is not None else False,
+            "jumped": st.jumped,
+            "method": e.method if e is not None else "clock",
+            "session": st.session,
+        }
 
     # ------------------------------------------------------------------------------------------ internals
     def _run(self, session: str, now_s: float) -> list[Event]:
@@ -161,8 +193,13 @@ class EngineStage:
         if not force and key == st.last_status:
             return []
         st.last_status = key
-        body = {"settled": settled, "stalled": st.stalled, "jumped": st.jumped, "session": st.session,
-                "method": e.method if e is not None else "clock"}
+        body = {
+            "settled": settled,
+            "stalled": st.stalled,
+            "jumped": st.jumped,
+            "session": st.session,
+            "method": e.method if e is not None else "clock",
+        }
         return [Event("stream.status", st.name, body)]
 
     def _bundler(self, session: str, members: list[MemberView]) -> Bundler | None:
@@ -215,5 +252,6 @@ class EngineStage:
             return t_ref0 + (t - t_loc0) / k
 
         last_sample_local = st.last_t_end_s - 1.0 / st.meta.rate_hz
-        return MemberView(st.name, st.meta.rate_hz, to_ref(last_sample_local), to_local, st.local_to_index, to_ref,
-                          e.confidence)
+        return MemberView(
+            st.name, st.meta.rate_hz, to_ref(last_sample_local), to_local, st.local_to_index, to_ref, e.confidence
+        )

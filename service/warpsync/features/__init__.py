@@ -13,8 +13,8 @@ from .sensor import SensorEnvelope, sensor_activity
 from .video import MotionEnvelope, motion_activity
 
 __all__ = [
-    "Frames",
     "AudioEnvelope",
+    "Frames",
     "MotionEnvelope",
     "SensorEnvelope",
     "envelope_extractor",

@@ -43,7 +43,7 @@ def _hop_samples(rate_hz: float, hop_ms: float) -> int:
         raise AlignmentError(f"audio rate must be a positive number of Hz, got {rate_hz}")
     if not (np.isfinite(hop_ms) and hop_ms > 0):
         raise AlignmentError(f"hop_ms must be positive, got {hop_ms}")
-    return max(1, int(round(rate_hz * hop_ms / 1000.0)))
+    return max(1, round(rate_hz * hop_ms / 1000.0))
 
 
 def onset_envelope(x: np.ndarray, rate_hz: float, *, hop_ms: float = 1.0, t0_s: float = 0.0) -> Frames:
@@ -84,11 +84,13 @@ class AudioEnvelope:
         return Frames(self.t0_s + ks * self.hop_s, np.maximum(diffs, 0.0))
 
 
-def mel_filterbank(rate_hz: float, n_fft: int, n_mels: int, fmin_hz: float = 0.0, fmax_hz: float | None = None) -> np.ndarray:
+def mel_filterbank(
+    rate_hz: float, n_fft: int, n_mels: int, fmin_hz: float = 0.0, fmax_hz: float | None = None
+) -> np.ndarray:
     """HTK-mel triangular filters, ``(n_mels, n_fft // 2 + 1)``."""
     fmax_hz = rate_hz / 2 if fmax_hz is None else fmax_hz
     if not (0 <= fmin_hz < fmax_hz <= rate_hz / 2) or n_mels < 1 or n_fft < 2:
-        raise AlignmentError(f"mel filterbank needs 0 <= fmin < fmax <= rate/2, n_mels >= 1, n_fft >= 2")
+        raise AlignmentError("mel filterbank needs 0 <= fmin < fmax <= rate/2, n_mels >= 1, n_fft >= 2")
 
     def mel(f):
         return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
@@ -104,7 +106,9 @@ def mel_filterbank(rate_hz: float, n_fft: int, n_mels: int, fmin_hz: float = 0.0
     return np.maximum(0.0, np.minimum(up, down))
 
 
-def log_mel(x: np.ndarray, rate_hz: float, *, n_mels: int = 40, hop_ms: float = 10.0, n_fft: int = 512, t0_s: float = 0.0) -> Frames:
+def log_mel(
+    x: np.ndarray, rate_hz: float, *, n_mels: int = 40, hop_ms: float = 10.0, n_fft: int = 512, t0_s: float = 0.0
+) -> Frames:
     """Log-mel frames of a whole recording (see the module docstring for the time axis)."""
     return LogMel(rate_hz, t0_s, n_mels=n_mels, hop_ms=hop_ms, n_fft=n_fft).push(x)
 
@@ -112,7 +116,9 @@ def log_mel(x: np.ndarray, rate_hz: float, *, n_mels: int = 40, hop_ms: float = 
 class LogMel:
     """Streaming `log_mel`: identical output for any chunking of the same samples."""
 
-    def __init__(self, rate_hz: float, t0_s: float, *, n_mels: int = 40, hop_ms: float = 10.0, n_fft: int = 512) -> None:
+    def __init__(
+        self, rate_hz: float, t0_s: float, *, n_mels: int = 40, hop_ms: float = 10.0, n_fft: int = 512
+    ) -> None:
         self.hop = _hop_samples(rate_hz, hop_ms)
         if n_fft < self.hop:
             raise AlignmentError(f"n_fft ({n_fft}) must be at least the hop ({self.hop} samples)")

@@ -26,12 +26,12 @@ class Frames:
         return len(self.times_s)
 
     @staticmethod
-    def empty(dim: int | None = None) -> "Frames":
+    def empty(dim: int | None = None) -> Frames:
         shape = (0,) if dim is None else (0, dim)
         return Frames(np.zeros(0), np.zeros(shape))
 
     @staticmethod
-    def concat(parts: list["Frames"]) -> "Frames":
+    def concat(parts: list[Frames]) -> Frames:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Frames.empty()
@@ -81,8 +81,9 @@ class SegmentedExtractor:
         return self._ext.push(x)
 
 
-def envelope_extractor(modality: str, rate_hz: float, shape: tuple[int, ...], *, audio_hop_ms: float = 1.0,
-                       sensor_highpass_hz: float = 0.5) -> SegmentedExtractor:
+def envelope_extractor(
+    modality: str, rate_hz: float, shape: tuple[int, ...], *, audio_hop_ms: float = 1.0, sensor_highpass_hz: float = 0.5
+) -> SegmentedExtractor:
     """The streaming activity-envelope extractor for a stream of this modality, rate and sample shape."""
     from .audio import AudioEnvelope
     from .sensor import SensorEnvelope

@@ -75,7 +75,9 @@ class MotionEnvelope:
             return np.zeros(0), np.zeros((0, 1))
         if self._raw is None:
             if x.ndim not in (2, 3, 4):
-                raise AlignmentError(f"video samples must be (n, d) vectors or (n, h, w[, c]) frames, got shape {x.shape}")
+                raise AlignmentError(
+                    f"video samples must be (n, d) vectors or (n, h, w[, c]) frames, got shape {x.shape}"
+                )
             self._raw = x.ndim >= 3
             if self._raw and (x.shape[1] < GRID or x.shape[2] < GRID):
                 raise AlignmentError(f"video frames must be at least {GRID}x{GRID} pixels, got {x.shape[1:3]}")
