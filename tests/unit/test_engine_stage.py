@@ -129,3 +129,16 @@ def test_default_session_and_host_reference(rng):
     assert last["b"]["method"] == "fused"
     # both map the same content to the same host time: offsets differ by their device clocks
     assert (last["b"]["offset_s"] - last["a"]["offset_s"]) == pytest.approx(7.0 - 100.0, abs=2e-4)
+
+
+def test_unusable_frames_fall_back_to_clock_without_raising(rng):
+    stage = EngineStage(EngineConfig(), CollectorRegistry())
+    mv = StreamMeta("tiny", "video", 30.0, (2, 2), "u1")
+    stage.open(mv, HOST0)
+    for k in range(90):
+        frame = rng.integers(0, 255, (1, 2, 2)).astype(np.uint8)
+        stage.samples(mv, Samples("tiny", k, 50.0 + k / 30, HOST0 + (k + 1) / 30 + 0.002, frame))
+    st = stage.engine.streams["tiny"]
+    assert st.extractor is None and st.clock.ready
+    est = stage.engine.estimate(st)
+    assert est.method == "clock" and est.offset_s == pytest.approx(50.0 - HOST0, abs=0.01)

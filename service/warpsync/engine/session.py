@@ -26,6 +26,7 @@ import numpy as np
 
 from warpsync_client.protocol import StreamMeta
 
+from ..errors import AlignmentError
 from ..features.audio import to_float_mono
 from ..features.base import SegmentedExtractor, envelope_extractor
 from .clock import ClockModel
@@ -265,7 +266,14 @@ class SyncEngine:
         st.samples_total += n
         st.last_t_end_s = max(st.last_t_end_s, t_end) if not event else t_end
         if st.extractor is not None:
-            fr = st.extractor.push(t_dev_s, data)
+            try:
+                fr = st.extractor.push(t_dev_s, data)
+            except AlignmentError as exc:
+                # data the features cannot use (e.g. frames smaller than the motion grid): clock sync only
+                log.warning("stream %s: no content features (%s); it is synchronized by its clock only", st.name, exc)
+                st.extractor = None
+                st.env.clear()
+                return event
             if len(fr):
                 st.env.append(fr.times_s, fr.values)
                 if st.env.first_time < fr.times_s[-1] - 1.1 * self.cfg.content.history_s:
