@@ -311,3 +311,11 @@ def test_late_starting_devices_and_random_rigs_run():
         s = Simulator(r)
         got = {c.stream for c in s.chunks()}
         assert got == set(s.truth.streams)
+
+
+@pytest.mark.parametrize("path", sorted(DEFAULT_RIG.parent.glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_rig_loads_and_runs(path):
+    rig = load_rig(path)
+    sim = Simulator(rig)
+    got = {c.stream for c in sim.chunks(1.0)}
+    assert got == set(sim.truth.streams)
