@@ -141,3 +141,22 @@ def test_mapping_round_trip():
     t = np.array([12.0, 14.5])
     np.testing.assert_allclose(m.from_host(m.to_host(t)), t, atol=1e-9)
     assert m.estimate().drift_ppm == pytest.approx(-100.0, abs=0.5)
+
+
+def test_drift_survives_a_jump(rng):
+    """A clock step does not change the oscillator's rate: right after the jump the drift is still known."""
+    m = ClockModel()
+    drift = 150.0
+    events = []
+
+    def check(t_true, t_dev, y_true):
+        if 40.5 < t_true < 44.0:
+            e = m.estimate()
+            events.append((e.drift_ppm, e.uncertainty_s))
+
+    truth, ev = simulate(m, rng, offset_s=-4.0, drift_ppm=drift, seconds=44.0, step=(40.0, 2.5), on_step=check)
+    assert [e for _, e in ev] == ["jump"]
+    true_ppm = -drift / (1 + drift * 1e-6)
+    assert all(abs(d - true_ppm) < 5.0 for d, _ in events)
+    e = m.estimate()
+    assert e.settled and abs(e.offset_s - truth[-1][2]) < 1e-3

@@ -30,6 +30,12 @@ from .config import ClockConfig
 
 log = logging.getLogger(__name__)
 
+PRIOR_MIN_SPAN_S = 10.0
+"""A fit spanning at least this much device time passes its slope on across a jump or restart, seconds."""
+PRIOR_KEEP_S = 30.0
+"""After a jump or restart the kept slope is used until the new fit spans this much (or the old one's span),
+seconds."""
+
 
 @dataclass(frozen=True)
 class ClockEstimate:
@@ -90,6 +96,9 @@ class ClockModel:
     def __init__(self, cfg: ClockConfig | None = None) -> None:
         self.cfg = cfg or ClockConfig()
         self.resets = 0
+        # the oscillator's rate survives a clock step or a reboot: the slope of the last long fit is kept
+        self._prior_b: float | None = None
+        self._prior_span = 0.0
         self.last_seen_s = -math.inf
         self._clear()
 
@@ -99,7 +108,7 @@ class ClockModel:
         self._pending: list[tuple[float, float]] = []  # observations above the envelope (jump candidates)
         self._last_x = -math.inf
         self._last_by_source: dict[str, float] = {}
-        self._fit: tuple[float, float, float, float, float] | None = None  # a, b, q, span, xm
+        self._fit: tuple[float, float, float, float, float, float] | None = None  # a, b, q, span, xm, slope span
         self._dirty = False
         self._n_obs = 0
 
@@ -146,6 +155,8 @@ class ClockModel:
 
     def _reset(self, seed: list[tuple[float, float]]) -> None:
         seed = list(seed)
+        if self._fit is not None and self._fit[3] >= max(PRIOR_MIN_SPAN_S, self._prior_span):
+            self._prior_b, self._prior_span = self._fit[1], self._fit[3]
         self._clear()
         self.resets += 1
         for x, a in seed:
@@ -186,13 +197,20 @@ class ClockModel:
         bins = self._bins
         xs = np.fromiter((v[1] for v in bins), float, len(bins))
         ys = np.fromiter((v[2] for v in bins), float, len(bins))
-        a, b = lower_envelope_fit(xs, ys)
-        res = ys - (a + b * xs)
         n = len(xs)
+        span = float(xs[-1] - xs[0]) if n > 1 else 0.0
+        slope_span = span
+        if self._prior_b is not None and span < min(self._prior_span, PRIOR_KEEP_S):
+            # young model after a jump/restart: the slope from before, the offset from the new envelope
+            b = self._prior_b
+            a = float(np.min(ys - b * xs))
+            slope_span = self._prior_span
+        else:
+            a, b = lower_envelope_fit(xs, ys)
+        res = ys - (a + b * xs)
         # jitter floor: how far typical bin minima sit above the envelope
         q = float(np.median(res)) if n > 2 else 0.0
-        span = float(xs[-1] - xs[0]) if n > 1 else 0.0
-        self._fit = (a, b, q, span, float(np.mean(xs)))
+        self._fit = (a, b, q, span, float(np.mean(xs)), slope_span)
 
     # ------------------------------------------------------------------------------------------ queries
     def _predict_y(self, t_dev_s: float) -> float:
@@ -202,14 +220,14 @@ class ClockModel:
 
     def _uncertainty(self, t_dev_s: float) -> float:
         assert self._fit is not None and self._x0 is not None
-        _a, _b, q, span, xm = self._fit
+        _a, _b, q, span, xm, slope_span = self._fit
         n = len(self._bins)
-        if n < 2 or span <= 0:
+        if n < 2 or slope_span <= 0:
             return max(q, 0.01)
         # offset: the envelope touches two minima, each above the truth by ~q/n; slope error ~ q/span.
         # Extrapolating from the mean abscissa adds slope error times distance.
         sig_a = q / math.sqrt(n) + 1e-6
-        sig_b = q * math.sqrt(12.0 / n) / span
+        sig_b = q * math.sqrt(12.0 / max(n, 2)) / slope_span
         dx = (t_dev_s - self._x0) - xm
         return math.sqrt(sig_a**2 + (sig_b * dx) ** 2)
 
@@ -224,7 +242,7 @@ class ClockModel:
         if self._dirty:
             self._refit()
         t = self._last_x if t_dev_s is None else t_dev_s
-        _a, b, _q, span, _xm = self._fit
+        _a, b, _q, span, _xm, _ss = self._fit
         unc = self._uncertainty(t)
         cfg = self.cfg
         settled = span >= cfg.settle_min_span_s and (unc <= cfg.settle_uncertainty_s or span >= cfg.settle_timeout_s)

@@ -60,7 +60,11 @@ class ContentConfig:
     """Windows whose activity envelope has a smaller standard deviation are uninformative (silence, no
     motion), in the envelope's units (default 1e-6)."""
     acquire_hops: int = 3
-    """Consecutive informative windows that must agree before content sync first locks (default 3)."""
+    """Informative windows that must agree before content sync first locks (default 3)."""
+    acquire_span_s: float = 2.0
+    """The agreeing windows of the first lock must span at least this much reference time, seconds (default 2)."""
+    acquire_prominence: float = 0.1
+    """Least peak prominence of a window that counts towards the first lock (default 0.1)."""
     acquire_tolerance_s: float = 0.002
     """How closely those windows must agree (or within 3 of their sigmas, whichever is larger), seconds
     (default 0.002)."""

@@ -406,8 +406,12 @@ class SyncEngine:
         if partner is None or partner.extractor is None or len(st.env) < 4 or len(partner.env) < 4:
             st.last_reason = "no_data"
             return
-        ts = self.to_ref(st, st.env.times)
-        tp = self.to_ref(partner, partner.env.times)
+        # only the tail of each history takes part: the window, the widest search and a margin
+        span = c.window_s + 2.0 * c.prior_latency_s + 1.0
+        s_t, s_v = _tail(st.env, span)
+        p_t, p_v = _tail(partner.env, span)
+        ts = self.to_ref(st, s_t)
+        tp = self.to_ref(partner, p_t)
         if ts is None or tp is None:
             st.last_reason = "no_clock"
             return
@@ -428,10 +432,10 @@ class SyncEngine:
         grid = T_start + g * np.arange(n)
         gridc = T_start - M * g + g * np.arange(n + 2 * M)
         sm = self.cfg.features.smooth_s / g
-        gap_p = max(3.0 * _median_step(partner.env.times), 2 * g)
-        gap_s = max(3.0 * _median_step(st.env.times), 2 * g)
-        ref = gaussian_smooth(resample(tp, partner.env.values, grid, gap_p), sm)
-        cand = gaussian_smooth(resample(ts, st.env.values, gridc, gap_s), sm)
+        gap_p = max(3.0 * _median_step(p_t), 2 * g)
+        gap_s = max(3.0 * _median_step(s_t), 2 * g)
+        ref = gaussian_smooth(resample(tp, p_v, grid, gap_p), sm)
+        cand = gaussian_smooth(resample(ts, s_v, gridc, gap_s), sm)
         m = measure_lag(
             ref,
             cand,
@@ -461,17 +465,21 @@ class SyncEngine:
         if self.record:
             st.measurements.append((T_mid, z, sigma))
         if f.T is None:
-            # acquisition: lock only on `acquire_hops` consecutive informative windows that agree (a single
-            # window can correlate by chance; the truth repeats, chance does not)
+            # acquisition: lock only on `acquire_hops` informative windows that agree and span at least
+            # `acquire_span_s` (consecutive windows overlap: agreement between them alone is weak evidence; a
+            # chance correlation does not survive new data, the truth does)
+            if m.prominence < c.acquire_prominence:
+                st.last_reason = "acquiring"
+                return
             st.acquire.append((T_mid, z, sigma))
-            st.acquire = st.acquire[-c.acquire_hops :]
-            zs = np.array([a[1] for a in st.acquire])
-            tol = max(3.0 * max(a[2] for a in st.acquire), c.acquire_tolerance_s)
-            if len(st.acquire) < c.acquire_hops or np.ptp(zs) > tol:
+            st.acquire = [a for a in st.acquire if a[0] >= T_mid - c.acquire_span_s - c.window_s]
+            tol = max(3.0 * sigma, c.acquire_tolerance_s)
+            agree = [a for a in st.acquire if abs(a[1] - z) <= max(tol, 3.0 * a[2])]
+            if len(agree) < c.acquire_hops or T_mid - agree[0][0] < c.acquire_span_s:
                 st.last_reason = "acquiring"
                 return
             st.acquire.clear()
-            z = float(np.median(zs))
+            z = float(np.median([a[1] for a in agree]))
         accepted = f.update(T_mid, z, sigma)
         if accepted:
             st.last_accept_T = T_end
@@ -600,6 +608,13 @@ class SyncEngine:
             confidence=conf,
             content_reason=st.last_reason,
         )
+
+
+def _tail(buf: TimedBuffer, span_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (times, values) of `buf` from `span_s` before its newest time on (a view, no copy)."""
+    t = buf.times
+    i = int(np.searchsorted(t, t[-1] - span_s, side="left")) if len(t) else 0
+    return t[i:], buf.values[i:]
 
 
 def _median_step(times: np.ndarray) -> float:
