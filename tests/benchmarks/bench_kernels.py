@@ -222,6 +222,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes, 5 repeats: a smoke run of every case")
     ap.add_argument("--skip-multiscale", action="store_true")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--cases", default="1,2,3,4,5", help="comma-separated subset of cases 1-5 to run")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(20261128)
     import numba
@@ -229,11 +230,18 @@ def main(argv=None) -> int:
     print(f"numba {numba.__version__}, numpy {np.__version__}, threads {numba.get_num_threads()}, "
           f"NUMBA_CACHE_DIR={os.environ.get('NUMBA_CACHE_DIR')}, load avg {os.getloadavg()}")
     q = args.quick
-    case_full(rng, 2000 if q else 10000, args.repeats)
-    case_band(rng, 10000 if q else 100000, 100, args.repeats)
-    case_path(rng, 500 if q else 2000, 16, args.repeats)
-    case_batch(rng, 16 if q else 64, 300 if q else 1000, args.repeats)
-    if not args.skip_multiscale:
+    cases = {c.strip() for c in args.cases.split(",")}
+    if args.skip_multiscale:
+        cases.discard("5")
+    if "1" in cases:
+        case_full(rng, 2000 if q else 10000, args.repeats)
+    if "2" in cases:
+        case_band(rng, 10000 if q else 100000, 100, args.repeats)
+    if "3" in cases:
+        case_path(rng, 500 if q else 2000, 16, args.repeats)
+    if "4" in cases:
+        case_batch(rng, 16 if q else 64, 300 if q else 1000, args.repeats)
+    if "5" in cases:
         case_multiscale(20000 if q else 1_000_000, 60 if q else 300)
     print(f"\nload avg at end {os.getloadavg()}")
     return 0

@@ -138,7 +138,7 @@ def dtw(
         rowptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(hi - lo, out=rowptr[1:])
         Yk = _EMPTY2 if Ya is None else Ya
-        last, dirs = K.sym_fill(Xa, Yk, code, lo, hi, rowptr, wd, True)
+        last, dirs = K.sym_fill(Xa, Yk, _transposed(Xa, Ya), code, lo, hi, rowptr, wd, True)
         jend, dist = _pick_end(pat, last, n, m, open_end)
         path = K.sym_backtrack(dirs, lo, rowptr, n - 1, jend)
         return DTWResult(dist, path, _normalized(pat, dist, n, jend), pat.name, (n - 1, jend))
@@ -156,12 +156,19 @@ def dtw(
 _EMPTY2 = np.empty((0, 0))
 
 
+def _transposed(Xa, Ya) -> np.ndarray:
+    """Y transposed (d, m) for the four-row cost sweep, or empty when costs are precomputed or 1-D."""
+    if Ya is None or Xa.shape[1] < 2:
+        return _EMPTY2
+    return np.ascontiguousarray(Ya.T)
+
+
 def _sym_distance(Xa, Ya, code, lo, hi, wd) -> np.ndarray:
     """Last DP row of a three-neighbour pattern, distance only (1-D squared differences: four-row kernel)."""
     if code == 0 and Xa.shape[1] == 1:
         return K.sym_dist_1d(np.ascontiguousarray(Xa[:, 0]), np.ascontiguousarray(Ya[:, 0]), lo, hi, wd)
     rowptr = np.zeros(len(lo) + 1, dtype=np.int64)
-    last, _ = K.sym_fill(Xa, _EMPTY2 if Ya is None else Ya, code, lo, hi, rowptr, wd, False)
+    last, _ = K.sym_fill(Xa, _EMPTY2 if Ya is None else Ya, _transposed(Xa, Ya), code, lo, hi, rowptr, wd, False)
     return last
 
 

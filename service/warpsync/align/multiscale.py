@@ -21,6 +21,7 @@ from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from warpsync.align import _validate as V
 from warpsync.align.cost import unit_rows
+from warpsync.align.dtw import _transposed
 from warpsync.align.kernels import dtw as K
 from warpsync.align.steps import SYMMETRIC_FAST
 from warpsync.align.windows import full_band
@@ -131,7 +132,7 @@ def dtw_multiscale(
             lo, hi = project_band(path, n, m, factor, radius)
         rowptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(hi - lo, out=rowptr[1:])
-        last, dirs = K.sym_fill(a, b, code, lo, hi, rowptr, wd, True)
+        last, dirs = K.sym_fill(a, b, _transposed(a, b), code, lo, hi, rowptr, wd, True)
         dist = float(last[m - 1])
         if not np.isfinite(dist):
             raise AlignmentError(

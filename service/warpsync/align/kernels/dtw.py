@@ -288,9 +288,73 @@ def _cost_row(X, Y, metric, i, a, b, out):
             out[j - a] = math.sqrt(s) if metric == 1 else s
 
 
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def _cost_rows4(X, YT, metric, i0, L, H, cb):
+    """Costs of rows i0..i0+3 over all of [L, H) with Y transposed (d, m): one sweep of each feature row of
+    YT serves four rows of X, accumulating in four contiguous rows the compiler vectorises."""
+    d = X.shape[1]
+    W = np.uint64(H - L)
+    r0 = cb[0]
+    r1 = cb[1]
+    r2 = cb[2]
+    r3 = cb[3]
+    init = 1.0 if metric == 2 else 0.0
+    for j in range(W):
+        r0[j] = init
+        r1[j] = init
+        r2[j] = init
+        r3[j] = init
+    for k in range(d):
+        yk = YT[k, L:H]
+        x0 = X[i0, k]
+        x1 = X[i0 + 1, k]
+        x2 = X[i0 + 2, k]
+        x3 = X[i0 + 3, k]
+        if metric == 2:
+            for j in range(W):
+                y = yk[j]
+                r0[j] -= x0 * y
+                r1[j] -= x1 * y
+                r2[j] -= x2 * y
+                r3[j] -= x3 * y
+        else:
+            for j in range(W):
+                y = yk[j]
+                t0 = x0 - y
+                t1 = x1 - y
+                t2 = x2 - y
+                t3 = x3 - y
+                r0[j] += t0 * t0
+                r1[j] += t1 * t1
+                r2[j] += t2 * t2
+                r3[j] += t3 * t3
+    if metric == 1:
+        for r in range(4):
+            row = cb[r]
+            for j in range(W):
+                row[j] = math.sqrt(row[j])
+    elif metric == 2:
+        for r in range(4):
+            row = cb[r]
+            for j in range(W):
+                row[j] = max(row[j], 0.0)
+
+
 @njit(cache=True, nogil=True)
-def _cost_rows(X, Y, metric, lo, hi, i0, nr, L, H, cb):
-    """cb[r, j - L] = cost(i0 + r, j) inside row i0 + r's band, +inf elsewhere in [L, H)."""
+def _cost_rows(X, Y, YT, metric, lo, hi, i0, nr, L, H, cb):
+    """cb[r, j - L] = cost(i0 + r, j) inside row i0 + r's band, +inf elsewhere in [L, H).
+
+    YT, when not empty, is Y transposed (d, m) contiguous: blocks of four rows then use `_cost_rows4`.
+    """
+    if nr == 4 and metric != 3 and YT.shape[1] > 0:
+        _cost_rows4(X, YT, metric, i0, L, H, cb)
+        for r in range(4):
+            row = cb[r]
+            for j in range(L, lo[i0 + r]):
+                row[j - L] = INF
+            for j in range(hi[i0 + r], H):
+                row[j - L] = INF
+        return
     for r in range(nr):
         i = i0 + r
         a = lo[i]
@@ -313,10 +377,11 @@ def _cost_rows(X, Y, metric, lo, hi, i0, nr, L, H, cb):
 
 
 @njit(cache=True, nogil=True)
-def sym_fill(X, Y, metric, lo, hi, rowptr, wd, store):
+def sym_fill(X, Y, YT, metric, lo, hi, rowptr, wd, store):
     """Three-neighbour DTW over a band, four rows at a time. Returns (last row (m,), dirs).
 
-    X (n, d) and Y (m, d), or X the (n, m) cost matrix when metric == 3.
+    X (n, d) and Y (m, d), or X the (n, m) cost matrix when metric == 3; YT is Y transposed (d, m)
+    contiguous, or an empty (0, 0) array to compute costs row by row.
     dirs (uint8, one per band cell, only when `store`): dirs[rowptr[i] + j - lo[i]] is 0 = diagonal,
     1 = left (i, j-1), 2 = up (i-1, j). Row buffers span all m columns (+inf outside the band, index
     shifted by one so column -1 is a permanent +inf sentinel); local costs of a block are computed first
@@ -343,7 +408,7 @@ def sym_fill(X, Y, metric, lo, hi, rowptr, wd, store):
     ndirs = rowptr[n] if store else 0
     dirs = np.empty(ndirs, dtype=np.uint8)
     # row 0
-    _cost_rows(X, Y, metric, lo, hi, 0, 1, lo[0], hi[0], cb)
+    _cost_rows(X, Y, YT, metric, lo, hi, 0, 1, lo[0], hi[0], cb)
     acc = 0.0 if lo[0] == 0 else INF
     for j in range(lo[0], hi[0]):
         acc += cb[0, j - lo[0]]
@@ -364,7 +429,7 @@ def sym_fill(X, Y, metric, lo, hi, rowptr, wd, store):
         for r in range(1, nr):
             L = min(L, lo[i + r])
             H = max(H, hi[i + r])
-        _cost_rows(X, Y, metric, lo, hi, i, nr, L, H, cb)
+        _cost_rows(X, Y, YT, metric, lo, hi, i, nr, L, H, cb)
         W = np.uint64(H - L)
         one = np.uint64(1)
         Pv = P[L : H + 1]  # Pv[k] = D[i-1, L + k - 1]
@@ -707,7 +772,7 @@ def batch_pairs_nd(X, Y, metric, xoff, yoff, pi, pj, radius, wd):
         if not ok or lo[0] != 0 or hi[n - 1] != m:
             out[p] = INF
             continue
-        last, _ = sym_fill(A, B, metric, lo, hi, rowptr, wd, False)
+        last, _ = sym_fill(A, B, np.empty((0, 0)), metric, lo, hi, rowptr, wd, False)
         out[p] = last[m - 1]
     return out
 
