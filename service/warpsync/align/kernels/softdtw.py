@@ -25,8 +25,9 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-# Fast-math without the no-NaN/no-inf assumptions: the boundary of the DP is +inf.
-_FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
+# Fast-math without the no-NaN/no-inf assumptions (the boundary of the DP is +inf) and without reassociation
+# (it would undo the two-constant Cody-Waite reduction in `_exp_nonpos`).
+_FM = {"nsz", "arcp", "contract", "afn"}
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01
