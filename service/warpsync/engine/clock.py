@@ -220,7 +220,7 @@ class ClockModel:
 
     def _uncertainty(self, t_dev_s: float) -> float:
         assert self._fit is not None and self._x0 is not None
-        _a, _b, q, span, xm, slope_span = self._fit
+        _a, _b, q, _span, xm, slope_span = self._fit
         n = len(self._bins)
         if n < 2 or slope_span <= 0:
             return max(q, 0.01)

@@ -75,6 +75,9 @@ class ContentConfig:
     confidence_scale_s: float = 0.001
     """Confidence of a content estimate is ``scale / (scale + uncertainty_s)``, decaying with the age of the last
     informative window, seconds (default 0.001)."""
+    confirm_updates: int = 10
+    """A content lock with fewer accepted windows than this is dropped (back to clock sync, acquiring again)
+    when it sees no informative window for `timeout_s`; a confirmed one keeps its correction (default 10)."""
     gate_sigmas: float = 6.0
     """Innovations beyond this many predicted standard deviations are outliers (default 6)."""
     relock_hops: int = 3

@@ -423,6 +423,16 @@ class SyncEngine:
             st.last_reason = "no_data"
             return
         f = st.filter
+        if (
+            f is not None
+            and f.T is not None
+            and f.updates < c.confirm_updates
+            and T_end - st.last_accept_T > c.timeout_s
+        ):
+            # a lock that never got confirmed and then lost its content was likely a chance one: forget it
+            # (a confirmed lock is kept through silence: capture latency does not change when the room goes quiet)
+            log.info("stream %s: unconfirmed content lock dropped after %.1f s without content", st.name, c.timeout_s)
+            f.reset()
         _, sig_pred = self.correction(st, T_end)
         if f is None or f.T is None:
             L = c.prior_latency_s + 5 * max(st.clock.estimate().uncertainty_s, partner.clock.estimate().uncertainty_s)
