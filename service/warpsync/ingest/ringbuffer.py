@@ -144,32 +144,39 @@ class RingBuffer:
 
     def _store(self, t_dev_s: float, arrival_s: float, data: np.ndarray) -> None:
         n = len(data)
-        start = self.head % self.capacity
-        first = min(n, self.capacity - start)
-        self._data[start : start + first] = data[:first]
-        if first < n:
+        cap = self.capacity
+        start = self.head % cap
+        if start + n <= cap:
+            self._data[start : start + n] = data
+        else:
+            first = cap - start
+            self._data[start:] = data[:first]
             self._data[: n - first] = data[first:]
-        if self._seg_head - self._seg_tail == self._seg_cap:
+        seg_cap = self._seg_cap
+        evicted = self._seg_head - self._seg_tail == seg_cap
+        if evicted:
             self._seg_tail += 1
-        s = self._seg_head % self._seg_cap
+        s = self._seg_head % seg_cap
         self._seg_first[s] = self.head
         self._seg_t[s] = t_dev_s
         self._seg_arrival[s] = arrival_s
         self._seg_head += 1
         self.head += n
-        new_tail = max(self.tail, self.head - self.capacity)
-        if self._seg_head - self._seg_tail > 0:
-            new_tail = max(new_tail, int(self._seg_first[self._seg_tail % self._seg_cap]))
+        if self.head - self.tail <= cap and not evicted:
+            return  # nothing overwritten: the common case while the ring fills or readers keep up
+        new_tail = self.head - cap if self.head - cap > self.tail else self.tail
+        oldest_first = int(self._seg_first[self._seg_tail % seg_cap])
+        if oldest_first > new_tail:
+            new_tail = oldest_first
         self.tail = new_tail
-        while self._seg_tail < self._seg_head - 1:
-            nxt = int(self._seg_first[(self._seg_tail + 1) % self._seg_cap])
-            if nxt > self.tail:
+        while self._seg_tail < self._seg_head - 1:  # drop segments that lie wholly before the tail
+            if int(self._seg_first[(self._seg_tail + 1) % seg_cap]) > new_tail:
                 break
             self._seg_tail += 1
         for name, cur in self._readers.items():
-            if cur < self.tail:
-                self.dropped_samples += self.tail - cur
-                self._readers[name] = self.tail
+            if cur < new_tail:
+                self.dropped_samples += new_tail - cur
+                self._readers[name] = new_tail
 
     # ------------------------------------------------------------------------------------------ read
     def add_reader(self, name: str, from_start: bool = False) -> None:

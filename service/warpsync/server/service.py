@@ -173,6 +173,10 @@ class Service:
         e = self.streams.get(stream)
         return None if e is None else e.buffer
 
+    def subscribe_notices(self) -> int:
+        """Subscriptions the event socket has seen so far (grows only): a ready handshake for subscribers."""
+        return self._pub.subscribe_notices if self._pub is not None else 0
+
     def request_stop(self) -> None:
         """Ask `run` to drain and return (thread- and signal-safe)."""
         self._stop.set()
