@@ -54,8 +54,8 @@ def _check_int(value, name: str, lo: int) -> int:
 class OnlineAligner:
     """Incremental OLTW aligner between stream X (rows) and stream Y (columns), frames of `dim` features.
 
-    dim: features per frame (the same for both streams; align streams of different dimension with CTW
-        projections first: `warpsync.align.ctw`).
+    dim: features per frame (the same for both streams; for streams of different dimension or modality use
+        `OnlineAligner.with_projection` with a CTW/CCA fit).
     search_width: c, frames either side of the frontier searched per step; default 100.
     max_run: MaxRunCount, the most consecutive steps advancing only one stream; default 3 (slope 1/3..3).
     metric: local cost, "euclidean" (default, as Dixon), "sqeuclidean" or "cosine" (a frame of zeros is taken
@@ -83,7 +83,48 @@ class OnlineAligner:
         if metric not in ONLINE_METRICS:
             raise AlignmentError(f"unknown metric {metric!r}; use one of {tuple(ONLINE_METRICS)}")
         self.metric = metric
+        # input dimensions per stream and the optional projection into a shared space (see with_projection)
+        self.x_dim = self.dim
+        self.y_dim = self.dim
+        self._proj: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self.reset()
+
+    @classmethod
+    def with_projection(cls, projection, **kwargs) -> OnlineAligner:
+        """An aligner for two streams of different dimension or modality.
+
+        projection: a fitted `CTWResult` or `CCAResult` (anything with Wx (dx, k), Wy (dy, k), mean_x, mean_y),
+            e.g. CTW learned offline on a calibration recording of the same rig. Frames of X (dx features) and
+            Y (dy features) are projected into its shared k-dimensional space, (x - mean_x) Wx and
+            (y - mean_y) Wy, and aligned there. Other keyword arguments as for the constructor.
+        """
+        try:
+            Wx = np.asarray(projection.Wx, dtype=np.float64)
+            Wy = np.asarray(projection.Wy, dtype=np.float64)
+            mx = np.asarray(projection.mean_x, dtype=np.float64).reshape(-1)
+            my = np.asarray(projection.mean_y, dtype=np.float64).reshape(-1)
+        except AttributeError:
+            raise AlignmentError("projection must be a CTWResult or CCAResult (with Wx, Wy, mean_x, mean_y)") from None
+        if (
+            Wx.ndim != 2
+            or Wy.ndim != 2
+            or Wx.shape[1] != Wy.shape[1]
+            or Wx.shape[1] == 0
+            or mx.shape != (Wx.shape[0],)
+            or my.shape != (Wy.shape[0],)
+            or not all(np.all(np.isfinite(a)) for a in (Wx, Wy, mx, my))
+        ):
+            raise AlignmentError("projection has inconsistent or non-finite Wx, Wy, mean_x, mean_y; refit it")
+        self = cls(Wx.shape[1], **kwargs)
+        self.x_dim = Wx.shape[0]
+        self.y_dim = Wy.shape[0]
+        self._proj = (
+            np.ascontiguousarray(mx),
+            np.ascontiguousarray(Wx),
+            np.ascontiguousarray(my),
+            np.ascontiguousarray(Wy),
+        )
+        return self
 
     def reset(self) -> None:
         """Forget everything: the next frames start a new alignment at (0, 0)."""
@@ -102,18 +143,23 @@ class OnlineAligner:
 
     # -- input -------------------------------------------------------------------------------------------------
     def _frames(self, frames, name: str) -> np.ndarray:
+        dim = self.x_dim if name == "X" else self.y_dim
         try:
             a = np.asarray(frames, dtype=np.float64)
         except (TypeError, ValueError):
-            raise AlignmentError(f"{name} frames must be numeric arrays of shape (k, {self.dim})") from None
-        if a.ndim == 1 and self.dim == 1:
+            raise AlignmentError(f"{name} frames must be numeric arrays of shape (k, {dim})") from None
+        if a.ndim == 1 and dim == 1:
             a = a[:, None]
         elif a.ndim == 1 and a.size == 0:
-            a = a.reshape(0, self.dim)
-        if a.ndim != 2 or a.shape[1] != self.dim:
-            raise AlignmentError(f"{name} frames must have shape (k, {self.dim}) (k may be 0), got {np.shape(frames)}")
+            a = a.reshape(0, dim)
+        if a.ndim != 2 or a.shape[1] != dim:
+            raise AlignmentError(f"{name} frames must have shape (k, {dim}) (k may be 0), got {np.shape(frames)}")
         if not np.all(np.isfinite(a)):
             raise AlignmentError(f"{name} frames contain NaN or inf; drop or interpolate them before aligning")
+        if self._proj is not None:
+            mean, W = self._proj[:2] if name == "X" else self._proj[2:]
+            # frame by frame in a fixed order, so a frame's projection does not depend on its chunk
+            a = K.project(np.ascontiguousarray(a), mean, W)
         return a
 
     def push_x(self, frames) -> OnlineStep:

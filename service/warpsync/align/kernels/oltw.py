@@ -162,3 +162,17 @@ def oltw_advance(st, D, Xr, Yr, xs, ys, c, max_run, metric, out_pairs, out_cost)
         out_cost[npairs] = bv
         npairs += 1
     return ux, uy, npairs
+
+
+@njit(cache=True, nogil=True)
+def project(F, mean, W):
+    """(F - mean) @ W for frames F (k, d), row by row in a fixed summation order (chunking cannot change it)."""
+    k, d = F.shape
+    q = W.shape[1]
+    out = np.zeros((k, q))
+    for i in range(k):
+        for a in range(d):
+            v = F[i, a] - mean[a]
+            for b in range(q):
+                out[i, b] += v * W[a, b]
+    return out
