@@ -17,37 +17,29 @@ NEG_INF = -np.inf
 @njit(cache=True, nogil=True)
 def _viterbi_block(em, ext, m2, m3, prev, t0, t1, lo_end, max_step, T, bp, store, rowmax, tails, tail_lo):
     """Advance Viterbi scores `prev` (scores at frame t0-1, updated in place to frame t1-1) over frames
-    [t0, t1). States that cannot reach an end state (index >= lo_end) in the frames left, or cannot be
-    reached from the start yet, are not computed (-inf); `T` is the total number of frames. When `store`,
-    bp[t - t0, s] = move (0 for states not computed). The inner loop is branch-free (selects) so LLVM
-    vectorises it across states. When `tails` has rows, rowmax[t - t0] = best score of the frame and
-    tails[t - t0, j] = score of state tail_lo + j (the streaming aligner's view of paths that may leave to
-    text not yet received)."""
+    [t0, t1). Only the band of states that are reachable from the start and can still reach an end state
+    (index >= lo_end) in the frames left is computed; states below the band are set to -inf, states above
+    it are never reached and keep -inf from the caller. `T` is the total number of frames. When `store`,
+    bp[t - t0, s] = move for the band (other entries are not written and never read: a finite-score state
+    only has finite-score predecessors). The main loop is branch-free (selects) over separate input and
+    output rows, so LLVM vectorises it across states. When `tails` has rows, rowmax[t - t0] = best score
+    of the frame and tails[t - t0, j] = score of state tail_lo + j (the streaming aligner's view of paths
+    that may leave to text not received yet)."""
     S = ext.shape[0]
-    a = prev.copy()
+    a = prev
     c = np.empty(S)
     g = np.empty(S)
+    lo_prev = 0
     for t in range(t0, t1):
         row = em[t]
         lo = lo_end - max_step * (T - 1 - t)
         if lo < 0:
             lo = 0
+        if lo > S:
+            lo = S
         hi = 1 + max_step * (t + 1)
         if hi > S:
             hi = S
-        if lo > S:
-            lo = S
-        for s in range(lo, hi):
-            g[s] = row[ext[s]]
-        for s in range(0, lo):
-            c[s] = NEG_INF
-        for s in range(hi, S):
-            c[s] = NEG_INF
-        if store:
-            for s in range(0, lo):
-                bp[t - t0, s] = 0
-            for s in range(hi, S):
-                bp[t - t0, s] = 0
         first = lo if lo > 3 else 3
         if first > hi:
             first = hi
@@ -60,43 +52,54 @@ def _viterbi_block(em, ext, m2, m3, prev, t0, t1, lo_end, max_step, T, bp, store
             if s >= 2 and a[s - 2] + m2[s] > best:
                 best = a[s - 2] + m2[s]
                 k = 2
-            c[s] = best + g[s]
+            c[s] = best + row[ext[s]]
             if store:
                 bp[t - t0, s] = k
-        if store:
-            for s in range(first, hi):
-                b0 = a[s]
-                v1 = a[s - 1]
-                v2 = a[s - 2] + m2[s]
-                v3 = a[s - 3] + m3[s]
-                c1 = v1 > b0
-                b1 = v1 if c1 else b0
-                k1 = np.int8(1) if c1 else np.int8(0)
-                c2 = v2 > b1
-                b2 = v2 if c2 else b1
-                k2 = np.int8(2) if c2 else k1
-                c3 = v3 > b2
-                b3 = v3 if c3 else b2
-                k3 = np.int8(3) if c3 else k2
-                c[s] = b3 + g[s]
-                bp[t - t0, s] = k3
-        else:
-            for s in range(first, hi):
-                b = max(a[s], a[s - 1])
-                b = max(b, a[s - 2] + m2[s])
-                b = max(b, a[s - 3] + m3[s])
-                c[s] = b + g[s]
+        n = hi - first
+        if n > 0:
+            # shifted slices indexed from 0: no negative-index wraparound checks, so the loops vectorise
+            e_, gg, cc = ext[first:hi], g[first:hi], c[first:hi]
+            a0, a1, a2, a3 = a[first:hi], a[first - 1 : hi - 1], a[first - 2 : hi - 2], a[first - 3 : hi - 3]
+            q2, q3 = m2[first:hi], m3[first:hi]
+            for i in range(n):
+                gg[i] = row[e_[i]]
+            if store:
+                bpr = bp[t - t0, first:hi]
+                for i in range(n):
+                    b0 = a0[i]
+                    v1 = a1[i]
+                    v2 = a2[i] + q2[i]
+                    v3 = a3[i] + q3[i]
+                    c1 = v1 > b0
+                    b1 = v1 if c1 else b0
+                    k1 = np.int8(1) if c1 else np.int8(0)
+                    c2 = v2 > b1
+                    b2 = v2 if c2 else b1
+                    k2 = np.int8(2) if c2 else k1
+                    c3 = v3 > b2
+                    b3 = v3 if c3 else b2
+                    k3 = np.int8(3) if c3 else k2
+                    cc[i] = b3 + gg[i]
+                    bpr[i] = k3
+            else:
+                for i in range(n):
+                    b = max(a0[i], a1[i])
+                    b = max(b, a2[i] + q2[i])
+                    b = max(b, a3[i] + q3[i])
+                    cc[i] = b + gg[i]
+        for s in range(lo_prev, lo):
+            a[s] = NEG_INF
+        lo_prev = lo
+        for s in range(lo, hi):
+            a[s] = c[s]
         if tails.shape[0] > 0:
             m = NEG_INF
             for s in range(lo, hi):
-                if c[s] > m:
-                    m = c[s]
+                if a[s] > m:
+                    m = a[s]
             rowmax[t - t0] = m
             for j in range(tails.shape[1]):
-                tails[t - t0, j] = c[tail_lo + j] if 0 <= tail_lo + j < S else NEG_INF
-        a, c = c, a
-    for s in range(S):
-        prev[s] = a[s]
+                tails[t - t0, j] = a[tail_lo + j] if 0 <= tail_lo + j < S else NEG_INF
 
 
 @njit(cache=True, nogil=True)
