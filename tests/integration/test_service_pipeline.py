@@ -85,3 +85,123 @@ def test_streams_status_ping_and_a_real_metrics_scrape(start_service, tmp_path):
     assert "warpsync_ingest_to_publish_latency_seconds_count" in body
     assert 'warpsync_ingest_rejected_total{reason="not_msgpack"} 0.0' in body
     push.close()
+
+
+def test_killed_worker_is_restarted_counted_and_streams_resume(start_service, tmp_path):
+    rs = start_service(ipc_cfg(tmp_path))
+    assert rs.open(_meta("acc", 100.0, (3,)))["ok"]
+    push = rs.push()
+    x = np.ones((10, 3), np.float32)
+    for seq in range(5):
+        push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
+    assert rs.request("close", stream="acc", seq=4)["ok"]
+    rep = rs.open(_meta("acc", 100.0, (3,)))
+    assert rep["resume_seq"] == 4
+    slot = rs.service._pool.slots[0]
+    old_pid = slot.process.pid
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for(lambda: rs.request("status")["workers"][0]["restarts"] == 1, 30, "restart")
+    wait_for(lambda: rs.request("status")["workers"][0]["alive"], 30, "worker back")
+    assert slot.process.pid != old_pid
+    # the restarted worker got the stream back with its sequence position: seq 5 continues, seq 4 is old
+    push.send_multipart(P.encode_chunk("acc", 4, 0.4, x))
+    for seq in range(5, 10):
+        push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
+    ack = rs.request("close", stream="acc", seq=9)
+    assert ack["ok"] and ack["received"] == 10 and ack["rejected"] == 1
+    assert rs.metric("warpsync_worker_restarts_total", worker="0") == 1
+    assert rs.metric("warpsync_worker_up", worker="0") == 1
+    push.close()
+
+
+def test_two_workers_each_own_their_streams(start_service, tmp_path):
+    rs = start_service(ipc_cfg(tmp_path, workers=2))
+    assert len(set(rs.endpoints.ingest)) == 2
+    owners = {}
+    for i in range(8):
+        sid = f"s{i}"
+        rep = rs.open(_meta(sid, 100.0, (1,)))
+        assert rep["ok"]
+        owners[sid] = rep["endpoint"]
+    assert set(owners.values()) == set(rs.endpoints.ingest)  # both workers used
+    pushes = {ep: rs.push(ep) for ep in rs.endpoints.ingest}
+    for sid, ep in owners.items():
+        for seq in range(3):
+            pushes[ep].send_multipart(P.encode_chunk(sid, seq, seq * 0.1, np.zeros((10, 1), np.float32)))
+    for sid in owners:
+        assert rs.request("close", stream=sid, seq=2)["received"] == 3
+    st = rs.request("status")
+    assert sum(w["messages"] for w in st["workers"]) == 24 and all(w["messages"] > 0 for w in st["workers"])
+    # a PUSH-only open of a stream at the other worker is refused (affinity), not split across workers
+    sid, ep = next(iter(owners.items()))
+    other = next(e for e in rs.endpoints.ingest if e != ep)
+    before = rs.metric("warpsync_ingest_rejected_total", reason="worker_mismatch")
+    pushes[other].send_multipart(P.encode_open(_meta(sid, 100.0, (1,))))
+    wait_for(lambda: rs.metric("warpsync_ingest_rejected_total", reason="worker_mismatch") == before + 1, 10, "mismatch")
+    for p in pushes.values():
+        p.close()
+
+
+class _Reader:
+    """A stage reading its streams' buffers at a fixed number of samples per tick (a slow consumer)."""
+
+    name = "reader"
+
+    def __init__(self, per_tick: int | None) -> None:
+        self.per_tick = per_tick
+        self.got: dict[str, list] = {}
+
+    def bind_buffers(self, lookup):
+        self.lookup = lookup
+
+    def open(self, meta, now_s):
+        self.lookup(meta.stream).add_reader(self.name)
+        self.got[meta.stream] = []
+        return []
+
+    def samples(self, meta, chunk):
+        return []
+
+    def tick(self, now_s):
+        if self.per_tick:
+            for sid in self.got:
+                self.got[sid].append(self.lookup(sid).consume(self.name, self.per_tick).data)
+        return []
+
+    def close(self, stream, now_s):
+        return []
+
+
+def test_block_policy_backpressure_is_lossless_with_a_slow_reader(start_service, tmp_path, rng):
+    reader = _Reader(per_tick=400)
+    cfg = ipc_cfg(tmp_path, buffer_s=1.0, rcvhwm=10)  # 1000 samples of buffer at 1 kHz
+    rs = start_service(cfg, stages=[reader])
+    assert rs.open(_meta("m", 1000.0, (1,)))["ok"]
+    push = rs.push(sndhwm=10)
+    sent = []
+    for seq in range(200):  # 20 000 samples: 20 buffers' worth, far more than fits
+        x = rng.standard_normal((100, 1)).astype(np.float32)
+        push.send_multipart(P.encode_chunk("m", seq, seq * 0.1, x))
+        sent.append(x)
+    ack = rs.request("close", stream="m", seq=199, wait_s=60, timeout_s=50.0)
+    assert ack["ok"] and ack["received"] == 200 and ack["rejected"] == 0
+    buf = rs.service.buffer("m")
+    wait_for(lambda: buf.unread() == 0, 30, "reader catches up")
+    got = np.concatenate(reader.got["m"])
+    np.testing.assert_array_equal(got, np.concatenate(sent))  # every sample, once, in order
+    assert buf.dropped_samples == 0
+    assert rs.metric("warpsync_buffer_blocked_seconds_total") > 0
+    push.close()
+
+
+def test_drop_oldest_is_opt_in_and_counted(start_service, tmp_path):
+    reader = _Reader(per_tick=None)  # never reads: everything beyond the buffer is dropped
+    rs = start_service(ipc_cfg(tmp_path, buffer_s=0.5, full_policy="drop_oldest"), stages=[reader])
+    assert rs.open(_meta("d", 1000.0, (1,)))["ok"]
+    push = rs.push()
+    for seq in range(20):
+        push.send_multipart(P.encode_chunk("d", seq, seq * 0.1, np.zeros((100, 1), np.float32)))
+    ack = rs.request("close", stream="d", seq=19)
+    assert ack["received"] == 20
+    assert rs.metric("warpsync_buffer_dropped_samples_total", stream="d") == 2000 - 500
+    push.close()
