@@ -89,6 +89,8 @@ def test_rig_toml_rejects_unknown_keys_and_bad_values(tmp_path):
         rig_from_mapping({"mics": [{"name": "m", "clock": {"drift_ppm": 1e6}}]}, "x.toml")
     with pytest.raises(ConfigError, match="unique"):
         rig_from_mapping({"mics": [{"name": "m"}, {"name": "m"}]}, "x.toml")
+    with pytest.raises(ConfigError, match="kick_s"):
+        rig_from_mapping({"scene": {"kick_s": 0.0}, "mics": [{"name": "m"}]}, "x.toml")
     with pytest.raises(ConfigError, match="object 5"):
         rig_from_mapping({"imus": [{"name": "i", "object": 5}]}, "x.toml")
     with pytest.raises(ConfigError, match="does not exist"):
@@ -298,8 +300,10 @@ def test_late_starting_devices_and_random_rigs_run():
         name="late",
         seed=9,
         duration_s=4.0,
-        mics=(MicConfig(name="early", rate_hz=8000.0, chunk_samples=160),
-              MicConfig(name="late", rate_hz=8000.0, chunk_samples=160, start_at_s=2.0)),
+        mics=(
+            MicConfig(name="early", rate_hz=8000.0, chunk_samples=160),
+            MicConfig(name="late", rate_hz=8000.0, chunk_samples=160, start_at_s=2.0),
+        ),
     )
     sim = Simulator(rig)
     chunks = _by_stream(sim.chunks())

@@ -203,6 +203,9 @@ class SceneConfig:
     Default 0.7."""
     kick_speed_mps: float = 0.8
     """Typical speed change of a kick, m/s. Default 0.8."""
+    kick_s: float = 0.04
+    """Duration of a kick (the raised-cosine velocity change; its sound starts with it), seconds. Default 0.04.
+    Shorter is a harder impact: an accelerometer's spike and a camera's motion step get as sharp as the sound."""
     sound_rate_hz: float = 1.5
     """Mean rate of extra sound events not tied to motion (voices, steps), per second. Default 1.5."""
     ambience_level: float = 0.02
@@ -217,6 +220,8 @@ class SceneConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.objects <= 64:
             raise ValueError("scene objects must be in [1, 64]")
+        if not (math.isfinite(self.kick_s) and 0.001 <= self.kick_s <= 1.0):
+            raise ValueError(f"scene kick_s must be in [0.001, 1] seconds, got {self.kick_s}")
         for name in ("kick_rate_hz", "kick_speed_mps", "sound_rate_hz", "ambience_level", "event_level"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):

@@ -25,7 +25,7 @@ from numba import njit
 from .rig import SceneConfig
 
 KICK_S = 0.04
-"""Duration of one velocity kick (raised-cosine ramp), seconds."""
+"""Default duration of one velocity kick (raised-cosine ramp), seconds (`SceneConfig.kick_s`)."""
 BLOCK_S = 20.0
 """The scene is generated in blocks of this many seconds."""
 ROOM_CENTRE = np.array([0.0, 0.0, 1.0])
@@ -52,6 +52,7 @@ class Scene:
 
     def __init__(self, cfg: SceneConfig, seed: int) -> None:
         self.cfg = cfg
+        self._kick_s = float(cfg.kick_s)
         self._rng = np.random.default_rng([int(seed), 0x5CE4E])
         k = cfg.objects
         self._still = _merge(cfg.still)
@@ -106,13 +107,13 @@ class Scene:
             dvs: list[np.ndarray] = []
             t = t_last
             while cfg.kick_rate_hz > 0:
-                t = t + KICK_S * 1.5 + r.exponential(1.0 / cfg.kick_rate_hz)
+                t = t + self._kick_s * 1.5 + r.exponential(1.0 / cfg.kick_rate_hz)
                 if t >= t1:
                     break
                 if t < t0:
                     continue
                 gap = t - t_last
-                p = p + v * gap + dv_last * (gap - KICK_S / 2)
+                p = p + v * gap + dv_last * (gap - self._kick_s / 2)
                 v = v + dv_last
                 if moving:
                     dv = -v  # it hits something and stops: an impact
@@ -136,7 +137,7 @@ class Scene:
                 self._kick_dv[i] = np.concatenate([self._kick_dv[i], np.array(dvs)])
                 dv_all = self._kick_dv[i]
                 self._cum_dv[i] = np.concatenate([np.zeros((1, 3)), np.cumsum(dv_all, axis=0)])
-                w = dv_all * (self._kick_t[i] + KICK_S / 2)[:, None]
+                w = dv_all * (self._kick_t[i] + self._kick_s / 2)[:, None]
                 self._cum_dvt[i] = np.concatenate([np.zeros((1, 3)), np.cumsum(w, axis=0)])
         if cfg.sound_rate_hz > 0:
             n = r.poisson(cfg.sound_rate_hz * (t1 - t0))
@@ -210,18 +211,19 @@ class Scene:
         tau, _ = self.motion_time(t)
         self._extend(float(t.max(initial=0.0)) + 1.0)
         out = np.empty((t.size, self.cfg.objects, 3))
+        ks = self._kick_s
         for i in range(self.cfg.objects):
             p = self.p0[i] + self.v0[i] * tau[:, None]
             kt = self._kick_t[i]
             if kt.size:
-                nc = np.searchsorted(kt + KICK_S, tau, side="right")
+                nc = np.searchsorted(kt + ks, tau, side="right")
                 p += self._cum_dv[i][nc] * tau[:, None] - self._cum_dvt[i][nc]
                 ns = np.searchsorted(kt, tau, side="right")
                 for j in range(int((ns - nc).max(initial=0))):
                     sel = nc + j < ns
                     k = nc[sel] + j
-                    u = (tau[sel] - kt[k]) / KICK_S
-                    p[sel] += self._kick_dv[i][k] * (KICK_S * (u / 2 - np.sin(np.pi * u) / (2 * np.pi)))[:, None]
+                    u = (tau[sel] - kt[k]) / ks
+                    p[sel] += self._kick_dv[i][k] * (ks * (u / 2 - np.sin(np.pi * u) / (2 * np.pi)))[:, None]
             ph = 2 * np.pi * self._wob_f[i][None] * tau[:, None, None] + self._wob_ph[i][None]
             p += (self._wob_a[i][None] * np.sin(ph)).sum(axis=2)
             out[:, i] = p
@@ -233,15 +235,16 @@ class Scene:
         tau, moving = self.motion_time(t)
         self._extend(float(t.max(initial=0.0)) + 1.0)
         acc = np.zeros((t.size, 3))
+        ks = self._kick_s
         kt = self._kick_t[obj]
         if kt.size:
-            nc = np.searchsorted(kt + KICK_S, tau, side="right")
+            nc = np.searchsorted(kt + ks, tau, side="right")
             ns = np.searchsorted(kt, tau, side="right")
             for j in range(int((ns - nc).max(initial=0))):
                 sel = nc + j < ns
                 k = nc[sel] + j
-                u = (tau[sel] - kt[k]) / KICK_S
-                acc[sel] += self._kick_dv[obj][k] * (np.pi / (2 * KICK_S) * np.sin(np.pi * u))[:, None]
+                u = (tau[sel] - kt[k]) / ks
+                acc[sel] += self._kick_dv[obj][k] * (np.pi / (2 * ks) * np.sin(np.pi * u))[:, None]
         w = 2 * np.pi * self._wob_f[obj][None]
         ph = w * tau[:, None, None] + self._wob_ph[obj][None]
         acc += (-self._wob_a[obj][None] * w**2 * np.sin(ph)).sum(axis=2)
