@@ -70,9 +70,9 @@ class Bundler:
         if newest - self.tick_time(self.next_k) > 2.0:
             self.next_k = math.floor((newest - self.t_first_s - 0.5) * self.tick_hz)
             self.first_cover_host_s = None
+        tol = {m.stream: self._tol(m) for m in members}
         while len(out) < max_bundles:
             T = self.tick_time(self.next_k)
-            tol = {m.stream: self._tol(m) for m in members}
             covered = [self._covered(m, T, tol[m.stream]) for m in members]
             if not any(covered):
                 break

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 class ClockConfig:
     """[engine.clock]: per-device-clock offset/drift estimation from (device timestamp, arrival time) pairs."""
 
-    bin_s: float = 0.25
-    """Width of the device-time bins whose minimum one-way delay feeds the lower envelope, seconds (default 0.25)."""
+    bin_s: float = 0.5
+    """Width of the device-time bins whose minimum one-way delay feeds the lower envelope, seconds (default 0.5)."""
     window_s: float = 60.0
     """Length of the sliding window of bins the envelope is fitted to, seconds (default 60)."""
     settle_min_span_s: float = 2.0

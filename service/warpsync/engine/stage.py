@@ -59,6 +59,7 @@ class EngineStage:
         self.last: dict[str, Estimate] = {}
         self._views: dict[str, MemberView] = {}  # per stream, rebuilt when its estimate changes
         self._next_bundle_s: dict[str, float] = {}
+        self._bundler_key: dict[str, int] = {}
         self._m_offset = Gauge(
             "warpsync_engine_offset_seconds",
             "Offset estimate t_local - t_ref per stream",
@@ -203,10 +204,14 @@ class EngineStage:
         return [Event("stream.status", st.name, body)]
 
     def _bundler(self, session: str, members: list[MemberView]) -> Bundler | None:
+        b = self.bundlers.get(session)
+        key = len(members)
+        if b is not None and self._bundler_key.get(session) == key:
+            return b
+        self._bundler_key[session] = key
         sess = self.engine.sessions[session]
         bc = self.cfg.bundle
         hz = bc.tick_hz if bc.tick_hz > 0 else min(min(m.rate_hz for m in members), bc.max_tick_hz)
-        b = self.bundlers.get(session)
         if b is not None and b.tick_hz == hz:
             return b
         # first bundle, or the slowest member changed: a fresh tick grid (sets already published stay valid)
