@@ -162,8 +162,13 @@ class RingBuffer:
         self._seg_arrival[s] = arrival_s
         self._seg_head += 1
         self.head += n
-        if self.head - self.tail <= cap and not evicted:
-            return  # nothing overwritten: the common case while the ring fills or readers keep up
+        if self.head - self.tail > cap or evicted:
+            self._advance_tail()
+
+    def _advance_tail(self) -> None:
+        """After a write that overwrote samples or evicted segments: move the tail (and lagging readers)."""
+        cap = self.capacity
+        seg_cap = self._seg_cap
         new_tail = self.head - cap if self.head - cap > self.tail else self.tail
         oldest_first = int(self._seg_first[self._seg_tail % seg_cap])
         if oldest_first > new_tail:
@@ -177,6 +182,44 @@ class RingBuffer:
             if cur < new_tail:
                 self.dropped_samples += new_tail - cur
                 self._readers[name] = new_tail
+
+    @property
+    def has_readers(self) -> bool:
+        return bool(self._readers)
+
+    def write_many(self, t_dev_s: np.ndarray, arrival_s: np.ndarray, counts: np.ndarray, data: np.ndarray) -> None:
+        """Append consecutive chunks at once (``counts[i]`` samples each, `data` holding them all): the same
+        result as one `write` per chunk, with one copy. Only for buffers without readers (nothing to hold
+        back or drop) and at most `capacity` samples and `max_segments` chunks in total."""
+        total = len(data)
+        k = len(counts)
+        if self._readers or total > self.capacity or k > self._seg_cap:
+            raise ValueError("write_many: needs a buffer without readers and a batch that fits")
+        if total == 0:
+            return
+        cap = self.capacity
+        start = self.head % cap
+        if start + total <= cap:
+            self._data[start : start + total] = data
+        else:
+            first = cap - start
+            self._data[start:] = data[:first]
+            self._data[: total - first] = data[first:]
+        firsts = np.empty(k, dtype=np.int64)
+        firsts[0] = self.head
+        np.cumsum(counts[:-1], out=firsts[1:])
+        firsts[1:] += self.head
+        idx = np.arange(self._seg_head, self._seg_head + k) % self._seg_cap
+        self._seg_first[idx] = firsts
+        self._seg_t[idx] = t_dev_s
+        self._seg_arrival[idx] = arrival_s
+        self._seg_head += k
+        evicted = self._seg_head - self._seg_tail > self._seg_cap
+        if evicted:
+            self._seg_tail = self._seg_head - self._seg_cap
+        self.head += total
+        if self.head - self.tail > cap or evicted:
+            self._advance_tail()
 
     # ------------------------------------------------------------------------------------------ read
     def add_reader(self, name: str, from_start: bool = False) -> None:

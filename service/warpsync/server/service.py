@@ -74,7 +74,7 @@ class _Held:
     records: list
     frames: list
     pos: int
-    frame_pos: int
+    frame_pos: int  # unused (kept 0): payloads are located by their record
     since_s: float
 
 
@@ -344,19 +344,26 @@ class Service:
 
     def _process(self, slot: WorkerSlot, held: _Held) -> None:
         records, frames = held.records, held.frames
-        fpos = held.frame_pos
         n_rec = len(records)
         i = held.pos
         while i < n_rec:
             rec = records[i]
             kind = rec[0]
             if kind == REC_CHUNK:
-                if not self._chunk(slot, rec, frames[fpos]):
+                nxt = self._chunk_run(records, i, frames)
+                if nxt < 0:
                     if slot.blocked is None:  # block policy, buffer full: hold the rest of the batch
                         since = held.since_s or time.time()
-                        slot.blocked = _Held(records, frames, i, fpos, since)
+                        slot.blocked = _Held(records, frames, i, 0, since)
                     return
-                fpos += 1
+                if nxt > i:
+                    i = nxt
+                    continue
+                if not self._chunk(rec, frames):
+                    if slot.blocked is None:
+                        since = held.since_s or time.time()
+                        slot.blocked = _Held(records, frames, i, 0, since)
+                    return
             elif kind == REC_OPEN:
                 self._opened(slot, rec)
             elif kind == REC_REJECT:
@@ -371,17 +378,98 @@ class Service:
         if self._pending_closes:
             self._check_closes()
 
-    def _chunk(self, slot: WorkerSlot, rec: list, frame: zmq.Frame) -> bool:
+    @staticmethod
+    def _payload(rec: list, frames: list) -> memoryview:
+        where, offset, nbytes = rec[11], rec[12], rec[10]
+        buf = frames[where].buffer
+        return buf[offset : offset + nbytes] if where == 1 else buf
+
+    def _chunk_run(self, records: list, i: int, frames: list) -> int:
+        """Store a run of consecutive small chunks of one stream with one copy (`RingBuffer.write_many`), then
+        run the stages on each. Returns the index after the run, or `i` when the per-chunk path must be
+        taken (a single chunk, text, a buffer with readers, or a run larger than the buffer)."""
+        rec = records[i]
+        sid = rec[1]
+        if rec[11] != 1:
+            return i
+        n_rec = len(records)
+        j = i + 1
+        while j < n_rec and j - i < 4096:
+            r = records[j]
+            if r[0] != REC_CHUNK or r[1] != sid or r[11] != 1:
+                break
+            j += 1
+        k = j - i
+        if k < 2:
+            return i
+        e = self.streams.get(sid)
+        if e is None:
+            return i
+        buf = e.buffer
+        if not isinstance(buf, RingBuffer) or buf.has_readers:
+            return i
+        run = records[i:j]
+        counts = np.fromiter((r[4] for r in run), dtype=np.int64, count=k)
+        total = int(counts.sum())
+        if total > buf.capacity or k > 1 << 16:
+            return i
+        meta = e.meta
+        start = rec[12]
+        nbytes = sum(r[10] for r in run)
+        joined = frames[1].buffer
+        data = np.frombuffer(joined[start : start + nbytes], dtype=meta.np_dtype).reshape((total, *meta.shape))
+        t_dev = np.fromiter((r[3] for r in run), dtype=np.float64, count=k)
+        arrival = np.fromiter((r[5] for r in run), dtype=np.float64, count=k)
+        buf.write_many(t_dev, arrival, counts, data)
+        c = self.metrics.counts(sid)
+        gaps = jumps = nonfinite = 0
+        for r in run:
+            gaps += r[7]
+            jumps += r[8]
+            nonfinite += r[9]
+        last = run[-1]
+        e.chunks += k
+        e.samples += total
+        e.bytes += nbytes
+        e.gaps += gaps
+        e.time_jumps += jumps
+        e.nonfinite += nonfinite
+        if last[2] > e.last_seq:
+            e.last_seq = last[2]
+        if last[2] > e.processed_seq:
+            e.processed_seq = last[2]
+        e.last_arrival_s = last[5]
+        c.messages += k
+        c.bytes += nbytes
+        c.samples += total
+        c.gaps += gaps
+        c.time_jumps += jumps
+        c.nonfinite += nonfinite
+        first_arrival = float(arrival.min())
+        if self._oldest_arrival is None or first_arrival < self._oldest_arrival:
+            self._oldest_arrival = first_arrival
+        if self.stages:
+            off = 0
+            for r in run:
+                n = r[4]
+                evs = self._call_stages("samples", meta, Samples(sid, r[2], r[3], r[5], data[off : off + n], r[6]))
+                off += n
+                if evs:
+                    self._publish(evs)
+        return j
+
+    def _chunk(self, rec: list, frames: list) -> bool:
         """Store one chunk and run the stages on it. False: held back (``block`` policy, buffer full)."""
-        _, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes = rec
+        _, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes, _where, _offset = rec
         e = self.streams.get(sid)
         if e is None:  # forgotten while in flight: nothing to attach it to
             self.metrics.reject("unknown_stream")
             return True
         meta = e.meta
         buf = e.buffer
+        payload = self._payload(rec, frames)
         if isinstance(buf, TextBuffer):
-            data: Any = bytes(frame.buffer).decode("utf-8")
+            data: Any = bytes(payload).decode("utf-8")
             buf.write(t, arrival, data, dur)
         else:
             if n > buf.capacity:
@@ -393,8 +481,9 @@ class Service:
                     f"ingest.buffer_s = {self.cfg.ingest.buffer_s} s); send smaller chunks",
                     time.time(),
                 )
+                self.metrics.reject("buffer_full")
                 return True
-            data = np.frombuffer(frame.buffer, dtype=meta.np_dtype).reshape((n, *meta.shape))
+            data = np.frombuffer(payload, dtype=meta.np_dtype).reshape((n, *meta.shape))
             dropped_before = buf.dropped_samples
             stored = buf.write(t, arrival, data)
             if buf.dropped_samples != dropped_before:

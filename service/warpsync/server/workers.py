@@ -57,6 +57,8 @@ class WorkerPool:
                 for s in (up, down):
                     s.setsockopt(zmq.LINGER, 0)
                 up.setsockopt(zmq.RCVHWM, 64)
+                # a command waits (briefly) for a worker that is still connecting, e.g. just restarted
+                down.setsockopt(zmq.SNDTIMEO, 2000)
                 up_addr = f"ipc://{self.runtime_dir}/up{i}"
                 down_addr = f"ipc://{self.runtime_dir}/down{i}"
                 up.bind(up_addr)
@@ -146,7 +148,7 @@ class WorkerPool:
 
     def send(self, index: int, cmd: list) -> None:
         try:
-            self.slots[index].down.send(msgpack.packb(cmd), zmq.NOBLOCK)
+            self.slots[index].down.send(msgpack.packb(cmd))
         except zmq.Again:
             log.warning("ingest worker %d is not taking commands; dropped %r", index, cmd[:1])
 
