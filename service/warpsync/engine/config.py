@@ -41,6 +41,9 @@ class ContentConfig:
     """Run content sync; off means clock sync only."""
     hop_s: float = 0.5
     """How often each stream's content estimate is updated, seconds of reference time (default 0.5)."""
+    max_streams_per_call: int = 4
+    """Most streams whose hop runs in one call of the stage; the others stay due for the next call (keeps the
+    event latency of large sessions low) (default 4)."""
     window_s: float = 4.0
     """Length of the feature window aligned each hop, seconds (default 4)."""
     grid_s: float = 0.001

@@ -186,7 +186,9 @@ def align_recordings(
                     counts[e.stream][1] += e.content_reason == ""
         if progress is not None and k % 64 == 0:
             progress(k / len(plan))
-    for e in engine.hop(SESSION, math.inf):
+    for st in engine.streams.values():
+        st.next_hop_host_s = -math.inf  # a last hop for every stream, on all the data
+    for e in engine.hop(SESSION, math.inf, max_streams=None):
         last[e.stream] = e
         warps[e.stream].append((e.t_local_s, e.t_s))
     if progress is not None:

@@ -100,6 +100,7 @@ class StreamState:
     last_reason: str = ""
     edge_count: int = 0
     acquire: list = field(default_factory=list)
+    next_hop_host_s: float = -math.inf
     measurements: list = field(default_factory=list)  # (T, correction, sigma) of informative windows (offline)
     stalled: bool = False
     jumped: bool = False
@@ -217,6 +218,7 @@ class SyncEngine:
             )
         if meta.stream not in sess.members:
             sess.members.append(meta.stream)
+        sess.next_hop_host_s = min(sess.next_hop_host_s, now_s)
         if not sess.reference and not sess.cfg.anchor and ext is not None:
             cur = self.streams.get(sess.anchor)
             if cur is None or (cur.meta.modality != "audio" and meta.modality == "audio"):
@@ -368,19 +370,30 @@ class SyncEngine:
     def due(self, session: str, now_s: float) -> bool:
         return now_s >= self.sessions[session].next_hop_host_s
 
-    def hop(self, session: str, now_s: float) -> list[Estimate]:
-        """Run one content hop for every stream of the session (partners first) and return estimates."""
+    def hop(self, session: str, now_s: float, max_streams: int | None = -1) -> list[Estimate]:
+        """Run the content hop of the session's streams that are due (partners first), at most `max_streams`
+        of them (default `content.max_streams_per_call`; None: all), and return their estimates. Streams left
+        over stay due and go on the next call: a large session's hops spread over several calls instead of
+        holding one chunk's events back."""
+        c = self.cfg.content
+        limit = c.max_streams_per_call if max_streams == -1 else max_streams
         sess = self.sessions[session]
-        sess.next_hop_host_s = now_s + self.cfg.content.hop_s
-        order = self._order(sess)
         out = []
-        for name in order:
+        done = 0
+        for name in self._order(sess):
             st = self.streams[name]
-            if self.cfg.content.enabled and st.extractor is not None and not self.is_anchor(st):
+            if st.next_hop_host_s > now_s:
+                continue
+            if limit is not None and done >= limit:
+                break
+            st.next_hop_host_s = now_s + c.hop_s
+            done += 1
+            if c.enabled and st.extractor is not None and not self.is_anchor(st):
                 self._content_hop(st)
             est = self.estimate(st)
             if est is not None:
                 out.append(est)
+        sess.next_hop_host_s = min((self.streams[n].next_hop_host_s for n in sess.members), default=now_s + c.hop_s)
         return out
 
     def _order(self, sess: Session) -> list[str]:
