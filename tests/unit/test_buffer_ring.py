@@ -163,3 +163,32 @@ def test_text_buffer_keeps_the_newest_and_reads_by_time():
     assert len(tb) == 3 and tb.fill_ratio == 1.0
     assert [x[3] for x in tb.read_time(0.0, 10.0)] == ["w2", "w3", "w4"]
     assert [x[3] for x in tb.read_time(3.0, 4.0)] == ["w3"]
+
+
+@pytest.mark.parametrize("capacity,max_segments", [(50, None), (1000, 8), (37, 5)])
+def test_write_many_equals_one_write_per_chunk(rng, capacity, max_segments):
+    a = RingBuffer(100.0, (2,), "f4", capacity, max_segments=max_segments)
+    b = RingBuffer(100.0, (2,), "f4", capacity, max_segments=max_segments)
+    t = 0.0
+    for _ in range(60):
+        k = int(rng.integers(1, min(6, a._seg_cap) + 1))
+        counts = rng.integers(1, 8, size=k)
+        if counts.sum() > capacity:
+            continue
+        ts = t + np.concatenate([[0.0], np.cumsum(counts[:-1])]) / 100.0
+        arrivals = rng.uniform(0, 1, size=k)
+        data = rng.standard_normal((int(counts.sum()), 2)).astype(np.float32)
+        a.write_many(ts, arrivals, counts, data)
+        off = 0
+        for ti, ai, ni in zip(ts, arrivals, counts):
+            b.write(float(ti), float(ai), data[off : off + ni])
+            off += ni
+        t = float(ts[-1]) + counts[-1] / 100.0
+        assert (a.head, a.tail) == (b.head, b.tail)
+        wa, wb = a.read_index(0, a.head), b.read_index(0, b.head)
+        np.testing.assert_array_equal(wa.data, wb.data)
+        np.testing.assert_array_equal(wa.t_dev_s, wb.t_dev_s)
+        np.testing.assert_array_equal(wa.arrival_s, wb.arrival_s)
+    a.add_reader("r")
+    with pytest.raises(ValueError):
+        a.write_many(np.zeros(1), np.zeros(1), np.ones(1, np.int64), np.zeros((1, 2), np.float32))

@@ -73,6 +73,7 @@ def test_nan_policies(bad):
     assert acc.nonfinite and acc.payload is acc.chunk.payload
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_has_nonfinite_handles_overflowing_finite_sums():
     big = np.full(1000, np.finfo(np.float32).max, np.float32)  # sum overflows, values are finite
     assert not has_nonfinite(big)

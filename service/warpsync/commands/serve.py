@@ -26,6 +26,7 @@ def add_service_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--publish", default=None, metavar="ADDR", help="event XPUB address ([publish] endpoint)")
     p.add_argument("--control", default=None, metavar="ADDR", help="control ROUTER address ([control] endpoint)")
     p.add_argument("--metrics-port", type=int, default=None, metavar="N", help="Prometheus port (0: ephemeral)")
+    p.add_argument("--metrics-host", default=None, metavar="HOST", help="Prometheus bind address ([metrics] host)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="ingest worker processes")
 
 
@@ -47,6 +48,8 @@ def effective_config(args: argparse.Namespace) -> Config:
         cfg = dataclasses.replace(cfg, publish=dataclasses.replace(cfg.publish, endpoint=args.publish))
     if args.control is not None:
         cfg = dataclasses.replace(cfg, control=dataclasses.replace(cfg.control, endpoint=args.control))
+    if args.metrics_host is not None:
+        cfg = dataclasses.replace(cfg, metrics=dataclasses.replace(cfg.metrics, host=args.metrics_host))
     if args.metrics_port is not None:
         if not 0 <= args.metrics_port <= 65535:
             raise ConfigError(f"--metrics-port {args.metrics_port} is not a TCP port (0-65535)")
