@@ -78,6 +78,7 @@ CASES = {
     "msgpack_not_a_map": ([pack([1, 2, 3])], "not_msgpack"),
     "wrong_frame_count": ([pack(chunk_hdr()), F4x4, b"extra"], "frame_count"),
     "chunk_without_payload": ([pack(chunk_hdr())], "frame_count"),
+    "five_frames": ([pack(chunk_hdr()), F4x4, b"a", b"b", b"c"], "frame_count"),
     "unknown_version": ([pack(chunk_hdr(v=2)), F4x4], "bad_version"),
     "unknown_type": ([pack({"v": 1, "type": "hello"})], "bad_type"),
     "missing_field": ([pack({k: v for k, v in chunk_hdr().items() if k != "t"}), F4x4], "missing_field"),

@@ -171,16 +171,29 @@ class Worker:
         limits = self.limits
         count = 0
         total = 0
+        extra_parts = False
         for _ in range(self.spec.batch_max_messages):
             try:
-                frames = pull.recv_multipart(zmq.NOBLOCK, copy=False)
+                first = pull.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
+            frames = [first]
+            f = first
+            while f.more:  # Frame.more: no getsockopt(RCVMORE) round trip per part
+                f = pull.recv(copy=False)
+                if len(frames) < 3:  # a message with more parts is rejected anyway: do not keep them
+                    frames.append(f)
+                else:
+                    frames[2] = f
+                    extra_parts = True
             count += 1
             arrival = time.time()
             sid = ""
             hdr: Any = None
             try:
+                if extra_parts:
+                    extra_parts = False
+                    raise ProtocolError("frame_count", "ingest messages have 1 or 2 frames, got more than 3")
                 kind, hdr, payload = decode_ingest([f.buffer for f in frames], limits)
                 raw_sid = hdr.get("stream")
                 sid = raw_sid if isinstance(raw_sid, str) and len(raw_sid) <= 128 else ""
