@@ -142,3 +142,17 @@ def test_unusable_frames_fall_back_to_clock_without_raising(rng):
     assert st.extractor is None and st.clock.ready
     est = stage.engine.estimate(st)
     assert est.method == "clock" and est.offset_s == pytest.approx(50.0 - HOST0, abs=0.01)
+
+
+def test_non_finite_samples_do_not_poison_features(rng):
+    stage = EngineStage(EngineConfig(), CollectorRegistry())
+    ms = StreamMeta("imu", "sensor", 100.0, (3,), "f4")
+    stage.open(ms, HOST0)
+    for k in range(50):
+        x = rng.normal(size=(10, 3)).astype(np.float32)
+        if k == 20:
+            x[3, 1] = np.nan
+            x[4, 0] = np.inf
+        stage.samples(ms, Samples("imu", k, 3.0 + k * 0.1, HOST0 + (k + 1) * 0.1 + 0.001, x))
+    env = stage.engine.streams["imu"].env
+    assert len(env) > 400 and np.isfinite(env.values).all()

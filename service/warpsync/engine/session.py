@@ -262,6 +262,9 @@ class SyncEngine:
                     self._clear_content_buffers(other)
         if n == 0 or isinstance(data, str) or rate <= 0:
             return event
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            # the service's nan_policy may let NaN/Inf through: features (and IIR filter states) see zeros
+            data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
         if math.isnan(st.first_t_s):
             st.first_t_s = t_dev_s
         st.segments.append((t_dev_s, n, st.samples_total))
