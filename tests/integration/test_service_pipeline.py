@@ -205,3 +205,17 @@ def test_drop_oldest_is_opt_in_and_counted(start_service, tmp_path):
     assert ack["received"] == 20
     assert rs.metric("warpsync_buffer_dropped_samples_total", stream="d") == 2000 - 500
     push.close()
+
+
+def test_max_streams_bounds_the_table_and_tells_the_sender(start_service, tmp_path):
+    rs = start_service(ipc_cfg(tmp_path, max_streams=2))
+    assert rs.open(_meta("a", 100.0, (1,)))["ok"] and rs.open(_meta("b", 100.0, (1,)))["ok"]
+    rep = rs.open(_meta("c", 100.0, (1,)))
+    assert rep["ok"] is False and rep["error"]["reason"] == "too_many_streams"
+    push = rs.push()
+    push.send_multipart(P.encode_open(_meta("d", 100.0, (1,))))  # over PUSH: refused and counted
+    wait_for(lambda: rs.metric("warpsync_ingest_rejected_total", reason="too_many_streams") >= 2, 10, "count")
+    assert rs.request("close", stream="a", seq=-1)["ok"]  # a closed stream makes room
+    assert rs.open(_meta("c", 100.0, (1,)))["ok"]
+    assert {s["stream"] for s in rs.request("streams")["streams"]} == {"b", "c"}
+    push.close()

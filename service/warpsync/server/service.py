@@ -656,11 +656,13 @@ class Service:
             else:
                 envelope, body = frames[:1], frames[1:]
             if len(body) != 1:
+                self.metrics.reject("frame_count")
                 self._reply_error(envelope, None, "frame_count", f"a control request is 1 frame, got {len(body)}")
                 continue
             try:
                 self._control_request(envelope, body[0])
             except ProtocolError as exc:
+                self.metrics.reject(exc.reason)  # counted like any rejected message
                 self._reply_error(envelope, peek_request_id(body[0]), exc.reason, exc.detail)
             except Exception as exc:  # a bug: answer, log, keep serving
                 log.exception("control request failed")
