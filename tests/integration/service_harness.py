@@ -10,7 +10,6 @@ import time
 from typing import Any, Callable
 
 import msgpack
-import pytest
 import zmq
 from prometheus_client import CollectorRegistry
 from warpsync_client import protocol as P

@@ -219,3 +219,36 @@ def test_max_streams_bounds_the_table_and_tells_the_sender(start_service, tmp_pa
     assert rs.open(_meta("c", 100.0, (1,)))["ok"]
     assert {s["stream"] for s in rs.request("streams")["streams"]} == {"b", "c"}
     push.close()
+
+
+def test_text_stream_captions_reach_the_text_buffer_and_stages(start_service, tmp_path):
+    seen = []
+
+    class Spy:
+        name = "spy"
+
+        def open(self, meta, now_s):
+            return []
+
+        def samples(self, meta, chunk):
+            seen.append((chunk.seq, chunk.t_dev_s, chunk.data, chunk.duration_s))
+            return []
+
+        def tick(self, now_s):
+            return []
+
+        def close(self, stream, now_s):
+            return []
+
+    rs = start_service(ipc_cfg(tmp_path), stages=[Spy()])
+    assert rs.open(P.StreamMeta("cap", "text", 0.0, (), "utf8"))["ok"]
+    push = rs.push()
+    push.send_multipart(P.encode_chunk("cap", 0, 1.0, "hello wörld", duration_s=0.8))
+    push.send_multipart(P.encode_chunk("cap", 1, 2.5, "second"))
+    push.send_multipart([P.encode_chunk_header("cap", 2, 3.0, 1), b"\xff\xfe not utf-8"])
+    ack = rs.request("close", stream="cap", seq=2)
+    assert ack["received"] == 2 and ack["rejected"] == 1
+    assert seen == [(0, 1.0, "hello wörld", 0.8), (1, 2.5, "second", None)]
+    assert [c[3] for c in rs.service.buffer("cap").read_time(0.0, 10.0)] == ["hello wörld", "second"]
+    assert rs.metric("warpsync_ingest_rejected_total", reason="bad_text") == 1
+    push.close()

@@ -180,7 +180,7 @@ def test_write_many_equals_one_write_per_chunk(rng, capacity, max_segments):
         data = rng.standard_normal((int(counts.sum()), 2)).astype(np.float32)
         a.write_many(ts, arrivals, counts, data)
         off = 0
-        for ti, ai, ni in zip(ts, arrivals, counts):
+        for ti, ai, ni in zip(ts, arrivals, counts, strict=True):
             b.write(float(ti), float(ai), data[off : off + ni])
             off += ni
         t = float(ts[-1]) + counts[-1] / 100.0

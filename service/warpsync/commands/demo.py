@@ -52,7 +52,7 @@ def synthetic_publisher(control: str, stop: threading.Event, context: zmq.Contex
         sent = [0] * len(specs)  # samples sent per stream
         while not stop.is_set():
             now = time.monotonic() - t0
-            for i, (sid, modality, rate, shape, offset_s, drift_ppm, chunk, _) in enumerate(specs):
+            for i, (_sid, modality, rate, shape, offset_s, drift_ppm, chunk, _) in enumerate(specs):
                 while (sent[i] + chunk) / rate <= now:
                     t = (sent[i] + np.arange(chunk)) / rate  # true time of each sample
                     phase = np.mod(t, period_s)

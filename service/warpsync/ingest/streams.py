@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, NamedTuple
 
 import numpy as np
 from warpsync_client.protocol import DEFAULT_LIMITS, REASONS, Chunk, Limits, StreamMeta, decode_chunk
@@ -60,17 +60,25 @@ class StreamState:
         self.np_dtype = self.meta.np_dtype
 
 
-@dataclass(frozen=True)
-class Accepted:
-    chunk: Chunk
+class Accepted(NamedTuple):
+    """An accepted chunk (a NamedTuple: created per message on the hot path, where a frozen dataclass costs
+    several times more)."""
+
+    stream: str
+    seq: int
+    t_dev_s: float
+    n: int
     payload: Any
-    """The payload to forward: the received buffer, or a zero-filled copy under ``nan_policy = zero``."""
+    """The payload to forward: the received buffer (text: the decoded str), or a zero-filled copy under
+    ``nan_policy = zero`` (then `modified` is true)."""
+    duration_s: float | None
     gap: int
     """Sequence numbers skipped just before this chunk."""
     time_jump: bool
     """Device time jumped forwards by more than ``max_time_jump_s`` with no sequence gap."""
     nonfinite: bool
     """The chunk had NaN/Inf samples (kept or zero-filled per policy)."""
+    modified: bool = False
 
 
 def meta_equal(a: StreamMeta, b: StreamMeta) -> bool:
@@ -190,7 +198,7 @@ class StreamTable:
         st.open = False
         return st
 
-    def _fast_decode(self, hdr: Mapping[str, Any], payload: Any, st: StreamState) -> Chunk | None:
+    def _fast_decode(self, hdr: Mapping[str, Any], payload: Any, st: StreamState) -> tuple | None:
         """`decode_chunk` for the common case (an array chunk with well-formed fields), in one function:
         the same checks, or ``None`` when any fails or the chunk is unusual (text, ``dur``), so that the
         caller runs `decode_chunk` for the exact error. Ingest spends most of its time per message here."""
@@ -212,7 +220,7 @@ class StreamTable:
         nbytes = buf.nbytes
         if nbytes > self.limits.max_payload_bytes or nbytes != n * st.bytes_per_sample:
             return None
-        return Chunk(st.meta.stream, seq, t, n, buf, None)
+        return seq, t, n, buf
 
     def chunk(self, hdr: Mapping[str, Any], payload: Any) -> Accepted:
         """Validate one chunk and advance its stream's state. Raises `ProtocolError` (state unchanged)."""
@@ -225,10 +233,13 @@ class StreamTable:
         if not st.open:
             raise ProtocolError("stream_closed", f"stream {sid!r} was closed; open it again to send more")
         meta = st.meta
-        ch = self._fast_decode(hdr, payload, st)
-        if ch is None:  # not the common case: the protocol's decoder gives the exact reason (or handles it)
-            ch = decode_chunk(hdr, payload, meta, self.limits)
-        seq = ch.seq
+        fast = self._fast_decode(hdr, payload, st)
+        if fast is None:  # not the common case: the protocol's decoder gives the exact reason (or handles it)
+            ch: Chunk = decode_chunk(hdr, payload, meta, self.limits)
+            seq, t, n, data, dur = ch.seq, ch.t_dev_s, ch.n, ch.payload, ch.duration_s
+        else:
+            seq, t, n, data = fast
+            dur = None
         gap = 0
         if seq <= st.last_seq:
             back = st.last_seq - seq
@@ -239,7 +250,6 @@ class StreamTable:
             )
         if st.last_seq >= 0:
             gap = seq - st.last_seq - 1
-        t = ch.t_dev_s
         jump = False
         if st.next_t_s is not None:
             dt = t - st.next_t_s
@@ -251,10 +261,11 @@ class StreamTable:
                     "not go backwards",
                 )
             jump = gap == 0 and meta.rate_hz > 0 and dt > self.max_time_jump_s
-        out_payload = ch.payload
+        out_payload = data
         nonfinite = False
-        if meta.modality != "text":
-            arr = np.frombuffer(ch.payload, dtype=st.np_dtype)
+        modified = False
+        if st.np_dtype is not None:
+            arr = np.frombuffer(data, dtype=st.np_dtype)
             if has_nonfinite(arr):
                 nonfinite = True
                 if self.nan_policy == "reject":
@@ -265,15 +276,16 @@ class StreamTable:
                 if self.nan_policy == "zero":
                     fixed = np.where(np.isfinite(arr), arr, 0).astype(arr.dtype)
                     out_payload = memoryview(fixed).cast("B")
+                    modified = True
         # accepted: advance state
         step = seq - st.last_seq if st.last_seq >= 0 else SEQ_WINDOW
         st.seen_mask = ((st.seen_mask << step) | 1) & _SEQ_MASK if step < SEQ_WINDOW else 1
         st.last_seq = seq
         if meta.rate_hz > 0:
-            st.next_t_s = t + ch.n / meta.rate_hz
+            st.next_t_s = t + n / meta.rate_hz
         else:
             st.next_t_s = t
-        return Accepted(ch, out_payload, gap, jump, nonfinite)
+        return Accepted(sid, seq, t, n, out_payload, dur, gap, jump, nonfinite, modified)
 
 
 def _meta_diff(a: StreamMeta, b: StreamMeta) -> str:

@@ -199,8 +199,7 @@ class Worker:
                 sid = raw_sid if isinstance(raw_sid, str) and len(raw_sid) <= 128 else ""
                 if kind == "chunk":
                     acc = table.chunk(hdr, payload)
-                    ch = acc.chunk
-                    out = payload if acc.payload is ch.payload else memoryview(acc.payload)
+                    out = memoryview(acc.payload) if acc.modified else payload
                     nbytes = out.nbytes
                     if nbytes < COALESCE_BYTES:
                         where, offset = 1, small_bytes
@@ -211,7 +210,7 @@ class Worker:
                         big.append(frames[1] if out is payload else out)
                     total += nbytes
                     records.append(
-                        [REC_CHUNK, ch.stream, ch.seq, ch.t_dev_s, ch.n, arrival, ch.duration_s, acc.gap,
+                        [REC_CHUNK, acc.stream, acc.seq, acc.t_dev_s, acc.n, arrival, acc.duration_s, acc.gap,
                          acc.time_jump, acc.nonfinite, nbytes, where, offset]
                     )
                 elif kind == "open":
