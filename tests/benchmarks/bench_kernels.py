@@ -3,7 +3,7 @@
 Run:  .venv/bin/python tests/benchmarks/bench_kernels.py [--quick] [--skip-multiscale]
 
 Every case uses the same random data for us and for each peer; each timing is the median of >= 5 repeats
-after a warm-up call; JIT compile time (cold Numba cache: NUMBA_CACHE_DIR is pointed at a fresh temporary
+after a warm-up call, candidates interleaved round-robin so that all see the same machine load; JIT compile time (cold Numba cache: NUMBA_CACHE_DIR is pointed at a fresh temporary
 directory unless WARPSYNC_BENCH_KEEP_CACHE=1) is reported separately as first call minus median. Ratios are
 peer time / our time in this run (higher is better for us), printed next to the floor of issue 3.
 Not collected by pytest; timings are never asserted.
@@ -27,41 +27,37 @@ import numpy as np  # noqa: E402
 GHZ = 3.65  # nominal core clock of the project machine: one cell per cycle = 3.65 Gcells/s
 
 
-def timeit(fn, repeats: int):
-    """(median wall s, compile s, result, median CPU s of this process) over `repeats` after a warm-up."""
-    t0 = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - t0
-    walls = []
-    cpus = []
-    for _ in range(repeats):
-        c0 = time.process_time()
+def measure(cands, cells, repeats):
+    """Time candidates [(name, fn)] round-robin: one warm-up call each (its excess over the median is the
+    compile time), then `repeats` rounds in which every candidate runs once, so that all of them see the
+    same machine load. Prints one line per candidate; returns {name: (wall s, cpu s, result)}."""
+    first = {}
+    outs = {}
+    for name, fn in cands:
         t0 = time.perf_counter()
-        fn()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    med = statistics.median(walls)
-    TIMES_CPU[id(out)] = statistics.median(cpus)
-    LAST_CPU[0] = statistics.median(cpus)
-    return med, max(first - med, 0.0), out
-
-
-TIMES_CPU: dict = {}
-LAST_CPU = [0.0]
-
-
-def line(name, cells, med, compile_s=None, extra=""):
-    """Print wall-clock median and rate, plus the CPU-time median (process_time: what the run cost in CPU,
-    insensitive to other processes taking the cores, which the shared 2-core machine has plenty of)."""
-    cpu = LAST_CPU[0]
-    rate = cells / med / 1e9
-    c = f"  compile {compile_s:6.2f} s" if compile_s is not None else ""
-    print(
-        f"  {name:<44s} {med * 1e3:10.2f} ms wall {rate:7.3f} Gcells/s | cpu {cpu * 1e3:10.2f} ms "
-        f"{cells / max(cpu, 1e-12) / 1e9:7.3f} Gcells/s{c}  {extra}",
-        flush=True,
-    )
-    return rate, cpu
+        outs[name] = fn()
+        first[name] = time.perf_counter() - t0
+    walls = {name: [] for name, _ in cands}
+    cpus = {name: [] for name, _ in cands}
+    for _ in range(repeats):
+        for name, fn in cands:
+            c0 = time.process_time()
+            t0 = time.perf_counter()
+            fn()
+            walls[name].append(time.perf_counter() - t0)
+            cpus[name].append(time.process_time() - c0)
+    res = {}
+    for name, _ in cands:
+        w = statistics.median(walls[name])
+        c = statistics.median(cpus[name])
+        comp = f"  compile {max(first[name] - w, 0.0):6.2f} s" if name.startswith("warpsync") else ""
+        print(
+            f"  {name:<46s} {w * 1e3:10.2f} ms wall {cells / w / 1e9:7.3f} Gcells/s | cpu {c * 1e3:10.2f} ms "
+            f"{cells / max(c, 1e-12) / 1e9:7.3f} Gcells/s{comp}",
+            flush=True,
+        )
+        res[name] = (w, c, outs[name])
+    return res
 
 
 def verdict(label, peer, ours, floor, cpu_too=True):
@@ -80,13 +76,6 @@ def walk(rng, n, d=None):
     return np.ascontiguousarray(np.cumsum(rng.normal(size=shape), axis=0))
 
 
-def run(name, cells, fn, repeats, extra=None):
-    """Time fn; print the line; return (wall s, cpu s, result)."""
-    med, comp, out = timeit(fn, repeats)
-    _, cpu = line(name, cells, med, comp if name.startswith("warpsync") else None, extra(out) if extra else "")
-    return med, cpu, out
-
-
 def case_full(rng, n, repeats):
     from dtaidistance import dtw as dd
 
@@ -95,13 +84,20 @@ def case_full(rng, n, repeats):
     print(f"\n[1] full DTW, distance only, 1-D, n = m = {n} (symmetric1 = dtaidistance's recursion)")
     x, y = walk(rng, n), walk(rng, n)
     cells = n * n
-    ours = run("warpsync dtw(return_path=False)", cells,
-               lambda: dtw(x, y, step_pattern="symmetric1", return_path=False).distance, repeats)
-    c = run("dtaidistance distance(use_c=True)", cells, lambda: dd.distance(x, y, use_c=True), repeats)
-    p = run("dtaidistance distance_fast (C + pruning)", cells, lambda: dd.distance_fast(x, y), repeats)
+    r = measure(
+        [
+            ("warpsync dtw(return_path=False)", lambda: dtw(x, y, step_pattern="symmetric1", return_path=False).distance),
+            ("dtaidistance distance(use_c=True)", lambda: dd.distance(x, y, use_c=True)),
+            ("dtaidistance distance_fast (C + pruning)", lambda: dd.distance_fast(x, y)),
+        ],
+        cells,
+        repeats,
+    )
+    ours = r["warpsync dtw(return_path=False)"]
+    c = r["dtaidistance distance(use_c=True)"]
     assert abs(c[2] ** 2 - ours[2]) <= 1e-9 * ours[2], (c[2] ** 2, ours[2])
     verdict("vs dtaidistance C (use_c=True)", c, ours, 6)
-    verdict("vs dtaidistance C with pruning", p, ours, 6)
+    verdict("vs dtaidistance C with pruning", r["dtaidistance distance_fast (C + pruning)"], ours, 6)
     rw, rc = cells / ours[0] / 1e9, cells / ours[1] / 1e9
     print(f"  -> ours {rw:.2f} Gcells/s wall, {rc:.2f} Gcells/s per CPU second = {rc / GHZ:.2f} cells per cycle at "
           f"{GHZ} GHz (floor 1.2 Gcells/s: wall {'MEETS' if rw >= 1.2 else 'BELOW'}, "
@@ -117,17 +113,25 @@ def case_band(rng, n, w, repeats):
     x, y = walk(rng, n), walk(rng, n)
     cells = int(sum(min(n, i + w + 1) - max(0, i - w) for i in range(n)))
     win = ("sakoechiba", w)
-    ours = run("warpsync distance only (O(w) memory)", cells,
-               lambda: dtw(x, y, step_pattern="symmetric1", window=win, return_path=False).distance, repeats)
-    path = run("warpsync with path (1 byte/cell)", cells, lambda: dtw(x, y, step_pattern="symmetric1", window=win),
-               repeats, lambda r: f"path {len(r.path)} cells")
-    c = run("dtaidistance distance(window=w+1, use_c=True)", cells,
-            lambda: dd.distance(x, y, window=w + 1, use_c=True), repeats)
-    p = run("dtaidistance distance_fast(window=w+1)", cells, lambda: dd.distance_fast(x, y, window=w + 1), repeats)
+    r = measure(
+        [
+            ("warpsync distance only (O(w) memory)",
+             lambda: dtw(x, y, step_pattern="symmetric1", window=win, return_path=False).distance),
+            ("warpsync with path (1 byte/cell)", lambda: dtw(x, y, step_pattern="symmetric1", window=win)),
+            ("dtaidistance distance(window=w+1, use_c=True)", lambda: dd.distance(x, y, window=w + 1, use_c=True)),
+            ("dtaidistance distance_fast(window=w+1)", lambda: dd.distance_fast(x, y, window=w + 1)),
+        ],
+        cells,
+        repeats,
+    )
+    ours = r["warpsync distance only (O(w) memory)"]
+    path = r["warpsync with path (1 byte/cell)"]
+    c = r["dtaidistance distance(window=w+1, use_c=True)"]
     assert abs(c[2] ** 2 - ours[2]) <= 1e-9 * ours[2], (c[2] ** 2, ours[2])
     assert abs(path[2].distance - ours[2]) <= 1e-9 * ours[2]
+    print(f"  path: {len(path[2].path)} cells; directions kept: {cells / 2**20:.0f} MiB (1 byte per band cell)")
     verdict("distance only vs dtaidistance C", c, ours, 5)
-    verdict("distance only vs dtaidistance C with pruning", p, ours, 5)
+    verdict("distance only vs dtaidistance C with pruning", r["dtaidistance distance_fast(window=w+1)"], ours, 5)
     verdict("with path vs dtaidistance C distance only", c, path, 1)
 
 
@@ -141,19 +145,29 @@ def case_path(rng, n, d, repeats):
     print(f"\n[3] DTW with path, d = {d}, n = m = {n}, squared-Euclidean local cost")
     X, Y = walk(rng, n, d), walk(rng, n, d)
     cells = n * n
-    ours = run("warpsync dtw symmetric1 (tslearn/librosa's)", cells, lambda: dtw(X, Y, step_pattern="symmetric1"), repeats)
-    ours2 = run("warpsync dtw symmetric2 (dtw-python's)", cells, lambda: dtw(X, Y, step_pattern="symmetric2"), repeats)
-    peers = {}
-    peers["tslearn dtw_path"] = run("tslearn dtw_path", cells, lambda: dtw_path(X, Y), repeats)
-    assert abs(peers["tslearn dtw_path"][2][1] ** 2 - ours[2].distance) <= 1e-6 * ours[2].distance
-    peers["librosa"] = run("librosa.sequence.dtw (metric sqeuclidean)", cells,
-                           lambda: librosa.sequence.dtw(X=X.T, Y=Y.T, metric="sqeuclidean"), repeats)
-    assert abs(peers["librosa"][2][0][-1, -1] - ours[2].distance) <= 1e-6 * ours[2].distance
-    r = run("dtw-python dtw (symmetric2)", cells, lambda: dtw_python.dtw(X, Y, dist_method="sqeuclidean"), repeats)
-    assert abs(r[2].distance - ours2[2].distance) <= 1e-6 * ours2[2].distance
+    r = measure(
+        [
+            ("warpsync dtw symmetric1 (tslearn/librosa's)", lambda: dtw(X, Y, step_pattern="symmetric1")),
+            ("warpsync dtw symmetric2 (dtw-python's)", lambda: dtw(X, Y, step_pattern="symmetric2")),
+            ("tslearn dtw_path", lambda: dtw_path(X, Y)),
+            ("librosa.sequence.dtw (metric sqeuclidean)", lambda: librosa.sequence.dtw(X=X.T, Y=Y.T, metric="sqeuclidean")),
+            ("dtw-python dtw (symmetric2)", lambda: dtw_python.dtw(X, Y, dist_method="sqeuclidean")),
+        ],
+        cells,
+        repeats,
+    )
+    ours = r["warpsync dtw symmetric1 (tslearn/librosa's)"]
+    ours2 = r["warpsync dtw symmetric2 (dtw-python's)"]
+    ts = r["tslearn dtw_path"]
+    lr = r["librosa.sequence.dtw (metric sqeuclidean)"]
+    dp = r["dtw-python dtw (symmetric2)"]
+    assert abs(ts[2][1] ** 2 - ours[2].distance) <= 1e-6 * ours[2].distance
+    assert abs(lr[2][0][-1, -1] - ours[2].distance) <= 1e-6 * ours[2].distance
+    assert abs(dp[2].distance - ours2[2].distance) <= 1e-6 * ours2[2].distance
+    peers = {"tslearn dtw_path": ts, "librosa": lr}
     best = min(peers, key=lambda k: peers[k][0])
     verdict(f"symmetric1 vs fastest peer ({best})", peers[best], ours, 3)
-    verdict("symmetric2 vs dtw-python (same pattern)", r, ours2, 3)
+    verdict("symmetric2 vs dtw-python (same pattern)", dp, ours2, 3)
 
 
 def case_batch(rng, k, n, repeats):
@@ -165,15 +179,23 @@ def case_batch(rng, k, n, repeats):
     print(f"\n[4] batch: {k} series x {n}, all pairs, both cores")
     S = np.ascontiguousarray(walk(rng, n * k).reshape(k, n) / 10.0)
     cells = k * (k - 1) // 2 * n * n
-    ours = run("warpsync dtw_all_pairs (prange)", cells, lambda: dtw_all_pairs(S, step_pattern="symmetric1"), repeats)
-    a = run("dtaidistance distance_matrix_fast(parallel)", cells,
-            lambda: dd.distance_matrix_fast(S, parallel=True, use_pruning=False), repeats)
-    b = run("dtaidistance ... with pruning", cells, lambda: dd.distance_matrix_fast(S, parallel=True), repeats)
+    r = measure(
+        [
+            ("warpsync dtw_all_pairs (prange)", lambda: dtw_all_pairs(S, step_pattern="symmetric1")),
+            ("dtaidistance distance_matrix_fast(parallel)",
+             lambda: dd.distance_matrix_fast(S, parallel=True, use_pruning=False)),
+            ("dtaidistance ... with pruning", lambda: dd.distance_matrix_fast(S, parallel=True)),
+            ("tslearn cdist_dtw(n_jobs=-1)", lambda: cdist_dtw(S, n_jobs=-1)),
+        ],
+        cells,
+        repeats,
+    )
+    ours = r["warpsync dtw_all_pairs (prange)"]
     iu = np.triu_indices(k, 1)
-    assert np.allclose(a[2][iu] ** 2, ours[2][iu], rtol=1e-9)
-    t = run("tslearn cdist_dtw(n_jobs=-1) (cpu: parent only)", cells, lambda: cdist_dtw(S, n_jobs=-1), repeats)
-    assert np.allclose(t[2][iu] ** 2, ours[2][iu], rtol=1e-6)
-    best = min((a, b, t), key=lambda r: r[0])
+    assert np.allclose(r["dtaidistance distance_matrix_fast(parallel)"][2][iu] ** 2, ours[2][iu], rtol=1e-9)
+    assert np.allclose(r["tslearn cdist_dtw(n_jobs=-1)"][2][iu] ** 2, ours[2][iu], rtol=1e-6)
+    peers = [v for kname, v in r.items() if not kname.startswith("warpsync")]
+    best = min(peers, key=lambda v: v[0])
     verdict("vs the faster peer (wall)", best, ours, 4, cpu_too=False)
 
 
