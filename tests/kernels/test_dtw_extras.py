@@ -135,6 +135,20 @@ def test_corridor_band_contains_path_and_radius():
     for i, j in path:
         assert lo[i] <= j < hi[i]
     assert lo.tolist() == [0, 0, 0, 0, 1] and hi.tolist() == [3, 3, 4, 4, 4]
+    # random monotone paths: the band is exactly the Chebyshev dilation of the path, row by row
+    r = np.random.default_rng(5)
+    for _ in range(20):
+        steps = r.integers(0, 3, size=60)
+        moves = np.array([[1, 1], [0, 1], [1, 0]])[steps]
+        p = np.vstack([[0, 0], np.cumsum(moves, axis=0)])
+        n, m = p[-1, 0] + 1, p[-1, 1] + 1
+        rad = int(r.integers(0, 4))
+        lo, hi = corridor_band(p, n, m, rad)
+        ii, jj = np.indices((n, m))
+        near = np.zeros((n, m), dtype=bool)
+        for a, b in p:
+            near |= (np.abs(ii - a) <= rad) & (np.abs(jj - b) <= rad)
+        assert np.array_equal(near, (jj >= lo[:, None]) & (jj < hi[:, None]))
     with pytest.raises(AlignmentError, match="misses some rows"):
         corridor_band(np.array([[0, 0], [2, 1]]), 3, 2, 0)
 

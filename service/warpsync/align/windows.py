@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from warpsync.errors import AlignmentError
 
@@ -68,15 +69,12 @@ def corridor_band(path: np.ndarray, n: int, m: int, radius: int) -> tuple[np.nda
     if np.any(rows_max < 0):
         raise AlignmentError("corridor path misses some rows; pass a continuous path covering rows 0..n-1")
     r = int(radius)
-    # dilate along i: row i sees the path cells of rows i-r..i+r
-    lo = rows_min.copy()
-    hi = rows_max.copy()
-    for k in range(1, r + 1):
-        lo[k:] = np.minimum(lo[k:], rows_min[:-k])
-        lo[:-k] = np.minimum(lo[:-k], rows_min[k:])
-        hi[k:] = np.maximum(hi[k:], rows_max[:-k])
-        hi[:-k] = np.maximum(hi[:-k], rows_max[k:])
-    return np.clip(lo - r, 0, m), np.clip(hi + r + 1, 0, m)
+    if isinstance(radius, bool) or r < 0:
+        raise AlignmentError(f"corridor radius must be an int >= 0, got {radius!r}")
+    # dilate along i: row i sees the path cells of rows i-r..i+r (running min/max, O(n))
+    lo = minimum_filter1d(rows_min, 2 * r + 1, mode="nearest") if r else rows_min
+    hi = maximum_filter1d(rows_max, 2 * r + 1, mode="nearest") if r else rows_max
+    return np.clip(lo - r, 0, m).astype(np.int64), np.clip(hi + r + 1, 0, m).astype(np.int64)
 
 
 def window_band(window, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
