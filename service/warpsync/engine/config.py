@@ -48,6 +48,10 @@ class ContentConfig:
     """Length of the feature window aligned each hop, seconds (default 4)."""
     grid_s: float = 0.001
     """Resolution of the common time grid windows are resampled to before alignment, seconds (default 0.001)."""
+    envelope_sigma_floor_s: float = 0.001
+    """Least sigma given to a lag measured on activity envelopes (the shapes of one event differ between sensors:
+    reverberation, noise, the feature itself); GCC-PHAT refinements on raw audio are not floored, seconds
+    (default 0.001)."""
     min_search_s: float = 0.02
     """Smallest lag search half-range around the current estimate, seconds (default 0.02)."""
     prior_latency_s: float = 0.2

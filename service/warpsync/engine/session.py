@@ -481,11 +481,21 @@ class SyncEngine:
                     self._coarse(st, partner)
             return
         st.edge_count = 0
-        lag, sigma = m.lag_s, m.sigma_s
+        # an envelope's peak is only as sharp as its features agree in shape: floor its sigma
+        lag, sigma = m.lag_s, max(m.sigma_s, c.envelope_sigma_floor_s)
         if c.raw_audio_refine and st.raw is not None and partner.raw is not None:
             r = self._refine_raw(st, partner, T_end, lag, max(3 * sigma, 0.0005))
             if r is not None:
-                lag, sigma = r
+                if f.T is not None:
+                    # locked: a GCC peak the smoother would gate out while the envelope agrees with the lock is
+                    # a wrong GCC peak (one loud event can make it persist for a whole window), not news
+                    _, sig_p = self.correction(st, T_mid)
+                    g_out = abs(r[0]) > c.gate_sigmas * math.hypot(sig_p, r[1])
+                    e_in = abs(lag) <= c.gate_sigmas * math.hypot(sig_p, sigma)
+                    if not (g_out and e_in):
+                        lag, sigma = r
+                else:
+                    lag, sigma = r
         d_now, _ = self.correction(st, T_mid)
         z = d_now + lag
         if self.record:
