@@ -252,3 +252,28 @@ def test_text_stream_captions_reach_the_text_buffer_and_stages(start_service, tm
     assert [c[3] for c in rs.service.buffer("cap").read_time(0.0, 10.0)] == ["hello wörld", "second"]
     assert rs.metric("warpsync_ingest_rejected_total", reason="bad_text") == 1
     push.close()
+
+
+def test_large_payloads_through_the_shared_memory_arena_and_its_fallback(start_service, tmp_path, rng):
+    """64 KiB+ payloads go through the worker's arena (1 MiB here, so 320 KiB ones and those arriving while
+    it is full fall back to socket frames): every byte arrives, in order, under a reading stage."""
+    reader = _Reader(per_tick=10_000)
+    cfg = ipc_cfg(tmp_path, buffer_s=3.0, shm_arena_bytes=1 << 20)
+    rs = start_service(cfg, stages=[reader])
+    assert rs.open(_meta("cam", 10.0, (16384,)))["ok"]  # one sample = 64 KiB
+    push = rs.push()
+    sent, t = [], 0.0
+    for seq in range(60):
+        n = int(rng.integers(1, 6))
+        x = rng.standard_normal((n, 16384)).astype(np.float32)
+        push.send_multipart(P.encode_chunk("cam", seq, t, x))
+        sent.append(x)
+        t += n / 10.0
+    ack = rs.request("close", stream="cam", seq=59, wait_s=60, timeout_s=50.0)
+    assert ack["ok"] and ack["received"] == 60 and ack["rejected"] == 0
+    buf = rs.service.buffer("cam")
+    wait_for(lambda: buf.unread() == 0, 30, "reader catches up")
+    np.testing.assert_array_equal(np.concatenate(reader.got["cam"]), np.concatenate(sent))
+    slot = rs.service._pool.slots[0]
+    assert slot.released > 0  # the arena was used (and released back to the worker)
+    push.close()

@@ -37,6 +37,10 @@ class IngestConfig:
     """Most messages a worker decodes before forwarding them to the service process as one batch."""
     text_buffer_captions: int = 4096
     """Captions kept per text stream."""
+    shm_arena_bytes: int = 64 * 1024 * 1024
+    """Shared-memory arena per worker for payloads of 64 KiB and more, bytes: the worker copies such a
+    payload there once instead of sending it over a second socket; 0 sends every payload over the socket.
+    A payload larger than a quarter of the arena, or arriving while it is full, goes over the socket."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -47,6 +51,8 @@ class IngestConfig:
             raise ValueError("rcvhwm, max_streams and batch_max_messages must be >= 1")
         if self.max_message_bytes < 1024:
             raise ValueError(f"max_message_bytes = {self.max_message_bytes}: must be at least 1024 bytes")
+        if self.shm_arena_bytes < 0:
+            raise ValueError(f"shm_arena_bytes = {self.shm_arena_bytes}: must be >= 0 bytes (0 disables)")
         if not self.max_time_jump_s > 0 or not self.stall_s > 0:
             raise ValueError("max_time_jump_s and stall_s must be > 0 seconds")
 

@@ -28,7 +28,7 @@ from warpsync_client.protocol import DEFAULT_LIMITS, REASONS, Chunk, Limits, Str
 from ..errors import ProtocolError
 
 #: reasons the service adds to the protocol's own (`warpsync_client.protocol.REASONS`)
-SERVICE_REASONS = ("too_many_streams", "stream_closed", "worker_mismatch", "internal")
+SERVICE_REASONS = ("too_many_streams", "stream_closed", "worker_mismatch", "worker_restart", "internal")
 ALL_REASONS = tuple(REASONS) + tuple(r for r in SERVICE_REASONS if r not in REASONS)
 
 SEQ_WINDOW = 1024  # how far back duplicates are told apart from reordered chunks

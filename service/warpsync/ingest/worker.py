@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
+import numpy as np
 import zmq
 from warpsync_client.protocol import Limits, decode_close, decode_ingest, decode_open
 
@@ -35,11 +36,12 @@ log = logging.getLogger(__name__)
 
 # records, worker -> service
 REC_HELLO = 0  # [0, worker, endpoint, pid, error_or_None]
-REC_CHUNK = 1  # [1, stream, seq, t_dev_s, n, arrival_s, duration_s|None, gap, time_jump, nonfinite, nbytes, frame, offset]
+REC_CHUNK = 1  # [1, stream, seq, t_dev_s, n, arrival_s, duration_s|None, gap, time_jump, nonfinite, nbytes, frame, offset, arena_end]
 REC_OPEN = 2  # [2, wire_meta, arrival_s, token|None, resume_seq] (token: a control open being answered)
 REC_CLOSE = 3  # [3, stream, last_seq, arrival_s]
 REC_REJECT = 4  # [4, stream, reason, message, seq, kind, token|None]
 REC_BYE = 5  # [5, worker]
+REC_BATCH = 6  # [6, generation]: first record of every batch (which worker incarnation wrote the arena)
 #: payloads smaller than this are copied into one joined frame per batch (one frame for the service to
 #: receive instead of hundreds); larger ones travel as their own frame, zero-copy
 COALESCE_BYTES = 64 * 1024
@@ -49,6 +51,8 @@ CMD_OPEN = 0  # [0, wire_meta, token, resume_seq]
 CMD_CLOSE = 1  # [1, stream]
 CMD_FORGET = 2  # [2, stream]
 CMD_STOP = 3  # [3]
+CMD_RELEASE = 4  # [4, arena_end]: the service is done with the arena up to this byte count
+FRAME_ARENA = -1  # a chunk record's frame index when its payload lies in the shared-memory arena
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ class WorkerSpec:
     max_time_jump_s: float
     batch_max_messages: int
     up_hwm: int = 64
+    arena: str = ""
+    """Name of the shared-memory arena for large payloads ('' = none)."""
+    arena_bytes: int = 0
+    generation: int = 0
 
     def limits(self) -> Limits:
         return Limits(max_payload_bytes=self.max_message_bytes)
@@ -91,6 +99,8 @@ class Worker:
         self.up.connect(spec.up)
         self.down.connect(spec.down)
         self.bound = ""
+        self._stop_seen = False
+        self.arena: PayloadArena | None = PayloadArena.attach(spec.arena, spec.arena_bytes) if spec.arena else None
 
     def bind(self) -> str:
         """Bind the PULL socket; report the outcome to the service process either way."""
@@ -106,6 +116,8 @@ class Worker:
     def close(self) -> None:
         for s in (self.pull, self.down, self.up):
             s.close()
+        if self.arena is not None:
+            self.arena.close()
 
     # ------------------------------------------------------------------------------------------ loop
     def run(self) -> None:
@@ -117,6 +129,7 @@ class Worker:
             events = dict(poller.poll(100))
             if self.down in events:
                 stopping = self._commands() or stopping
+            stopping = stopping or self._stop_seen
             if self.pull in events or stopping:
                 n = self._batch()
                 if stopping and n == 0:
@@ -124,8 +137,14 @@ class Worker:
         self.up.send(msgpack.packb([[REC_BYE, self.spec.index]]))
 
     def _commands(self) -> bool:
-        stop = False
         records: list[list[Any]] = []
+        stop = self._commands_into(records)
+        if records:
+            self.up.send(msgpack.packb([[REC_BATCH, self.spec.generation], *records]))
+        return stop
+
+    def _commands_into(self, records: list) -> bool:
+        stop = False
         while True:
             try:
                 raw = self.down.recv(zmq.NOBLOCK)
@@ -142,8 +161,11 @@ class Worker:
                 self.table.forget(cmd[1])
             elif kind == CMD_STOP:
                 stop = True
-        if records:
-            self.up.send(msgpack.packb(records))
+            elif kind == CMD_RELEASE:
+                if self.arena is not None:
+                    self.arena.release(cmd[1])
+        if stop:
+            self._stop_seen = True
         return stop
 
     def _open(self, hdr: dict, arrival: float, token: Any, resume_seq: int | None, records: list) -> None:
@@ -162,9 +184,12 @@ class Worker:
 
         A chunk record's last two fields locate its payload: frame 1 (the joined frame) at an offset, or its
         own frame (index >= 2) at offset 0."""
-        records: list[list[Any]] = []
+        records: list[list[Any]] = [[REC_BATCH, self.spec.generation]]
         small: list[Any] = []
         small_bytes = 0
+        arena = self.arena
+        if arena is not None and self.down.poll(0):
+            self._commands_into(records)  # releases first: they free arena space for this batch
         big: list[Any] = []
         pull = self.pull
         table = self.table
@@ -201,17 +226,22 @@ class Worker:
                     acc = table.chunk(hdr, payload)
                     out = memoryview(acc.payload) if acc.modified else payload
                     nbytes = out.nbytes
+                    end = 0
                     if nbytes < COALESCE_BYTES:
                         where, offset = 1, small_bytes
                         small.append(out)
                         small_bytes += nbytes
                     else:
-                        where, offset = 2 + len(big), 0
-                        big.append(frames[1] if out is payload else out)
+                        spot = arena.put(out) if arena is not None else None
+                        if spot is not None:  # one copy into shared memory; no second socket hop
+                            where, (offset, end) = FRAME_ARENA, spot
+                        else:  # no arena or it is full: the payload travels as its own frame, zero-copy
+                            where, offset = 2 + len(big), 0
+                            big.append(frames[1] if out is payload else out)
                     total += nbytes
                     records.append(
                         [REC_CHUNK, acc.stream, acc.seq, acc.t_dev_s, acc.n, arrival, acc.duration_s, acc.gap,
-                         acc.time_jump, acc.nonfinite, nbytes, where, offset]
+                         acc.time_jump, acc.nonfinite, nbytes, where, offset, end]
                     )
                 elif kind == "open":
                     self._open(hdr, arrival, None, None, records)
@@ -228,10 +258,60 @@ class Worker:
                 records.append([REC_REJECT, sid, "internal", f"{type(exc).__name__}: {exc}", -1, "", None])
             if total >= BATCH_MAX_BYTES:
                 break
-        if records:
+        if len(records) > 1:
             joined = b"".join(small) if small else b""
             self.up.send_multipart([msgpack.packb(records, use_bin_type=True), joined, *big], copy=False)
         return count
+
+
+class PayloadArena:
+    """A byte ring in shared memory, written by one worker and read by the service process.
+
+    The worker allocates at a monotonically growing byte count (`put`: one copy); the service reads the
+    payload where the record says and, once it has stored it, returns the count it is done with
+    (``CMD_RELEASE``). A payload that does not fit in the free space is not waited for: it travels as a
+    socket frame instead, so a slow service never blocks a worker here (backpressure stays on the sockets).
+    """
+
+    def __init__(self, shm: Any, size: int) -> None:
+        self.shm = shm
+        self.size = int(size)
+        self.buf = np.frombuffer(shm.buf, dtype=np.uint8, count=self.size)
+        self.head = 0
+        self.released = 0
+
+    @classmethod
+    def attach(cls, name: str, size: int) -> "PayloadArena":
+        from multiprocessing import resource_tracker, shared_memory
+
+        shm = shared_memory.SharedMemory(name=name)
+        try:  # the service process owns (and unlinks) it; do not let this process's exit unlink it
+            resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
+        except Exception:  # pragma: no cover - tracker details vary between Python versions
+            pass
+        return cls(shm, size)
+
+    def put(self, payload: Any) -> tuple[int, int] | None:
+        """Copy `payload` in; ``(offset, end)`` or ``None`` when it does not fit now."""
+        n = memoryview(payload).nbytes
+        if n > self.size // 4:
+            return None
+        pos = self.head % self.size
+        pad = self.size - pos if pos + n > self.size else 0
+        if self.head + pad + n - self.released > self.size:
+            return None
+        offset = 0 if pad else pos
+        self.buf[offset : offset + n] = np.frombuffer(payload, dtype=np.uint8)
+        self.head += pad + n
+        return offset, self.head
+
+    def release(self, end: int) -> None:
+        if end > self.released:
+            self.released = min(end, self.head)
+
+    def close(self) -> None:
+        del self.buf
+        self.shm.close()
 
 
 def _seq_of(hdr: Any) -> int:

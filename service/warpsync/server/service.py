@@ -46,6 +46,9 @@ from ..ingest.worker import (
     CMD_CLOSE,
     CMD_FORGET,
     CMD_OPEN,
+    CMD_RELEASE,
+    FRAME_ARENA,
+    REC_BATCH,
     REC_BYE,
     REC_CHUNK,
     REC_CLOSE,
@@ -76,6 +79,8 @@ class _Held:
     pos: int
     frame_pos: int  # unused (kept 0): payloads are located by their record
     since_s: float
+    generation: int | None = None
+    """The worker incarnation that wrote the batch (its REC_BATCH record)."""
 
 
 @dataclass
@@ -167,6 +172,8 @@ class Service:
         self._rejects: dict[tuple[str, str], _RejectSummary] = {}
         self._oldest_arrival: float | None = None
         self._loop = _Loop()
+        self._slot: WorkerSlot | None = None  # the worker whose batch is being processed
+        self._arena_ok = False
 
     # ------------------------------------------------------------------------------------------ public
     def buffer(self, stream: str) -> RingBuffer | TextBuffer | None:
@@ -328,7 +335,8 @@ class Service:
             records = msgpack.unpackb(frames[0].buffer, raw=False, use_list=True)
             slot.messages += sum(1 for r in records if r[0] == REC_CHUNK or r[0] == REC_REJECT)
             self._oldest_arrival = None
-            self._process(slot, _Held(records, frames, 0, 1, 0.0))
+            gen = records[0][1] if records and records[0][0] == REC_BATCH else None
+            self._process(slot, _Held(records, frames, 0, 1, 0.0, gen))
             if self._oldest_arrival is not None:
                 self.metrics.latency.observe(time.time() - self._oldest_arrival)
             if slot.blocked is not None:
@@ -343,6 +351,17 @@ class Service:
             self.metrics.blocked.inc(time.time() - held.since_s)
 
     def _process(self, slot: WorkerSlot, held: _Held) -> None:
+        self._slot = slot
+        self._arena_ok = held.generation == slot.generation
+        try:
+            self._process_records(slot, held)
+        finally:
+            if slot.released > slot.released_sent and slot.generation == held.generation:
+                assert self._pool is not None
+                self._pool.send(slot.index, [CMD_RELEASE, slot.released])
+                slot.released_sent = slot.released
+
+    def _process_records(self, slot: WorkerSlot, held: _Held) -> None:
         records, frames = held.records, held.frames
         n_rec = len(records)
         i = held.pos
@@ -351,18 +370,13 @@ class Service:
             kind = rec[0]
             if kind == REC_CHUNK:
                 nxt = self._chunk_run(records, i, frames)
-                if nxt < 0:
-                    if slot.blocked is None:  # block policy, buffer full: hold the rest of the batch
-                        since = held.since_s or time.time()
-                        slot.blocked = _Held(records, frames, i, 0, since)
-                    return
                 if nxt > i:
                     i = nxt
                     continue
                 if not self._chunk(rec, frames):
-                    if slot.blocked is None:
+                    if slot.blocked is None:  # block policy, buffer full: hold the rest of the batch
                         since = held.since_s or time.time()
-                        slot.blocked = _Held(records, frames, i, 0, since)
+                        slot.blocked = _Held(records, frames, i, 0, since, held.generation)
                     return
             elif kind == REC_OPEN:
                 self._opened(slot, rec)
@@ -378,9 +392,10 @@ class Service:
         if self._pending_closes:
             self._check_closes()
 
-    @staticmethod
-    def _payload(rec: list, frames: list) -> memoryview:
+    def _payload(self, rec: list, frames: list) -> Any:
         where, offset, nbytes = rec[11], rec[12], rec[10]
+        if where == FRAME_ARENA:
+            return self._slot.arena[offset : offset + nbytes]
         buf = frames[where].buffer
         return buf[offset : offset + nbytes] if where == 1 else buf
 
@@ -460,11 +475,24 @@ class Service:
 
     def _chunk(self, rec: list, frames: list) -> bool:
         """Store one chunk and run the stages on it. False: held back (``block`` policy, buffer full)."""
-        _, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes, _where, _offset = rec
+        _, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes, where, _offset, arena_end = rec
         e = self.streams.get(sid)
         if e is None:  # forgotten while in flight: nothing to attach it to
             self.metrics.reject("unknown_stream")
             return True
+        if where == FRAME_ARENA:
+            if not self._arena_ok:  # written by a worker that has since died: its arena may be reused
+                self._count_reject(sid, "worker_restart", "chunk lost: its ingest worker died", time.time())
+                e.note_processed(seq)
+                return True
+            stored = self._chunk_store(e, rec, frames)
+            if stored:
+                self._slot.released = arena_end
+            return stored
+        return self._chunk_store(e, rec, frames)
+
+    def _chunk_store(self, e: StreamEntry, rec: list, frames: list) -> bool:
+        _, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes, _where, _offset, _end = rec
         meta = e.meta
         buf = e.buffer
         payload = self._payload(rec, frames)

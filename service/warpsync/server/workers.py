@@ -12,7 +12,7 @@ import multiprocessing as mp
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import msgpack
 import zmq
@@ -40,6 +40,15 @@ class WorkerSlot:
     pending_restart_at: float | None = None
     blocked: object | None = field(default=None, repr=False)
     """A half-processed batch held while a ``block`` buffer is full (see `Service`)."""
+    shm: object | None = field(default=None, repr=False)
+    """The worker's shared-memory payload arena (created and unlinked here)."""
+    arena: object | None = field(default=None, repr=False)
+    """A uint8 view of `shm`."""
+    generation: int = 0
+    """Incremented at each (re)start: arena records of an earlier incarnation are not trusted."""
+    released: int = 0
+    """Arena byte count the service is done with (sent to the worker as CMD_RELEASE)."""
+    released_sent: int = 0
 
 
 class WorkerPool:
@@ -75,7 +84,16 @@ class WorkerPool:
                     max_time_jump_s=cfg.max_time_jump_s,
                     batch_max_messages=cfg.batch_max_messages,
                 )
-                self.slots.append(WorkerSlot(i, spec, up, down))
+                slot = WorkerSlot(i, spec, up, down)
+                if cfg.shm_arena_bytes > 0:
+                    from multiprocessing import shared_memory
+
+                    import numpy as np
+
+                    slot.shm = shared_memory.SharedMemory(create=True, size=cfg.shm_arena_bytes)
+                    slot.arena = np.frombuffer(slot.shm.buf, dtype=np.uint8, count=cfg.shm_arena_bytes)
+                    slot.spec = replace(spec, arena=slot.shm.name, arena_bytes=cfg.shm_arena_bytes)
+                self.slots.append(slot)
         except BaseException:
             self.close()
             raise
@@ -84,6 +102,9 @@ class WorkerPool:
     def _spawn(self, slot: WorkerSlot) -> None:
         slot.bye = False
         slot.alive = False
+        slot.generation += 1
+        slot.released = slot.released_sent = 0
+        slot.spec = replace(slot.spec, generation=slot.generation)
         p = self._mp.Process(target=worker_main, args=(slot.spec,), name=f"warpsync-ingest-{slot.index}", daemon=True)
         p.start()
         slot.process = p
@@ -177,10 +198,16 @@ class WorkerPool:
                         p.join(timeout=5)
             slot.up.close(linger=0)
             slot.down.close(linger=0)
+            if slot.shm is not None:
+                slot.arena = None
+                try:
+                    slot.shm.close()
+                except BufferError:  # a view is still alive somewhere: unlink anyway, memory goes with it
+                    log.debug("arena of worker %d still referenced at close", slot.index)
+                slot.shm.unlink()
+                slot.shm = None
         shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
 def _with_endpoint(spec: WorkerSpec, endpoint: str) -> WorkerSpec:
-    from dataclasses import replace
-
     return replace(spec, endpoint=endpoint)
