@@ -156,3 +156,12 @@ def test_non_finite_samples_do_not_poison_features(rng):
         stage.samples(ms, Samples("imu", k, 3.0 + k * 0.1, HOST0 + (k + 1) * 0.1 + 0.001, x))
     env = stage.engine.streams["imu"].env
     assert len(env) > 400 and np.isfinite(env.values).all()
+
+
+def test_closed_stream_publishes_no_offsets_until_reopened(rng):
+    stage = EngineStage(EngineConfig(sessions={"s": SessionConfig(reference="a")}), CollectorRegistry())
+    feed(stage, rng, 4.0, text=False)
+    stage.close("b", HOST0 + 4.0)
+    later = stage.tick(HOST0 + 4.6) + stage.tick(HOST0 + 5.2)
+    assert not [e for e in later if e.name == "sync.offset" and e.stream == "b"]
+    assert [e for e in later if e.name == "sync.offset" and e.stream == "a"]

@@ -387,6 +387,9 @@ class SyncEngine:
             st = self.streams[name]
             if st.next_hop_host_s > now_s:
                 continue
+            if not st.open:
+                st.next_hop_host_s = now_s + c.hop_s  # closed: state kept for a reconnect, nothing published
+                continue
             if limit is not None and done >= limit:
                 break
             st.next_hop_host_s = now_s + c.hop_s
