@@ -89,7 +89,8 @@ def _align(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from ..speech.train import train
 
-    stats = train(Path(args.data), Path(args.out), epochs=args.epochs, seed=args.seed, channels=args.channels)
+    stats = train(Path(args.data), Path(args.out), epochs=args.epochs, seed=args.seed, channels=args.channels,
+                  lr=args.lr, blank_weight=args.blank_weight, init=Path(args.init) if args.init else None)
     print(json.dumps(stats))
     return 0
 
@@ -115,4 +116,7 @@ def register(subparsers) -> None:
     t.add_argument("--epochs", type=int, default=2)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--channels", type=int, default=96)
+    t.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle schedule)")
+    t.add_argument("--blank-weight", type=float, default=1.5, help="weight of the frame-level blank loss")
+    t.add_argument("--init", default="", help="warm-start from this exported model (same shape)")
     t.set_defaults(func=_train)

@@ -37,7 +37,8 @@ class WordSpan:
     end_s: float
     """End of the word, seconds (exclusive)."""
     confidence: float
-    """Mean posterior (forward–backward) that the frames of the span belong to this word, in [0, 1]."""
+    """In [0, 1]: (mean forward–backward posterior that the span's frames belong to this word) x (mean CTC
+    posterior of the path's label on those frames): alignment certainty times acoustic match."""
     start_frame: int
     end_frame: int
 
@@ -141,6 +142,12 @@ def word_frames(states: np.ndarray, tr: Trellis) -> list[tuple[int, int]]:
     return out
 
 
+def path_match(em: np.ndarray, tr: Trellis, states: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
+    """Mean CTC posterior of the path's label over each word's frames (how well the audio fits the text)."""
+    p = np.exp(em[np.arange(len(states)), tr.ext[states]])
+    return np.array([p[a:e].mean() if e > a else 0.0 for a, e in spans])
+
+
 def word_occupancy(em: np.ndarray, tr: Trellis, spans: list[tuple[int, int]], max_bytes: int = DEFAULT_MAX_BP_BYTES
                    ) -> np.ndarray:
     """Forward–backward posterior, for each word, that its span's frames are in the word's states (mean over
@@ -222,7 +229,10 @@ def align_words(log_probs: np.ndarray, words: Sequence[Word], hop_s: float, *, b
         return []
     states, _ = viterbi(em, tr, backend=backend, device=device)
     spans = word_frames(states, tr)
-    conf = word_occupancy(em, tr, spans) if confidence else np.full(len(spans), np.nan)
+    if confidence:
+        conf = word_occupancy(em, tr, spans) * path_match(em, tr, states, spans)
+    else:
+        conf = np.full(len(spans), np.nan)
     return [
         WordSpan(w.index, w.text, offset_s + a * hop_s, offset_s + e * hop_s, float(c), a, e)
         for w, (a, e), c in zip(spoken, spans, conf)

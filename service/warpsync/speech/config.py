@@ -27,5 +27,7 @@ class SpeechConfig:
     """Compute per-word confidence by forward-backward (costs about one more pass over the trellis). Default true."""
     block_s: float = 30.0
     """Model evaluation block, seconds of audio per forward pass (bounds memory on long audio). Default 30."""
+    step_s: float = 0.2
+    """Streaming: run the model once at least this much new audio is ready, seconds (smaller = lower latency, more compute: each run recomputes the model's context). Default 0.2."""
     status_period_s: float = 1.0
     """Seconds between `speech.status` events per aligned pair (from `tick`). Default 1.0."""

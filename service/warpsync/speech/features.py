@@ -50,6 +50,8 @@ class StreamResampler:
         x = np.asarray(x, np.float64).reshape(-1)
         if self.identity:
             return x.astype(np.float32)
+        if x.size == 0:
+            return np.zeros(0, np.float32)
         y, self.zi = lfilter(self.taps, [1.0], x, zi=self.zi)
         self.hist = np.concatenate([self.hist, y])
         self.n_in += len(x)

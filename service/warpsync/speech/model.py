@@ -178,9 +178,12 @@ class WindowedEmissions:
     """Incremental emissions: push samples, get the frames whose full context has arrived; `finish()` gives
     the rest (zero padding after the end, as in one-piece evaluation)."""
 
-    def __init__(self, model: AcousticModel, block_frames: int = 3000):
+    def __init__(self, model: AcousticModel, block_frames: int = 3000, min_frames: int = 1):
+        """`min_frames`: run the model only once this many new frames are ready (each run also recomputes
+        2 x context_frames of overlap, so tiny steps cost more compute; larger steps add latency)."""
         self.m = model
         self.block = max(1, block_frames)
+        self.min_frames = max(1, min_frames)
         self.hop = model.hop_samples
         self.ctx = model.context_frames
         self.buf = np.zeros(0, np.float32)  # samples from buf_start
@@ -205,6 +208,8 @@ class WindowedEmissions:
         # frame t is complete when samples up to (t + ctx + 1) * hop exist (incl. its right context)
         ready = self.n_samples // self.hop - self.ctx
         outs = []
+        if ready - self.next_frame < self.min_frames:
+            ready = self.next_frame
         while ready - self.next_frame > 0:
             f1 = min(ready, self.next_frame + self.block)
             outs.append(self._eval(self.next_frame, f1, False))

@@ -100,12 +100,13 @@ class SpeechStage:
             hop = self.model.hop_samples
             self.audio[meta.stream] = _Audio(
                 meta, StreamResampler(meta.rate_hz, self.model.sample_rate_hz),
-                WindowedEmissions(self.model, max(1, int(self.cfg.block_s * self.model.sample_rate_hz / hop))),
+                WindowedEmissions(self.model, max(1, int(self.cfg.block_s * self.model.sample_rate_hz / hop)),
+                                  max(1, int(round(self.cfg.step_s * self.model.sample_rate_hz / hop)))),
             )
             for p in self.pairs.values():
                 self._bind(p)
         elif meta.modality == "text":
-            want = meta.meta.get("audio") if isinstance(meta.meta, dict) or hasattr(meta.meta, "get") else None
+            want = meta.meta.get("audio") if meta.meta else None
             pair = _Pair(meta.stream, str(want) if want else None)
             self.pairs[meta.stream] = pair
             self._bind(pair)
@@ -132,6 +133,9 @@ class SpeechStage:
             self.m_compute.inc(time.perf_counter() - t)
 
     def _text(self, pair: _Pair, text: str) -> list[Event]:
+        if pair.finished:
+            log.debug("speech: text on %s after its audio ended is not aligned", pair.text_stream)
+            return []
         if pair.aligner is None:
             pair.text_backlog.append(text)
             return []

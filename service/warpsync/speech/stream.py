@@ -72,6 +72,7 @@ class StreamingAligner:
         self.f0 = 0  # absolute frame of window row 0
         self.em = np.zeros((0, n_classes + (1 if star else 0)))
         self._first: dict[int, int] = {}  # word index -> first frame (absolute), once decided
+        self._match: dict[int, float] = {}  # word index -> sum of path-label posteriors on decided frames
         self._out: list[WordSpan] = []
         self.text_closed = False
         self.finished = False
@@ -201,19 +202,22 @@ class StreamingAligner:
         n = len(path)
         s_last = int(path[-1])
         done: list[tuple[int, Word, int, int]] = []  # (k, word, start frame abs, end frame abs)
+        post = np.exp(self.em[np.arange(n), tr.ext[path]])
         for k, (w, lo, hi) in enumerate(self.words):
             lo_r, hi_r = lo - self.s0, hi - self.s0
             if lo_r > s_last:
                 break
             a = int(np.searchsorted(path, lo_r, side="left"))
+            b = int(np.searchsorted(path, hi_r, side="right"))
             if w.index not in self._first:
                 self._first[w.index] = self.f0 + a
+            self._match[w.index] = self._match.get(w.index, 0.0) + float(post[a:b].sum())
             if hi_r >= s_last:
                 break
-            b = int(np.searchsorted(path, hi_r, side="right"))
             done.append((k, w, self._first.pop(w.index), self.f0 + b))
         conf = self._confidence(tr, done) if (self.confidence and done) else [float("nan")] * len(done)
         for (k, w, sf, ef), c in zip(done, conf):
+            c = c * self._match.pop(w.index, 0.0) / max(1, ef - sf)
             self._out.append(WordSpan(w.index, w.text, self.t0_s + sf * self.hop_s, self.t0_s + ef * self.hop_s,
                                       c, sf, ef))
         self.words = self.words[len(done):]
@@ -280,18 +284,20 @@ class StreamingAligner:
         return out + self._take()
 
     def _commit_final(self, path: np.ndarray, tr: Trellis, W: int) -> None:
-        spans = []
+        spans, match = [], []
+        post = np.exp(self.em[np.arange(len(path)), tr.ext[path]])
         for k, (w, lo, hi) in enumerate(self.words):
             lo_r, hi_r = lo - self.s0, hi - self.s0
             a = int(np.searchsorted(path, lo_r, side="left"))
             b = int(np.searchsorted(path, hi_r, side="right"))
             start_f = self._first.pop(w.index, self.f0 + a)
             spans.append((w, start_f, self.f0 + b))
+            match.append((self._match.pop(w.index, 0.0) + float(post[a:b].sum())) / max(1, self.f0 + b - start_f))
         conf = np.full(len(spans), np.nan)
         if self.confidence and spans:
             rel = [(max(0, s - self.f0), e - self.f0) for _, s, e in spans]
             try:
-                conf = word_occupancy(self.em, tr, rel)
+                conf = word_occupancy(self.em, tr, rel) * np.asarray(match)
             except AlignmentError:
                 pass
         for (w, s, e), c in zip(spans, conf):

@@ -63,16 +63,22 @@ def _frame_labels(n_samples: int, start_s: np.ndarray, end_s: np.ndarray) -> np.
 
 
 def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: float = 32.0, lr: float = 2e-3,
-          channels: int = 96, blank_weight: float = 1.5, max_minutes: float = 0.0) -> dict:
+          channels: int = 96, blank_weight: float = 1.5, max_minutes: float = 0.0, init: Path | None = None) -> dict:
+    """Train and export `out` (+ vocabulary JSON). `init` warm-starts from an exported model of the same
+    shape (the shipped weights are a first run of 2 epochs, then a second run of 2 epochs from it with
+    lr 1e-3 and blank_weight 3.0; see docs/speech.md)."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     utts = _load(Path(data_dir) / "train.npz")
     model = ConvCTC(len(DEFAULT_VOCAB.tokens), channels=channels)
-    with torch.no_grad():  # global feature normalisation from 200 utterances
-        feats = torch.cat([model.features(torch.from_numpy(u[0])[None])[0] for u in utts[:200]])
-        model.feat_mean.copy_(feats.mean(0))
-        model.feat_std.copy_(feats.std(0) + 1e-3)
+    if init is not None:
+        model.load_state_dict(torch.jit.load(str(init), map_location="cpu").state_dict())
+    else:
+        with torch.no_grad():  # global feature normalisation from 200 utterances
+            feats = torch.cat([model.features(torch.from_numpy(u[0])[None])[0] for u in utts[:200]])
+            model.feat_mean.copy_(feats.mean(0))
+            model.feat_std.copy_(feats.std(0) + 1e-3)
     order = np.argsort([len(u[0]) for u in utts])
     batches, cur, cur_s = [], [], 0.0
     for i in order:

@@ -1,0 +1,136 @@
+"""The speech stage (pure processor behind the service) and the `warpsync speech align` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from prometheus_client import CollectorRegistry
+from warpsync_client.protocol import StreamMeta
+
+from warpsync.cli import main
+from warpsync.speech import align
+from warpsync.speech.config import SpeechConfig
+from warpsync.speech.model import AcousticModel
+from warpsync.speech.stage import SpeechStage
+from warpsync.stage import Samples
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "speech"
+TEXT0 = "Please hold while we connect your call to the next available agent."
+
+
+@pytest.fixture(scope="module")
+def model() -> AcousticModel:
+    return AcousticModel.load(None, "cpu")
+
+
+def _feed(stage, rng, audio_meta, text_meta, x, text, t0=50.0):
+    events = []
+    pos, words, k, seq = 0, text.split(), 0, 0
+    now = 1000.0
+    while pos < len(x) or k < len(words):
+        if k < len(words) and rng.random() < 0.3:
+            n = int(rng.integers(1, 4))
+            events += stage.samples(text_meta, Samples(text_meta.stream, seq, t0, now, " ".join(words[k : k + n])))
+            k += n
+        elif pos < len(x):
+            n = int(rng.choice([0, 1, 160, 800, 1600, 3333]))
+            chunk = x[pos : pos + n]
+            events += stage.samples(audio_meta, Samples(audio_meta.stream, seq, t0 + pos / audio_meta.rate_hz, now, chunk))
+            pos += n
+        seq += 1
+        now += 0.05
+        events += stage.tick(now)
+    events += stage.close(text_meta.stream, now)
+    events += stage.close(audio_meta.stream, now)
+    return events
+
+
+def test_stage_words_equal_offline_alignment(model, rng):
+    reg = CollectorRegistry()
+    stage = SpeechStage(SpeechConfig(), reg, model=model)
+    am = StreamMeta("mic", "audio", 16000.0, (1,), "f4", session="s1")
+    tm = StreamMeta("captions", "text", 0.0, (), "str", session="s1")
+    stage.open(tm, 0.0)  # text first: binds to the audio stream when it opens
+    stage.open(am, 0.0)
+    x = sf.read(DATA / "espeak_0.wav", dtype="float32")[0]
+    text = TEXT0 + " " + TEXT0  # twice the text, once the audio: the rest must be reported, not crash
+    x2 = np.concatenate([x, x])
+    events = _feed(stage, rng, am, tm, x2[:, None], text)
+    words = [e for e in events if e.name == "speech.word"]
+    status = [e for e in events if e.name == "speech.status"]
+    assert [e.body["index"] for e in words] == list(range(len(text.split())))
+    off = align.align_words(model.emissions(x2), model.vocab.words(text), model.hop_s, offset_s=50.0)
+    got = np.array([(e.body["start_s"], e.body["end_s"]) for e in words])
+    want = np.array([(w.start_s, w.end_s) for w in off])
+    assert np.mean(np.abs(got - want) < 1e-6) >= 0.99
+    for e in words:
+        assert e.stream == "captions" and e.body["audio_stream"] == "mic" and e.body["method"] == "speech"
+        assert 0.0 <= e.body["confidence"] <= 1.0
+    assert status and status[-1].body["state"] == "finished"
+    assert status[-1].body["words_aligned"] == len(words)
+    assert reg.get_sample_value("warpsync_speech_words_total", {"stream": "captions"}) == len(words)
+    assert reg.get_sample_value("warpsync_speech_commit_lag_seconds_count") == len(words)
+
+
+def test_stage_resamples_and_mixes_down(model, rng):
+    stage = SpeechStage(SpeechConfig(), CollectorRegistry(), model=model)
+    x = sf.read(DATA / "espeak_1.wav", dtype="float32")[0]
+    from scipy.signal import resample_poly
+
+    x22 = resample_poly(x, 441, 320).astype(np.float32)
+    stereo = np.stack([x22, 0.5 * x22], axis=1)
+    am = StreamMeta("room", "audio", 22050.0, (2,), "f4")
+    tm = StreamMeta("subs", "text", 0.0, (), "str", meta={"audio": "room"})
+    stage.open(am, 0.0)
+    stage.open(tm, 0.0)
+    text = json.loads((DATA / "manifest.json").read_text())[1]["text"]
+    events = _feed(stage, rng, am, tm, stereo, text, t0=0.0)
+    words = [e for e in events if e.name == "speech.word"]
+    assert len(words) == len(text.split())
+    truth = json.loads((DATA / "manifest.json").read_text())[1]["word_start_s"]
+    err = [abs(e.body["start_s"] - t) for e, t in zip(words, truth) if t is not None]
+    assert np.median(err) < 0.05
+
+
+def test_stage_ignores_unpaired_streams_and_disabled(model):
+    stage = SpeechStage(SpeechConfig(enabled=False), CollectorRegistry(), model=model)
+    am = StreamMeta("mic", "audio", 16000.0, (1,), "f4")
+    assert stage.open(am, 0.0) == []
+    assert stage.samples(am, Samples("mic", 0, 0.0, 0.0, np.zeros((160, 1), np.float32))) == []
+    stage = SpeechStage(SpeechConfig(), CollectorRegistry(), model=model)
+    stage.open(am, 0.0)
+    out = stage.samples(am, Samples("mic", 0, 0.0, 0.0, np.zeros((16000, 1), np.float32)))
+    assert out == []  # audio without any text stream: nothing to align
+    assert stage.close("mic", 1.0) == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "srt", "vtt", "textgrid"])
+def test_cli_align_formats(tmp_path, capsys, fmt):
+    txt = tmp_path / "t.txt"
+    txt.write_text(TEXT0)
+    assert main(["speech", "align", str(DATA / "espeak_0.wav"), str(txt), f"--{fmt}", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    n = len(TEXT0.split())
+    if fmt == "json":
+        words = json.loads(out)
+        assert [w["word"] for w in words] == TEXT0.split()
+        assert all(w["end_s"] > w["start_s"] for w in words)
+    elif fmt == "srt":
+        assert out.count(" --> ") == n and "00:00:0" in out
+    elif fmt == "vtt":
+        assert out.startswith("WEBVTT") and out.count(" --> ") == n
+    else:
+        assert 'class = "IntervalTier"' in out and out.count('text = "') >= n
+
+
+def test_cli_align_errors(tmp_path, capsys):
+    txt = tmp_path / "t.txt"
+    txt.write_text("word " * 2000)
+    assert main(["speech", "align", str(DATA / "espeak_0.wav"), str(txt), "--device", "cpu"]) == 2
+    assert "too short" in capsys.readouterr().err
+    assert main(["speech", "align", str(tmp_path / "none.wav"), str(txt), "--device", "cpu"]) == 2
+    assert "cannot read audio" in capsys.readouterr().err
