@@ -282,13 +282,12 @@ class PayloadArena:
 
     @classmethod
     def attach(cls, name: str, size: int) -> "PayloadArena":
-        from multiprocessing import resource_tracker, shared_memory
+        from multiprocessing import shared_memory
 
+        # The service process created it and unlinks it at exit. Attaching registers the name with the
+        # resource tracker this spawned process shares with the service (a set: no second entry), so the
+        # service's unlink leaves nothing behind and a worker's exit unlinks nothing.
         shm = shared_memory.SharedMemory(name=name)
-        try:  # the service process owns (and unlinks) it; do not let this process's exit unlink it
-            resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
-        except Exception:  # pragma: no cover - tracker details vary between Python versions
-            pass
         return cls(shm, size)
 
     def put(self, payload: Any) -> tuple[int, int] | None:
