@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dtw as dtw_python
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import dtw as dtw_python
 from warpsync.align import STEP_PATTERNS, dtw
 from warpsync.align.reference.dtw import cost_matrix_ref, dtw_ref
 from warpsync.align.windows import itakura_band, sakoe_chiba_band, slanted_band
@@ -84,7 +84,7 @@ def test_matches_reference(problem, return_path):
     Y = Y.astype(dtype)
     if d == 1 and seed % 2:
         X, Y = X[:, 0], Y[:, 0]
-    kwargs = dict(metric=metric, step_pattern=pattern, open_begin=open_begin, open_end=open_end)
+    kwargs = {"metric": metric, "step_pattern": pattern, "open_begin": open_begin, "open_end": open_end}
     if window == "corridor":
         centre = np.round(np.arange(n) * (m / n)).astype(np.int64)
         lo = np.clip(centre - r.integers(0, 3, n), 0, m)
@@ -102,7 +102,7 @@ def test_matches_reference(problem, return_path):
             f = {"sakoechiba": sakoe_chiba_band, "slantedband": slanted_band, "itakura": itakura_band}[window[0]]
             mask = _mask(*f(n, m, window[1]), n, m)
     C = cost_matrix_ref(np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64), metric)
-    ref_d, ref_nd, ref_path, ref_j = dtw_ref(C, pattern, mask, open_begin, open_end)
+    ref_d, ref_nd, ref_path, _ = dtw_ref(C, pattern, mask, open_begin, open_end)
     if not np.isfinite(ref_d):
         with pytest.raises(AlignmentError):
             dtw(X, Y, return_path=return_path, **kwargs)
@@ -119,7 +119,7 @@ def test_matches_reference(problem, return_path):
         # the path is feasible and its weighted cost is the distance (checked independently of the DP)
         assert mask[res.path[:, 0], res.path[:, 1]].all()
     # precomputed cost gives the same answer
-    kw = dict(kwargs, metric="precomputed")
+    kw = {**kwargs, "metric": "precomputed"}
     rp = dtw(C, None, return_path=return_path, **kw)
     assert rp.distance == pytest.approx(ref_d, rel=1e-9, abs=1e-9)
 
@@ -130,7 +130,7 @@ def test_matches_dtw_python(rng, pattern, window):
     x = rng.normal(size=(40, 2))
     y = rng.normal(size=(47, 2))
     C = cost_matrix_ref(x, y, "euclidean")
-    kw = {} if window is None else dict(window_type="sakoechiba", window_args={"window_size": 10})
+    kw = {} if window is None else {"window_type": "sakoechiba", "window_args": {"window_size": 10}}
     ref = dtw_python.dtw(C, step_pattern=getattr(dtw_python, pattern), **kw)
     ours = dtw(x, y, metric="euclidean", step_pattern=pattern, window=None if window is None else ("sakoechiba", 10))
     assert ours.distance == pytest.approx(ref.distance, rel=1e-12)

@@ -7,7 +7,7 @@ squared-difference series, the three-neighbour band kernel otherwise. Only the t
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from warpsync.align.kernels import dtw as K
 from warpsync.align.steps import SYMMETRIC_FAST
 from warpsync.errors import AlignmentError
 
-__all__ = ["dtw_pairs", "dtw_all_pairs", "dtw_cross"]
+__all__ = ["dtw_all_pairs", "dtw_cross", "dtw_pairs"]
 
 _CODES = {"sqeuclidean": 0, "euclidean": 1, "cosine": 2}
 

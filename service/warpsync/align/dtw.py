@@ -17,7 +17,7 @@ from warpsync.align import _validate as V
 from warpsync.align.cost import unit_rows
 from warpsync.align.kernels import dtw as K
 from warpsync.align.steps import SYMMETRIC_FAST, StepPattern, get_step_pattern
-from warpsync.align.windows import check_band, sakoe_chiba_band, window_band
+from warpsync.align.windows import check_band, window_band
 from warpsync.errors import AlignmentError
 
 __all__ = ["DTWResult", "dtw", "normalize_distance"]

@@ -27,7 +27,7 @@ from warpsync.align.steps import SYMMETRIC_FAST
 from warpsync.align.windows import full_band
 from warpsync.errors import AlignmentError
 
-__all__ = ["MultiscaleResult", "dtw_multiscale", "downsample", "project_band", "path_agreement"]
+__all__ = ["MultiscaleResult", "downsample", "dtw_multiscale", "path_agreement", "project_band"]
 
 _CODES = {"sqeuclidean": 0, "euclidean": 1, "cosine": 2}
 

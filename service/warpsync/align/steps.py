@@ -19,7 +19,7 @@ import numpy as np
 
 from warpsync.errors import AlignmentError
 
-__all__ = ["StepPattern", "STEP_PATTERNS", "get_step_pattern", "SYMMETRIC_FAST"]
+__all__ = ["STEP_PATTERNS", "SYMMETRIC_FAST", "StepPattern", "get_step_pattern"]
 
 Norm = Literal["N+M", "N", "M", "NA"]
 

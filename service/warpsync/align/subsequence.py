@@ -19,7 +19,7 @@ from warpsync.align import _validate as V
 from warpsync.align.kernels import dtw as K
 from warpsync.errors import AlignmentError
 
-__all__ = ["SubsequenceMatch", "SubsequenceResult", "subsequence_search", "lb_keogh"]
+__all__ = ["SubsequenceMatch", "SubsequenceResult", "lb_keogh", "subsequence_search"]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from warpsync.errors import AlignmentError
 
-__all__ = ["full_band", "sakoe_chiba_band", "slanted_band", "itakura_band", "corridor_band", "window_band", "check_band"]
+__all__ = ["check_band", "corridor_band", "full_band", "itakura_band", "sakoe_chiba_band", "slanted_band", "window_band"]
 
 
 def full_band(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:

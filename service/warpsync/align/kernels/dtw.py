@@ -36,7 +36,7 @@ def _cost(X, Y, i, j, metric):
         for k in range(d):
             s += X[i, k] * Y[j, k]
         s = 1.0 - s
-        return s if s > 0.0 else 0.0
+        return max(0.0, s)
     for k in range(d):
         t = X[i, k] - Y[j, k]
         s += t * t
@@ -687,7 +687,7 @@ def generic_fill(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, keep_all):
             if i == 0 and j == 0 and not open_begin:
                 D[bi] = C[cb]
                 continue
-            v, s = _g_cell(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, base, C, cbase, i, j, m)
+            v, _ = _g_cell(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, base, C, cbase, i, j, m)
             D[bi + j] = v
     out = np.full(m, INF)
     last = n - 1
@@ -699,7 +699,6 @@ def generic_fill(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, keep_all):
 @njit(cache=True, nogil=True)
 def generic_backtrack(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, base, iend, jend):
     """Recompute the winning step at each cell from (iend, jend) back to the start; (k, 2) int64 path."""
-    n = lo.shape[0]
     m = X.shape[1] if metric == 3 else Y.shape[0]
     empty = np.empty(0)
     eb = np.empty(0, dtype=np.int64)
@@ -715,7 +714,7 @@ def generic_backtrack(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, ba
             break
         if i < 0:
             break
-        v, s = _g_cell(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, base, empty, eb, i, j, m)
+        _, s = _g_cell(X, Y, metric, lo, hi, ptr, sdi, sdj, sw, open_begin, D, base, empty, eb, i, j, m)
         if s < 0:
             break
         o = ptr[s]
