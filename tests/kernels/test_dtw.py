@@ -161,6 +161,18 @@ def test_long_1d_distance_only_matches_path_kernel(rng):
             assert full.path[0].tolist() == [0, 0] and full.path[-1].tolist() == [n - 1, m - 1]
 
 
+@pytest.mark.parametrize("pattern", ["symmetric1", "symmetric2", "symmetricP05", "symmetricP1", "symmetricP2"])
+def test_distance_only_transposes_symmetric_patterns(rng, pattern):
+    # n > m: the distance-only call runs on the transpose; it must equal the path computation and the reference
+    x = rng.normal(size=(60, 2))
+    y = rng.normal(size=(41, 2))
+    for window in [None, ("sakoechiba", 25)]:
+        a = dtw(x, y, step_pattern=pattern, window=window, return_path=False)
+        b = dtw(x, y, step_pattern=pattern, window=window)
+        assert a.distance == pytest.approx(b.distance, rel=1e-12)
+        assert a.normalized_distance == pytest.approx(b.normalized_distance, rel=1e-12, nan_ok=True)
+
+
 def test_float32_and_int_inputs_accepted(rng):
     x = rng.normal(size=20).astype(np.float32)
     y = rng.normal(size=25).astype(np.float32)

@@ -145,6 +145,21 @@ def dtw(
 
     ptr, sdi, sdj, sw = pat.encode()
     Yk = _EMPTY2 if Ya is None else Ya
+    if (
+        not return_path
+        and n > m
+        and code != 3
+        and band is None
+        and not open_begin
+        and not open_end
+        and pat.is_symmetric
+        and (window is None or window[0] == "sakoechiba")
+    ):
+        # symmetric pattern and window: the rolling rows then span the shorter sequence
+        lo2, hi2 = window_band(window, m, n)
+        last, _, _ = K.generic_fill(Ya, Xa, code, lo2, hi2, ptr, sdi, sdj, sw, False, False)
+        _, dist = _pick_end(pat, last, m, n, False)
+        return DTWResult(dist, None, _normalized(pat, dist, n, m - 1), pat.name, (n - 1, m - 1))
     last, D, base = K.generic_fill(Xa, Yk, code, lo, hi, ptr, sdi, sdj, sw, open_begin, return_path)
     jend, dist = _pick_end(pat, last, n, m, open_end)
     path = None
