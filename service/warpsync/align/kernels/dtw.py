@@ -19,6 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 INF = np.inf
+# Interior columns are processed in chunks whose four cost rows (4 x 8 x _CHUNK bytes) stay in L1.
+_CHUNK = 256
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -74,10 +76,10 @@ def sym_dist_1d(x, y, lo, hi, wd):
         b = e
     P = np.empty(cap)
     N = np.empty(cap)
-    C0 = np.empty(cap)
-    C1 = np.empty(cap)
-    C2 = np.empty(cap)
-    C3 = np.empty(cap)
+    C0 = np.empty(_CHUNK)
+    C1 = np.empty(_CHUNK)
+    C2 = np.empty(_CHUNK)
+    C3 = np.empty(_CHUNK)
     plo = lo[0]
     phi = hi[0]
     acc = 0.0 if plo == 0 else INF
@@ -135,69 +137,70 @@ def sym_dist_1d(x, y, lo, hi, wd):
             #    integers, so Numba emits no negative-index wrap-around code. symmetric1 is computed as
             #    min(a, up, pd) + c (two min, one add; equal to min of the three sums because rounding is
             #    monotone), symmetric2 exactly as the reference does.
-            W = ce - cs
-            uW = np.uint64(W)
-            Yv = y[cs:ce]
-            for k in range(uW):
-                yj = Yv[k]
-                t0 = x0 - yj
-                t1 = x1 - yj
-                t2 = x2 - yj
-                t3 = x3 - yj
-                C0[k] = t0 * t0
-                C1[k] = t1 * t1
-                C2[k] = t2 * t2
-                C3[k] = t3 * t3
-            Pv = P[cs - 1 - plo : ce - plo]
-            Nv = N[cs - L : ce - L]
-            one = np.uint64(1)
-            if wd == 1.0:
+            for q0 in range(cs, ce, _CHUNK):
+                q1 = min(q0 + _CHUNK, ce)
+                uW = np.uint64(q1 - q0)
+                Yv = y[q0:q1]
                 for k in range(uW):
-                    up = Pv[k + one]
-                    d0 = min(a0, min(up, pd)) + C0[k]
-                    d1 = min(a1, min(d0, a0)) + C1[k]
-                    d2 = min(a2, min(d1, a1)) + C2[k]
-                    d3 = min(a3, min(d2, a2)) + C3[k]
-                    Nv[k] = d3
-                    pd = up
-                    a0 = d0
-                    a1 = d1
-                    a2 = d2
-                    a3 = d3
-            elif wd == 2.0:
-                for k in range(uW):
-                    up = Pv[k + one]
-                    c0 = C0[k]
-                    c1 = C1[k]
-                    c2 = C2[k]
-                    c3 = C3[k]
-                    d0 = min(a0 + c0, min(up + c0, pd + (c0 + c0)))
-                    d1 = min(a1 + c1, min(d0 + c1, a0 + (c1 + c1)))
-                    d2 = min(a2 + c2, min(d1 + c2, a1 + (c2 + c2)))
-                    d3 = min(a3 + c3, min(d2 + c3, a2 + (c3 + c3)))
-                    Nv[k] = d3
-                    pd = up
-                    a0 = d0
-                    a1 = d1
-                    a2 = d2
-                    a3 = d3
-            else:
-                for k in range(uW):
-                    up = Pv[k + one]
-                    c0 = C0[k]
-                    c1 = C1[k]
-                    c2 = C2[k]
-                    c3 = C3[k]
-                    d0 = min(a0 + c0, min(up, pd + (wd - 1.0) * c0) + c0)
-                    d1 = min(a1 + c1, min(d0, a0 + (wd - 1.0) * c1) + c1)
-                    d2 = min(a2 + c2, min(d1, a1 + (wd - 1.0) * c2) + c2)
-                    d3 = min(a3 + c3, min(d2, a2 + (wd - 1.0) * c3) + c3)
-                    Nv[k] = d3
-                    pd = up
-                    a0 = d0
-                    a1 = d1
-                    a2 = d2
-                    a3 = d3
+                    yj = Yv[k]
+                    t0 = x0 - yj
+                    t1 = x1 - yj
+                    t2 = x2 - yj
+                    t3 = x3 - yj
+                    C0[k] = t0 * t0
+                    C1[k] = t1 * t1
+                    C2[k] = t2 * t2
+                    C3[k] = t3 * t3
+                Pv = P[q0 - 1 - plo : q1 - plo]
+                Nv = N[q0 - L : q1 - L]
+                one = np.uint64(1)
+                if wd == 1.0:
+                    for k in range(uW):
+                        up = Pv[k + one]
+                        d0 = min(a0, min(up, pd)) + C0[k]
+                        d1 = min(a1, min(a0, d0)) + C1[k]
+                        d2 = min(a2, min(a1, d1)) + C2[k]
+                        d3 = min(a3, min(a2, d2)) + C3[k]
+                        Nv[k] = d3
+                        pd = up
+                        a0 = d0
+                        a1 = d1
+                        a2 = d2
+                        a3 = d3
+                elif wd == 2.0:
+                    for k in range(uW):
+                        up = Pv[k + one]
+                        c0 = C0[k]
+                        c1 = C1[k]
+                        c2 = C2[k]
+                        c3 = C3[k]
+                        d0 = min(a0 + c0, min(up + c0, pd + (c0 + c0)))
+                        d1 = min(a1 + c1, min(d0 + c1, a0 + (c1 + c1)))
+                        d2 = min(a2 + c2, min(d1 + c2, a1 + (c2 + c2)))
+                        d3 = min(a3 + c3, min(d2 + c3, a2 + (c3 + c3)))
+                        Nv[k] = d3
+                        pd = up
+                        a0 = d0
+                        a1 = d1
+                        a2 = d2
+                        a3 = d3
+                else:
+                    for k in range(uW):
+                        up = Pv[k + one]
+                        c0 = C0[k]
+                        c1 = C1[k]
+                        c2 = C2[k]
+                        c3 = C3[k]
+                        d0 = min(a0 + c0, min(up, pd + (wd - 1.0) * c0) + c0)
+                        d1 = min(a1 + c1, min(d0, a0 + (wd - 1.0) * c1) + c1)
+                        d2 = min(a2 + c2, min(d1, a1 + (wd - 1.0) * c2) + c2)
+                        d3 = min(a3 + c3, min(d2, a2 + (wd - 1.0) * c3) + c3)
+                        Nv[k] = d3
+                        pd = up
+                        a0 = d0
+                        a1 = d1
+                        a2 = d2
+                        a3 = d3
             j2 = ce
         # ragged right edge, checked
         for j in range(j2, H):
