@@ -1,7 +1,9 @@
 """The processors the service runs, in order: `build_stages(cfg, registry)`.
 
-For now: the status stage (``stream.open`` and periodic ``stream.status`` events). The engine and speech
-stages join this list when they land.
+1. the status stage: ``stream.open`` and periodic ``stream.status`` events (with the engine's per-stream
+   additions: settled, jumped, method, session, when the engine runs);
+2. the sync engine (`warpsync.engine.stage.EngineStage`): ``sync.offset``, ``sync.bundle``;
+3. speech sync (`warpsync.speech.stage.SpeechStage`): ``speech.word``, ``speech.status``.
 """
 
 from __future__ import annotations
@@ -76,6 +78,63 @@ def build_stages(cfg: Config, registry: CollectorRegistry, status: StatusSource 
     """Every stage, in the order the service calls them. `status` feeds the status stage (the service
     passes its stream table); without it the status stage is left out."""
     stages: list[Stage] = []
-    if status is not None:
-        stages.append(StatusStage(cfg.publish.status_interval_s, status))
+    engine: Any = None
+    if cfg.engine.enabled:
+        from .engine.stage import EngineStage
+
+        engine = EngineStage(cfg.engine, registry)
+    if status is not None and engine is not None:
+        stages.append(StatusStage(cfg.publish.status_interval_s, _merged_status(status, engine)))
+        stages.append(FullStatus(engine, status))
+    else:
+        if status is not None:
+            stages.append(StatusStage(cfg.publish.status_interval_s, status))
+        if engine is not None:
+            stages.append(engine)
     return stages
+
+
+def _merged_status(status: StatusSource, engine: Any) -> StatusSource:
+    """The ingest layer's status body, extended with the engine's fields for that stream."""
+
+    def merged(stream: str, now_s: float) -> Mapping[str, Any] | None:
+        body = status(stream, now_s)
+        return None if body is None else {**body, **engine.status_fields(stream)}
+
+    return merged
+
+
+class FullStatus:
+    """Wraps a stage that emits ``stream.status`` events of its own (the engine, the moment a stream settles,
+    stalls or jumps) so that every ``stream.status`` a subscriber sees carries the full body: the ingest
+    layer's fields underneath, the stage's on top. Everything else is passed through unchanged."""
+
+    def __init__(self, stage: Any, status: StatusSource) -> None:
+        self.stage = stage
+        self.name = stage.name
+        self._status = status
+        if hasattr(stage, "bind_buffers"):
+            self.bind_buffers = stage.bind_buffers
+
+    def _full(self, events: list[Event], now_s: float) -> list[Event]:
+        if not events:
+            return events
+        out = []
+        for ev in events:
+            if ev.name == "stream.status":
+                base = self._status(ev.stream, now_s) or {}
+                ev = Event(ev.name, ev.stream, {**base, **ev.body}, ev.payload)
+            out.append(ev)
+        return out
+
+    def open(self, meta: StreamMeta, now_s: float) -> list[Event]:
+        return self._full(self.stage.open(meta, now_s), now_s)
+
+    def samples(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
+        return self._full(self.stage.samples(meta, chunk), chunk.arrival_s)
+
+    def close(self, stream: str, now_s: float) -> list[Event]:
+        return self._full(self.stage.close(stream, now_s), now_s)
+
+    def tick(self, now_s: float) -> list[Event]:
+        return self._full(self.stage.tick(now_s), now_s)
