@@ -1,5 +1,6 @@
-"""`warpsync demo`: the service on its embedded defaults, a built-in publisher of synthetic streams, and a
-subscriber printing the events, until Ctrl-C or ``--duration`` seconds."""
+"""`warpsync demo`: the service on its embedded defaults, the default rig simulator publishing into it, and a
+subscriber printing the events and how far each stream's estimated offset is from the simulator's truth, until
+Ctrl-C or ``--duration`` seconds; then the scorecard."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import threading
 import time
 from typing import Any, Callable
 
-import numpy as np
 import zmq
 
 from .serve import add_service_flags, effective_config
@@ -21,59 +21,21 @@ from .serve import add_service_flags, effective_config
 log = logging.getLogger(__name__)
 
 
-def synthetic_publisher(control: str, stop: threading.Event, context: zmq.Context, seed: int = 0) -> dict[str, Any]:
-    """Publish three synthetic streams in real time until `stop` is set, then close them (acknowledged).
+def rig_publisher(
+    control: str, stop: threading.Event, context: zmq.Context, on_start: Callable[[Any], None] | None = None
+) -> dict[str, int]:
+    """Publish the default rig (configs/rigs/default.toml: cameras with their microphones, a room microphone,
+    an IMU; each device with its own clock offset, drift, capture latency and network jitter, a clock jump and
+    a publisher restart) in real time until `stop` is set; every stream is closed with an acknowledgement.
+    ``on_start(truth)`` receives the simulator's ground truth. Returns the chunks sent per stream."""
+    from ..sim.rig import load_rig
+    from ..sim.run import publish_rig
 
-    * ``demo/mic``  audio, 16 kHz mono f4: a 220 Hz tone with a click every 0.7 s, 20 ms chunks;
-    * ``demo/cam``  video features, 30 Hz, 16 f4 per frame: motion energy that peaks with each click;
-    * ``demo/imu``  sensor, 200 Hz, 3-axis acceleration in m/s^2, a bump with each click.
+    res = publish_rig(load_rig(), control, math.inf, realtime=True, stop_event=stop, context=context, on_start=on_start)
+    return res.chunks
 
-    Each device has its own clock (offsets and, for the IMU, a 40 ppm drift), as real devices do: that is
-    what the sync engine is for. Returns the close acknowledgements, keyed by stream id.
-    """
-    from warpsync_client import Publisher
 
-    rng = np.random.default_rng(seed)
-    period_s = 0.7
-    specs = [
-        # stream, modality, rate, shape, clock offset s, drift ppm, chunk samples, units
-        ("demo/mic", "audio", 16000.0, (1,), 0.0, 0.0, 320, "pcm"),
-        ("demo/cam", "video", 30.0, (16,), 0.25, 0.0, 1, "motion"),
-        ("demo/imu", "sensor", 200.0, (3,), -1.5, 40.0, 4, "m/s^2"),
-    ]
-    pubs = []
-    try:
-        for sid, modality, rate, shape, _, _, _, units in specs:
-            pubs.append(
-                Publisher(sid, modality=modality, rate_hz=rate, shape=shape, dtype="f4", units=units, session="demo",
-                          control=control, context=context)
-            )
-        t0 = time.monotonic()
-        sent = [0] * len(specs)  # samples sent per stream
-        while not stop.is_set():
-            now = time.monotonic() - t0
-            for i, (_sid, modality, rate, shape, offset_s, drift_ppm, chunk, _) in enumerate(specs):
-                while (sent[i] + chunk) / rate <= now:
-                    t = (sent[i] + np.arange(chunk)) / rate  # true time of each sample
-                    phase = np.mod(t, period_s)
-                    click = np.exp(-phase / 0.01)
-                    if modality == "audio":
-                        x = 0.2 * np.sin(2 * math.pi * 220 * t) + click * rng.standard_normal(chunk) * 0.8
-                        block = x.reshape(chunk, 1)
-                    elif modality == "video":
-                        block = np.exp(-phase / 0.05)[:, None] * rng.uniform(0.5, 1.0, (chunk, *shape))
-                    else:
-                        block = np.stack([np.zeros(chunk), np.zeros(chunk), np.full(chunk, 9.81)], 1)
-                        block += click[:, None] * 3.0 + rng.normal(0, 0.02, (chunk, 3))
-                    t_dev = float(t[0]) * (1 + drift_ppm * 1e-6) + offset_s
-                    pubs[i].send(block.astype(np.float32), t_dev_s=t_dev)
-                    sent[i] += chunk
-            stop.wait(0.01)  # pacing: real-time rate, not waiting on a socket
-        return {p.stream: p.close(timeout_s=10.0) for p in pubs}
-    finally:
-        for p in pubs:
-            if not p.closed:
-                p.abort()
+_QUIET = ("sync.bundle", "stream.status", "sync.offset")
 
 
 def format_event(ev: Any) -> str:
@@ -81,13 +43,49 @@ def format_event(ev: Any) -> str:
     h = {k: v for k, v in ev.header.items() if k not in ("v", "event", "stream")}
     t = h.pop("t_host_s", None)
     stamp = time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "--:--:--"
+    keys: tuple[str, ...] = ()
     if ev.event == "stream.status":
-        keys = ("rate_measured_hz", "chunks", "samples", "gaps", "duplicates", "reordered", "stalled", "closed", "buffer_fill")
-        h = {k: (round(h[k], 3) if isinstance(h[k], float) else h[k]) for k in keys if k in h}
+        keys = ("rate_measured_hz", "chunks", "samples", "gaps", "stalled", "closed", "buffer_fill", "settled", "method")
+    elif ev.event == "sync.offset":
+        keys = ("reference", "offset_s", "drift_ppm", "uncertainty_s", "method", "settled", "confidence")
+    elif ev.event == "sync.bundle":
+        keys = ("t_ref_s", "incomplete")
+    if keys:
+        h = {k: (round(h[k], 6) if isinstance(h[k], float) else h[k]) for k in keys if k in h}
     return f"{stamp} {ev.event:<16} {ev.stream:<10} {json.dumps(h, separators=(',', ':'), default=str)}"
 
 
-def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = synthetic_publisher) -> int:
+class _Display:
+    """What the demo prints: every event once per `every_s` per (event, stream) for the frequent kinds, all
+    others as they come, and every `every_s` a line of each stream's current |offset error| against the
+    simulator's truth (relative to its partner stream, as the scorecard measures it)."""
+
+    def __init__(self, every_s: float, verbose: bool) -> None:
+        self.every_s = every_s
+        self.verbose = verbose
+        self.scorer: Any = None
+        self._last: dict[tuple[str, str], float] = {}
+        self._next_live = time.monotonic() + every_s
+
+    def start(self, truth: Any) -> None:
+        from ..sim.score import Scorer
+
+        self.scorer = Scorer(truth)
+
+    def __call__(self, ev: Any) -> None:
+        now = time.monotonic()
+        if self.scorer is not None and ev.event in ("sync.offset", "sync.bundle"):
+            self.scorer.add(ev.header)
+        key = (ev.event, ev.stream)
+        if self.verbose or ev.event not in _QUIET or now - self._last.get(key, -1e9) >= self.every_s:
+            self._last[key] = now
+            print(format_event(ev), flush=True)
+        if self.scorer is not None and now >= self._next_live:
+            self._next_live = now + self.every_s
+            print(f"live |offset error| vs truth: {self.scorer.live_line()}", flush=True)
+
+
+def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publisher) -> int:
     from warpsync_client import Subscriber
 
     from ..server import Service
@@ -96,6 +94,7 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = synthetic
     service = Service(cfg)
     stop = threading.Event()
     errors: list[BaseException] = []
+    display = _Display(args.every, args.verbose)
 
     def serve() -> None:
         try:
@@ -120,7 +119,7 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = synthetic
     ctx = zmq.Context()
     sub = Subscriber(service.endpoints.publish, topics=("",), context=ctx)
     pub_thread: threading.Thread | None = None
-    acks: dict[str, Any] = {}
+    sent: dict[str, int] = {}
     try:
         deadline = time.monotonic() + 10
         while service.subscribe_notices() == 0 and time.monotonic() < deadline and not stop.is_set():
@@ -128,7 +127,7 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = synthetic
 
         def publish() -> None:
             try:
-                acks.update(publisher(service.endpoints.control, stop, ctx))
+                sent.update(publisher(service.endpoints.control, stop, ctx, on_start=display.start))
             except BaseException as exc:
                 log.error("demo publisher failed: %s", exc)
                 errors.append(exc)
@@ -143,21 +142,25 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = synthetic
                 break
             ev = sub.recv(timeout_s=0.1)
             if ev is not None:
-                print(format_event(ev), flush=True)
+                display(ev)
         pub_thread.join(30)
         # the final stream.status (closed) events of the acknowledged closes
+        display.verbose = True
         while True:
             ev = sub.recv(timeout_s=0.3)
             if ev is None:
                 break
-            print(format_event(ev), flush=True)
+            if ev.event == "stream.status" and ev.header.get("closed"):
+                display(ev)
     finally:
         sub.close()
         service.request_stop()
         th.join(60)
         ctx.term()
-    for sid, ack in acks.items():
-        print(f"closed {sid}: received {ack.received}, rejected {ack.rejected}", flush=True)
+    for sid, n in sorted(sent.items()):
+        print(f"published {sid}: {n} chunks, closed and acknowledged", flush=True)
+    if display.scorer is not None:
+        print(display.scorer.scorecard().format(), flush=True)
     if errors:
         print(f"warpsync demo: error: {errors[0]}", file=sys.stderr)
         return 1
@@ -165,7 +168,9 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = synthetic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the service with a built-in synthetic publisher and print its events")
+    p = sub.add_parser("demo", help="run the service with the default rig simulator publishing into it")
     add_service_flags(p)
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    p.add_argument("--every", type=float, default=2.0, metavar="S", help="print frequent events and errors every S s")
+    p.add_argument("--verbose", action="store_true", help="print every event")
     p.set_defaults(func=run_demo)
