@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Mapping
 
 from prometheus_client import CollectorRegistry
@@ -15,6 +16,8 @@ from warpsync_client.protocol import StreamMeta
 
 from .config import Config
 from .stage import Event, Samples, Stage
+
+log = logging.getLogger(__name__)
 
 StatusSource = Callable[[str, float], "Mapping[str, Any] | None"]
 
@@ -83,6 +86,7 @@ def build_stages(cfg: Config, registry: CollectorRegistry, status: StatusSource 
         from .engine.stage import EngineStage
 
         engine = EngineStage(cfg.engine, registry)
+    speech: Any = SpeechOnDemand(cfg, registry) if cfg.speech.enabled else None
     if status is not None and engine is not None:
         stages.append(StatusStage(cfg.publish.status_interval_s, _merged_status(status, engine)))
         stages.append(FullStatus(engine, status))
@@ -91,6 +95,8 @@ def build_stages(cfg: Config, registry: CollectorRegistry, status: StatusSource 
             stages.append(StatusStage(cfg.publish.status_interval_s, status))
         if engine is not None:
             stages.append(engine)
+    if speech is not None:
+        stages.append(speech)
     return stages
 
 
@@ -138,3 +144,49 @@ class FullStatus:
 
     def tick(self, now_s: float) -> list[Event]:
         return self._full(self.stage.tick(now_s), now_s)
+
+
+class SpeechOnDemand:
+    """The speech stage, built when the first ``text`` stream opens.
+
+    Building it imports torch and loads the acoustic model (seconds), which a service whose rig has no
+    transcript should not pay. Until then this keeps only the metadata of the open streams; when a text
+    stream opens it builds `warpsync.speech.stage.SpeechStage` and replays the opens of the streams still
+    open, then passes every call through. Audio received before the first text stream opened is not aligned.
+    """
+
+    name = "speech"
+
+    def __init__(self, cfg: Config, registry: CollectorRegistry) -> None:
+        self._cfg = cfg.speech
+        self._registry = registry
+        self._open: dict[str, StreamMeta] = {}
+        self.stage: Any = None
+
+    def open(self, meta: StreamMeta, now_s: float) -> list[Event]:
+        if self.stage is not None:
+            return self.stage.open(meta, now_s)
+        self._open[meta.stream] = meta
+        if meta.modality != "text":
+            return []
+        from .speech.stage import SpeechStage
+
+        log.info("first text stream %r: loading the speech stage", meta.stream)
+        self.stage = SpeechStage(self._cfg, self._registry)
+        events: list[Event] = []
+        for m in self._open.values():
+            events += self.stage.open(m, now_s)
+        self._open.clear()
+        return events
+
+    def samples(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
+        return [] if self.stage is None else self.stage.samples(meta, chunk)
+
+    def close(self, stream: str, now_s: float) -> list[Event]:
+        if self.stage is None:
+            self._open.pop(stream, None)
+            return []
+        return self.stage.close(stream, now_s)
+
+    def tick(self, now_s: float) -> list[Event]:
+        return [] if self.stage is None else self.stage.tick(now_s)

@@ -9,24 +9,38 @@ from warpsync_client.protocol import StreamMeta
 
 from warpsync.config import Config
 from warpsync.stage import Event
-from warpsync.stages import FullStatus, StatusStage, build_stages
+from warpsync.stages import FullStatus, SpeechOnDemand, StatusStage, build_stages
 
 
 def _ingest_status(stream, now_s):
     return {"chunks": 7, "closed": False, "settled": "ingest-value"}
 
 
-def test_default_stages_are_status_then_engine():
+def test_default_stages_are_status_engine_speech():
     stages = build_stages(Config(), CollectorRegistry(), _ingest_status)
-    assert [s.name for s in stages][:2] == ["status", "engine"]
+    assert [s.name for s in stages] == ["status", "engine", "speech"]
     assert isinstance(stages[0], StatusStage) and isinstance(stages[1], FullStatus)
+    assert isinstance(stages[2], SpeechOnDemand)
+
+
+def test_speech_stage_is_built_by_the_first_text_stream_and_sees_open_audio():
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, enabled=False))
+    (speech,) = build_stages(cfg, CollectorRegistry(), None)
+    speech.open(StreamMeta("mic", "audio", 16000.0, (1,)), 0.0)
+    speech.open(StreamMeta("gone", "audio", 16000.0, (1,)), 0.0)
+    speech.close("gone", 0.5)
+    assert speech.stage is None  # no transcript yet: torch and the model are not loaded
+    speech.open(StreamMeta("cap", "text", 0.0, (), "utf8"), 1.0)
+    assert speech.stage is not None
+    assert set(speech.stage.audio) == {"mic"}  # the open audio stream was replayed, the closed one not
 
 
 def test_engine_disabled_and_no_status_source():
     cfg = Config()
     cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, enabled=False))
-    assert [s.name for s in build_stages(cfg, CollectorRegistry(), _ingest_status)] == ["status"]
-    assert [s.name for s in build_stages(Config(), CollectorRegistry(), None)] == ["engine"]
+    assert [s.name for s in build_stages(cfg, CollectorRegistry(), _ingest_status)] == ["status", "speech"]
+    assert [s.name for s in build_stages(Config(), CollectorRegistry(), None)] == ["engine", "speech"]
 
 
 class _FakeEngine:
