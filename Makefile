@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e clients/python
-	$(PY) -m pip install -q -e '.[test,video]'
+	$(PY) -m pip install -q -e '.[test,video,plot]'
 	touch $@
 
 install: $(STAMP)
