@@ -11,6 +11,7 @@ from warpsync.engine.content import (
     ContentFilter,
     TimedBuffer,
     coarse_offset,
+    frame_smooth,
     gaussian_smooth,
     gcc_phat_lag,
     measure_lag,
@@ -129,3 +130,28 @@ def test_gaussian_smooth_keeps_mass_and_nans():
     x[10] = np.nan
     assert np.isnan(gaussian_smooth(x, 3.0)[10])
     assert math.isfinite(gaussian_smooth(x, 3.0)[11])
+
+
+def test_frame_smooth_hand_worked_and_reference(rng):
+    # a box of 2 applied twice: weights [1, 2, 1] / 4 around each sample (same-size output)
+    x = np.array([0.0, 0, 4, 0, 0])
+    np.testing.assert_allclose(frame_smooth(x, 2.0), [0, 1, 2, 1, 0])
+    # reference: explicit normalized weighted mean over the finite neighbours, NaNs stay NaN
+    y = rng.normal(size=200)
+    y[[10, 11, 50]] = np.nan
+    w = 5
+    k = np.convolve(np.ones(w), np.ones(w))
+    half = (len(k) - 1) // 2
+    got = frame_smooth(y, float(w))
+    for i in range(len(y)):
+        if not np.isfinite(y[i]):
+            assert np.isnan(got[i])
+            continue
+        num = den = 0.0
+        for j, kj in enumerate(k):
+            t = i + j - half
+            if 0 <= t < len(y) and np.isfinite(y[t]):
+                num += kj * y[t]
+                den += kj
+        assert got[i] == pytest.approx(num / den, rel=1e-12)
+    np.testing.assert_array_equal(frame_smooth(y, 1.0)[np.isfinite(y)], y[np.isfinite(y)])

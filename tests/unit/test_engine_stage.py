@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from warpsync.engine.config import EngineConfig, SessionConfig
+from warpsync.engine.config import ContentConfig, EngineConfig, SessionConfig
 from warpsync.engine.stage import EngineStage
 from warpsync.stage import Samples
 from warpsync_client.protocol import StreamMeta
@@ -165,3 +167,28 @@ def test_closed_stream_publishes_no_offsets_until_reopened(rng):
     later = stage.tick(HOST0 + 4.6) + stage.tick(HOST0 + 5.2)
     assert not [e for e in later if e.name == "sync.offset" and e.stream == "b"]
     assert [e for e in later if e.name == "sync.offset" and e.stream == "a"]
+
+
+def test_sensor_is_aligned_to_the_fastest_camera_unless_told_otherwise():
+    from warpsync.engine.session import SyncEngine
+
+    def engine(cfg=None):
+        eng = SyncEngine(cfg or EngineConfig())
+        for m in (
+            StreamMeta("mic", "audio", 16000.0, (1,), "f4"),
+            StreamMeta("cam30", "video", 30.0, (24, 32), "u1"),
+            StreamMeta("cam60", "video", 60.0, (16,), "f4", "motion"),
+            StreamMeta("cam60b", "video", 60.0, (24, 32), "u1"),
+            StreamMeta("imu", "sensor", 500.0, (3,), "f4"),
+            StreamMeta("imu2", "sensor", 500.0, (3,), "f4", meta={"sync_to": "cam30"}),
+        ):
+            eng.open(m, HOST0)
+        return eng
+
+    eng = engine()
+    assert eng.partner_of(eng.streams["imu"]) == "cam60"  # ties: the first camera to join
+    assert eng.partner_of(eng.streams["imu2"]) == "cam30"  # sync_to wins
+    assert eng.partner_of(eng.streams["cam60"]) == "mic"  # cameras stay on the audio anchor
+    assert eng.streams["imu"].kin is not None and eng.streams["mic"].kin is None
+    off = engine(dataclasses.replace(EngineConfig(), content=dataclasses.replace(ContentConfig(), sensor_to_video=False)))
+    assert off.partner_of(off.streams["imu"]) == "mic"

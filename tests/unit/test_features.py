@@ -135,3 +135,68 @@ def test_bad_rates_and_modalities_raise():
         envelope_extractor("text", 1.0, ())
     with pytest.raises(AlignmentError, match="highpass_hz"):
         sensor_activity(np.zeros(10), 10.0, highpass_hz=6.0)
+
+
+def test_motion_kinetic_hand_worked_frames():
+    # 4x4 frames at 10 fps: still, still, the whole frame brightens by 8 once, then still again
+    frames = np.zeros((5, 4, 4), np.uint8)
+    frames[3:] = 8
+    f = motion_activity(frames, 10.0, t0_s=0.0, kinetic=True)
+    # motion energies at 0.05, 0.15, 0.25, 0.35: 0, 0, 8, 0 per cell -> changes at 0.1, 0.2, 0.3: 0, +8, -8
+    np.testing.assert_allclose(f.times_s, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(f.values[:, 0], [0.0, 16 * 8.0, 0.0])  # activity: rises only
+    np.testing.assert_allclose(f.values[:, 1], [0.0, 16 * 8.0, 16 * 8.0])  # kinetic: rises and falls
+
+
+def test_motion_difference_vectors_are_stamped_between_their_frames():
+    # a camera sending frame differences: vector k is the motion between frames k-1 and k
+    v = np.zeros((4, 16), np.float32)
+    v[2] = 1.0
+    plain = motion_activity(v, 10.0, t0_s=0.0)
+    diff = motion_activity(v, 10.0, t0_s=0.0, difference_vectors=True)
+    np.testing.assert_allclose(plain.times_s, [0.05, 0.15, 0.25])
+    np.testing.assert_allclose(diff.times_s, [0.0, 0.1, 0.2])  # half a frame earlier
+    np.testing.assert_allclose(diff.values, plain.values)
+    ext = envelope_extractor("video", 10.0, (16,), units="motion")
+    np.testing.assert_allclose(ext.push(0.0, v).times_s, diff.times_s)
+
+
+@pytest.mark.parametrize("shape", [(24, 32), (16,)])
+def test_motion_kinetic_streaming_equals_offline(rng, shape):
+    x = rng.integers(0, 255, size=(57, *shape)).astype(np.uint8 if len(shape) > 1 else np.float32)
+    ref = motion_activity(x, 60.0, t0_s=2.0, kinetic=True)
+    got = stream(MotionEnvelope(60.0, 2.0, kinetic=True), x, rng, 5)
+    np.testing.assert_allclose(got.times_s, ref.times_s)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-12)
+    np.testing.assert_allclose(ref.values[:, 0], motion_activity(x, 60.0, t0_s=2.0).values, rtol=1e-12)
+    # reference: total absolute change of the per-frame description
+    d = np.abs(np.diff(MotionEnvelope(60.0, 2.0).descriptions(x)[1], axis=0)).sum(axis=1)
+    np.testing.assert_allclose(ref.values[:, 1], d, rtol=1e-12)
+
+
+def test_sensor_kinetic_is_the_highpassed_magnitude_and_peaks_mid_kick(rng):
+    rate = 1000.0
+    n = 4000
+    x = np.tile([0.0, 0.0, 9.81], (n, 1)) + rng.normal(0, 0.01, (n, 3))
+    u = np.arange(40) / 40.0
+    x[2000:2040, 1] += 30.0 * np.sin(np.pi * u)  # a 40 ms half-sine kick starting at 2.0 s
+    f = sensor_activity(x, rate, t0_s=0.0, kinetic=True)
+    np.testing.assert_allclose(f.values[:, 0], sensor_activity(x, rate, t0_s=0.0).values, rtol=1e-12)
+    kin_peak = f.times_s[np.argmax(f.values[:, 1])]
+    rise_peak = f.times_s[np.argmax(f.values[:, 0])]
+    assert 2.017 <= kin_peak <= 2.023  # the middle of the velocity change
+    assert rise_peak < 2.006  # the rising edge marks its start
+    got = stream(SensorEnvelope(rate, 0.0, kinetic=True), x, rng, 70)
+    np.testing.assert_allclose(got.values, f.values, rtol=1e-9, atol=1e-9)
+
+
+def test_one_dropped_frame_starts_a_new_segment(rng):
+    # a camera sending one frame per chunk at 60 fps: losing one chunk must not shift the frames after it
+    frames = rng.integers(0, 255, size=(10, 8, 8)).astype(np.uint8)
+    ext = envelope_extractor("video", 60.0, (8, 8))
+    out = [ext.push(k / 60.0, frames[k : k + 1]) for k in range(10) if k != 5]
+    assert ext.segments == 2
+    got = Frames.concat(out)
+    ref = Frames.concat([motion_activity(frames[:5], 60.0), motion_activity(frames[6:], 60.0, t0_s=6 / 60.0)])
+    np.testing.assert_allclose(got.times_s, ref.times_s)
+    np.testing.assert_allclose(got.values, ref.values)

@@ -46,6 +46,9 @@ class ContentConfig:
     event latency of large sessions low) (default 4)."""
     window_s: float = 4.0
     """Length of the feature window aligned each hop, seconds (default 4)."""
+    kinetic_window_s: float = 8.0
+    """Length of the window of a video-sensor pair (kinetic envelopes), seconds: an IMU feels one object where a
+    camera sees them all, so fewer events are shared per second than between microphones (default 8)."""
     grid_s: float = 0.001
     """Resolution of the common time grid windows are resampled to before alignment, seconds (default 0.001)."""
     envelope_sigma_floor_s: float = 0.001
@@ -110,6 +113,10 @@ class ContentConfig:
     """Feature history kept per stream for the coarse search, seconds (default 120)."""
     raw_audio_refine: bool = True
     """Refine audio-to-audio lags by GCC-PHAT on the raw samples (sub-millisecond)."""
+    sensor_to_video: bool = True
+    """A sensor stream without a configured partner (`partners`, ``sync_to``) is aligned to the fastest camera
+    of its session, comparing its acceleration magnitude with the camera's change of motion energy (what both
+    see of a velocity change); off, or with no camera, it is aligned to the anchor (default true)."""
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,24 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
+def frame_smooth(x: np.ndarray, width: float) -> np.ndarray:
+    """Triangle smoothing of total width ``2 * width`` samples (a box of `width` applied twice), NaNs treated as
+    missing like `gaussian_smooth`. A camera's change of motion energy between frames k-1 and k averages the
+    speed change over two frame intervals with this weight, so a finely sampled sensor envelope smoothed by it
+    (width = one frame period) has the same shape in time as the camera's: like is compared with like."""
+    w = int(round(width))
+    if w <= 1:
+        return x.copy()
+    k = np.convolve(np.ones(w), np.ones(w))
+    mask = np.isfinite(x)
+    xz = np.where(mask, x, 0.0)
+    num = np.convolve(xz, k, mode="same")
+    den = np.convolve(mask.astype(float), k, mode="same")
+    out = np.where(den > 1e-9, num / np.maximum(den, 1e-9), np.nan)
+    out[~mask] = np.nan
+    return out
+
+
 # ----------------------------------------------------------------------------------------- measurement
 @dataclass(frozen=True)
 class LagMeasurement:

@@ -35,6 +35,7 @@ from .content import (
     ContentFilter,
     TimedBuffer,
     coarse_offset,
+    frame_smooth,
     gaussian_smooth,
     gcc_phat_lag,
     measure_lag,
@@ -49,6 +50,8 @@ RAW_RATE_MAX_HZ = 8000.0
 """Raw audio kept for GCC-PHAT refinement is block-averaged down to at most this rate, Hz."""
 RAW_WINDOW_S = 2.0
 """Length of the raw-audio window refined by GCC-PHAT, seconds."""
+KINETIC_MODALITIES = ("video", "sensor")
+"""Modalities that also keep a kinetic envelope (what video and sensors share: velocity changes)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class StreamState:
     clock: ClockModel
     extractor: SegmentedExtractor | None
     env: TimedBuffer = field(default_factory=TimedBuffer)
+    kin: TimedBuffer | None = None
+    """Kinetic envelope (video: change of motion energy; sensor: acceleration magnitude), for video-sensor pairs."""
     raw: TimedBuffer | None = None
     raw_rate_hz: float = 0.0
     raw_factor: int = 1
@@ -189,6 +194,8 @@ class SyncEngine:
                 tuple(meta.shape),
                 audio_hop_ms=ccfg.features.audio_hop_ms,
                 sensor_highpass_hz=min(ccfg.features.sensor_highpass_hz, 0.45 * meta.rate_hz),
+                units=meta.units,
+                kinetic=meta.modality in KINETIC_MODALITIES,
             )
         c = ccfg.content
         st = StreamState(
@@ -205,6 +212,8 @@ class SyncEngine:
                 rate_prior=c.rate_prior_ppm * 1e-6,
             ),
         )
+        if ext is not None and meta.modality in KINETIC_MODALITIES:
+            st.kin = TimedBuffer()
         if meta.modality == "audio" and meta.rate_hz > 0:
             st.raw_factor = max(1, math.ceil(meta.rate_hz / RAW_RATE_MAX_HZ))
             st.raw_rate_hz = meta.rate_hz / st.raw_factor
@@ -278,9 +287,17 @@ class SyncEngine:
                 log.warning("stream %s: no content features (%s); it is synchronized by its clock only", st.name, exc)
                 st.extractor = None
                 st.env.clear()
+                st.kin = None
                 return event
             if len(fr):
-                st.env.append(fr.times_s, fr.values)
+                vals = fr.values
+                if vals.ndim == 2:
+                    vals = vals[:, 0]
+                    if st.kin is not None:
+                        st.kin.append(fr.times_s, fr.values[:, 1])
+                        if st.kin.first_time < fr.times_s[-1] - 1.1 * self.cfg.content.history_s:
+                            st.kin.trim_before(fr.times_s[-1] - self.cfg.content.history_s)
+                st.env.append(fr.times_s, vals)
                 if st.env.first_time < fr.times_s[-1] - 1.1 * self.cfg.content.history_s:
                     st.env.trim_before(fr.times_s[-1] - self.cfg.content.history_s)
         if st.raw is not None:
@@ -289,6 +306,8 @@ class SyncEngine:
 
     def _clear_content_buffers(self, st: StreamState) -> None:
         st.env.clear()
+        if st.kin is not None:
+            st.kin.clear()
         if st.raw is not None:
             st.raw.clear()
             st.raw_tail = np.zeros(0)
@@ -363,6 +382,15 @@ class SyncEngine:
         p = sess.cfg.partners.get(st.name) or str(st.meta.meta.get("sync_to", "") or "")
         if p and p in self.streams and p != st.name:
             return p
+        if st.meta.modality == "sensor" and self.cfg.content.sensor_to_video:
+            # an IMU feels what a camera sees (velocity changes): align it to the fastest camera of its session
+            cams = [
+                self.streams[n]
+                for n in sess.members
+                if n in self.streams and self.streams[n].meta.modality == "video" and self.streams[n].kin is not None
+            ]
+            if cams:
+                return max(cams, key=lambda c: c.meta.rate_hz).name  # ties: the first to join
         return sess.reference or sess.anchor
 
     def is_anchor(self, st: StreamState) -> bool:
@@ -425,20 +453,29 @@ class SyncEngine:
         if partner is None or partner.extractor is None or len(st.env) < 4 or len(partner.env) < 4:
             st.last_reason = "no_data"
             return
+        # video and sensors are compared like with like: change of motion energy vs acceleration magnitude
+        kinetic = st.kin is not None and partner.kin is not None and st.meta.modality != partner.meta.modality
+        s_env = st.kin if kinetic else st.env
+        p_env = partner.kin if kinetic else partner.env
+        if len(s_env) < 4 or len(p_env) < 4:
+            st.last_reason = "no_data"
+            return
+        # fewer shared events per second across modalities (an IMU feels one object, a camera sees all): a longer window
+        window_s = c.kinetic_window_s if kinetic else c.window_s
         # only the tail of each history takes part: the window, the widest search and a margin
-        span = c.window_s + 2.0 * c.prior_latency_s + 1.0
-        s_t, s_v = _tail(st.env, span)
-        p_t, p_v = _tail(partner.env, span)
+        span = window_s + 2.0 * c.prior_latency_s + 1.0
+        s_t, s_v = _tail(s_env, span)
+        p_t, p_v = _tail(p_env, span)
         ts = self.to_ref(st, s_t)
         tp = self.to_ref(partner, p_t)
         if ts is None or tp is None:
             st.last_reason = "no_clock"
             return
         T_end = min(ts[-1], tp[-1]) - 3 * self.cfg.features.smooth_s
-        T_start = max(T_end - c.window_s, ts[0], tp[0])
+        T_start = max(T_end - window_s, ts[0], tp[0])
         g = c.grid_s
         n = int((T_end - T_start) / g)
-        if n < int(0.5 * c.window_s / g):
+        if n < int(0.5 * window_s / g):
             st.last_reason = "no_data"
             return
         f = st.filter
@@ -463,8 +500,16 @@ class SyncEngine:
         sm = self.cfg.features.smooth_s / g
         gap_p = max(3.0 * _median_step(p_t), 2 * g)
         gap_s = max(3.0 * _median_step(s_t), 2 * g)
-        ref = gaussian_smooth(resample(tp, p_v, grid, gap_p), sm)
-        cand = gaussian_smooth(resample(ts, s_v, gridc, gap_s), sm)
+        ref = resample(tp, p_v, grid, gap_p)
+        cand = resample(ts, s_v, gridc, gap_s)
+        if kinetic:
+            # the sensor's acceleration magnitude, seen through the camera's frame-difference weighting
+            if st.meta.modality == "sensor":
+                cand = frame_smooth(cand, 1.0 / (partner.meta.rate_hz * g))
+            elif partner.meta.modality == "sensor":
+                ref = frame_smooth(ref, 1.0 / (st.meta.rate_hz * g))
+        ref = gaussian_smooth(ref, sm)
+        cand = gaussian_smooth(cand, sm)
         m = measure_lag(
             ref,
             cand,
@@ -511,14 +556,22 @@ class SyncEngine:
                 st.last_reason = "acquiring"
                 return
             st.acquire.append((T_mid, z, sigma))
-            st.acquire = [a for a in st.acquire if a[0] >= T_mid - c.acquire_span_s - c.window_s]
+            # the span scales with the window: the same fraction of new data (an 8 s window needs 4 s); across
+            # modalities without a matched feature (video motion vs audio onsets: fewer shared events, different
+            # shapes) the agreeing windows must not overlap at all
+            span_needed = c.acquire_span_s * window_s / c.window_s
+            if st.meta.modality != partner.meta.modality and not kinetic:
+                span_needed = max(span_needed, window_s)
+            st.acquire = [a for a in st.acquire if a[0] >= T_mid - span_needed - window_s]
             tol = max(3.0 * sigma, c.acquire_tolerance_s)
             agree = [a for a in st.acquire if abs(a[1] - z) <= max(tol, 3.0 * a[2])]
-            if len(agree) < c.acquire_hops or T_mid - agree[0][0] < c.acquire_span_s:
+            if len(agree) < c.acquire_hops or T_mid - agree[0][0] < span_needed:
                 st.last_reason = "acquiring"
                 return
             st.acquire.clear()
             z = float(np.median([a[1] for a in agree]))
+        # re-locking needs as much new data as the first lock: longer windows overlap more between hops
+        f.relock_hops = max(c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s))
         accepted = f.update(T_mid, z, sigma)
         if accepted:
             st.last_accept_T = T_end
@@ -572,7 +625,7 @@ class SyncEngine:
             st.filter.update(float(ts[-1] + m.lag_s), -m.lag_s, max(c.coarse_grid_s, 0.01))
 
     # ----------------------------------------------------------------------------------------- fusion
-    def estimate(self, st: StreamState) -> Estimate | None:
+    def estimate(self, st: StreamState, _depth: int = 0) -> Estimate | None:
         sess = self.sessions[st.session]
         reference = sess.reference or HOST
         if not math.isfinite(st.last_t_end_s) or not st.clock.ready:
@@ -623,6 +676,13 @@ class SyncEngine:
             method: Method = "fused" if clock_settled else "content"
             unc = sig
             settled = f.updates >= 3 and sig <= max(4 * c.grid_s, 0.005)
+            # aligned to a partner other than the anchor (an IMU to its camera): only as good as the partner's own
+            # mapping, which may still be on clock sync (capture latency unknown)
+            pname = self.partner_of(st)
+            partner = self.streams.get(pname)
+            if partner is not None and not self.is_anchor(partner) and _depth < 8:
+                pe = self.estimate(partner, _depth + 1)
+                unc = math.hypot(unc, pe.uncertainty_s if pe is not None else c.prior_latency_s)
             conf = c.confidence_scale_s / (c.confidence_scale_s + unc) * math.exp(-max(age, 0.0) / c.timeout_s)
         else:
             method = "clock"

@@ -51,6 +51,9 @@ class SegmentedExtractor:
     Sample ``i`` of a segment is at ``segment_t0_s + i / rate_hz``: the sample clock, not per-chunk stamps,
     places samples inside a segment. A chunk whose stamp is off its expected time by more than `gap_tol_s`
     starts a new segment; the extractor's partial state (half a hop, the previous frame) is dropped there.
+    The default tolerance is half a sample period, at least 5 ms (stamp jitter): a single dropped sample (one
+    video frame sent per chunk) must start a new segment, or every later sample would be placed one sample
+    period early (at 60 fps, 17 ms per dropped frame, accumulating).
     """
 
     def __init__(self, factory, rate_hz: float, gap_tol_s: float | None = None) -> None:
@@ -58,7 +61,7 @@ class SegmentedExtractor:
             raise AlignmentError(f"a feature extractor needs a positive sample rate, got {rate_hz} Hz")
         self._factory = factory
         self.rate_hz = float(rate_hz)
-        self.gap_tol_s = max(1.5 / rate_hz, 0.005) if gap_tol_s is None else gap_tol_s
+        self.gap_tol_s = max(0.5 / rate_hz, 0.005) if gap_tol_s is None else gap_tol_s
         self._ext = None
         self._t0 = 0.0
         self._n = 0
@@ -82,9 +85,19 @@ class SegmentedExtractor:
 
 
 def envelope_extractor(
-    modality: str, rate_hz: float, shape: tuple[int, ...], *, audio_hop_ms: float = 1.0, sensor_highpass_hz: float = 0.5
+    modality: str,
+    rate_hz: float,
+    shape: tuple[int, ...],
+    *,
+    audio_hop_ms: float = 1.0,
+    sensor_highpass_hz: float = 0.5,
+    units: str = "",
+    kinetic: bool = False,
 ) -> SegmentedExtractor:
-    """The streaming activity-envelope extractor for a stream of this modality, rate and sample shape."""
+    """The streaming activity-envelope extractor for a stream of this modality, rate and sample shape.
+
+    `units` ``motion`` marks video vectors as frame differences (stamped between their frames); `kinetic` makes
+    video and sensor extractors return ``(n, 2)`` values: activity and kinetic envelope (audio ignores it)."""
     from .audio import AudioEnvelope
     from .sensor import SensorEnvelope
     from .video import MotionEnvelope
@@ -92,7 +105,12 @@ def envelope_extractor(
     if modality == "audio":
         return SegmentedExtractor(lambda t0: AudioEnvelope(rate_hz, t0, hop_ms=audio_hop_ms), rate_hz)
     if modality == "video":
-        return SegmentedExtractor(lambda t0: MotionEnvelope(rate_hz, t0), rate_hz)
+        diff = units == "motion"
+        return SegmentedExtractor(
+            lambda t0: MotionEnvelope(rate_hz, t0, difference_vectors=diff, kinetic=kinetic), rate_hz
+        )
     if modality == "sensor":
-        return SegmentedExtractor(lambda t0: SensorEnvelope(rate_hz, t0, highpass_hz=sensor_highpass_hz), rate_hz)
+        return SegmentedExtractor(
+            lambda t0: SensorEnvelope(rate_hz, t0, highpass_hz=sensor_highpass_hz, kinetic=kinetic), rate_hz
+        )
     raise AlignmentError(f"no activity envelope for modality {modality!r} (audio, video and sensor have one)")

@@ -7,6 +7,11 @@ filter starts in steady state on the first sample and its state carries across c
 accelerations, which barely change ``|a + g|``. The activity envelope is its rising edge,
 ``max(0, m_k - m_{k-1}) * rate_hz`` (units per second), stamped at the midpoint ``t0_s + (k - 1/2) / rate_hz``:
 like an audio onset, it marks where a jolt *starts*.
+
+With ``kinetic=True`` the streaming class also returns the *kinetic* envelope as a second column: the
+high-passed magnitude itself at the same midpoints, ``(m_k + m_{k-1}) / 2``: the magnitude of the
+acceleration, which peaks at the middle of a velocity change, as a camera's change of motion energy does
+(`MotionEnvelope` kinetic column).
 """
 
 from __future__ import annotations
@@ -28,15 +33,18 @@ def as_channels(x: np.ndarray) -> np.ndarray:
     return x.reshape(len(x), math.prod(x.shape[1:]) if x.ndim > 1 else 1)
 
 
-def sensor_activity(x: np.ndarray, rate_hz: float, *, highpass_hz: float = 0.5, t0_s: float = 0.0) -> Frames:
-    """Sensor activity envelope of a whole recording (see the module docstring for the time axis)."""
-    return SensorEnvelope(rate_hz, t0_s, highpass_hz=highpass_hz).push(x)
+def sensor_activity(
+    x: np.ndarray, rate_hz: float, *, highpass_hz: float = 0.5, t0_s: float = 0.0, kinetic: bool = False
+) -> Frames:
+    """Sensor activity envelope of a whole recording (see the module docstring for the time axis); with
+    `kinetic`, values are ``(n, 2)``: activity and kinetic envelope."""
+    return SensorEnvelope(rate_hz, t0_s, highpass_hz=highpass_hz, kinetic=kinetic).push(x)
 
 
 class SensorEnvelope:
     """Streaming `sensor_activity`: identical output (to rounding) for any chunking of the same samples."""
 
-    def __init__(self, rate_hz: float, t0_s: float, *, highpass_hz: float = 0.5) -> None:
+    def __init__(self, rate_hz: float, t0_s: float, *, highpass_hz: float = 0.5, kinetic: bool = False) -> None:
         if not (np.isfinite(rate_hz) and rate_hz > 0):
             raise AlignmentError(f"sensor rate must be a positive number of Hz, got {rate_hz}")
         if not (0 < highpass_hz < rate_hz / 2):
@@ -47,12 +55,13 @@ class SensorEnvelope:
         self._zi: np.ndarray | None = None
         self._prev: float | None = None
         self._k = 0
+        self.kinetic = bool(kinetic)
 
     def push(self, x: np.ndarray) -> Frames:
         xc = as_channels(x)
         n = len(xc)
         if n == 0:
-            return Frames.empty()
+            return Frames.empty(2) if self.kinetic else Frames.empty()
         if self._zi is None:
             # start the filter in steady state on the first sample: no start-up transient from gravity
             self._zi = lfilter_zi(self.b, self.a)[:, None] * xc[0][None, :]
@@ -60,10 +69,12 @@ class SensorEnvelope:
         m = np.sqrt((h * h).sum(axis=1))
         ks = self._k + np.arange(n)
         self._k += n
+        mm = m if self._prev is None else np.concatenate([[self._prev], m])
         if self._prev is None:
-            vals = np.maximum(np.diff(m), 0.0) * self.rate_hz
             ks = ks[1:]
-        else:
-            vals = np.maximum(np.diff(np.concatenate([[self._prev], m])), 0.0) * self.rate_hz
+        vals = np.maximum(np.diff(mm), 0.0) * self.rate_hz
         self._prev = float(m[-1])
-        return Frames(self.t0_s + (ks - 0.5) / self.rate_hz, vals)
+        times = self.t0_s + (ks - 0.5) / self.rate_hz
+        if not self.kinetic:
+            return Frames(times, vals)
+        return Frames(times, np.stack([vals, 0.5 * (mm[1:] + mm[:-1])], axis=1))

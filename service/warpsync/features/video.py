@@ -5,11 +5,22 @@ Input is ``(n, *shape)`` per frame: raw frames ``(h, w)`` or ``(h, w, c)`` (any 
 
 * raw frames: the motion energy between frames k-1 and k is ``mean |f_k - f_{k-1}|`` per cell of a 4x4 grid,
   a 16-vector stamped at the midpoint ``t0_s + (k - 1/2) / rate_hz``;
-* vectors are taken as the per-frame description itself (already motion-like), stamped at the frame time.
+* vectors are taken as the per-frame description itself (already motion-like), stamped at the frame time;
+  except when they are declared frame differences (``difference_vectors``, a stream whose ``units`` are
+  ``motion``: vector k is the motion between frames k-1 and k, as a camera computing motion energy sends it),
+  which are stamped at the midpoint ``t0_s + (k - 1/2) / rate_hz`` like the motion computed from raw frames:
+  the interval they describe is centred there, and stamping them at frame k would put every motion event half
+  a frame late (8 ms at 60 fps).
 
 The motion *activity* envelope, used for alignment, is the rectified increase of that description between
 consecutive entries (``sum max(0, m_j - m_{j-1})``), stamped at the midpoint of the two: motion starting
 (or speeding up) is a peak in it, like an onset in audio and the rising edge of a jolt in an accelerometer.
+
+With ``kinetic=True`` the streaming class also returns the *kinetic* envelope, the total change of the
+description ``sum |m_j - m_{j-1}|`` at the same times, as a second column: motion energy follows an object's
+speed, so its change follows the magnitude of its acceleration, launches and stops alike. That is what an
+accelerometer measures directly (`SensorEnvelope` kinetic column: the high-passed acceleration magnitude), so
+video and IMU are compared like with like: both peak at the middle of a velocity change, whatever its shape.
 """
 
 from __future__ import annotations
@@ -49,19 +60,24 @@ def _edges(size: int) -> np.ndarray:
     return e
 
 
-def motion_activity(frames: np.ndarray, rate_hz: float, *, t0_s: float = 0.0) -> Frames:
-    """Motion activity envelope of a whole recording (see the module docstring for the time axis)."""
-    return MotionEnvelope(rate_hz, t0_s).push(frames)
+def motion_activity(
+    frames: np.ndarray, rate_hz: float, *, t0_s: float = 0.0, difference_vectors: bool = False, kinetic: bool = False
+) -> Frames:
+    """Motion activity envelope of a whole recording (see the module docstring for the time axis); with
+    `kinetic`, values are ``(n, 2)``: activity and kinetic envelope."""
+    return MotionEnvelope(rate_hz, t0_s, difference_vectors=difference_vectors, kinetic=kinetic).push(frames)
 
 
 class MotionEnvelope:
     """Streaming `motion_activity`: identical output for any chunking of the same frames."""
 
-    def __init__(self, rate_hz: float, t0_s: float) -> None:
+    def __init__(self, rate_hz: float, t0_s: float, *, difference_vectors: bool = False, kinetic: bool = False) -> None:
         if not (np.isfinite(rate_hz) and rate_hz > 0):
             raise AlignmentError(f"video frame rate must be a positive number of Hz, got {rate_hz}")
         self.rate_hz = float(rate_hz)
         self.t0_s = float(t0_s)
+        self.difference_vectors = bool(difference_vectors)
+        self.kinetic = bool(kinetic)
         self._k = 0  # index of the next frame
         self._last_frame: np.ndarray | None = None  # raw frames: previous frame (as float)
         self._last_desc: np.ndarray | None = None  # previous description vector
@@ -84,7 +100,8 @@ class MotionEnvelope:
         ks = self._k + np.arange(n)
         self._k += n
         if not self._raw:
-            return self.t0_s + ks / self.rate_hz, x.reshape(n, -1).astype(np.float64)
+            shift = 0.5 if self.difference_vectors else 0.0
+            return self.t0_s + (ks - shift) / self.rate_hz, x.reshape(n, -1).astype(np.float64)
         cells = _cells(x)
         prev = self._last_frame
         self._last_frame = cells[-1].copy()
@@ -97,14 +114,21 @@ class MotionEnvelope:
 
     def push(self, x: np.ndarray) -> Frames:
         t, d = self.descriptions(x)
+        empty = Frames.empty(2) if self.kinetic else Frames.empty()
         if len(t) == 0:
-            return Frames.empty()
+            return empty
         prev = self._last_desc
         self._last_desc = d[-1].copy()
         if prev is None:
             if len(t) < 2:
-                return Frames.empty()
-            return Frames(0.5 * (t[1:] + t[:-1]), np.maximum(np.diff(d, axis=0), 0.0).sum(axis=1))
-        dd = np.concatenate([prev[None], d])
-        tt = np.concatenate([[t[0] - 1.0 / self.rate_hz], t])
-        return Frames(0.5 * (tt[1:] + tt[:-1]), np.maximum(np.diff(dd, axis=0), 0.0).sum(axis=1))
+                return empty
+            dd, tt = d, t
+        else:
+            dd = np.concatenate([prev[None], d])
+            tt = np.concatenate([[t[0] - 1.0 / self.rate_hz], t])
+        diff = np.diff(dd, axis=0)
+        activity = np.maximum(diff, 0.0).sum(axis=1)
+        times = 0.5 * (tt[1:] + tt[:-1])
+        if not self.kinetic:
+            return Frames(times, activity)
+        return Frames(times, np.stack([activity, np.abs(diff).sum(axis=1)], axis=1))
