@@ -178,7 +178,8 @@ def _pack(obj: Mapping[str, Any]) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
-def encode_open(meta: StreamMeta) -> list[bytes]:
+def open_header(meta: StreamMeta) -> dict[str, Any]:
+    """The ``open`` header of a stream: what `encode_open` packs and `decode_open` reads back."""
     hdr: dict[str, Any] = {
         "v": VERSION,
         "type": "open",
@@ -193,7 +194,11 @@ def encode_open(meta: StreamMeta) -> list[bytes]:
     }
     if meta.meta:
         hdr["meta"] = dict(meta.meta)
-    return [_pack(hdr)]
+    return hdr
+
+
+def encode_open(meta: StreamMeta) -> list[bytes]:
+    return [_pack(open_header(meta))]
 
 
 def encode_chunk_header(stream: str, seq: int, t_dev_s: float, n: int, duration_s: float | None = None) -> bytes:

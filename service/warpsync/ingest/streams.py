@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping, NamedTuple
 
 import numpy as np
+from warpsync_client import protocol as P
 from warpsync_client.protocol import DEFAULT_LIMITS, REASONS, Chunk, Limits, StreamMeta, decode_chunk
 
 from ..errors import ProtocolError
@@ -96,20 +97,8 @@ def meta_equal(a: StreamMeta, b: StreamMeta) -> bool:
 
 
 def meta_to_wire(meta: StreamMeta) -> dict[str, Any]:
-    """The open-header fields of `meta` (what `decode_open` takes)."""
-    return {
-        "v": 1,
-        "type": "open",
-        "stream": meta.stream,
-        "modality": meta.modality,
-        "rate_hz": float(meta.rate_hz),
-        "shape": list(meta.shape),
-        "dtype": meta.dtype,
-        "units": meta.units,
-        "clock": meta.clock,
-        "session": meta.session,
-        "meta": dict(meta.meta),
-    }
+    """The open-header fields of `meta` (what `decode_open` takes), to pass a stream between processes."""
+    return P.open_header(meta)
 
 
 def has_nonfinite(arr: np.ndarray) -> bool:
