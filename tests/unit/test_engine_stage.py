@@ -190,5 +190,7 @@ def test_sensor_is_aligned_to_the_fastest_camera_unless_told_otherwise():
     assert eng.partner_of(eng.streams["imu2"]) == "cam30"  # sync_to wins
     assert eng.partner_of(eng.streams["cam60"]) == "mic"  # cameras stay on the audio anchor
     assert eng.streams["imu"].kin is not None and eng.streams["mic"].kin is None
-    off = engine(dataclasses.replace(EngineConfig(), content=dataclasses.replace(ContentConfig(), sensor_to_video=False)))
+    off = engine(
+        dataclasses.replace(EngineConfig(), content=dataclasses.replace(ContentConfig(), sensor_to_video=False))
+    )
     assert off.partner_of(off.streams["imu"]) == "mic"

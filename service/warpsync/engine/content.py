@@ -120,7 +120,7 @@ def frame_smooth(x: np.ndarray, width: float) -> np.ndarray:
     missing like `gaussian_smooth`. A camera's change of motion energy between frames k-1 and k averages the
     speed change over two frame intervals with this weight, so a finely sampled sensor envelope smoothed by it
     (width = one frame period) has the same shape in time as the camera's: like is compared with like."""
-    w = int(round(width))
+    w = round(width)
     if w <= 1:
         return x.copy()
     k = np.convolve(np.ones(w), np.ones(w))
