@@ -13,6 +13,13 @@ reader consumed must equal the CRC32 of everything sent.
 
 Raw and service runs alternate (``--repeat`` pairs per size, default 3) and the median ratio is compared with
 the floors (>= 0.5 at 1 KiB, >= 0.8 at 1 MiB), so that a change in machine load hits both sides alike.
+
+What is measured is ingest: the service runs its status stage, with the sync engine and speech stages off
+(`[engine] enabled = false`, `[speech] enabled = false`). The benchmark stream is 48 kHz audio sent as fast
+as possible (1 KiB chunks: about 1000x real time), and the engine computes audio features for every chunk,
+so with it on the engine is the bottleneck and, under the lossless `block` policy, holds ingest back by
+design. `--with-engine` measures the service with every stage on (what `warpsync serve` runs); the engine's
+own real-time capacity is measured in bench_engine.py.
 """
 
 from __future__ import annotations
@@ -139,12 +146,14 @@ def _service_main(cfg, slow_rate: float | None, ep_q) -> None:
     svc.run(lambda ep: ep_q.put(ep.as_dict()))
 
 
-def _start_service(slow_rate: float | None, **ingest):
+def _start_service(slow_rate: float | None, with_engine: bool = False, **ingest):
     from warpsync.config import Config
 
     base = Config()
     cfg = dataclasses.replace(
         base,
+        engine=dataclasses.replace(base.engine, enabled=with_engine),
+        speech=dataclasses.replace(base.speech, enabled=with_engine),
         ingest=dataclasses.replace(base.ingest, endpoint="tcp://127.0.0.1:*", **ingest),
         publish=dataclasses.replace(base.publish, endpoint="tcp://127.0.0.1:*"),
         control=dataclasses.replace(base.control, endpoint="tcp://127.0.0.1:*"),
@@ -164,8 +173,10 @@ def _request(ctl, frame: bytes, timeout_s: float) -> dict:
     return msgpack.unpackb(ctl.recv(), raw=False)
 
 
-def bench_service(size: int, n: int, slow_rate: float | None = None, rate_hz: float = 48000.0, **ingest):
-    proc, ep = _start_service(slow_rate, **ingest)
+def bench_service(
+    size: int, n: int, slow_rate: float | None = None, rate_hz: float = 48000.0, with_engine: bool = False, **ingest
+):
+    proc, ep = _start_service(slow_rate, with_engine, **ingest)
     ctx = zmq.Context()
     ctl = ctx.socket(zmq.DEALER)
     ctl.connect(ep["control"])
@@ -216,18 +227,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer messages (a smoke run, noisier)")
     ap.add_argument("--repeat", type=int, default=3, help="raw/service pairs per size; the median ratio counts")
+    ap.add_argument("--with-engine", action="store_true", help="run every stage (sync engine, speech) too")
     args = ap.parse_args()
     n_small = 50_000 if args.quick else 200_000
     n_big = 500 if args.quick else 2000
     ok = True
     print(f"bench_ingest: {mp.cpu_count()} CPUs, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}")
+    print("stages: status, sync engine, speech" if args.with_engine else "stages: status (engine and speech off)")
     # Raw and service runs alternate, so that a change in machine load hits both sides of a pair alike.
     for size, n in ((1024, n_small), (1 << 20, n_big)):
         label = "1 KiB" if size == 1024 else "1 MiB"
         ratios = []
         for rep in range(args.repeat):
             raw_mps, raw_bps, _ = bench_raw(size, n)
-            svc_mps, svc_bps, got = bench_service(size, n)
+            svc_mps, svc_bps, got = bench_service(size, n, with_engine=args.with_engine)
             ratios.append(svc_mps / raw_mps)
             print(
                 f"{label} pair {rep + 1}: raw {raw_mps:10,.0f} msgs/s {raw_bps / 1e6:8,.1f} MB/s | service "
