@@ -138,11 +138,9 @@ def soft_dtw(
         store_e = return_alignment or (return_grad and not fused_grad)
         E = np.empty((n, m)) if store_e else _EMPTY2
         Gk = np.empty(Xa.shape) if fused_grad else _EMPTY2
-        Yrow = _EMPTY2
-        if fused_grad:
-            Yrow = np.zeros((m + 2 * lanes, Xa.shape[1]))
-            Yrow[lanes : lanes + m] = Ya
-        K._softdtw_backward(W, n, m, lanes, E, store_e, Xa if fused_grad else _EMPTY2, Yrow, Gk, fused_grad)
+        Yc = np.ascontiguousarray(Ya, dtype=np.float64) if fused_grad else _EMPTY2
+        Xc = np.ascontiguousarray(Xa, dtype=np.float64) if fused_grad else _EMPTY2
+        K._softdtw_backward(W, n, m, lanes, E, store_e, Xc, Yc, Gk, fused_grad)
         del W
         if fused_grad:
             G = Gk.reshape(x_shape)
