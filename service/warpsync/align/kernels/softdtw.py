@@ -241,8 +241,10 @@ def _softdtw_backward(W, n, m, K, E, store_e, X, Y, G, want_g):
     E(i, j) = E(i+1, j) w_up(i+1, j) + E(i, j+1) w_left(i, j+1) + E(i+1, j+1) w_diag(i+1, j+1), E(n-1, m-1) = 1.
     store_e: write E (n, m). want_g: accumulate G (n, d) = sum_j E(i, j) 2 (x_i - y_j), the gradient of the
     value w.r.t. X for the squared Euclidean cost, from X (n, d) and Y (m, d), as
-    2 (x_i sum_j E(i, j) - sum_j E(i, j) y_j): each stripe's rows of E are collected row-major in a (K, m)
-    buffer that stays in cache, and sum_j E(i, j) y_j is then one small matrix product (BLAS) per stripe.
+    2 (x_i sum_j E(i, j) - sum_j E(i, j) y_j): each step's E is stored as it comes, one contiguous row of a
+    (m + K - 1, K) buffer; after the stripe it is copied row-major into a (K, m) buffer (both stay in cache;
+    scattering each step into the row-major buffer directly is several times slower), and sum_j E(i, j) y_j is
+    then one small matrix product (BLAS) per stripe.
     """
     S = m + K - 1
     nb = (n + K - 1) // K
@@ -256,7 +258,9 @@ def _softdtw_backward(W, n, m, K, E, store_e, X, Y, G, want_g):
     n1 = np.zeros(K + 1)
     n2 = np.zeros(K + 1)
     cur = np.zeros(K + 1)
-    Eb = np.zeros((K if want_g else 0, m))  # the stripe's rows of E, row-major (rows >= kk stay zero)
+    kg = K if want_g else 0
+    Es = np.zeros((S, kg))  # Es[s, r] = E(i0 + r, s - r), as the steps come
+    Eb = np.zeros((kg, m))  # the stripe's rows of E, row-major (rows >= kk stay zero)
     rowsum = np.zeros(K)  # sum_j E(i0 + r, j)
     for b in range(nb - 1, -1, -1):
         i0 = b * K
@@ -292,15 +296,19 @@ def _softdtw_backward(W, n, m, K, E, store_e, X, Y, G, want_g):
                     if 0 <= j < m:
                         E[i0 + r, j] = cur[r]
             if want_g:
+                Ess = Es[s]
                 for r in range(K):
                     rowsum[r] += cur[r]
-                for r in range(max(0, s - m + 1), min(kk, s + 1)):
-                    Eb[r, s - r] = cur[r]
+                    Ess[r] = cur[r]
             tmp = n2
             n2 = n1
             n1 = cur
             cur = tmp
         if want_g:
+            for r in range(kk):
+                Ebr = Eb[r]
+                for j in range(m):
+                    Ebr[j] = Es[j + r, r]
             yacc = np.dot(Eb, Y)  # yacc[r] = sum_j E(i0 + r, j) y_j
             for r in range(kk):
                 for k in range(d):
