@@ -318,4 +318,3 @@ def _softdtw_backward(W, n, m, K, E, store_e, X, Y, G, want_g):
             ebel[j] = erow[j]
             wdg_bel[j] = Wb[j, 0, 0]
             wup_bel[j] = Wb[j, 1, 0]
-
