@@ -42,7 +42,9 @@ def format_event(ev: Any) -> str:
     """One line per event for people: name, stream and the fields that matter."""
     h = {k: v for k, v in ev.header.items() if k not in ("v", "event", "stream")}
     t = h.pop("t_host_s", None)
-    stamp = time.strftime("%H:%M:%S", time.localtime(t)) if isinstance(t, (int, float)) else "--:--:--"
+    if not isinstance(t, (int, float)):
+        t = time.time()  # events without a host time (sync.*): when we received it
+    stamp = time.strftime("%H:%M:%S", time.localtime(t))
     keys: tuple[str, ...] = ()
     if ev.event == "stream.status":
         keys = ("rate_measured_hz", "chunks", "samples", "gaps", "stalled", "closed", "buffer_fill", "settled", "method")
