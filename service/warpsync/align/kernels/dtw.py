@@ -52,6 +52,30 @@ def _cost(X, Y, i, j, metric):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _edge_cols(y, P, N, L, plo, phi, ja, jb, x0, x1, x2, x3, l0, l1, l2, l3, h0, h1, h2, h3, a0, a1, a2, a3, pd, wd):
+    """Columns [ja, jb) of a four-row block of `sym_dist_1d` where some row or the previous row may be
+    outside its band (every access checked). Returns the carried state (a0..a3, pd)."""
+    for j in range(ja, jb):
+        up = P[j - plo] if (j >= plo and j < phi) else INF
+        yj = y[j]
+        c0 = _sq(x0 - yj) if (j >= l0 and j < h0) else INF
+        c1 = _sq(x1 - yj) if (j >= l1 and j < h1) else INF
+        c2 = _sq(x2 - yj) if (j >= l2 and j < h2) else INF
+        c3 = _sq(x3 - yj) if (j >= l3 and j < h3) else INF
+        d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
+        d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
+        d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
+        d3 = min(a3 + c3, min(d2 + c3, a2 + wd * c3))
+        N[j - L] = d3
+        pd = up
+        a0 = d0
+        a1 = d1
+        a2 = d2
+        a3 = d3
+    return a0, a1, a2, a3, pd
+
+
 @njit(cache=True, nogil=True)
 def sym_dist_1d(x, y, lo, hi, wd):
     """Three-neighbour DTW of 1-D x (n,) and y (m,), squared-difference cost, inside a band, distance only,
@@ -112,23 +136,9 @@ def sym_dist_1d(x, y, lo, hi, wd):
         ce = min(min(min(h0, h1), min(h2, h3)), phi)
         j1 = min(max(cs, L), H)
         # ragged left edge, checked
-        for j in range(L, j1):
-            up = P[j - plo] if (j >= plo and j < phi) else INF
-            yj = y[j]
-            c0 = _sq(x0 - yj) if (j >= l0 and j < h0) else INF
-            c1 = _sq(x1 - yj) if (j >= l1 and j < h1) else INF
-            c2 = _sq(x2 - yj) if (j >= l2 and j < h2) else INF
-            c3 = _sq(x3 - yj) if (j >= l3 and j < h3) else INF
-            d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
-            d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
-            d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
-            d3 = min(a3 + c3, min(d2 + c3, a2 + wd * c3))
-            N[j - L] = d3
-            pd = up
-            a0 = d0
-            a1 = d1
-            a2 = d2
-            a3 = d3
+        a0, a1, a2, a3, pd = _edge_cols(
+            y, P, N, L, plo, phi, L, j1, x0, x1, x2, x3, l0, l1, l2, l3, h0, h1, h2, h3, a0, a1, a2, a3, pd, wd
+        )
         j2 = j1
         if cs < ce:
             # interior: every row of the block is inside its band and the previous row is stored.
@@ -203,23 +213,9 @@ def sym_dist_1d(x, y, lo, hi, wd):
                         a3 = d3
             j2 = ce
         # ragged right edge, checked
-        for j in range(j2, H):
-            up = P[j - plo] if (j >= plo and j < phi) else INF
-            yj = y[j]
-            c0 = _sq(x0 - yj) if (j >= l0 and j < h0) else INF
-            c1 = _sq(x1 - yj) if (j >= l1 and j < h1) else INF
-            c2 = _sq(x2 - yj) if (j >= l2 and j < h2) else INF
-            c3 = _sq(x3 - yj) if (j >= l3 and j < h3) else INF
-            d0 = min(a0 + c0, min(up + c0, pd + wd * c0))
-            d1 = min(a1 + c1, min(d0 + c1, a0 + wd * c1))
-            d2 = min(a2 + c2, min(d1 + c2, a1 + wd * c2))
-            d3 = min(a3 + c3, min(d2 + c3, a2 + wd * c3))
-            N[j - L] = d3
-            pd = up
-            a0 = d0
-            a1 = d1
-            a2 = d2
-            a3 = d3
+        a0, a1, a2, a3, pd = _edge_cols(
+            y, P, N, L, plo, phi, j2, H, x0, x1, x2, x3, l0, l1, l2, l3, h0, h1, h2, h3, a0, a1, a2, a3, pd, wd
+        )
         T = P
         P = N
         N = T
