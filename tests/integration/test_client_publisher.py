@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import zmq
 from warpsync_client import BackpressureError, Control, ProtocolError, Publisher, ServiceTimeout, StreamMeta
+from warpsync_client.control import RESEND_S
 from warpsync_client.protocol import encode_reply
 from warpsync_client.testing import FakeService
 
@@ -261,3 +262,29 @@ def test_reopen_after_a_service_restart_keeps_numbering(zctx, tmp_path):
             assert (ack.received, ack.last_seq) == (1, 11)
     finally:
         pub.abort()  # no-op after a successful close
+
+
+def test_a_lost_control_request_is_sent_again(zctx, tmp_path):
+    """A request queued on a dead connection (a service restarting) is lost; the client sends it again."""
+    endpoint = f"ipc://{tmp_path}/ctl"
+    router = zctx.socket(zmq.ROUTER)
+    router.bind(endpoint)
+    seen: list[int] = []
+
+    def serve() -> None:
+        while len(seen) < 2 and router.poll(5000):
+            ident, req = router.recv_multipart()
+            seen.append(msgpack.unpackb(req)["id"])
+            if len(seen) == 2:  # the first copy is "lost": only the second is answered
+                router.send_multipart([ident, encode_reply(seen[-1], {"t_host_s": 1.0})])
+
+    th = threading.Thread(target=serve)
+    th.start()
+    ctl = Control(endpoint, context=zctx, timeout_s=3 * RESEND_S)
+    try:
+        assert ctl.ping().t_host_s == 1.0
+    finally:
+        th.join(10)
+        ctl.disconnect()
+        router.close(linger=0)
+    assert len(seen) == 2 and seen[0] == seen[1]  # the same request (same id), sent twice

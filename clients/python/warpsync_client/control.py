@@ -31,6 +31,9 @@ from .protocol import (
 
 log = logging.getLogger(__name__)
 
+RESEND_S = 0.5
+"""A control request with no reply yet is sent again after this many seconds (see `Control._roundtrip`)."""
+
 DEFAULT_CONTROL_ENDPOINT = "tcp://127.0.0.1:5557"
 
 
@@ -129,16 +132,24 @@ class Control:
         return self._roundtrip(cmd, rid, frame, wait_s)
 
     def _roundtrip(self, cmd: str, rid: int, frame: bytes, wait_s: float) -> dict[str, Any]:
-        deadline = time.monotonic() + wait_s
-        try:
-            self._sock.send(frame, zmq.NOBLOCK)
-        except zmq.Again:
-            raise ServiceTimeout(self._no_reply(cmd, wait_s)) from None
+        # A request sent while the service is restarting can be queued on the dead connection and lost, so it
+        # is sent again every RESEND_S until a reply comes or the deadline passes. Every control command is
+        # idempotent, and replies to earlier copies carry the same id (extra ones are dropped as late).
+        now = time.monotonic()
+        deadline = now + wait_s
+        next_send = now
         while True:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
                 raise ServiceTimeout(self._no_reply(cmd, wait_s))
-            if not self._sock.poll(max(1, math.ceil(remaining * 1000)), zmq.POLLIN):
+            if now >= next_send:
+                try:
+                    self._sock.send(frame, zmq.NOBLOCK)
+                except zmq.Again:
+                    pass  # nothing connected right now: try again at the next resend
+                next_send = now + RESEND_S
+            if not self._sock.poll(max(1, math.ceil(min(remaining, next_send - now) * 1000)), zmq.POLLIN):
                 continue
             frames = self._sock.recv_multipart()
             reply = decode_reply(frames[-1], self.limits)
