@@ -139,7 +139,7 @@ def _ps_align(wave16k: np.ndarray, text: str):
 
 def _ours(model: AcousticModel, wave: np.ndarray, text: str):
     em = model.emissions(wave)
-    ws = align.align_words(em, model.vocab.words(text), model.hop_s)
+    ws = align.align_words(em, model.vocab.words(text), model.hop_s, calibration=model.calibration)
     return ws
 
 
@@ -266,7 +266,8 @@ def bench_streaming(model, heldout: Path, n: int) -> None:
     wave = np.concatenate([d["audio"][d["offsets"][i] : d["offsets"][i + 1]] for i in range(len(texts))]).astype(np.float32) / 32768
     text = " ".join(texts)
     we = WindowedEmissions(model, 3000, min_frames=20)  # [speech] step_s = 0.2
-    sa = StreamingAligner(model.vocab, len(model.vocab.tokens), model.hop_s, horizon_frames=300)
+    sa = StreamingAligner(model.vocab, len(model.vocab.tokens), model.hop_s, horizon_frames=300,
+                          calibration=model.calibration)
     sa.add_text(text)
     lat, chunk = [], 1600
     t_compute = 0.0
@@ -283,7 +284,7 @@ def bench_streaming(model, heldout: Path, n: int) -> None:
     words += sa.add_frames(we.finish()) + sa.finish()
     lat = np.array(lat)
     em = model.emissions(wave)
-    off = align.align_words(em, model.vocab.words(text), model.hop_s)
+    off = align.align_words(em, model.vocab.words(text), model.hop_s, calibration=model.calibration)
     bo = np.array([(w.start_frame, w.end_frame) for w in off])
     bs = np.array([(w.start_frame, w.end_frame) for w in words])
     agree = (bo == bs).mean() if bo.shape == bs.shape else float("nan")

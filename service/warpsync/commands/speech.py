@@ -79,7 +79,7 @@ def _align(args: argparse.Namespace) -> int:
     em = model.emissions(wave)
     words = align_words(em, model.vocab.words(text), model.hop_s, blank=model.vocab.blank, star=not args.no_star,
                         star_penalty=args.star_penalty, backend="torch" if model.device.type == "cuda" else "numba",
-                        device=str(model.device))
+                        device=str(model.device), calibration=model.calibration)
     sys.stdout.write(format_words(words, args.format, len(wave) / model.sample_rate_hz))
     if args.format == "json":
         sys.stdout.write("\n")
@@ -90,7 +90,8 @@ def _train(args: argparse.Namespace) -> int:
     from ..speech.train import train
 
     stats = train(Path(args.data), Path(args.out), epochs=args.epochs, seed=args.seed, channels=args.channels,
-                  lr=args.lr, blank_weight=args.blank_weight, init=Path(args.init) if args.init else None)
+                  lr=args.lr, blank_weight=args.blank_weight, init=Path(args.init) if args.init else None,
+                  threads=args.threads, word_weight=args.word_weight)
     print(json.dumps(stats))
     return 0
 
@@ -119,4 +120,7 @@ def register(subparsers) -> None:
     t.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle schedule)")
     t.add_argument("--blank-weight", type=float, default=1.5, help="weight of the frame-level blank loss")
     t.add_argument("--init", default="", help="warm-start from this exported model (same shape)")
+    t.add_argument("--word-weight", type=float, default=0.0,
+                   help="weight of the word-level CTC term (each word's tokens inside its truth frames)")
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (at most the cores you may use)")
     t.set_defaults(func=_train)

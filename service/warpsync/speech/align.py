@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import AlignmentError
 from . import kernels
+from .calibration import BoundaryCalibration
 from .tokenizer import Word
 from .trellis import Trellis, build_trellis, min_frames
 
@@ -213,8 +214,9 @@ def word_occupancy(em: np.ndarray, tr: Trellis, spans: list[tuple[int, int]], ma
 
 def align_words(log_probs: np.ndarray, words: Sequence[Word], hop_s: float, *, blank: int = 0, star: bool = True,
                 star_penalty: float = 1.5, backend: Backend = "numba", device: str = "cpu", confidence: bool = True,
-                offset_s: float = 0.0) -> list[WordSpan]:
-    """Align `words` (from `Vocabulary.words`) to emissions; words without tokens are left out."""
+                offset_s: float = 0.0, calibration: BoundaryCalibration | None = None) -> list[WordSpan]:
+    """Align `words` (from `Vocabulary.words`) to emissions; words without tokens are left out.
+    `calibration` shifts the seconds of each boundary by its kind (see `calibration.py`; frames unchanged)."""
     lp = check_emissions(log_probs)
     if not hop_s > 0:
         raise AlignmentError(f"hop_s must be > 0 seconds, got {hop_s}")
@@ -233,7 +235,11 @@ def align_words(log_probs: np.ndarray, words: Sequence[Word], hop_s: float, *, b
         conf = word_occupancy(em, tr, spans) * path_match(em, tr, states, spans)
     else:
         conf = np.full(len(spans), np.nan)
-    return [
-        WordSpan(w.index, w.text, offset_s + a * hop_s, offset_s + e * hop_s, float(c), a, e)
-        for w, (a, e), c in zip(spoken, spans, conf)
-    ]
+    cal = calibration or BoundaryCalibration()
+    out = []
+    for i, (w, (a, e), c) in enumerate(zip(spoken, spans, conf)):
+        joined_before = i > 0 and spans[i - 1][1] == a
+        joined_after = i + 1 < len(spans) and spans[i + 1][0] == e
+        s0, s1 = cal.span_s(a, e, joined_before, joined_after, hop_s)
+        out.append(WordSpan(w.index, w.text, offset_s + s0, offset_s + s1, float(c), a, e))
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelError
+from .calibration import BoundaryCalibration
 from .tokenizer import Vocabulary, load_vocabulary
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class AcousticModel:
     hop_samples: int
     context_frames: int
     device: torch.device
+    calibration: BoundaryCalibration = field(default_factory=BoundaryCalibration)
+    """Boundary shifts measured on training voices (`<model>.calib.json`; none when absent)."""
 
     @property
     def hop_s(self) -> float:
@@ -137,7 +140,8 @@ class AcousticModel:
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: str = "auto") -> "AcousticModel":
-        """Load `path` (TorchScript) and `<path minus .pt>.vocab.json`; the shipped model when empty."""
+        """Load `path` (TorchScript), `<path minus .pt>.vocab.json` and, when present, the boundary
+        calibration `<path minus .pt>.calib.json`; the shipped model when empty."""
         p = Path(path) if path else SHIPPED_MODEL
         vocab_path = p.with_suffix(".vocab.json")
         vocab, meta = load_vocabulary(vocab_path)
@@ -153,7 +157,7 @@ class AcousticModel:
             sr, hop, ctx = int(meta["sample_rate_hz"]), int(meta["hop_samples"]), int(meta["context_frames"])
         except (KeyError, TypeError, ValueError):
             raise ModelError(f"vocabulary {vocab_path} needs integer sample_rate_hz, hop_samples, context_frames") from None
-        model = cls(module, vocab, sr, hop, ctx, dev)
+        model = cls(module, vocab, sr, hop, ctx, dev, BoundaryCalibration.load(p.with_suffix(".calib.json")))
         probe = model._run(np.zeros(hop * 8, np.float32))
         if probe.shape[1] != len(vocab.tokens):
             raise ModelError(

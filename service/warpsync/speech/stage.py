@@ -81,7 +81,7 @@ class SpeechStage:
             m.vocab, len(m.vocab.tokens), m.hop_s, star=c.star, star_penalty=c.star_penalty, beam=c.beam,
             horizon_frames=max(2, int(round(c.horizon_s / m.hop_s))),
             max_window_frames=max(int(round(c.horizon_s / m.hop_s)), int(round(c.max_text_lag_s / m.hop_s))),
-            t0_s=audio.t0_s or 0.0, confidence=c.confidence,
+            t0_s=audio.t0_s or 0.0, confidence=c.confidence, calibration=m.calibration,
         )
 
     def _bind(self, pair: _Pair) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import AlignmentError
 from . import kernels
 from .align import WordSpan, viterbi, with_star, word_occupancy
+from .calibration import BoundaryCalibration
 from .tokenizer import Vocabulary, Word
 from .trellis import Trellis, finish_trellis, word_segment
 
@@ -46,7 +47,9 @@ class StreamStats:
 class StreamingAligner:
     def __init__(self, vocab: Vocabulary, n_classes: int, hop_s: float, *, star: bool = True,
                  star_penalty: float = 1.5, beam: float = 15.0, horizon_frames: int = 300,
-                 max_window_frames: int = 6000, t0_s: float = 0.0, confidence: bool = True):
+                 max_window_frames: int = 6000, t0_s: float = 0.0, confidence: bool = True,
+                 calibration: BoundaryCalibration | None = None):
+        """`calibration`: boundary shifts by kind, applied to seconds exactly as `align.align_words` does."""
         if not hop_s > 0:
             raise AlignmentError(f"hop_s must be > 0 seconds, got {hop_s}")
         if horizon_frames < 2 or max_window_frames < horizon_frames:
@@ -62,6 +65,8 @@ class StreamingAligner:
         self.max_window = max_window_frames
         self.t0_s = t0_s
         self.confidence = confidence
+        self.calibration = calibration or BoundaryCalibration()
+        self._prev_end: int | None = None  # end frame (absolute) of the last word published
         self.stats = StreamStats()
         self._next_word_index = 0
         self._pending_text = ""
@@ -202,6 +207,7 @@ class StreamingAligner:
         n = len(path)
         s_last = int(path[-1])
         done: list[tuple[int, Word, int, int]] = []  # (k, word, start frame abs, end frame abs)
+        joined_after: list[bool] = []  # the next word starts on the word's end frame (b < n: path[b] known)
         post = np.exp(self.em[np.arange(n), tr.ext[path]])
         for k, (w, lo, hi) in enumerate(self.words):
             lo_r, hi_r = lo - self.s0, hi - self.s0
@@ -215,11 +221,11 @@ class StreamingAligner:
             if hi_r >= s_last:
                 break
             done.append((k, w, self._first.pop(w.index), self.f0 + b))
+            joined_after.append(k + 1 < len(self.words) and b < n and int(path[b]) >= self.words[k + 1][1] - self.s0)
         conf = self._confidence(tr, done) if (self.confidence and done) else [float("nan")] * len(done)
-        for (k, w, sf, ef), c in zip(done, conf):
+        for (k, w, sf, ef), c, ja in zip(done, conf, joined_after):
             c = c * self._match.pop(w.index, 0.0) / max(1, ef - sf)
-            self._out.append(WordSpan(w.index, w.text, self.t0_s + sf * self.hop_s, self.t0_s + ef * self.hop_s,
-                                      c, sf, ef))
+            self._emit(w, sf, ef, c, ja)
         self.words = self.words[len(done):]
         self.stats.words_committed += len(done)
         # rebase: the decided state at the last row becomes the virtual start (the path was in it at the
@@ -228,6 +234,14 @@ class StreamingAligner:
         self.s0 += s_last
         self.em = self.em[n:]
         self.f0 += n
+
+    def _emit(self, w: Word, sf: int, ef: int, conf: float, joined_after: bool) -> None:
+        """Publish one word on frames [sf, ef) (absolute); seconds with the boundary calibration, whose kind
+        comes from the neighbouring words' frames exactly as offline."""
+        joined_before = self._prev_end is not None and self._prev_end == sf
+        a, b = self.calibration.span_s(sf, ef, joined_before, joined_after, self.hop_s)
+        self._out.append(WordSpan(w.index, w.text, self.t0_s + a, self.t0_s + b, conf, sf, ef))
+        self._prev_end = ef
 
     def _confidence(self, tr: Trellis, done) -> list[float]:
         """Posterior occupancy of each committed word over its span, from one forward–backward pass over the
@@ -300,8 +314,7 @@ class StreamingAligner:
                 conf = word_occupancy(self.em, tr, rel) * np.asarray(match)
             except AlignmentError:
                 pass
-        for (w, s, e), c in zip(spans, conf):
-            self._out.append(WordSpan(w.index, w.text, self.t0_s + s * self.hop_s, self.t0_s + e * self.hop_s,
-                                      float(c), s, e))
+        for i, ((w, s, e), c) in enumerate(zip(spans, conf)):
+            self._emit(w, s, e, float(c), i + 1 < len(spans) and spans[i + 1][1] == e)
         self.stats.words_committed += len(spans)
         self.words = []

@@ -37,10 +37,35 @@ def _load(path: Path):
     utts = []
     for i, text in enumerate(texts):
         wave = audio[off[i] : off[i + 1]].astype(np.float32) / 32768.0
-        toks = [t for w in DEFAULT_VOCAB.words(text) for t in w.tokens]
+        words = DEFAULT_VOCAB.words(text)
+        toks = [t for w in words for t in w.tokens]
         st, en = w_start[woff[i] : woff[i + 1]], w_end[woff[i] : woff[i + 1]]
-        utts.append((wave, np.array(toks, np.int64), _frame_labels(len(wave), st, en)))
+        T = 1 + len(wave) // HOP
+        utts.append((wave, np.array(toks, np.int64), _frame_labels(len(wave), st, en),
+                     _word_segments(T, [w.tokens for w in words], st, en)))
     return utts
+
+
+def _groups(start_s: np.ndarray, end_s: np.ndarray):
+    """(first word, last word, start_s, end_s) of each run of words espeak-ng spoke as one (NaN inner
+    boundaries); a group with an unknown outer edge has NaN there."""
+    i, n = 0, len(start_s)
+    while i < n:
+        j = i
+        while j < n - 1 and np.isnan(end_s[j]):
+            j += 1
+        yield i, j, start_s[i], end_s[j]
+        i = j + 1
+
+
+def _frame_range(n_frames: int, a_s: float, b_s: float) -> tuple[int, int]:
+    """Frames assigned to the span [a_s, b_s): those nearest to it, i.e. t with t*hop in [a - hop/2, b - hop/2).
+    The aligner reports a word on frames [f, g) as [f*hop, g*hop), so this labelling makes the ideal frame
+    path round each boundary to the nearest frame (no half-frame bias)."""
+    hop_s = HOP / SR
+    f = max(0, math.ceil((a_s - hop_s / 2) / hop_s - 1e-9))
+    g = min(n_frames, math.ceil((b_s - hop_s / 2) / hop_s - 1e-9))
+    return f, g
 
 
 def _frame_labels(n_samples: int, start_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
@@ -48,26 +73,38 @@ def _frame_labels(n_samples: int, start_s: np.ndarray, end_s: np.ndarray) -> np.
     count as one span."""
     T = 1 + n_samples // HOP
     lab = np.zeros(T, np.int8)
-    t_s = np.arange(T) * HOP / SR
-    i, n = 0, len(start_s)
-    while i < n:
-        a = start_s[i]
-        j = i
-        while j < n - 1 and np.isnan(end_s[j]):
-            j += 1
-        b = end_s[j]
+    for _, _, a, b in _groups(start_s, end_s):
         if not (np.isnan(a) or np.isnan(b)):
-            lab[(t_s >= a) & (t_s < b)] = 1
-        i = j + 1
+            f, g = _frame_range(T, a, b)
+            lab[f:g] = 1
     return lab
 
 
+def _word_segments(n_frames: int, tokens, start_s: np.ndarray, end_s: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+    """(first frame, end frame, tokens) of each word group with known edges: the word-level CTC term asks
+    that each word's tokens be emitted inside its own truth frames, which pins where the path moves from
+    one word to the next when words run together without a pause (most boundaries)."""
+    out = []
+    for i, j, a, b in _groups(start_s, end_s):
+        if np.isnan(a) or np.isnan(b):
+            continue
+        tk = [t for k in range(i, j + 1) for t in tokens[k]]
+        f, g = _frame_range(n_frames, a, b)
+        if tk and g - f >= len(tk):
+            out.append((f, g, np.array(tk, np.int64)))
+    return out
+
+
 def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: float = 32.0, lr: float = 2e-3,
-          channels: int = 96, blank_weight: float = 1.5, max_minutes: float = 0.0, init: Path | None = None) -> dict:
+          channels: int = 96, blank_weight: float = 1.5, max_minutes: float = 0.0, init: Path | None = None,
+          threads: int = 1, word_weight: float = 0.0) -> dict:
     """Train and export `out` (+ vocabulary JSON). `init` warm-starts from an exported model of the same
     shape (the shipped weights are a first run of 2 epochs, then a second run of 2 epochs from it with
-    lr 1e-3 and blank_weight 3.0; see docs/speech.md)."""
-    torch.set_num_threads(1)
+    lr 1e-3 and blank_weight 3.0; see docs/speech.md). The model is exported to `out` after every epoch
+    (a checkpoint to poll or resume from with `init`). `threads`: torch CPU threads (results are
+    reproducible for a fixed thread count). `word_weight`: weight of the word-level CTC term (each word's
+    tokens inside its own truth frames; 0 disables it)."""
+    torch.set_num_threads(max(1, int(threads)))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     utts = _load(Path(data_dir) / "train.npz")
@@ -99,7 +136,7 @@ def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: fl
     stats = {}
     for ep in range(epochs):
         model.train()
-        tot = [0.0, 0.0, 0]
+        tot = [0.0, 0.0, 0, 0.0]
         for bi in rng.permutation(len(batches)):
             idx = batches[bi]
             n = max(len(utts[i][0]) for i in idx)
@@ -120,6 +157,10 @@ def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: fl
             mask = (inside | pause).float()
             loss_blank = (nll * mask).sum() / mask.sum().clamp(min=1)
             loss = loss_ctc + blank_weight * loss_blank
+            if word_weight > 0:
+                loss_word = _word_ctc(ctc, lp, [utts[i][3] for i in idx])
+                loss = loss + word_weight * loss_word
+                tot[3] += float(loss_word.detach())
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -130,16 +171,42 @@ def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: fl
             tot[1] += float(loss_blank.detach())
             tot[2] += 1
             if step % 50 == 0:
-                log.info("step %d/%d: ctc %.3f blank %.3f (%.0f s)", step, total, tot[0] / tot[2], tot[1] / tot[2],
-                         time.monotonic() - t0)
+                log.info("step %d/%d: ctc %.3f blank %.3f word %.3f (%.0f s)", step, total, tot[0] / tot[2],
+                         tot[1] / tot[2], tot[3] / tot[2], time.monotonic() - t0)
             if max_minutes and time.monotonic() - t0 > max_minutes * 60:
                 break
-        stats = {"epoch": ep + 1, "ctc": tot[0] / tot[2], "blank": tot[1] / tot[2], "elapsed_s": time.monotonic() - t0}
-        log.info("epoch %d: ctc %.3f blank %.3f (%.0f s)", ep + 1, stats["ctc"], stats["blank"], stats["elapsed_s"])
+        stats = {"epoch": ep + 1, "ctc": tot[0] / tot[2], "blank": tot[1] / tot[2], "word": tot[3] / tot[2],
+                 "elapsed_s": time.monotonic() - t0}
+        log.info("epoch %d: ctc %.3f blank %.3f word %.3f (%.0f s)", ep + 1, stats["ctc"], stats["blank"],
+                 stats["word"], stats["elapsed_s"])
+        _export(model, out)
         if max_minutes and time.monotonic() - t0 > max_minutes * 60:
             log.warning("stopping at the %.0f-minute limit", max_minutes)
             break
+    _export(model, out)
+    return stats
+
+
+def _word_ctc(ctc: torch.nn.CTCLoss, lp: torch.Tensor, segs_per_utt) -> torch.Tensor:
+    """CTC loss of every word segment on its own frames, batched: segments are gathered from `lp` (B, T, C)
+    into a padded (L, N, C) tensor."""
+    B, T, C = lp.shape
+    segs = [(b, f, g, tk) for b, segs in enumerate(segs_per_utt) for f, g, tk in segs]
+    if not segs:
+        return lp.sum() * 0.0
+    L = max(g - f for _, f, g, _ in segs)
+    ar = torch.arange(L)
+    base = torch.tensor([b * T + f for b, f, _, _ in segs])
+    lens = torch.tensor([g - f for _, f, g, _ in segs])
+    idx = (base[:, None] + torch.minimum(ar[None, :], lens[:, None] - 1)).reshape(-1)
+    x = lp.reshape(B * T, C)[idx].reshape(len(segs), L, C).transpose(0, 1)
+    tg = torch.from_numpy(np.concatenate([tk for *_, tk in segs]))
+    tg_len = torch.tensor([len(tk) for *_, tk in segs])
+    return ctc(x, tg, lens, tg_len)
+
+
+def _export(model: ConvCTC, out: Path) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     export_torchscript(model, DEFAULT_VOCAB, out)
-    return stats
+    model.train()
