@@ -132,6 +132,52 @@ def test_forced_align_contract_and_long_input(rng):
     assert s1 == s2
 
 
+def _viterbi_frame_vectorised(em, tr):
+    """A third implementation for wide trellises, where the plain-loop reference is too slow: NumPy across
+    states, one frame at a time; argmax picks the first maximum (the smallest move, the kernels' tie rule)."""
+    T, S = em.shape[0], tr.n_states
+    prev = np.full(S, -np.inf)
+    prev[0] = 0.0
+    bp = np.zeros((T, S), np.int8)
+    for t in range(T):
+        p = np.concatenate([np.full(3, -np.inf), prev])
+        cands = np.stack([p[3:], p[2 : 2 + S], p[1 : 1 + S] + tr.m2, p[:S] + tr.m3])
+        bp[t] = cands.argmax(axis=0)
+        prev = cands.max(axis=0) + em[t, tr.ext]
+    final = np.where(tr.end_ok, prev, -np.inf)
+    s = S - 1 - int(np.argmax(final[::-1]))
+    score = float(final[s])
+    path = np.empty(T, np.int64)
+    for t in range(T - 1, -1, -1):
+        path[t] = s
+        s -= int(bp[t, s])
+    return path, score
+
+
+@pytest.mark.parametrize("star", [False, True])
+def test_viterbi_wide_trellis_matches_frame_vectorised(rng, star):
+    # more states than several strips of the Numba kernel (kernels.CHUNK), with ragged strip and band edges,
+    # repeated tokens (no 2-moves between equal tokens) and, with the star, 3-moves; blocked or not
+    from warpsync.speech import kernels
+
+    C = 6
+    n_words = kernels.CHUNK // 2 + 7
+    words = [tuple(int(t) for t in rng.integers(1, C, size=rng.integers(1, 5))) for _ in range(n_words)]
+    tr = build_trellis(words, 0, C if star else None)
+    assert tr.n_states > 2 * kernels.CHUNK
+    T = int(1.3 * tr.n_states)
+    lp = np.log(rng.dirichlet(np.ones(C), size=T))
+    em = align.with_star(lp, 0, 1.0) if star else lp
+    path, score = align.viterbi(em, tr)
+    v_path, v_score = _viterbi_frame_vectorised(em, tr)
+    np.testing.assert_array_equal(path, v_path)
+    assert score == v_score
+    assert score == pytest.approx(em[np.arange(T), tr.ext[path]].sum(), abs=1e-9)
+    b_path, b_score = align.viterbi(em, tr, max_bp_bytes=tr.n_states * 101)
+    np.testing.assert_array_equal(path, b_path)
+    assert score == b_score
+
+
 @pytest.mark.parametrize(
     "bad, match",
     [

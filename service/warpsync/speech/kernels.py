@@ -12,24 +12,77 @@ import numpy as np
 from numba import njit
 
 NEG_INF = -np.inf
+CHUNK = 512  # states per strip: the per-strip temporaries stay in L1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _frame(x, y, row, e32, ok2, ok3, first, hi, max_step, store, bpr_full, g, kk):
+    # y[s] for s in [first, hi): strip-mined
+    for c0 in range(first, hi, CHUNK):
+        c1 = min(c0 + CHUNK, hi)
+        n = c1 - c0
+        e_ = e32[c0:c1]
+        a0, a1, a2 = x[c0:c1], x[c0 - 1: c1 - 1], x[c0 - 2: c1 - 2]
+        f2 = ok2[c0:c1]
+        yy = y[c0:c1]
+        for i in range(n):
+            g[i] = row[e_[i]]
+        if max_step == 2:
+            if store:
+                for i in range(n):
+                    b0 = a0[i]
+                    v1 = a1[i]
+                    v2 = a2[i] if f2[i] else NEG_INF
+                    c1_ = np.int64(v1 > b0)
+                    b1 = max(b0, v1)
+                    c2_ = np.int64(v2 > b1)
+                    yy[i] = max(b1, v2) + g[i]
+                    kk[i] = c1_ + c2_ * (2 - c1_)
+            else:
+                for i in range(n):
+                    v2 = a2[i] if f2[i] else NEG_INF
+                    yy[i] = max(max(a0[i], a1[i]), v2) + g[i]
+        else:
+            a3 = x[c0 - 3: c1 - 3]
+            f3 = ok3[c0:c1]
+            if store:
+                for i in range(n):
+                    b0 = a0[i]
+                    v1 = a1[i]
+                    v2 = a2[i] if f2[i] else NEG_INF
+                    v3 = a3[i] if f3[i] else NEG_INF
+                    c1_ = np.int64(v1 > b0)
+                    b1 = max(b0, v1)
+                    c2_ = np.int64(v2 > b1)
+                    b2 = max(b1, v2)
+                    c3_ = np.int64(v3 > b2)
+                    yy[i] = max(b2, v3) + g[i]
+                    k2 = c1_ + c2_ * (2 - c1_)
+                    kk[i] = k2 + c3_ * (3 - k2)
+            else:
+                for i in range(n):
+                    v2 = a2[i] if f2[i] else NEG_INF
+                    v3 = a3[i] if f3[i] else NEG_INF
+                    yy[i] = max(max(max(a0[i], a1[i]), v2), v3) + g[i]
+        if store:
+            bb = bpr_full[c0:c1]
+            for i in range(n):
+                bb[i] = np.int8(kk[i])
 
 
 @njit(cache=True, nogil=True)
 def _viterbi_block(em, ext, m2, m3, prev, t0, t1, lo_end, max_step, T, bp, store, rowmax, tails, tail_lo):
-    """Advance Viterbi scores `prev` (scores at frame t0-1, updated in place to frame t1-1) over frames
-    [t0, t1). Only the band of states that are reachable from the start and can still reach an end state
-    (index >= lo_end) in the frames left is computed; states below the band are set to -inf, states above
-    it are never reached and keep -inf from the caller. `T` is the total number of frames. When `store`,
-    bp[t - t0, s] = move for the band (other entries are not written and never read: a finite-score state
-    only has finite-score predecessors). The main loop is branch-free (selects) over separate input and
-    output rows, so LLVM vectorises it across states. When `tails` has rows, rowmax[t - t0] = best score
-    of the frame and tails[t - t0, j] = score of state tail_lo + j (the streaming aligner's view of paths
-    that may leave to text not received yet)."""
     S = ext.shape[0]
-    a = prev
-    c = np.empty(S)
-    g = np.empty(S)
-    lo_prev = 0
+    e32 = ext.astype(np.int32)
+    ok2 = m2 == 0.0
+    ok3 = m3 == 0.0
+    other = np.full(S, NEG_INF)
+    x = prev
+    y = other
+    g = np.empty(CHUNK)
+    kk = np.empty(CHUNK, np.int64)
+    dummy = np.empty(0, np.int8)
+    lo = 0
     for t in range(t0, t1):
         row = em[t]
         lo = lo_end - max_step * (T - 1 - t)
@@ -44,62 +97,37 @@ def _viterbi_block(em, ext, m2, m3, prev, t0, t1, lo_end, max_step, T, bp, store
         if first > hi:
             first = hi
         for s in range(lo, first):  # s < 3: bounds-checked moves
-            best = a[s]
+            best = x[s]
             k = 0
-            if s >= 1 and a[s - 1] > best:
-                best = a[s - 1]
+            if s >= 1 and x[s - 1] > best:
+                best = x[s - 1]
                 k = 1
-            if s >= 2 and a[s - 2] + m2[s] > best:
-                best = a[s - 2] + m2[s]
+            if s >= 2 and ok2[s] and x[s - 2] > best:
+                best = x[s - 2]
                 k = 2
-            c[s] = best + row[ext[s]]
+            y[s] = best + row[ext[s]]
             if store:
                 bp[t - t0, s] = k
-        n = hi - first
-        if n > 0:
-            # shifted slices indexed from 0: no negative-index wraparound checks, so the loops vectorise
-            e_, gg, cc = ext[first:hi], g[first:hi], c[first:hi]
-            a0, a1, a2, a3 = a[first:hi], a[first - 1 : hi - 1], a[first - 2 : hi - 2], a[first - 3 : hi - 3]
-            q2, q3 = m2[first:hi], m3[first:hi]
-            for i in range(n):
-                gg[i] = row[e_[i]]
-            if store:
-                bpr = bp[t - t0, first:hi]
-                for i in range(n):
-                    b0 = a0[i]
-                    v1 = a1[i]
-                    v2 = a2[i] + q2[i]
-                    v3 = a3[i] + q3[i]
-                    c1 = v1 > b0
-                    b1 = v1 if c1 else b0
-                    k1 = np.int8(1) if c1 else np.int8(0)
-                    c2 = v2 > b1
-                    b2 = v2 if c2 else b1
-                    k2 = np.int8(2) if c2 else k1
-                    c3 = v3 > b2
-                    b3 = v3 if c3 else b2
-                    k3 = np.int8(3) if c3 else k2
-                    cc[i] = b3 + gg[i]
-                    bpr[i] = k3
-            else:
-                for i in range(n):
-                    b = max(a0[i], a1[i])
-                    b = max(b, a2[i] + q2[i])
-                    b = max(b, a3[i] + q3[i])
-                    cc[i] = b + gg[i]
-        for s in range(lo_prev, lo):
-            a[s] = NEG_INF
-        lo_prev = lo
-        for s in range(lo, hi):
-            a[s] = c[s]
+        if first < hi:
+            _frame(x, y, row, e32, ok2, ok3, first, hi, max_step, store, bp[t - t0] if store else dummy, g, kk)
+        # states below the band are dead: the next frame reads down to lo - 3
+        for s in range(max(0, lo - 3), lo):
+            y[s] = NEG_INF
+        x, y = y, x
         if tails.shape[0] > 0:
             m = NEG_INF
             for s in range(lo, hi):
-                if a[s] > m:
-                    m = a[s]
+                if x[s] > m:
+                    m = x[s]
             rowmax[t - t0] = m
             for j in range(tails.shape[1]):
-                tails[t - t0, j] = a[tail_lo + j] if 0 <= tail_lo + j < S else NEG_INF
+                q = tail_lo + j
+                tails[t - t0, j] = x[q] if lo <= q < S else NEG_INF
+    # the caller's array ends holding the last frame (and -inf below the band)
+    if t1 > t0:
+        if x is not prev:
+            prev[:] = x
+        prev[:lo] = NEG_INF
 
 
 @njit(cache=True, nogil=True)
