@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
+
 from warpsync_client import protocol as P
 from warpsync_client.protocol import DEFAULT_LIMITS, REASONS, Chunk, Limits, StreamMeta, decode_chunk
 
@@ -134,6 +136,7 @@ class StreamTable:
         self.nan_policy = nan_policy
         self.max_time_jump_s = float(max_time_jump_s)
         self._streams: OrderedDict[str, StreamState] = OrderedDict()
+        self._undo: dict[str, tuple] | None = None
 
     def __contains__(self, stream: str) -> bool:
         return stream in self._streams
@@ -211,14 +214,37 @@ class StreamTable:
             return None
         return seq, t, n, buf
 
-    def chunk(self, hdr: Mapping[str, Any], payload: Any) -> Accepted:
-        """Validate one chunk and advance its stream's state. Raises `ProtocolError` (state unchanged)."""
+    # ----------------------------------------------------------------------------------- segments
+    def begin_segment(self) -> None:
+        """Start remembering the sequence/time state of every stream a chunk advances, so that `rollback`
+        can undo them. The worker checks the finiteness of a run of small chunks at once, after accepting
+        them provisionally (`chunk_unchecked`); if the run holds a NaN/Inf it rolls back and redoes the run
+        one chunk at a time (`chunk`), which gives exactly the per-chunk outcome. Opens, closes and forgets
+        must not happen inside a segment (they are not undone): end the segment first."""
+        self._undo = {}
+
+    def end_segment(self) -> None:
+        self._undo = None
+
+    def rollback(self) -> None:
+        """Restore every stream advanced since `begin_segment` (the segment stays open, now empty)."""
+        if self._undo:
+            for st, last_seq, seen_mask, next_t_s in self._undo.values():
+                st.last_seq, st.seen_mask, st.next_t_s = last_seq, seen_mask, next_t_s
+        self._undo = {} if self._undo is not None else None
+
+    # -------------------------------------------------------------------------------------- chunks
+    def validate(self, hdr: Mapping[str, Any], payload: Any) -> tuple:
+        """Every check of a chunk except NaN/Inf, without changing any state. Returns
+        ``(state, stream, seq, t_dev_s, n, data, duration_s, gap, time_jump)``; raises `ProtocolError`."""
         sid = hdr.get("stream")
         st = self._streams.get(sid) if isinstance(sid, str) else None
         if st is None:
             if isinstance(sid, str):
                 raise ProtocolError("unknown_stream", f"stream {sid!r} was never opened; send an open first")
-            raise ProtocolError("missing_field" if sid is None else "bad_field", "header field 'stream' must be a string")
+            raise ProtocolError(
+                "missing_field" if sid is None else "bad_field", "header field 'stream' must be a string"
+            )
         if not st.open:
             raise ProtocolError("stream_closed", f"stream {sid!r} was closed; open it again to send more")
         meta = st.meta
@@ -250,6 +276,34 @@ class StreamTable:
                     "not go backwards",
                 )
             jump = gap == 0 and meta.rate_hz > 0 and dt > self.max_time_jump_s
+        return st, sid, seq, t, n, data, dur, gap, jump
+
+    def commit(self, st: StreamState, seq: int, t: float, n: int) -> None:
+        """Advance a stream past an accepted chunk (after `validate`)."""
+        undo = self._undo
+        if undo is not None and st.meta.stream not in undo:
+            undo[st.meta.stream] = (st, st.last_seq, st.seen_mask, st.next_t_s)
+        step = seq - st.last_seq if st.last_seq >= 0 else SEQ_WINDOW
+        st.seen_mask = ((st.seen_mask << step) | 1) & _SEQ_MASK if step < SEQ_WINDOW else 1
+        st.last_seq = seq
+        rate = st.meta.rate_hz
+        st.next_t_s = t + n / rate if rate > 0 else t
+
+    def non_finite_error(self, sid: str, seq: int) -> ProtocolError:
+        return ProtocolError(
+            "non_finite", f"stream {sid!r}: chunk seq {seq} holds NaN/Inf samples (ingest.nan_policy = reject)"
+        )
+
+    def chunk_unchecked(self, hdr: Mapping[str, Any], payload: Any) -> tuple:
+        """`validate` and `commit` without the NaN/Inf check, for a caller that checks finiteness itself
+        before the result is final (inside a segment, see `begin_segment`). Same return as `validate`."""
+        v = self.validate(hdr, payload)
+        self.commit(v[0], v[2], v[3], v[4])
+        return v
+
+    def chunk(self, hdr: Mapping[str, Any], payload: Any) -> Accepted:
+        """Validate one chunk and advance its stream's state. Raises `ProtocolError` (state unchanged)."""
+        st, sid, seq, t, n, data, dur, gap, jump = self.validate(hdr, payload)
         out_payload = data
         nonfinite = False
         modified = False
@@ -258,22 +312,12 @@ class StreamTable:
             if has_nonfinite(arr):
                 nonfinite = True
                 if self.nan_policy == "reject":
-                    raise ProtocolError(
-                        "non_finite",
-                        f"stream {sid!r}: chunk seq {seq} holds NaN/Inf samples (ingest.nan_policy = reject)",
-                    )
+                    raise self.non_finite_error(sid, seq)
                 if self.nan_policy == "zero":
                     fixed = np.where(np.isfinite(arr), arr, 0).astype(arr.dtype)
                     out_payload = memoryview(fixed).cast("B")
                     modified = True
-        # accepted: advance state
-        step = seq - st.last_seq if st.last_seq >= 0 else SEQ_WINDOW
-        st.seen_mask = ((st.seen_mask << step) | 1) & _SEQ_MASK if step < SEQ_WINDOW else 1
-        st.last_seq = seq
-        if meta.rate_hz > 0:
-            st.next_t_s = t + n / meta.rate_hz
-        else:
-            st.next_t_s = t
+        self.commit(st, seq, t, n)
         return Accepted(sid, seq, t, n, out_payload, dur, gap, jump, nonfinite, modified)
 
 

@@ -27,10 +27,12 @@ from typing import Any
 import msgpack
 import numpy as np
 import zmq
+
 from warpsync_client.protocol import Limits, decode_close, decode_ingest, decode_open
 
 from ..errors import ProtocolError
-from .streams import SeqBackwards, StreamTable, meta_to_wire
+from .finite import copy_check_finite
+from .streams import SeqBackwards, StreamTable, has_nonfinite, meta_to_wire
 
 log = logging.getLogger(__name__)
 
@@ -183,85 +185,257 @@ class Worker:
         one message ``[records, joined small payloads, large payload frames...]``; returns how many.
 
         A chunk record's last two fields locate its payload: frame 1 (the joined frame) at an offset, or its
-        own frame (index >= 2) at offset 0."""
-        records: list[list[Any]] = [[REC_BATCH, self.spec.generation]]
-        small: list[Any] = []
-        small_bytes = 0
-        arena = self.arena
-        if arena is not None and self.down.poll(0):
-            self._commands_into(records)  # releases first: they free arena space for this batch
-        big: list[Any] = []
+        own frame (index >= 2) at offset 0, or the arena (`FRAME_ARENA`).
+
+        Small chunks are accepted provisionally and their NaN/Inf check runs once over the run
+        (`_Batch.flush`); see `StreamTable.begin_segment`."""
+        b = _Batch(self, [[REC_BATCH, self.spec.generation]])
+        if self.arena is not None and self.down.poll(0):
+            self._commands_into(b.records)  # releases first: they free arena space for this batch
         pull = self.pull
-        table = self.table
-        limits = self.limits
         count = 0
-        total = 0
-        extra_parts = False
-        for _ in range(self.spec.batch_max_messages):
-            try:
-                first = pull.recv(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                break
-            frames = [first]
-            f = first
-            while f.more:  # Frame.more: no getsockopt(RCVMORE) round trip per part
-                f = pull.recv(copy=False)
-                if len(frames) < 3:  # a message with more parts is rejected anyway: do not keep them
-                    frames.append(f)
-                else:
-                    frames[2] = f
-                    extra_parts = True
-            count += 1
-            arrival = time.time()
-            sid = ""
-            hdr: Any = None
-            try:
-                if extra_parts:
-                    extra_parts = False
-                    raise ProtocolError("frame_count", "ingest messages have 1 or 2 frames, got more than 3")
-                kind, hdr, payload = decode_ingest([f.buffer for f in frames], limits)
-                raw_sid = hdr.get("stream")
-                sid = raw_sid if isinstance(raw_sid, str) and len(raw_sid) <= 128 else ""
-                if kind == "chunk":
-                    acc = table.chunk(hdr, payload)
-                    out = memoryview(acc.payload) if acc.modified else payload
-                    nbytes = out.nbytes
-                    end = 0
-                    if nbytes < COALESCE_BYTES:
-                        where, offset = 1, small_bytes
-                        small.append(out)
-                        small_bytes += nbytes
+        self.table.begin_segment()
+        try:
+            for _ in range(self.spec.batch_max_messages):
+                try:
+                    first = pull.recv(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                frames = [first]
+                f = first
+                extra_parts = False
+                while f.more:  # Frame.more: no getsockopt(RCVMORE) round trip per part
+                    f = pull.recv(copy=False)
+                    if len(frames) < 3:  # a message with more parts is rejected anyway: do not keep them
+                        frames.append(f)
                     else:
-                        spot = arena.put(out) if arena is not None else None
-                        if spot is not None:  # one copy into shared memory; no second socket hop
-                            where, (offset, end) = FRAME_ARENA, spot
-                        else:  # no arena or it is full: the payload travels as its own frame, zero-copy
-                            where, offset = 2 + len(big), 0
-                            big.append(frames[1] if out is payload else out)
-                    total += nbytes
-                    records.append(
-                        [REC_CHUNK, acc.stream, acc.seq, acc.t_dev_s, acc.n, arrival, acc.duration_s, acc.gap,
-                         acc.time_jump, acc.nonfinite, nbytes, where, offset, end]
-                    )
-                elif kind == "open":
-                    self._open(hdr, arrival, None, None, records)
-                else:
-                    cl = decode_close(hdr)
-                    table.close(cl.stream)
-                    records.append([REC_CLOSE, cl.stream, cl.last_seq, arrival])
-            except SeqBackwards as exc:
-                records.append([REC_REJECT, sid, exc.reason, exc.detail, _seq_of(hdr), exc.kind, None])
-            except ProtocolError as exc:
-                records.append([REC_REJECT, sid, exc.reason, exc.detail, _seq_of(hdr) if sid else -1, "", None])
-            except Exception as exc:  # a bug, not the peer's fault: count it, keep the worker alive
-                log.exception("worker %d: unexpected error on a message", self.spec.index)
-                records.append([REC_REJECT, sid, "internal", f"{type(exc).__name__}: {exc}", -1, "", None])
-            if total >= BATCH_MAX_BYTES:
-                break
+                        frames[2] = f
+                        extra_parts = True
+                count += 1
+                b.message(frames, extra_parts, time.time(), True)
+                if b.total >= BATCH_MAX_BYTES:
+                    break
+            b.flush()
+        finally:
+            self.table.end_segment()
+        records = b.records
         if len(records) > 1:
-            joined = b"".join(small) if small else b""
-            self.up.send_multipart([msgpack.packb(records, use_bin_type=True), joined, *big], copy=False)
+            joined = b.joined if b.joined is not None else (b"".join(b.small) if b.small else b"")
+            self.up.send_multipart([msgpack.packb(records, use_bin_type=True), joined, *b.big], copy=False)
         return count
+
+
+class _Batch:
+    """The batch being built by `Worker._batch`: records, payloads, and the open segment of provisionally
+    accepted small chunks whose NaN/Inf check is still due."""
+
+    __slots__ = (
+        "arena",
+        "big",
+        "joined",
+        "limits",
+        "records",
+        "seg_deferred",
+        "seg_dtype",
+        "seg_mark",
+        "seg_msgs",
+        "seg_pure",
+        "small",
+        "small_bytes",
+        "table",
+        "total",
+        "w",
+    )
+
+    def __init__(self, worker: Worker, records: list) -> None:
+        self.w = worker
+        self.table = worker.table
+        self.limits = worker.limits
+        self.arena = worker.arena
+        self.records = records
+        self.small: list[Any] = []
+        self.small_bytes = 0
+        self.big: list[Any] = []
+        self.total = 0
+        self.joined: bytes | None = None
+        self._new_segment()
+
+    def _new_segment(self) -> None:
+        self.seg_msgs: list[tuple] = []
+        self.seg_deferred: list[tuple] = []
+        self.seg_dtype: Any = None
+        self.seg_pure = True
+        self.seg_mark = (len(self.records), len(self.small), self.small_bytes, len(self.big), self.total)
+
+    def flush(self) -> None:
+        """Check the segment's provisionally accepted chunks for NaN/Inf. All finite (the usual case): they
+        stand. Otherwise undo the segment and handle its messages again one at a time, with the exact
+        per-chunk check and `nan_policy`."""
+        deferred = self.seg_deferred
+        if deferred:
+            bad = False
+            n_rec, n_small, small_bytes, n_big, total = self.seg_mark
+            if self.seg_pure and self.seg_dtype is not None and n_small == 0:
+                # every small payload of the batch is a float chunk of one dtype: one check over the
+                # joined frame that is sent anyway
+                self.joined = b"".join(self.small)
+                bad = has_nonfinite(np.frombuffer(self.joined, dtype=self.seg_dtype))
+            else:
+                for dt, data in deferred:
+                    if has_nonfinite(np.frombuffer(data, dtype=dt)):
+                        bad = True
+                        break
+            if bad:
+                self.joined = None
+                self.table.rollback()
+                msgs = self.seg_msgs
+                del self.records[n_rec:]
+                del self.small[n_small:]
+                del self.big[n_big:]
+                self.small_bytes, self.total = small_bytes, total
+                self.table.end_segment()
+                self._new_segment()
+                for frames, extra, arrival in msgs:
+                    self.message(frames, extra, arrival, False)
+                self.table.begin_segment()
+        self.table.end_segment()
+        self.table.begin_segment()
+        self._new_segment()
+
+    def message(self, frames: list, extra_parts: bool, arrival: float, defer: bool) -> None:
+        """Decode, validate and record one message. With `defer`, a small chunk joins the open segment."""
+        records = self.records
+        sid = ""
+        hdr: Any = None
+        solo = False
+        if defer:
+            self.seg_msgs.append((frames, extra_parts, arrival))
+        try:
+            if extra_parts:
+                raise ProtocolError("frame_count", "ingest messages have 1 or 2 frames, got more than 3")
+            kind, hdr, payload = decode_ingest([f.buffer for f in frames], self.limits)
+            raw_sid = hdr.get("stream")
+            sid = raw_sid if isinstance(raw_sid, str) and len(raw_sid) <= 128 else ""
+            if kind == "chunk":
+                nbytes = payload.nbytes
+                if defer and nbytes < COALESCE_BYTES:
+                    st, _, seq, t, n, data, dur, gap, jump = self.table.chunk_unchecked(hdr, payload)
+                    dt = st.np_dtype
+                    if dt is not None and dt.kind == "f":
+                        self.seg_deferred.append((dt, data))
+                        if self.seg_dtype is None:
+                            self.seg_dtype = dt
+                        elif self.seg_dtype != dt:
+                            self.seg_pure = False
+                    else:
+                        self.seg_pure = False
+                    self._small(sid, seq, t, n, arrival, dur, gap, jump, False, payload)
+                    return
+                if defer:  # not part of a segment: settle the segment first, then this message alone
+                    self.seg_msgs.pop()
+                    self.flush()
+                    defer = False
+                    solo = True
+                if nbytes >= COALESCE_BYTES and self.arena is not None and self._large(hdr, payload, arrival):
+                    return
+                acc = self.table.chunk(hdr, payload)
+                out = memoryview(acc.payload) if acc.modified else payload
+                if out.nbytes < COALESCE_BYTES:
+                    self._small(
+                        acc.stream,
+                        acc.seq,
+                        acc.t_dev_s,
+                        acc.n,
+                        arrival,
+                        acc.duration_s,
+                        acc.gap,
+                        acc.time_jump,
+                        acc.nonfinite,
+                        out,
+                    )
+                    self.seg_pure = False
+                    return
+                where = 2 + len(self.big)  # no arena or it is full: its own frame, zero-copy
+                self.big.append(frames[1] if out is payload else out)
+                self.total += out.nbytes
+                records.append(
+                    [
+                        REC_CHUNK,
+                        acc.stream,
+                        acc.seq,
+                        acc.t_dev_s,
+                        acc.n,
+                        arrival,
+                        acc.duration_s,
+                        acc.gap,
+                        acc.time_jump,
+                        acc.nonfinite,
+                        out.nbytes,
+                        where,
+                        0,
+                        0,
+                    ]
+                )
+                return
+            if defer:
+                self.seg_msgs.pop()
+                self.flush()
+                solo = True
+            if kind == "open":
+                self.w._open(hdr, arrival, None, None, records)
+            else:
+                cl = decode_close(hdr)
+                self.table.close(cl.stream)
+                records.append([REC_CLOSE, cl.stream, cl.last_seq, arrival])
+        except SeqBackwards as exc:
+            records.append([REC_REJECT, sid, exc.reason, exc.detail, _seq_of(hdr), exc.kind, None])
+        except ProtocolError as exc:
+            records.append([REC_REJECT, sid, exc.reason, exc.detail, _seq_of(hdr) if sid else -1, "", None])
+        except Exception as exc:  # a bug, not the peer's fault: count it, keep the worker alive
+            log.exception("worker %d: unexpected error on a message", self.w.spec.index)
+            records.append([REC_REJECT, sid, "internal", f"{type(exc).__name__}: {exc}", -1, "", None])
+        if solo:  # the next segment starts after this message's records
+            self._new_segment()
+
+    def _small(self, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, data) -> None:
+        nbytes = data.nbytes
+        self.joined = None
+        self.records.append(
+            [REC_CHUNK, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes, 1, self.small_bytes, 0]
+        )
+        self.small.append(data)
+        self.small_bytes += nbytes
+        self.total += nbytes
+
+    def _large(self, hdr: Any, payload: Any, arrival: float) -> bool:
+        """A large chunk into the arena: one pass copies it and checks it for NaN/Inf (`copy_check_finite`).
+        False when the arena has no room (the caller sends it as a frame). Raises `ProtocolError`."""
+        st, sid, seq, t, n, data, dur, gap, jump = self.table.validate(hdr, payload)
+        dt = st.np_dtype
+        if dt is None:
+            return False
+        arena = self.arena
+        nbytes = data.nbytes
+        spot = arena.reserve(nbytes)
+        if spot is None:
+            return False
+        offset, end, before = spot
+        dst = arena.buf[offset : offset + nbytes]
+        nonfinite = copy_check_finite(data, dst, dt.str)
+        if nonfinite:
+            policy = self.table.nan_policy
+            if policy == "reject":
+                arena.cancel(before)
+                raise self.table.non_finite_error(sid, seq)
+            if policy == "zero":
+                arr = dst.view(dt)
+                arr[~np.isfinite(arr)] = 0
+        self.table.commit(st, seq, t, n)
+        self.total += nbytes
+        self.records.append(
+            [REC_CHUNK, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes, FRAME_ARENA, offset, end]
+        )
+        return True
 
 
 class PayloadArena:
@@ -281,7 +455,7 @@ class PayloadArena:
         self.released = 0
 
     @classmethod
-    def attach(cls, name: str, size: int) -> "PayloadArena":
+    def attach(cls, name: str, size: int) -> PayloadArena:
         from multiprocessing import shared_memory
 
         # The service process created it and unlinks it at exit. Attaching registers the name with the
@@ -290,19 +464,32 @@ class PayloadArena:
         shm = shared_memory.SharedMemory(name=name)
         return cls(shm, size)
 
-    def put(self, payload: Any) -> tuple[int, int] | None:
-        """Copy `payload` in; ``(offset, end)`` or ``None`` when it does not fit now."""
-        n = memoryview(payload).nbytes
+    def reserve(self, n: int) -> tuple[int, int, int] | None:
+        """Room for `n` bytes: ``(offset, end, head_before)``, or ``None`` when it does not fit now. The
+        caller writes ``buf[offset:offset + n]``; `cancel(head_before)` gives the room back (nothing may
+        have been reserved since)."""
         if n > self.size // 4:
             return None
         pos = self.head % self.size
         pad = self.size - pos if pos + n > self.size else 0
         if self.head + pad + n - self.released > self.size:
             return None
-        offset = 0 if pad else pos
-        self.buf[offset : offset + n] = np.frombuffer(payload, dtype=np.uint8)
+        before = self.head
         self.head += pad + n
-        return offset, self.head
+        return (0 if pad else pos), self.head, before
+
+    def cancel(self, head_before: int) -> None:
+        self.head = head_before
+
+    def put(self, payload: Any) -> tuple[int, int] | None:
+        """Copy `payload` in; ``(offset, end)`` or ``None`` when it does not fit now."""
+        n = memoryview(payload).nbytes
+        spot = self.reserve(n)
+        if spot is None:
+            return None
+        offset, end, _ = spot
+        self.buf[offset : offset + n] = np.frombuffer(payload, dtype=np.uint8)
+        return offset, end
 
     def release(self, end: int) -> None:
         if end > self.released:

@@ -1,0 +1,155 @@
+"""The worker's batch builder: small chunks accepted provisionally with one NaN/Inf check per run (and an
+exact redo when the run holds one) must forward exactly what one-message-at-a-time validation forwards."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import msgpack
+import numpy as np
+import pytest
+
+from warpsync.ingest.streams import StreamTable
+from warpsync.ingest.worker import REC_CHUNK, Worker, _Batch
+from warpsync_client import protocol as P
+
+METAS = [
+    P.StreamMeta("a", "audio", 1000.0, (), "f4"),
+    P.StreamMeta("b", "sensor", 200.0, (3,), "i2"),
+    P.StreamMeta("c", "sensor", 100.0, (2,), "f8"),
+    P.StreamMeta("txt", "text", 0.0, (), "utf8"),
+]
+
+
+class _Frame:
+    """What the worker reads of a received zmq frame."""
+
+    def __init__(self, data: bytes) -> None:
+        self.buffer = memoryview(data)
+
+
+def _worker(nan_policy: str) -> SimpleNamespace:
+    w = SimpleNamespace(
+        table=StreamTable(max_streams=8, nan_policy=nan_policy, max_time_jump_s=1.0),
+        limits=P.DEFAULT_LIMITS,
+        arena=None,
+        spec=SimpleNamespace(index=0),
+    )
+    w._open = lambda *a: Worker._open(w, *a)
+    return w
+
+
+def _messages(rng, count: int) -> list[list[_Frame]]:
+    """A mix of chunks (some with NaN/Inf, duplicates, gaps, time going back), opens, closes and garbage."""
+    seq = {m.stream: 0 for m in METAS}
+    t = {m.stream: 0.0 for m in METAS}
+    out = [[_Frame(f) for f in P.encode_open(m)] for m in METAS]
+    for _ in range(count):
+        u = rng.random()
+        m = METAS[int(rng.integers(len(METAS)))]
+        sid = m.stream
+        if u < 0.02:
+            out.append([_Frame(b"\xc1not msgpack")])
+            continue
+        if u < 0.04:
+            out.append([_Frame(f) for f in P.encode_close(sid, seq[sid] - 1)])
+            continue
+        if u < 0.06:
+            out.append([_Frame(f) for f in P.encode_open(m)])  # re-open (resumes)
+            continue
+        if m.modality == "text":
+            out.append([_Frame(f) for f in P.encode_chunk(sid, seq[sid], t[sid], f"caption {seq[sid]}")])
+            seq[sid] += 1
+            t[sid] += 0.5
+            continue
+        n = int(rng.integers(1, 40))
+        x = (rng.standard_normal((n, *m.shape)) * 10).astype(m.dtype)
+        if m.dtype.startswith("f") and rng.random() < 0.08:
+            x.reshape(-1)[rng.integers(x.size)] = rng.choice([np.nan, np.inf, -np.inf])
+        s = seq[sid]
+        v = rng.random()
+        if v < 0.05:
+            s = max(0, s - 1 - int(rng.integers(3)))  # duplicate / reordered
+        elif v < 0.1:
+            s += int(rng.integers(1, 4))  # gap
+        tt = t[sid] - 5.0 if rng.random() < 0.03 else t[sid]  # time going backwards: rejected
+        out.append([_Frame(P.encode_chunk_header(sid, s, tt, n)), _Frame(x.tobytes())])
+        if s >= seq[sid]:
+            seq[sid] = s + 1
+            t[sid] = tt + n / m.rate_hz
+    return out
+
+
+def _forwarded(b: _Batch) -> tuple[list, bytes, list]:
+    joined = b.joined if b.joined is not None else b"".join(bytes(x) for x in b.small)
+    recs = msgpack.unpackb(msgpack.packb(b.records, use_bin_type=True), raw=False)
+    for r in recs:  # arrival times are per message and identical in both runs; keep them
+        if r[0] == REC_CHUNK:
+            assert r[10] == len(bytes(joined[r[12] : r[12] + r[10]])) or r[11] != 1
+    return recs, joined, [bytes(x.buffer if hasattr(x, "buffer") else x) for x in b.big]
+
+
+@pytest.mark.parametrize("nan_policy", ["reject", "zero", "keep"])
+def test_batched_checks_forward_exactly_what_per_message_validation_does(rng, nan_policy):
+    msgs = _messages(rng, 600)
+    # reference: every message validated on its own, NaN/Inf checked per chunk
+    ref_w = _worker(nan_policy)
+    ref = _Batch(ref_w, [])
+    for i, frames in enumerate(msgs):
+        ref.message(frames, False, float(i), False)
+    want = _forwarded(ref)
+    # batched: the same messages with segments ended at random points (as batch ends do)
+    w = _worker(nan_policy)
+    got_records: list = []
+    got_joined = b""
+    got_big: list = []
+    i = 0
+    while i < len(msgs):
+        k = int(rng.integers(1, 80))
+        b = _Batch(w, [])
+        w.table.begin_segment()
+        for j in range(i, min(i + k, len(msgs))):
+            b.message(msgs[j], False, float(j), True)
+        b.flush()
+        w.table.end_segment()
+        recs, joined, big = _forwarded(b)
+        for r in recs:  # re-base joined-frame offsets onto one concatenation
+            if r[0] == REC_CHUNK and r[11] == 1:
+                r[12] += len(got_joined)
+        got_records += recs
+        got_joined += joined
+        got_big += big
+        i += k
+    assert got_records == want[0]
+    assert got_joined == want[1]
+    assert got_big == want[2]
+    kinds = {r[0] for r in got_records}
+    assert any(r[0] == REC_CHUNK and r[1] == "txt" for r in got_records)
+    assert REC_CHUNK in kinds and any(r[0] == 4 and r[2] == "non_finite" for r in got_records) == (
+        nan_policy == "reject"
+    )
+    if nan_policy != "reject":
+        assert any(r[0] == REC_CHUNK and r[9] for r in got_records)  # non-finite chunks kept, flagged
+    for m in METAS:  # the stream states end equal too
+        a, b_ = ref_w.table.get(m.stream), w.table.get(m.stream)
+        assert (a.last_seq, a.seen_mask, a.next_t_s, a.open) == (b_.last_seq, b_.seen_mask, b_.next_t_s, b_.open)
+
+
+def test_a_finite_run_is_checked_once_over_the_joined_frame(rng, monkeypatch):
+    import warpsync.ingest.worker as W
+
+    calls = []
+    real = W.has_nonfinite
+    monkeypatch.setattr(W, "has_nonfinite", lambda arr: calls.append(arr.size) or real(arr))
+    w = _worker("reject")
+    b = _Batch(w, [])
+    w.table.begin_segment()
+    b.message([_Frame(f) for f in P.encode_open(METAS[0])], False, 0.0, True)
+    for s in range(50):
+        x = rng.standard_normal(16).astype("f4")
+        b.message([_Frame(P.encode_chunk_header("a", s, s * 0.016, 16)), _Frame(x.tobytes())], False, 1.0, True)
+    b.flush()
+    w.table.end_segment()
+    assert calls == [50 * 16]
+    assert b.joined is not None and len(b.joined) == 50 * 16 * 4
+    assert sum(1 for r in b.records if r[0] == REC_CHUNK) == 50
