@@ -116,6 +116,30 @@ def test_word_occupancy_matches_reference(rng, star):
         assert ((occ >= 0) & (occ <= 1)).all()
 
 
+def test_plain_trellis_equals_build_trellis(rng):
+    from warpsync.speech.trellis import plain_trellis
+
+    for L in (0, 1, 2, 7, 40):
+        tg = rng.integers(1, 4, size=L)  # few classes: many repeats
+        a = plain_trellis(tg, 0)
+        b = build_trellis([tg.tolist()] if L else [], 0, None)
+        for f in ("ext", "m2", "m3", "end_ok", "word_lo", "word_hi", "skippable"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+
+
+def test_emission_check_sees_what_the_fast_sum_hides():
+    # -inf entries are fine; +inf and NaN are not, also beside -inf (sum NaN) and beside huge values
+    ok = np.array([[np.log(0.5), np.log(0.5), -np.inf], [0.0, -np.inf, -np.inf]])
+    align.check_emissions(ok)
+    big = np.full((2, 3), 1e308)
+    align.check_emissions(big)  # the sum overflows to +inf: looked at entry by entry, and it is finite
+    for bad in (np.inf, np.nan):
+        x = ok.copy()
+        x[1, 0] = bad
+        with pytest.raises(AlignmentError, match="NaN"):
+            align.check_emissions(x)
+
+
 def test_forced_align_contract_and_long_input(rng):
     T, C = 3000, 30
     lp = np.log(rng.dirichlet(np.ones(C), size=T))

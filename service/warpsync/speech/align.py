@@ -20,7 +20,7 @@ from ..errors import AlignmentError
 from . import kernels
 from .calibration import BoundaryCalibration
 from .tokenizer import Word
-from .trellis import Trellis, build_trellis, min_frames
+from .trellis import Trellis, build_trellis, min_frames, plain_trellis
 
 Backend = Literal["numba", "torch"]
 DEFAULT_MAX_BP_BYTES = 256 * 2**20
@@ -53,7 +53,11 @@ def check_emissions(log_probs: np.ndarray, name: str = "log_probs") -> np.ndarra
     if not np.issubdtype(lp.dtype, np.floating):
         raise AlignmentError(f"{name} must be floating point log-probabilities, got dtype {lp.dtype}")
     lp = np.ascontiguousarray(lp, dtype=np.float64)
-    if np.isnan(lp).any() or np.isposinf(lp).any():
+    # one pass without temporaries: the sum is NaN or +inf whenever an entry is (-inf entries, log 0, are
+    # fine); only then (or when finite entries overflow the sum) look entry by entry
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = lp.sum()
+    if not total < np.inf and (np.isnan(lp).any() or np.isposinf(lp).any()):
         raise AlignmentError(f"{name} contains NaN or +inf: pass finite log-probabilities (log_softmax output)")
     return lp
 
@@ -127,7 +131,7 @@ def forced_align(log_probs: np.ndarray, targets: Sequence[int], *, blank: int = 
         raise AlignmentError(f"blank index {blank} is outside the {C} classes")
     if tg.size and (tg.min() < 0 or tg.max() >= C or (tg == blank).any()):
         raise AlignmentError(f"targets must be token ids in [0, {C}) other than the blank {blank}")
-    tr = build_trellis([tg.tolist()] if tg.size else [], blank, None) if tg.size else build_trellis([], blank, None)
+    tr = plain_trellis(tg, blank)
     states, score = viterbi(lp, tr, backend=backend, device=device)
     return tr.ext[states], score
 

@@ -71,6 +71,18 @@ def build_trellis(words: Sequence[Sequence[int]], blank: int, star_col: int | No
     return finish_trellis(np.asarray(ext, np.int64), blank, star_col, np.asarray(lo, np.int64), np.asarray(hi, np.int64))
 
 
+def plain_trellis(targets: np.ndarray, blank: int) -> Trellis:
+    """`build_trellis([targets], blank, None)` built with array operations: the plain CTC trellis of one token
+    sequence (blank, t1, blank, t2, ..., blank, tL, blank), for `forced_align`."""
+    tg = np.asarray(targets, np.int64).reshape(-1)
+    L = tg.shape[0]
+    if L == 0:
+        return build_trellis([], blank, None)
+    ext = np.full(2 * L + 1, blank, np.int64)
+    ext[1::2] = tg
+    return finish_trellis(ext, blank, None, np.array([1], np.int64), np.array([2 * L - 1], np.int64))
+
+
 def finish_trellis(ext: np.ndarray, blank: int, star_col: int | None, lo: np.ndarray, hi: np.ndarray) -> Trellis:
     S = len(ext)
     skip = (ext == blank) | ((ext == star_col) if star_col is not None else np.zeros(S, bool))
