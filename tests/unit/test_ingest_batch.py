@@ -77,6 +77,10 @@ def _messages(rng, count: int) -> list[list[_Frame]]:
         if s >= seq[sid]:
             seq[sid] = s + 1
             t[sid] = tt + n / m.rate_hz
+    for i in range(12):  # two frames, the header not msgpack / the wrong version / not a chunk
+        sid = METAS[i % 3].stream
+        bad = [b"\xc1", msgpack.packb({"v": 2, "type": "chunk", "stream": sid}), P.encode_close(sid, 0)[0]][i % 3]
+        out.insert(int(rng.integers(len(METAS), len(out))), [_Frame(bad), _Frame(b"\0" * 8)])
     return out
 
 
@@ -128,6 +132,8 @@ def test_batched_checks_forward_exactly_what_per_message_validation_does(rng, na
     assert REC_CHUNK in kinds and any(r[0] == 4 and r[2] == "non_finite" for r in got_records) == (
         nan_policy == "reject"
     )
+    reasons = {r[2] for r in got_records if r[0] == 4}
+    assert {"not_msgpack", "bad_version", "frame_count", "seq_backwards", "time_jump"} <= reasons
     if nan_policy != "reject":
         assert any(r[0] == REC_CHUNK and r[9] for r in got_records)  # non-finite chunks kept, flagged
     for m in METAS:  # the stream states end equal too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,8 +58,14 @@ class IngestConfig:
             raise ValueError("max_time_jump_s and stall_s must be > 0 seconds")
 
 
-def worker_endpoint(base: str, index: int) -> str:
-    """The PULL address worker `index` binds, derived from ``ingest.endpoint``."""
+def worker_endpoint(base: str, index: int, reserved_ports: Iterable[int] = ()) -> str:
+    """The PULL address worker `index` binds, derived from ``ingest.endpoint``.
+
+    ``tcp://host:P``: worker 0 binds P and worker ``i`` the ``i``-th port after P that is not in
+    `reserved_ports` (the service passes the publish, control and metrics ports), so that with the defaults
+    (ingest 5555, publish 5556, control 5557) workers 1, 2, ... bind 5558, 5559, ... instead of colliding with
+    the publish socket. ``tcp://host:*`` binds an ephemeral port per worker; ``ipc://path`` gives
+    ``ipc://path.i``."""
     if index == 0:
         return base
     if base.startswith("tcp://"):
@@ -67,7 +74,25 @@ def worker_endpoint(base: str, index: int) -> str:
             return base
         if not port.isdigit():
             raise ConfigError(f"ingest.endpoint {base!r}: cannot derive worker addresses from port {port!r}")
-        return f"tcp://{host}:{int(port) + index}"
+        skip = set(reserved_ports)
+        p = int(port)
+        for _ in range(index):
+            p += 1
+            while p in skip:
+                p += 1
+        if p > 65535:
+            raise ConfigError(
+                f"ingest.endpoint {base!r}: worker {index} would need port {p}; choose a lower ingest port"
+            )
+        return f"tcp://{host}:{p}"
     if base.startswith("ipc://"):
         return f"{base}.{index}"
     raise ConfigError(f"ingest.endpoint {base!r}: with several workers, use tcp:// or ipc:// addresses")
+
+
+def tcp_port(endpoint: str) -> int | None:
+    """The port of a ``tcp://host:port`` address (``None`` for other transports and ephemeral ports)."""
+    if not endpoint.startswith("tcp://"):
+        return None
+    port = endpoint.rpartition(":")[2]
+    return int(port) if port.isdigit() and int(port) > 0 else None

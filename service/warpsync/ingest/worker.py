@@ -54,6 +54,23 @@ CMD_CLOSE = 1  # [1, stream]
 CMD_FORGET = 2  # [2, stream]
 CMD_STOP = 3  # [3]
 CMD_RELEASE = 4  # [4, arena_end]: the service is done with the arena up to this byte count
+_unpackb = msgpack.unpackb
+
+
+def _header_limits(limits: Limits) -> dict[str, Any]:
+    """`msgpack.unpackb` arguments with `warpsync_client.protocol`'s limits for an ingest header."""
+    m = limits.max_header_bytes
+    return {
+        "raw": False,
+        "strict_map_key": True,
+        "max_str_len": m,
+        "max_bin_len": m,
+        "max_array_len": 1024,
+        "max_map_len": 256,
+        "max_ext_len": 0,
+    }
+
+
 FRAME_ARENA = -1  # a chunk record's frame index when its payload lies in the shared-memory arena
 
 
@@ -232,6 +249,7 @@ class _Batch:
     __slots__ = (
         "arena",
         "big",
+        "header_limits",
         "joined",
         "limits",
         "records",
@@ -251,6 +269,7 @@ class _Batch:
         self.w = worker
         self.table = worker.table
         self.limits = worker.limits
+        self.header_limits = _header_limits(worker.limits)
         self.arena = worker.arena
         self.records = records
         self.small: list[Any] = []
@@ -279,7 +298,8 @@ class _Batch:
                 # every small payload of the batch is a float chunk of one dtype: one check over the
                 # joined frame that is sent anyway
                 self.joined = b"".join(self.small)
-                bad = has_nonfinite(np.frombuffer(self.joined, dtype=self.seg_dtype))
+                with np.errstate(over="ignore", invalid="ignore"):  # once per batch: cheap
+                    bad = has_nonfinite(np.frombuffer(self.joined, dtype=self.seg_dtype))
             else:
                 for dt, data in deferred:
                     if has_nonfinite(np.frombuffer(data, dtype=dt)):
@@ -313,7 +333,20 @@ class _Batch:
         try:
             if extra_parts:
                 raise ProtocolError("frame_count", "ingest messages have 1 or 2 frames, got more than 3")
-            kind, hdr, payload = decode_ingest([f.buffer for f in frames], self.limits)
+            hdr = None
+            if len(frames) == 2:  # the common case, a chunk: `decode_ingest`'s checks inline
+                buf = frames[0].buffer
+                if buf.nbytes <= self.limits.max_header_bytes:
+                    try:
+                        hdr = _unpackb(buf, **self.header_limits)
+                    except Exception:
+                        hdr = None
+                if type(hdr) is dict and hdr.get("type") == "chunk" and type(hdr.get("v")) is int and hdr["v"] == 1:
+                    kind, payload = "chunk", frames[1].buffer
+                else:
+                    hdr = None
+            if hdr is None:  # anything else, or anything wrong: the protocol's decoder gives the exact reason
+                kind, hdr, payload = decode_ingest([f.buffer for f in frames], self.limits)
             raw_sid = hdr.get("stream")
             sid = raw_sid if isinstance(raw_sid, str) and len(raw_sid) <= 128 else ""
             if kind == "chunk":

@@ -20,13 +20,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import msgpack
 import numpy as np
 import zmq
 from prometheus_client import CollectorRegistry
+
 from warpsync_client.protocol import (
     StreamMeta,
     decode_close_request,
@@ -40,6 +42,7 @@ from warpsync_client.protocol import (
 from .. import __version__
 from ..config import Config
 from ..errors import ConfigError, ProtocolError
+from ..ingest.config import tcp_port
 from ..ingest.ringbuffer import RingBuffer, TextBuffer
 from ..ingest.streams import ALL_REASONS, meta_equal, meta_to_wire
 from ..ingest.worker import (
@@ -219,7 +222,10 @@ class Service:
         self._pub = EventPublisher(ctx, cfg.publish, self.metrics)
         if cfg.metrics.enabled:
             self._metrics_http = MetricsServer(self.registry, cfg.metrics.host, cfg.metrics.port)
-        self._pool = WorkerPool(ctx, cfg.ingest)
+        reserved = [tcp_port(cfg.publish.endpoint), tcp_port(cfg.control.endpoint)]
+        if cfg.metrics.enabled:
+            reserved.append(cfg.metrics.port or None)
+        self._pool = WorkerPool(ctx, cfg.ingest, tuple(p for p in reserved if p))
         self._pool.start()
         for slot in self._pool.slots:
             self.metrics.worker_up.labels(str(slot.index)).set(1)
@@ -449,10 +455,8 @@ class Service:
         e.gaps += gaps
         e.time_jumps += jumps
         e.nonfinite += nonfinite
-        if last[2] > e.last_seq:
-            e.last_seq = last[2]
-        if last[2] > e.processed_seq:
-            e.processed_seq = last[2]
+        e.last_seq = max(e.last_seq, last[2])
+        e.processed_seq = max(e.processed_seq, last[2])
         e.last_arrival_s = last[5]
         c.messages += k
         c.bytes += nbytes

@@ -52,7 +52,8 @@ class WorkerSlot:
 
 
 class WorkerPool:
-    def __init__(self, ctx: zmq.Context, cfg: IngestConfig) -> None:
+    def __init__(self, ctx: zmq.Context, cfg: IngestConfig, reserved_ports: tuple[int, ...] = ()) -> None:
+        """`reserved_ports`: the service's other TCP ports, which worker addresses skip (`worker_endpoint`)."""
         self.cfg = cfg
         self.ctx = ctx
         self._mp = mp.get_context("spawn")  # never fork a process that holds a ZeroMQ context
@@ -74,7 +75,7 @@ class WorkerPool:
                 down.bind(down_addr)
                 spec = WorkerSpec(
                     index=i,
-                    endpoint=worker_endpoint(cfg.endpoint, i),
+                    endpoint=worker_endpoint(cfg.endpoint, i, reserved_ports),
                     up=up_addr,
                     down=down_addr,
                     rcvhwm=cfg.rcvhwm,
