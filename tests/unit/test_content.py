@@ -10,14 +10,18 @@ import pytest
 from warpsync.engine.content import (
     ContentFilter,
     TimedBuffer,
+    _cells_r2,
     coarse_offset,
     frame_smooth,
     gaussian_smooth,
+    gaussian_smooth_columns,
     gcc_phat_lag,
     measure_lag,
+    measure_lag_cells,
     normalized_xcorr,
     resample,
 )
+from warpsync.errors import AlignmentError
 
 
 def events_envelope(rng, n, n_events, width):
@@ -155,3 +159,117 @@ def test_frame_smooth_hand_worked_and_reference(rng):
                 den += kj
         assert got[i] == pytest.approx(num / den, rel=1e-12)
     np.testing.assert_array_equal(frame_smooth(y, 1.0)[np.isfinite(y)], y[np.isfinite(y)])
+
+
+# ------------------------------------------------------------------------------- per-cell (non-negative CCA)
+def cells_r2_reference(X, c, M, ridge):
+    """Slow reference of `_cells_r2`: at each lag an explicit ridge NNLS (scipy) of the centred candidate window
+    on the centred columns, as an augmented least-squares problem; R^2 = explained energy / window energy."""
+    from scipy.optimize import nnls
+
+    n, d = X.shape
+    Xc = X - X.mean(axis=0)
+    lam = ridge * float(np.trace(Xc.T @ Xc)) / d
+    A = np.vstack([Xc, math.sqrt(lam) * np.eye(d)])
+    out = np.zeros(2 * M + 1)
+    for m in range(2 * M + 1):
+        y = c[m : m + n] - c[m : m + n].mean()
+        energy = float(y @ y)
+        if energy <= 1e-300:
+            continue
+        _, resid = nnls(A, np.concatenate([y, np.zeros(d)]))
+        out[m] = (energy - resid * resid) / energy
+    return out
+
+
+def test_cells_r2_hand_worked_non_negative():
+    # two orthogonal centred cells; y = x0 - x1: least squares with free signs explains all of it (R^2 = 1),
+    # with non-negative weights only x0 counts: w = (1, 0), explained 2 of 4
+    X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    y = X[:, 0] - X[:, 1]
+    r2, w = _cells_r2(X, y, 0, ridge=0.0)
+    assert r2[0] == pytest.approx(0.5, abs=1e-9)
+    np.testing.assert_allclose(w[0], [1.0, 0.0], atol=1e-9)
+    assert _cells_r2(X, X[:, 0] + 2 * X[:, 1], 0, ridge=0.0)[0][0] == pytest.approx(1.0, abs=1e-9)
+    # a ridge of lambda = 0.5 * mean cell energy (2) = 1: y = x0 (energy e = 2) -> w0 = e / (e + lambda) = 2/3,
+    # explained 2 w0 e - w0^2 (e + lambda) = 4/3, R^2 = (4/3) / 2 = 2/3
+    assert _cells_r2(X, X[:, 0], 0, ridge=0.5)[0][0] == pytest.approx(2.0 / 3.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("d", [1, 3, 16])
+@pytest.mark.parametrize("ridge", [0.01, 0.1, 1.0])
+def test_cells_r2_equals_nnls_reference(rng, d, ridge):
+    n, M = 240, 15
+    X = np.column_stack([events_envelope(rng, n, 6, 2.0) for _ in range(d)])
+    X = X - X.mean(axis=0)
+    c = events_envelope(rng, n + 2 * M, 8, 2.0)
+    c[M + 3 : M + 3 + n] += X[:, : max(1, d // 3)].sum(axis=1)  # part of the candidate follows some cells
+    ref = cells_r2_reference(X, c, M, ridge)
+    np.testing.assert_allclose(_cells_r2(X, c, M, ridge, iters=3000)[0], ref, atol=1e-8)
+    np.testing.assert_allclose(_cells_r2(X, c, M, ridge)[0], ref, atol=2e-3)  # the default iterations
+    assert np.all(ref <= 1.0 + 1e-12)
+
+
+@pytest.mark.parametrize("lag_samples", [-23.0, 12.3, 60.5])
+def test_measure_lag_cells_picks_the_cells_the_candidate_feels(rng, lag_samples):
+    # 16 cells, each an object's own events; the candidate (an IMU on one object) feels cells 3 and 7 only
+    n, M = 4000, 100
+    tot = n + 2 * M + 200
+    cells = np.column_stack([events_envelope(rng, tot, 12, 4.0) for _ in range(16)])
+    t = np.arange(tot)
+    felt = cells[:, 3] + cells[:, 7]
+    cand = np.interp(t[100 : 100 + n + 2 * M] - lag_samples, t, felt) + rng.normal(0, 0.002, n + 2 * M)
+    ref_cells = cells[100 + M : 100 + M + n]
+    m, w = measure_lag_cells(ref_cells, cand, 0.001, M * 0.001)
+    assert m.informative
+    assert set(np.argsort(w)[-2:]) == {3, 7} and np.all(w >= 0)  # the felt cells carry the weight
+    assert m.lag_s == pytest.approx(lag_samples * 0.001, abs=0.2 * 0.001)
+    plain = measure_lag(ref_cells.sum(axis=1), cand, 0.001, M * 0.001)
+    assert m.corr > 0.9 > plain.corr  # the sum of all cells drowns the two that matter
+
+
+def test_measure_lag_cells_says_why_not(rng):
+    n, M = 2000, 50
+    silent, w = measure_lag_cells(np.zeros((n, 16)), rng.normal(size=n + 2 * M), 0.001, 0.05)
+    assert w.shape == (16,) and not w.any()
+    assert not silent.informative and silent.reason == "silent"
+    # slow, smooth motion in every cell: a hump over the whole search range locates nothing
+    t = np.arange(n + 2 * M) * 0.001
+    slow = np.column_stack([np.sin(2 * np.pi * 0.4 * t + p) for p in rng.uniform(0, 6, 4)])
+    hump, _ = measure_lag_cells(slow[M : M + n], slow[:, 0] + 0.5 * slow[:, 1], 0.001, M * 0.001)
+    assert not hump.informative and hump.prominence < 0.05
+    with pytest.raises(AlignmentError, match=r"\(n, d\)"):
+        measure_lag_cells(np.zeros(n), np.zeros(n + 2 * M), 0.001, 0.05)
+    with pytest.raises(AlignmentError, match="samples"):
+        measure_lag_cells(np.zeros((n, 4)), np.zeros(n), 0.001, 0.05)
+
+
+def test_timed_buffer_vectors_and_resample_columns(rng):
+    b = TimedBuffer(capacity=4, dim=3)
+    v = rng.normal(size=(10, 3))
+    b.append(np.arange(10.0), v)
+    b.append(np.array([9.0, 10.0]), rng.normal(size=(2, 3)))  # the overlapping row is dropped
+    assert b.values.shape == (11, 3) and b.times[-1] == 10.0
+    np.testing.assert_array_equal(b.values[:10], v)
+    b.trim_before(4.0)
+    assert b.values.shape == (7, 3)
+    # columns resample exactly like the scalar resample, gaps and edges included
+    t = np.array([0.0, 1.0, 2.0, 5.0, 6.0])
+    vals = rng.normal(size=(5, 3))
+    at = np.array([-1.0, 0.0, 0.5, 3.0, 5.5, 6.0, 7.0])
+    got = resample(t, vals, at, max_gap_s=1.5)
+    for j in range(3):
+        np.testing.assert_array_equal(np.isnan(got[:, j]), np.isnan(resample(t, vals[:, j], at, 1.5)))
+        np.testing.assert_allclose(got[:, j], resample(t, vals[:, j], at, 1.5), rtol=1e-12)
+
+
+def test_gaussian_smooth_columns_equals_per_column(rng):
+    x = rng.normal(size=(300, 5))
+    x[[3, 4, 150], 1] = np.nan
+    x[10, :] = np.nan
+    for sigma in (0.2, 1.5, 4.0):
+        got = gaussian_smooth_columns(x, sigma)
+        for j in range(5):
+            ref = gaussian_smooth(x[:, j], sigma)
+            np.testing.assert_array_equal(np.isnan(got[:, j]), np.isnan(ref))
+            np.testing.assert_allclose(got[:, j], ref, rtol=1e-10, atol=1e-12)

@@ -200,3 +200,34 @@ def test_one_dropped_frame_starts_a_new_segment(rng):
     ref = Frames.concat([motion_activity(frames[:5], 60.0), motion_activity(frames[6:], 60.0, t0_s=6 / 60.0)])
     np.testing.assert_allclose(got.times_s, ref.times_s)
     np.testing.assert_allclose(got.values, ref.values)
+
+
+def test_motion_cells_hand_worked_frames():
+    # 4x4 frames at 10 fps: only the top-left cell brightens by 8 once; cells follow the kinetic envelope's terms
+    frames = np.zeros((5, 4, 4), np.uint8)
+    frames[3:, 0, 0] = 8
+    f = motion_activity(frames, 10.0, t0_s=0.0, kinetic=True, cells=True)
+    assert f.values.shape == (3, 2 + 16)
+    np.testing.assert_allclose(f.values[:, 2], [0.0, 8.0, 8.0])  # cell 0: the change rises and falls
+    np.testing.assert_allclose(f.values[:, 3:], 0.0)  # the other cells saw nothing
+    np.testing.assert_allclose(f.values[:, 1], f.values[:, 2:].sum(axis=1))  # kinetic = sum of the cells
+    # cells imply kinetic; the first two columns are what kinetic alone gives
+    np.testing.assert_allclose(f.values[:, :2], motion_activity(frames, 10.0, kinetic=True).values)
+    np.testing.assert_allclose(motion_activity(frames, 10.0, cells=True).values, f.values)
+
+
+@pytest.mark.parametrize("shape", [(24, 32), (16,), (5,)])
+def test_motion_cells_streaming_equals_offline(rng, shape):
+    x = rng.integers(0, 255, size=(61, *shape)).astype(np.uint8 if len(shape) > 1 else np.float32)
+    ref = motion_activity(x, 60.0, t0_s=1.0, cells=True)
+    d = 16 if len(shape) > 1 else shape[0]
+    # raw frames: 60 motion energies, 59 changes; vectors: 61 descriptions, 60 changes
+    assert ref.values.shape == (59 if len(shape) > 1 else 60, 2 + d)
+    got = stream(MotionEnvelope(60.0, 1.0, cells=True), x, rng, 5)
+    np.testing.assert_allclose(got.times_s, ref.times_s)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-12)
+    # reference: the absolute change of each entry of the per-frame description
+    desc = MotionEnvelope(60.0, 1.0).descriptions(x)[1]
+    np.testing.assert_allclose(ref.values[:, 2:], np.abs(np.diff(desc, axis=0)), rtol=1e-12)
+    ext = envelope_extractor("video", 60.0, shape, kinetic=True, cells=True)
+    np.testing.assert_allclose(ext.push(1.0, x).values, ref.values, rtol=1e-12)

@@ -117,6 +117,13 @@ class ContentConfig:
     """A sensor stream without a configured partner (`partners`, ``sync_to``) is aligned to the fastest camera
     of its session, comparing its acceleration magnitude with the camera's change of motion energy (what both
     see of a velocity change); off, or with no camera, it is aligned to the anchor (default true)."""
+    cell_weighting: bool = True
+    """A sensor aligned to a camera is compared with the best linear combination of the camera's per-cell (4x4)
+    kinetic envelopes in each window (a one-sided CCA: the cells that see the sensor's object weighted in), not
+    with their sum; off compares with the sum (default true)."""
+    cell_ridge: float = 0.1
+    """Ridge of that weighting, as a fraction of the mean cell energy: shrinks the weights and the correlation
+    chance gives 16 free weights (default 0.1)."""
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,20 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import convolve1d
 
 from ..errors import AlignmentError
 
 
 # --------------------------------------------------------------------------------------------- buffers
 class TimedBuffer:
-    """Append-only (time, value) samples with increasing times, trimmed from the front. Values are 1-D."""
+    """Append-only (time, value) samples with increasing times, trimmed from the front. Values are scalars, or
+    vectors of `dim` entries (``values`` is then ``(n, dim)``)."""
 
-    def __init__(self, capacity: int = 1024) -> None:
+    def __init__(self, capacity: int = 1024, dim: int | None = None) -> None:
+        self._dim = () if dim is None else (int(dim),)
         self._t = np.empty(capacity)
-        self._v = np.empty(capacity)
+        self._v = np.empty((capacity, *self._dim))
         self._start = 0
         self._end = 0
 
@@ -53,7 +56,7 @@ class TimedBuffer:
             live = len(self)
             cap = max(2 * (live + n), 1024)
             t = np.empty(cap)
-            v = np.empty(cap)
+            v = np.empty((cap, *self._dim))
             t[:live] = self._t[self._start : self._end]
             v[:live] = self._v[self._start : self._end]
             self._t, self._v, self._start, self._end = t, v, 0, live
@@ -84,6 +87,8 @@ class TimedBuffer:
 
 def resample(times: np.ndarray, values: np.ndarray, at: np.ndarray, max_gap_s: float) -> np.ndarray:
     """Linear interpolation of (times, values) at `at`; NaN outside the data and inside gaps > `max_gap_s`."""
+    if np.ndim(values) == 2:
+        return _resample_columns(times, values, at, max_gap_s)
     out = np.full(len(at), np.nan)
     if len(times) < 2:
         return out
@@ -96,6 +101,38 @@ def resample(times: np.ndarray, values: np.ndarray, at: np.ndarray, max_gap_s: f
     out[bad] = np.nan
     # exact hits on the last sample are valid
     out[at == times[-1]] = values[-1]
+    return out
+
+
+def _resample_columns(times: np.ndarray, values: np.ndarray, at: np.ndarray, max_gap_s: float) -> np.ndarray:
+    """`resample` of every column of ``values`` (n, d): (len(at), d), NaN rows outside the data and in gaps."""
+    d = values.shape[1]
+    out = np.full((len(at), d), np.nan)
+    if len(times) < 2:
+        return out
+    i = np.searchsorted(times, at, side="right")
+    ii = np.clip(i, 1, len(times) - 1)
+    t0, t1 = times[ii - 1], times[ii]
+    w = np.clip((at - t0) / np.where(t1 > t0, t1 - t0, 1.0), 0.0, 1.0)
+    out = values[ii - 1] * (1.0 - w)[:, None] + values[ii] * w[:, None]
+    bad = (i <= 0) | (i >= len(times)) | ((t1 - t0) > max_gap_s) | (at > times[-1])
+    out[bad] = np.nan
+    last = at == times[-1]
+    out[last] = values[-1]
+    return out
+
+
+def gaussian_smooth_columns(x: np.ndarray, sigma: float) -> np.ndarray:
+    """`gaussian_smooth` of every column of ``x`` (n, d), all columns in one pass."""
+    if sigma <= 0.3 or x.size == 0:
+        return x.copy()
+    r = math.ceil(3 * sigma)
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    mask = np.isfinite(x)
+    num = convolve1d(np.where(mask, x, 0.0), k, axis=0, mode="constant")
+    den = convolve1d(mask.astype(float), k, axis=0, mode="constant")
+    out = np.where(den > 1e-9, num / np.maximum(den, 1e-9), np.nan)
+    out[~mask] = np.nan
     return out
 
 
@@ -220,6 +257,15 @@ def measure_lag(
     if min_peakiness > 0 and (peakiness(rv) < min_peakiness or peakiness(cv) < min_peakiness):
         return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "no_events")
     c = normalized_xcorr(ref, cand, M)
+    return _peak_measurement(c, n, M, grid_s, min_corr, min_prominence)
+
+
+def _peak_measurement(
+    c: np.ndarray, n: int, M: int, grid_s: float, min_corr: float, min_prominence: float, broad_edges: bool = False
+):
+    """The lag measurement of a correlation curve ``c`` over lags ``-M .. M`` grid steps of a window of ``n``.
+    With `broad_edges`, a main lobe that fills the whole search range stands out only by its height above the
+    range's ends (a broad hump of slow, smooth signals locates nothing), not by its full height."""
     i = int(np.argmax(c))
     peak = float(c[i])
     frac, curv = _parabolic(c, i)
@@ -233,7 +279,7 @@ def measure_lag(
         hi += 1
     lobe = max(hi - i, i - lo) + 1
     outside = np.concatenate([c[: max(0, i - 2 * lobe)], c[i + 2 * lobe + 1 :]])
-    second = float(outside.max()) if len(outside) else 0.0
+    second = float(outside.max()) if len(outside) else (max(float(c[0]), float(c[-1])) if broad_edges else 0.0)
     prominence = peak - max(second, 0.0)
     # curvature in 1/s^2 relative to the peak; Cramer-Rao-like spread from the peak height
     kappa = -curv / (grid_s * grid_s) / max(peak, 1e-6)
@@ -445,3 +491,100 @@ class ContentFilter:
     @property
     def sigma_s(self) -> float:
         return math.sqrt(max(self.P[0, 0], 0.0)) if self.T is not None else math.inf
+
+
+def measure_lag_cells(
+    ref_cells: np.ndarray,
+    cand: np.ndarray,
+    grid_s: float,
+    max_lag_s: float,
+    *,
+    ridge: float = 0.1,
+    min_activity: float = 1e-6,
+    min_corr: float = 0.3,
+    min_prominence: float = 0.05,
+) -> tuple[LagMeasurement, np.ndarray]:
+    """Lag of `cand` (one envelope, ``n + 2 M`` samples as in `measure_lag`) against the best non-negative
+    combination of the columns of `ref_cells` (``(n, d)``: a camera's per-cell kinetic envelopes), found anew at
+    every lag.
+
+    At lag m the correlation is ``sqrt(R^2)`` of the ridge non-negative least-squares fit of the centred
+    ``cand[m : m + n]`` by the centred columns (a one-sided, non-negative CCA): the cells that see what the
+    candidate senses are weighted in and the others out, per window. Weights are non-negative because motion
+    anywhere in the picture adds to what a camera sees; free signs would let a difference of two cells shift a
+    peak. `ridge` (``lambda`` as a fraction of the mean column energy) shrinks the weights and the correlation
+    chance alone gives ``d`` of them. Rows with a NaN and columns without activity take no part. Prominence and
+    sigma as in `measure_lag`, except that a main lobe filling the whole search range stands out only by its
+    height above the range's ends (slow, smooth motion gives such a hump and locates nothing).
+
+    Returns the measurement and the weights of the columns at the peak lag (``(d,)``, zero for columns that
+    took no part): a combination of the columns a caller can align on a finer grid."""
+    ref_cells = np.asarray(ref_cells, dtype=np.float64)
+    if ref_cells.ndim != 2:
+        raise AlignmentError(f"measure_lag_cells needs (n, d) reference columns, got shape {ref_cells.shape}")
+    M = round(max_lag_s / grid_s)
+    n = ref_cells.shape[0]
+    if len(cand) != n + 2 * M:
+        raise AlignmentError(f"candidate window must have {n + 2 * M} samples, got {len(cand)}")
+    if n < 8:
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "flat"), np.zeros(ref_cells.shape[1])
+    none = np.zeros(ref_cells.shape[1])
+    rows = np.isfinite(ref_cells).all(axis=1)
+    cm = np.isfinite(cand)
+    if rows.sum() < n // 2 or cm.sum() < n // 2:
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "silent"), none
+    X = np.where(rows[:, None], ref_cells, 0.0)
+    X = np.where(rows[:, None], X - X[rows].mean(axis=0), 0.0)
+    active = X[rows].std(axis=0) >= min_activity
+    X = X[:, active]
+    if X.shape[1] == 0 or float(np.std(cand[cm])) < min_activity:
+        return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "silent"), none
+    r2, w = _cells_r2(X, np.where(cm, cand, 0.0), M, ridge)
+    c = np.sqrt(np.maximum(r2, 0.0))
+    m = _peak_measurement(c, n, M, grid_s, min_corr, min_prominence, broad_edges=True)
+    weights = none.copy()
+    weights[active] = w[int(np.argmax(c))]
+    return m, weights
+
+
+NNLS_ITERS = 50
+"""Iterations of the accelerated projected gradient (FISTA) that solves the per-lag non-negative fits."""
+
+
+def _nonneg_explained(B: np.ndarray, H: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row b of `B` (L, d): ``max_{w >= 0} 2 w.b - w' H w`` (H positive definite), the energy of y a
+    non-negative combination explains (``|y|^2`` minus the least residual, when ``b = X' y`` and
+    ``H = X'X + lambda I``), and the maximizing w per row. All rows at once by FISTA with step
+    ``1 / lambda_max(H)``."""
+    step = 1.0 / float(np.linalg.eigvalsh(H)[-1])
+    w = np.zeros_like(B)
+    z = w
+    t = 1.0
+    for _ in range(iters):
+        w_new = np.maximum(z - (z @ H - B) * step, 0.0)
+        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        z = w_new + ((t - 1.0) / t_new) * (w_new - w)
+        w, t = w_new, t_new
+    return 2.0 * np.einsum("mj,mj->m", w, B) - np.einsum("mj,mj->m", w @ H, w), w
+
+
+def _cells_r2(
+    X: np.ndarray, c: np.ndarray, M: int, ridge: float, iters: int = NNLS_ITERS
+) -> tuple[np.ndarray, np.ndarray]:
+    """``R^2(m)`` of ``c[m : m + n]`` on non-negative combinations of the centred columns ``X`` (n, d), for m in
+    [0, 2 M], and the weights (2M + 1, d): ``X' c`` at every lag by one FFT per column, then a ridge NNLS at
+    all lags at once."""
+    n, d = X.shape
+    sxx = X.T @ X
+    lam = ridge * float(np.trace(sxx)) / d
+    # circular correlation is exact here: lags 0 .. 2M of a window of n never reach past len(c) = n + 2M
+    nfft = 1 << math.ceil(math.log2(max(2, len(c))))
+    fc = np.fft.rfft(c, nfft)
+    B = np.fft.irfft(np.conj(np.fft.rfft(X.T, nfft, axis=1)) * fc[None], nfft, axis=1)[:, : 2 * M + 1].T
+    cs = np.concatenate([[0.0], np.cumsum(c)])
+    cs2 = np.concatenate([[0.0], np.cumsum(c * c)])
+    m = np.arange(2 * M + 1)
+    s1 = cs[m + n] - cs[m]
+    var_c = np.maximum(cs2[m + n] - cs2[m] - s1 * s1 / n, 0.0)
+    q, w = _nonneg_explained(B, sxx + lam * np.eye(d), iters)
+    return np.where(var_c > 1e-300, q / np.maximum(var_c, 1e-300), 0.0), w

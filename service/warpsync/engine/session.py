@@ -16,6 +16,7 @@ by a `ContentFilter`. Reported offsets follow the scorecard's convention: ``offs
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections import deque
@@ -37,8 +38,10 @@ from .content import (
     coarse_offset,
     frame_smooth,
     gaussian_smooth,
+    gaussian_smooth_columns,
     gcc_phat_lag,
     measure_lag,
+    measure_lag_cells,
     resample,
 )
 
@@ -90,6 +93,8 @@ class StreamState:
     env: TimedBuffer = field(default_factory=TimedBuffer)
     kin: TimedBuffer | None = None
     """Kinetic envelope (video: change of motion energy; sensor: acceleration magnitude), for video-sensor pairs."""
+    cells: TimedBuffer | None = None
+    """Video: the kinetic envelope's per-cell terms (n, cells), weighted against a sensor partner per window."""
     raw: TimedBuffer | None = None
     raw_rate_hz: float = 0.0
     raw_factor: int = 1
@@ -196,6 +201,7 @@ class SyncEngine:
                 sensor_highpass_hz=min(ccfg.features.sensor_highpass_hz, 0.45 * meta.rate_hz),
                 units=meta.units,
                 kinetic=meta.modality in KINETIC_MODALITIES,
+                cells=meta.modality == "video" and ccfg.content.cell_weighting,
             )
         c = ccfg.content
         st = StreamState(
@@ -288,6 +294,7 @@ class SyncEngine:
                 st.extractor = None
                 st.env.clear()
                 st.kin = None
+                st.cells = None
                 return event
             if len(fr):
                 vals = fr.values
@@ -297,6 +304,8 @@ class SyncEngine:
                         st.kin.append(fr.times_s, fr.values[:, 1])
                         if st.kin.first_time < fr.times_s[-1] - 1.1 * self.cfg.content.history_s:
                             st.kin.trim_before(fr.times_s[-1] - self.cfg.content.history_s)
+                    if fr.values.shape[1] > 2:
+                        self._add_cells(st, fr.times_s, fr.values[:, 2:])
                 st.env.append(fr.times_s, vals)
                 if st.env.first_time < fr.times_s[-1] - 1.1 * self.cfg.content.history_s:
                     st.env.trim_before(fr.times_s[-1] - self.cfg.content.history_s)
@@ -304,8 +313,22 @@ class SyncEngine:
             self._add_raw(st, t_dev_s, data)
         return event
 
+    def _add_cells(self, st: StreamState, times: np.ndarray, cells: np.ndarray) -> None:
+        if st.cells is None:
+            st.cells = TimedBuffer(dim=cells.shape[1])
+        elif cells.shape[1] != st.cells.values.shape[1]:
+            st.cells = TimedBuffer(dim=cells.shape[1])  # the description changed size: start over
+        st.cells.append(times, cells)
+        # only the newest kinetic window (and the widest search around it) is ever used
+        c = self.cfg.content
+        keep_s = c.kinetic_window_s + 2.0 * c.prior_latency_s + 2.0
+        if st.cells.first_time < times[-1] - 1.5 * keep_s:
+            st.cells.trim_before(times[-1] - keep_s)
+
     def _clear_content_buffers(self, st: StreamState) -> None:
         st.env.clear()
+        if st.cells is not None:
+            st.cells.clear()
         if st.kin is not None:
             st.kin.clear()
         if st.raw is not None:
@@ -495,6 +518,19 @@ class SyncEngine:
         else:
             L = min(max(c.min_search_s, c.search_sigmas * sig_pred), c.prior_latency_s)
         M = math.ceil(L / g)
+        # a sensor against a camera: the camera's cells weighted by how they correlate with the sensor (it feels
+        # one object; the camera sees them all)
+        cells = (
+            kinetic
+            and c.cell_weighting
+            and st.meta.modality == "sensor"
+            and partner.cells is not None
+            and len(partner.cells) >= 4
+        )
+        # the cells are compared on a grid of k steps, about a quarter of the camera's frame period (what the
+        # camera resolves; 16 columns at 1 ms would cost 16 times a plain hop): the search range in whole steps
+        k = max(1, int(0.25 / (partner.meta.rate_hz * g))) if cells else 1
+        M = k * math.ceil(M / k)
         grid = T_start + g * np.arange(n)
         gridc = T_start - M * g + g * np.arange(n + 2 * M)
         sm = self.cfg.features.smooth_s / g
@@ -502,6 +538,10 @@ class SyncEngine:
         gap_s = max(3.0 * _median_step(s_t), 2 * g)
         ref = resample(tp, p_v, grid, gap_p)
         cand = resample(ts, s_v, gridc, gap_s)
+        if cells:
+            pc_t, pc_v = _tail(partner.cells, span)
+            tpc = self.to_ref(partner, pc_t)
+            ref_cells = gaussian_smooth_columns(resample(tpc, pc_v, grid[::k], gap_p), sm / k)
         if kinetic:
             # the sensor's acceleration magnitude, seen through the camera's frame-difference weighting
             if st.meta.modality == "sensor":
@@ -510,16 +550,31 @@ class SyncEngine:
                 ref = frame_smooth(ref, 1.0 / (st.meta.rate_hz * g))
         ref = gaussian_smooth(ref, sm)
         cand = gaussian_smooth(cand, sm)
-        m = measure_lag(
-            ref,
-            cand,
-            g,
-            M * g,
-            min_activity=c.min_activity,
-            min_corr=c.min_corr,
-            min_prominence=c.min_prominence,
-            min_peakiness=c.min_peakiness,
-        )
+        if cells:
+            # the candidate was smoothed on the fine grid (frame weighting, Gaussian) before it is decimated
+            m, w = measure_lag_cells(
+                ref_cells,
+                cand[::k],
+                k * g,
+                M * g,
+                ridge=c.cell_ridge,
+                min_activity=c.min_activity,
+                min_corr=c.min_corr,
+                min_prominence=c.min_prominence,
+            )
+            if m.informative and k > 1:
+                m = self._refine_cells(m, w, tpc, pc_v, grid, gap_p, cand, M, k)
+        else:
+            m = measure_lag(
+                ref,
+                cand,
+                g,
+                M * g,
+                min_activity=c.min_activity,
+                min_corr=c.min_corr,
+                min_prominence=c.min_prominence,
+                min_peakiness=c.min_peakiness,
+            )
         T_mid = T_start + 0.5 * (T_end - T_start)
         if not m.informative:
             st.last_reason = m.reason
@@ -579,6 +634,23 @@ class SyncEngine:
             st.last_reason = ""
         else:
             st.last_reason = "outlier"
+
+    def _refine_cells(self, m, w, t_cells, cells, grid, gap_s, cand, M: int, k: int):
+        """The coarse cell lag refined on the fine grid: the cells combined with their weights at the peak (at
+        the camera's own frame times, so one envelope is resampled), cross-correlated with the candidate within
+        two coarse steps of the coarse lag. Keeps the coarse measurement if the fine peak sits at that edge."""
+        g = float(grid[1] - grid[0]) if len(grid) > 1 else self.cfg.content.grid_s
+        n = len(grid)
+        comb = gaussian_smooth(resample(t_cells, cells @ w, grid, gap_s), self.cfg.features.smooth_s / g)
+        i0 = round(m.lag_s / g)
+        ms = 2 * k
+        lo = M + i0 - ms
+        if lo < 0 or lo + n + 2 * ms > len(cand):
+            return m
+        fine = measure_lag(comb, cand[lo : lo + n + 2 * ms], g, ms * g, min_corr=0.0, min_prominence=0.0)
+        if not fine.informative:
+            return m
+        return dataclasses.replace(m, lag_s=i0 * g + fine.lag_s, sigma_s=fine.sigma_s)
 
     def _refine_raw(self, st: StreamState, partner: StreamState, T_end: float, lag: float, half_s: float):
         rate = min(st.raw_rate_hz, partner.raw_rate_hz)

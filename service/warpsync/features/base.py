@@ -93,11 +93,13 @@ def envelope_extractor(
     sensor_highpass_hz: float = 0.5,
     units: str = "",
     kinetic: bool = False,
+    cells: bool = False,
 ) -> SegmentedExtractor:
     """The streaming activity-envelope extractor for a stream of this modality, rate and sample shape.
 
     `units` ``motion`` marks video vectors as frame differences (stamped between their frames); `kinetic` makes
-    video and sensor extractors return ``(n, 2)`` values: activity and kinetic envelope (audio ignores it)."""
+    video and sensor extractors return ``(n, 2)`` values: activity and kinetic envelope (audio ignores it); `cells`
+    makes video extractors append the kinetic envelope's per-cell terms (``(n, 2 + d)``; others ignore it)."""
     from .audio import AudioEnvelope
     from .sensor import SensorEnvelope
     from .video import MotionEnvelope
@@ -107,7 +109,7 @@ def envelope_extractor(
     if modality == "video":
         diff = units == "motion"
         return SegmentedExtractor(
-            lambda t0: MotionEnvelope(rate_hz, t0, difference_vectors=diff, kinetic=kinetic), rate_hz
+            lambda t0: MotionEnvelope(rate_hz, t0, difference_vectors=diff, kinetic=kinetic, cells=cells), rate_hz
         )
     if modality == "sensor":
         return SegmentedExtractor(

@@ -21,6 +21,12 @@ description ``sum |m_j - m_{j-1}|`` at the same times, as a second column: motio
 speed, so its change follows the magnitude of its acceleration, launches and stops alike. That is what an
 accelerometer measures directly (`SensorEnvelope` kinetic column: the high-passed acceleration magnitude), so
 video and IMU are compared like with like: both peak at the middle of a velocity change, whatever its shape.
+
+With ``cells=True`` as well, the per-entry changes ``|m_j - m_{j-1}|`` (one column per cell or vector entry,
+16 for raw frames) follow as columns ``2 ..``: the kinetic envelope split by where in the picture the change
+happened. An IMU feels one object where a camera sees them all; weighting the cells by how they correlate
+with the IMU (`warpsync.engine.content.measure_lag_cells`) keeps the object it is strapped to and drops the
+others.
 """
 
 from __future__ import annotations
@@ -61,23 +67,42 @@ def _edges(size: int) -> np.ndarray:
 
 
 def motion_activity(
-    frames: np.ndarray, rate_hz: float, *, t0_s: float = 0.0, difference_vectors: bool = False, kinetic: bool = False
+    frames: np.ndarray,
+    rate_hz: float,
+    *,
+    t0_s: float = 0.0,
+    difference_vectors: bool = False,
+    kinetic: bool = False,
+    cells: bool = False,
 ) -> Frames:
     """Motion activity envelope of a whole recording (see the module docstring for the time axis); with
-    `kinetic`, values are ``(n, 2)``: activity and kinetic envelope."""
-    return MotionEnvelope(rate_hz, t0_s, difference_vectors=difference_vectors, kinetic=kinetic).push(frames)
+    `kinetic`, values are ``(n, 2)``: activity and kinetic envelope; with `cells` too, ``(n, 2 + d)``: the
+    kinetic envelope's per-cell terms follow."""
+    return MotionEnvelope(rate_hz, t0_s, difference_vectors=difference_vectors, kinetic=kinetic, cells=cells).push(
+        frames
+    )
 
 
 class MotionEnvelope:
     """Streaming `motion_activity`: identical output for any chunking of the same frames."""
 
-    def __init__(self, rate_hz: float, t0_s: float, *, difference_vectors: bool = False, kinetic: bool = False) -> None:
+    def __init__(
+        self,
+        rate_hz: float,
+        t0_s: float,
+        *,
+        difference_vectors: bool = False,
+        kinetic: bool = False,
+        cells: bool = False,
+    ) -> None:
         if not (np.isfinite(rate_hz) and rate_hz > 0):
             raise AlignmentError(f"video frame rate must be a positive number of Hz, got {rate_hz}")
         self.rate_hz = float(rate_hz)
         self.t0_s = float(t0_s)
         self.difference_vectors = bool(difference_vectors)
-        self.kinetic = bool(kinetic)
+        self.kinetic = bool(kinetic) or bool(cells)
+        self.cells = bool(cells)
+        self._dim: int | None = None  # description length (columns of the per-cell output)
         self._k = 0  # index of the next frame
         self._last_frame: np.ndarray | None = None  # raw frames: previous frame (as float)
         self._last_desc: np.ndarray | None = None  # previous description vector
@@ -114,7 +139,9 @@ class MotionEnvelope:
 
     def push(self, x: np.ndarray) -> Frames:
         t, d = self.descriptions(x)
-        empty = Frames.empty(2) if self.kinetic else Frames.empty()
+        if len(t) and self._dim is None:
+            self._dim = d.shape[1]
+        empty = Frames.empty(2 + (self._dim or 0) * self.cells) if self.kinetic else Frames.empty()
         if len(t) == 0:
             return empty
         prev = self._last_desc
@@ -131,4 +158,7 @@ class MotionEnvelope:
         times = 0.5 * (tt[1:] + tt[:-1])
         if not self.kinetic:
             return Frames(times, activity)
-        return Frames(times, np.stack([activity, np.abs(diff).sum(axis=1)], axis=1))
+        change = np.abs(diff)
+        if self.cells:
+            return Frames(times, np.column_stack([activity, change.sum(axis=1), change]))
+        return Frames(times, np.stack([activity, change.sum(axis=1)], axis=1))
