@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing as mp
+import os
 import sys
 import time
 import zlib
@@ -34,6 +35,7 @@ import zlib
 import msgpack
 import numpy as np
 import zmq
+
 from warpsync_client import protocol as P
 
 FLOORS = {1024: 0.5, 1 << 20: 0.8}
@@ -232,7 +234,10 @@ def main() -> int:
     n_small = 50_000 if args.quick else 200_000
     n_big = 500 if args.quick else 2000
     ok = True
-    print(f"bench_ingest: {mp.cpu_count()} CPUs, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}")
+    print(
+        f"bench_ingest: {mp.cpu_count()} CPUs, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min)"
+    )
     print("stages: status, sync engine, speech" if args.with_engine else "stages: status (engine and speech off)")
     # Raw and service runs alternate, so that a change in machine load hits both sides of a pair alike.
     for size, n in ((1024, n_small), (1 << 20, n_big)):
@@ -260,6 +265,7 @@ def main() -> int:
         f"slow consumer (block, 0.5 s buffer, reader at {rate_hz * 4:,.0f} samples/s): {mps:,.0f} msgs/s, "
         f"received {got}/{n_slow}, CRC32 of consumed == sent: zero loss"
     )
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min)")
     return 0 if ok else 1
 
 

@@ -138,6 +138,12 @@ class _Loop:
     started_s: float = field(default_factory=time.time)
 
 
+def _count_messages(records: list) -> int:
+    """Chunk and rejection records in a batch (what `status.workers[].messages` counts)."""
+    kinds = [r[0] for r in records]
+    return kinds.count(REC_CHUNK) + kinds.count(REC_REJECT)
+
+
 class Service:
     """``run()`` binds everything, starts the workers, serves until `request_stop()`, then drains and closes.
 
@@ -177,6 +183,7 @@ class Service:
         self._loop = _Loop()
         self._slot: WorkerSlot | None = None  # the worker whose batch is being processed
         self._arena_ok = False
+        self._samples_fns: list | None = None
 
     # ------------------------------------------------------------------------------------------ public
     def buffer(self, stream: str) -> RingBuffer | TextBuffer | None:
@@ -323,6 +330,21 @@ class Service:
                 out.extend(evs)
         return out
 
+    def _samples_call(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
+        """`_call_stages("samples", ...)` for the per-chunk hot path: the bound methods are looked up once."""
+        fns = self._samples_fns
+        if fns is None:
+            fns = self._samples_fns = [(st, st.samples) for st in self.stages]
+        if len(fns) == 1:
+            st, fn = fns[0]
+            try:
+                return fn(meta, chunk) or []
+            except Exception:
+                log.exception("stage %s.samples raised; its events are lost", st.name)
+                self.metrics.stage_errors.labels(st.name).inc()
+                return []
+        return self._call_stages("samples", meta, chunk)
+
     def _publish(self, events: list[Event]) -> None:
         if events and self._pub is not None:
             self._pub.publish(events)
@@ -339,7 +361,7 @@ class Service:
             except zmq.Again:
                 return
             records = msgpack.unpackb(frames[0].buffer, raw=False, use_list=True)
-            slot.messages += sum(1 for r in records if r[0] == REC_CHUNK or r[0] == REC_REJECT)
+            slot.messages += _count_messages(records)
             self._oldest_arrival = None
             gen = records[0][1] if records and records[0][0] == REC_BATCH else None
             self._process(slot, _Held(records, frames, 0, 1, 0.0, gen))
@@ -471,7 +493,7 @@ class Service:
             off = 0
             for r in run:
                 n = r[4]
-                evs = self._call_stages("samples", meta, Samples(sid, r[2], r[3], r[5], data[off : off + n], r[6]))
+                evs = self._samples_call(meta, Samples(sid, r[2], r[3], r[5], data[off : off + n], r[6]))
                 off += n
                 if evs:
                     self._publish(evs)
@@ -543,7 +565,7 @@ class Service:
         if self._oldest_arrival is None or arrival < self._oldest_arrival:
             self._oldest_arrival = arrival
         if self.stages:
-            self._publish(self._call_stages("samples", meta, Samples(sid, seq, t, arrival, data, dur)))
+            self._publish(self._samples_call(meta, Samples(sid, seq, t, arrival, data, dur)))
         return True
 
     def _hello(self, slot: WorkerSlot, rec: list) -> None:
