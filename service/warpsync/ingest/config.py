@@ -13,8 +13,9 @@ from ..errors import ConfigError
 class IngestConfig:
     endpoint: str = "tcp://127.0.0.1:5555"
     """Address devices PUSH chunks to (the service binds PULL here). With several workers, worker ``i`` binds
-    the next addresses: ``tcp://host:port+i`` or ``ipc://path.i`` (``tcp://host:*`` binds ephemeral ports);
-    the control socket's ``open`` tells each stream which one owns it."""
+    the ``i``-th TCP port after this one that is not the publish, control or metrics port (defaults: 5558,
+    5559, ...), or ``ipc://path.i`` (``tcp://host:*`` binds ephemeral ports); the control socket's ``open``
+    tells each stream which one owns it."""
     workers: int = 1
     """Number of ingest worker processes (>= 1)."""
     rcvhwm: int = 10000
