@@ -277,3 +277,36 @@ def test_large_payloads_through_the_shared_memory_arena_and_its_fallback(start_s
     slot = rs.service._pool.slots[0]
     assert slot.released > 0  # the arena was used (and released back to the worker)
     push.close()
+
+
+@pytest.mark.parametrize("nan_policy", ["reject", "zero", "keep"])
+def test_large_non_finite_payloads_in_the_arena_follow_the_nan_policy(start_service, tmp_path, rng, nan_policy):
+    """The worker copies a large payload into its arena and checks it in the same pass: a rejected one gives
+    its arena space back, a zero-filled one is stored fixed, a kept one as sent; every outcome is counted."""
+    cfg = ipc_cfg(tmp_path, buffer_s=100.0, shm_arena_bytes=4 << 20, nan_policy=nan_policy)
+    rs = start_service(cfg)
+    assert rs.open(_meta("big", 10.0, (16384,), dtype="f8"))["ok"]  # one sample = 128 KiB
+    push = rs.push()
+    sent, bad = [], []
+    for seq in range(40):
+        x = rng.standard_normal((2, 16384))
+        if seq % 5 == 2:
+            x[1, int(rng.integers(16384))] = [np.nan, np.inf, -np.inf][seq % 3]
+            bad.append(seq)
+        push.send_multipart(P.encode_chunk("big", seq, seq * 0.2, x))
+        sent.append(x)
+    ack = rs.request("close", stream="big", seq=39, wait_s=60, timeout_s=50.0)
+    assert ack["ok"]
+    kept = [x for s, x in enumerate(sent) if nan_policy != "reject" or s not in bad]
+    assert ack["received"] == len(kept) and ack["rejected"] == (len(bad) if nan_policy == "reject" else 0)
+    stored = rs.service.buffer("big").read_index(0, 10**9).data
+    if nan_policy == "zero":
+        kept = [np.where(np.isfinite(x), x, 0.0) for x in kept]
+    np.testing.assert_array_equal(stored, np.concatenate(kept))
+    rs.service.metrics.flush()
+    if nan_policy == "reject":
+        assert rs.metric("warpsync_ingest_rejected_total", reason="non_finite") == len(bad)
+    else:
+        assert rs.metric("warpsync_ingest_nonfinite_chunks_total", stream="big") == len(bad)
+    assert rs.service._pool.slots[0].released > 0  # through the arena
+    push.close()
