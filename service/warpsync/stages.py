@@ -8,8 +8,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
+import time
 from typing import Any, Callable, Mapping
+
+import numpy as np
 
 from prometheus_client import CollectorRegistry
 from warpsync_client.protocol import StreamMeta
@@ -147,46 +152,121 @@ class FullStatus:
 
 
 class SpeechOnDemand:
-    """The speech stage, built when the first ``text`` stream opens.
+    """The speech stage, built when the first ``text`` stream opens, in the background.
 
     Building it imports torch and loads the acoustic model (seconds), which a service whose rig has no
-    transcript should not pay. Until then this keeps only the metadata of the open streams; when a text
-    stream opens it builds `warpsync.speech.stage.SpeechStage` and replays the opens of the streams still
-    open, then passes every call through. Audio received before the first text stream opened is not aligned.
+    transcript should not pay, and which must not stall the service loop (control replies, other streams).
+    Until a text stream opens this keeps only the metadata of the open streams. The first text stream starts
+    a loader thread that builds `warpsync.speech.stage.SpeechStage`; meanwhile the chunks of audio and text
+    streams are queued (copied, at most `MAX_PENDING_BYTES` in all; beyond that they are dropped and counted
+    in `dropped_while_loading`). Once built, the opens of the streams still open and the queued calls are
+    replayed in order, then every call passes through. Audio received before the first text stream opened
+    is not aligned. If the build fails (no torch, a bad model file) the error is logged once and speech sync
+    stays off; the other stages are unaffected.
     """
 
     name = "speech"
+    MAX_PENDING_BYTES = 64 * 2**20
+    """Payload bytes queued while the stage loads (about 4 minutes of one 48 kHz float32 microphone)."""
 
-    def __init__(self, cfg: Config, registry: CollectorRegistry) -> None:
+    def __init__(self, cfg: Config, registry: CollectorRegistry, build: Callable[[], Any] | None = None) -> None:
         self._cfg = cfg.speech
         self._registry = registry
+        self._build = build or self._build_stage
         self._open: dict[str, StreamMeta] = {}
+        self._pending: list[tuple[str, Any, Any]] = []
+        self._pending_bytes = 0
+        self._loader: threading.Thread | None = None
+        self._built: Any = None
+        self._error: BaseException | None = None
+        self.failed = False
+        self.dropped_while_loading = 0
         self.stage: Any = None
 
-    def open(self, meta: StreamMeta, now_s: float) -> list[Event]:
-        if self.stage is not None:
-            return self.stage.open(meta, now_s)
-        self._open[meta.stream] = meta
-        if meta.modality != "text":
-            return []
+    def _build_stage(self) -> Any:
         from .speech.stage import SpeechStage
 
-        log.info("first text stream %r: loading the speech stage", meta.stream)
-        self.stage = SpeechStage(self._cfg, self._registry)
+        return SpeechStage(self._cfg, self._registry)
+
+    def _load(self) -> None:
+        try:
+            self._built = self._build()
+        except BaseException as exc:  # reported by the service loop in _poll
+            self._error = exc
+
+    @property
+    def loading(self) -> bool:
+        return self._loader is not None and self.stage is None and not self.failed
+
+    def wait_loaded(self, timeout_s: float | None = None) -> bool:
+        """Block until the background build has finished (tests and tools); True if it has."""
+        if self._loader is not None:
+            self._loader.join(timeout_s)
+        return self._loader is not None and not self._loader.is_alive()
+
+    def _poll(self, now_s: float) -> list[Event]:
+        """Install the stage once the loader has finished, replaying the open streams and the queued calls."""
+        if self.stage is not None or self._loader is None or self.failed or self._loader.is_alive():
+            return []
+        if self._error is not None:
+            self.failed = True
+            log.error("speech sync is off: building the speech stage failed: %s", self._error)
+            self._open.clear()
+            self._pending.clear()
+            return []
+        self.stage = self._built
+        log.info("speech stage loaded; replaying %d open streams and %d queued calls", len(self._open),
+                 len(self._pending))
         events: list[Event] = []
         for m in self._open.values():
             events += self.stage.open(m, now_s)
         self._open.clear()
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        for kind, a, b in pending:
+            events += self.stage.samples(a, b) if kind == "samples" else self.stage.close(a, b)
+        return events
+
+    def open(self, meta: StreamMeta, now_s: float) -> list[Event]:
+        events = self._poll(now_s)
+        if self.stage is not None:
+            return events + self.stage.open(meta, now_s)
+        if self.failed:
+            return events
+        self._open[meta.stream] = meta
+        if meta.modality == "text" and self._loader is None:
+            log.info("first text stream %r: loading the speech stage in the background", meta.stream)
+            self._loader = threading.Thread(target=self._load, name="speech-loader", daemon=True)
+            self._loader.start()
         return events
 
     def samples(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
-        return [] if self.stage is None else self.stage.samples(meta, chunk)
+        events = self._poll(time.time())
+        if self.stage is not None:
+            return events + self.stage.samples(meta, chunk)
+        if self.loading and meta.modality in ("audio", "text") and meta.stream in self._open:
+            data = chunk.data if isinstance(chunk.data, str) else np.array(chunk.data, copy=True)
+            size = len(data.encode()) if isinstance(data, str) else data.nbytes
+            if self._pending_bytes + size > self.MAX_PENDING_BYTES:
+                self.dropped_while_loading += 1
+                if self.dropped_while_loading == 1:
+                    log.warning("speech stage still loading: %d bytes queued, dropping further chunks",
+                                self._pending_bytes)
+            else:
+                self._pending.append(("samples", meta, dataclasses.replace(chunk, data=data)))
+                self._pending_bytes += size
+        return events
 
     def close(self, stream: str, now_s: float) -> list[Event]:
-        if self.stage is None:
+        events = self._poll(now_s)
+        if self.stage is not None:
+            return events + self.stage.close(stream, now_s)
+        if self.loading and stream in self._open and any(k == "samples" and m.stream == stream
+                                                         for k, m, _ in self._pending):
+            self._pending.append(("close", stream, now_s))  # its queued chunks are replayed first
+        else:
             self._open.pop(stream, None)
-            return []
-        return self.stage.close(stream, now_s)
+        return events
 
     def tick(self, now_s: float) -> list[Event]:
-        return [] if self.stage is None else self.stage.tick(now_s)
+        events = self._poll(now_s)
+        return events + ([] if self.stage is None else self.stage.tick(now_s))

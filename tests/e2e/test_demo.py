@@ -28,7 +28,7 @@ def test_demo_runs_for_a_duration_and_shows_data_flowing():
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert out.startswith("warpsync ready")
-    for sid in ("cam1", "cam1.mic", "cam2", "room", "imu1"):
+    for sid in ("cam1", "cam1.mic", "cam2", "room", "imu1", "talker", "captions"):
         assert f"stream.open      {sid} " in out
         assert f"published {sid}: " in out and f"published {sid}: 0 chunks" not in out
     assert "stream.status" in out and "sync.offset" in out

@@ -108,6 +108,32 @@ def test_stage_ignores_unpaired_streams_and_disabled(model):
     assert stage.close("mic", 1.0) == []
 
 
+def test_unpaired_audio_costs_no_model_time_and_a_late_pair_starts_the_axis(model, rng, monkeypatch):
+    stage = SpeechStage(SpeechConfig(), CollectorRegistry(), model=model)
+    calls = []
+    am = StreamMeta("mic", "audio", 16000.0, (1,), "f4", session="s")
+    other = StreamMeta("room", "audio", 16000.0, (1,), "f4", session="elsewhere")
+    stage.open(am, 0.0)
+    stage.open(other, 0.0)
+    x = sf.read(DATA / "espeak_0.wav", dtype="float32")[0][:, None]
+    for a in stage.audio.values():
+        monkeypatch.setattr(a.emitter, "push", lambda y, _p=a.emitter.push: calls.append(len(y)) or _p(y))
+    # 2 s of audio before any transcript: not run through the model
+    stage.samples(am, Samples("mic", 0, 10.0, 0.0, np.zeros((32000, 1), np.float32)))
+    assert calls == [] and stage.audio["mic"].t0_s is None
+    tm = StreamMeta("captions", "text", 0.0, (), "str", session="s")
+    stage.open(tm, 1.0)
+    events = stage.samples(tm, Samples("captions", 0, 12.0, 1.0, TEXT0))
+    events += stage.samples(am, Samples("mic", 1, 12.0, 1.0, x))
+    stage.samples(other, Samples("room", 0, 12.0, 1.0, x))  # another session's audio: still not run
+    assert len(calls) == 1
+    events += stage.close("captions", 2.0) + stage.close("mic", 2.0)
+    words = [e for e in events if e.name == "speech.word"]
+    assert len(words) == len(TEXT0.split())
+    off = align.align_words(model.emissions(x[:, 0]), model.vocab.words(TEXT0), model.hop_s, offset_s=12.0)
+    np.testing.assert_allclose([e.body["start_s"] for e in words], [w.start_s for w in off], atol=1e-6)
+
+
 @pytest.mark.parametrize("fmt", ["json", "srt", "vtt", "textgrid"])
 def test_cli_align_formats(tmp_path, capsys, fmt):
     txt = tmp_path / "t.txt"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from prometheus_client import CollectorRegistry
 from warpsync_client.protocol import StreamMeta
 
@@ -32,8 +34,117 @@ def test_speech_stage_is_built_by_the_first_text_stream_and_sees_open_audio():
     speech.close("gone", 0.5)
     assert speech.stage is None  # no transcript yet: torch and the model are not loaded
     speech.open(StreamMeta("cap", "text", 0.0, (), "utf8"), 1.0)
+    assert speech.wait_loaded(120)  # built in the background
+    speech.tick(2.0)  # the service loop installs it
     assert speech.stage is not None
     assert set(speech.stage.audio) == {"mic"}  # the open audio stream was replayed, the closed one not
+
+
+class _Recorder:
+    """A stand-in speech stage that records what it is given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def open(self, meta, now_s):
+        self.calls.append(("open", meta.stream))
+        return [Event("speech.status", meta.stream, {"opened": True})]
+
+    def samples(self, meta, chunk):
+        self.calls.append(("samples", chunk.stream, chunk.data if isinstance(chunk.data, str) else chunk.data.copy()))
+        return []
+
+    def close(self, stream, now_s):
+        self.calls.append(("close", stream))
+        return []
+
+    def tick(self, now_s):
+        return []
+
+
+def _on_demand(build):
+    from warpsync.stage import Samples
+
+    cfg = Config()
+    sp = SpeechOnDemand(cfg, CollectorRegistry(), build=build)
+
+    def chunk(stream, data, seq=0):
+        return Samples(stream, seq, 0.0, 0.0, data)
+
+    return sp, chunk
+
+
+def test_speech_stage_loads_in_the_background_and_replays_queued_chunks_in_order():
+    import threading
+
+    gate = threading.Event()
+    rec = _Recorder()
+
+    def build():
+        gate.wait(10)
+        return rec
+
+    sp, chunk = _on_demand(build)
+    mic = StreamMeta("mic", "audio", 16000.0, (1,))
+    cap = StreamMeta("cap", "text", 0.0, (), "utf8")
+    imu = StreamMeta("imu", "sensor", 100.0, (3,))
+    for m in (mic, imu):
+        sp.open(m, 0.0)
+    sp.samples(mic, chunk("mic", np.zeros((4, 1), np.float32)))  # before any text: not aligned, not queued
+    assert sp.open(cap, 1.0) == [] and sp.loading and sp.stage is None  # returns at once
+    buf = np.arange(4, dtype=np.float32).reshape(4, 1)
+    sp.samples(mic, chunk("mic", buf, 1))
+    buf[:] = -1  # the caller's buffer is reused: the queue kept a copy
+    sp.samples(cap, chunk("cap", "hello there"))
+    sp.samples(imu, chunk("imu", np.zeros((2, 3), np.float32)))  # not the speech stage's business
+    sp.close("mic", 1.5)
+    assert sp.tick(2.0) == []  # still loading
+    gate.set()
+    assert sp.wait_loaded(10)
+    events = sp.tick(3.0)
+    assert sp.stage is rec and [e.name for e in events] == ["speech.status"] * 3
+    kinds = [(c[0], c[1]) for c in rec.calls]
+    assert kinds == [("open", "mic"), ("open", "imu"), ("open", "cap"), ("samples", "mic"), ("samples", "cap"),
+                     ("close", "mic")]
+    np.testing.assert_array_equal(rec.calls[3][2][:, 0], [0, 1, 2, 3])
+    assert rec.calls[4][2] == "hello there"
+    sp.samples(cap, chunk("cap", "again"))  # now straight through
+    assert rec.calls[-1][:2] == ("samples", "cap")
+
+
+def test_speech_stage_queue_is_bounded_and_drops_are_counted(monkeypatch):
+    import threading
+
+    gate = threading.Event()
+    sp, chunk = _on_demand(lambda: gate.wait(10) and _Recorder())
+    monkeypatch.setattr(SpeechOnDemand, "MAX_PENDING_BYTES", 100)
+    mic = StreamMeta("mic", "audio", 16000.0, (1,))
+    sp.open(mic, 0.0)
+    sp.open(StreamMeta("cap", "text", 0.0, (), "utf8"), 0.0)
+    for i in range(5):
+        sp.samples(mic, chunk("mic", np.zeros((10, 1), np.float32), i))  # 40 bytes each
+    assert sp.dropped_while_loading == 3
+    gate.set()
+    sp.wait_loaded(10)
+    sp.tick(1.0)
+    assert sum(1 for c in sp.stage.calls if c[0] == "samples") == 2
+
+
+def test_speech_stage_build_failure_turns_speech_off_and_nothing_else(caplog):
+    def build():
+        raise RuntimeError("no model here")
+
+    sp, chunk = _on_demand(build)
+    mic = StreamMeta("mic", "audio", 16000.0, (1,))
+    sp.open(mic, 0.0)
+    sp.open(StreamMeta("cap", "text", 0.0, (), "utf8"), 0.0)
+    sp.wait_loaded(10)
+    with caplog.at_level("ERROR"):
+        assert sp.tick(1.0) == []
+    assert sp.failed and sp.stage is None and "no model here" in caplog.text
+    assert sp.samples(mic, chunk("mic", np.zeros((4, 1), np.float32))) == []
+    assert sp.open(StreamMeta("cap2", "text", 0.0, (), "utf8"), 2.0) == []
+    assert sp.close("mic", 3.0) == [] and sp.tick(4.0) == []
 
 
 def test_engine_disabled_and_no_status_source():

@@ -1,6 +1,7 @@
-"""`warpsync demo`: the service on its embedded defaults, the default rig simulator publishing into it, and a
-subscriber printing the events and how far each stream's estimated offset is from the simulator's truth, until
-Ctrl-C or ``--duration`` seconds; then the scorecard."""
+"""`warpsync demo`: the service on its embedded defaults, the default rig simulator publishing into it, a
+speaking source (a talker's microphone and live captions, `warpsync.sim.talker`) whose words the speech stage
+aligns live, and a subscriber printing the events and how far each stream's estimated offset is from the
+simulator's truth, until Ctrl-C or ``--duration`` seconds; then the scorecard."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def rig_publisher(
     return res.chunks
 
 
-_QUIET = ("sync.bundle", "stream.status", "sync.offset")
+_QUIET = ("sync.bundle", "stream.status", "sync.offset", "speech.status")
 
 
 def format_event(ev: Any) -> str:
@@ -52,6 +53,10 @@ def format_event(ev: Any) -> str:
         keys = ("reference", "offset_s", "drift_ppm", "uncertainty_s", "method", "settled", "confidence")
     elif ev.event == "sync.bundle":
         keys = ("t_ref_s", "incomplete")
+    elif ev.event == "speech.word":
+        keys = ("word", "index", "start_s", "end_s", "confidence")
+    elif ev.event == "speech.status":
+        keys = ("state", "words_received", "words_aligned", "window_s", "forced_commits", "dropped_audio_s")
     if keys:
         h = {k: (round(h[k], 6) if isinstance(h[k], float) else h[k]) for k in keys if k in h}
     return f"{stamp} {ev.event:<16} {ev.stream:<10} {json.dumps(h, separators=(',', ':'), default=str)}"
@@ -121,6 +126,7 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
     ctx = zmq.Context()
     sub = Subscriber(service.endpoints.publish, topics=("",), context=ctx)
     pub_thread: threading.Thread | None = None
+    talk_thread: threading.Thread | None = None
     sent: dict[str, int] = {}
     try:
         deadline = time.monotonic() + 10
@@ -135,8 +141,21 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
                 errors.append(exc)
                 stop.set()
 
+        def talk() -> None:
+            from ..sim.talker import publish_talker
+
+            try:
+                sent.update(publish_talker(service.endpoints.control, stop, ctx))
+            except BaseException as exc:
+                log.error("demo talker failed: %s", exc)
+                errors.append(exc)
+                stop.set()
+
         pub_thread = threading.Thread(target=publish, name="demo-publisher", daemon=True)
         pub_thread.start()
+        if not getattr(args, "no_talker", False):
+            talk_thread = threading.Thread(target=talk, name="demo-talker", daemon=True)
+            talk_thread.start()
         end = None if args.duration is None else time.monotonic() + args.duration
         while not stop.is_set():
             if end is not None and time.monotonic() >= end:
@@ -146,6 +165,8 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
             if ev is not None:
                 display(ev)
         pub_thread.join(30)
+        if talk_thread is not None:
+            talk_thread.join(30)
         # the final stream.status (closed) events of the acknowledged closes
         display.verbose = True
         while True:
@@ -175,4 +196,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--every", type=float, default=2.0, metavar="S", help="print frequent events and errors every S s")
     p.add_argument("--verbose", action="store_true", help="print every event")
+    p.add_argument("--no-talker", action="store_true",
+                   help="leave out the speaking source (a talker's microphone and live captions, aligned word by word)")
     p.set_defaults(func=run_demo)

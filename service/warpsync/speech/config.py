@@ -13,6 +13,10 @@ class SpeechConfig:
     """Path of a TorchScript CTC model (with its vocabulary beside it); empty uses the shipped model."""
     device: str = "auto"
     """torch device: `auto` (CUDA when available, else CPU), `cpu` or `cuda[:N]`."""
+    threads: int = 1
+    """torch CPU threads for the model (process-wide, set when the speech stage loads). 1 by default: the
+    model needs a few percent of one core, and more threads spin against the ingest workers and the engine
+    for the same cores (on a loaded 2-core host, 2 threads made each forward pass about 60x slower)."""
     star: bool = True
     """Use the star (garbage) state between words, so speech missing from the text does not derail the rest."""
     star_penalty: float = 1.5

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from ..errors import ConfigError
 from ..stage import Event, Samples
 from .config import SpeechConfig
 from .features import StreamResampler, to_mono
@@ -55,6 +56,12 @@ class SpeechStage:
 
     def __init__(self, cfg: SpeechConfig, registry: CollectorRegistry | None = None, model: AcousticModel | None = None):
         self.cfg = cfg
+        if cfg.threads < 1:
+            raise ConfigError(f"[speech] threads must be >= 1, got {cfg.threads}")
+        if model is None:
+            import torch
+
+            torch.set_num_threads(cfg.threads)
         self.model = model or AcousticModel.load(cfg.model or None, cfg.device)
         reg = registry if registry is not None else CollectorRegistry()
         self.m_words = Counter("warpsync_speech_words_total", "Words aligned and published", ["stream"], registry=reg)
@@ -123,7 +130,9 @@ class SpeechStage:
             a = self.audio.get(chunk.stream)
             if a is None:
                 return []
-            if a.t0_s is None:
+            if not any(p.audio_stream == chunk.stream and not p.finished for p in self.pairs.values()):
+                return []  # no transcript aligns to this stream (now): no model time spent on it
+            if a.t0_s is None:  # the time axis starts at the first chunk that is aligned
                 a.t0_s = float(chunk.t_dev_s)
             x = to_mono(np.asarray(chunk.data))
             a.samples_in += len(x)
