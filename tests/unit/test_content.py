@@ -273,3 +273,19 @@ def test_gaussian_smooth_columns_equals_per_column(rng):
             ref = gaussian_smooth(x[:, j], sigma)
             np.testing.assert_array_equal(np.isnan(got[:, j]), np.isnan(ref))
             np.testing.assert_allclose(got[:, j], ref, rtol=1e-10, atol=1e-12)
+
+
+def test_measure_lag_cells_broad_lobe_is_not_informative(rng):
+    # slow bumps (sigma 60 ms) locate their lag, but only to within a lobe of ~100 ms: with a lobe limit of
+    # 50 ms the window is `broad`, without it the lag is found
+    n, M = 6000, 250
+    tot = n + 2 * M + 200
+    cells = np.column_stack([events_envelope(rng, tot, 8, 60.0) for _ in range(6)])
+    t = np.arange(tot)
+    cand = np.interp(t[100 : 100 + n + 2 * M] - 10.0, t, cells[:, 0] + cells[:, 1])
+    ref_cells = cells[100 + M : 100 + M + n]
+    free, _ = measure_lag_cells(ref_cells, cand, 0.001, M * 0.001)
+    assert free.informative and free.lag_s == pytest.approx(0.010, abs=0.002)
+    limited, _ = measure_lag_cells(ref_cells, cand, 0.001, M * 0.001, max_lobe_s=0.05)
+    assert not limited.informative and limited.reason == "broad"
+    assert limited.lag_s == pytest.approx(free.lag_s)

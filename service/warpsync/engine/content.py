@@ -188,7 +188,8 @@ class LagMeasurement:
     reason: str = ""
     """Why a measurement is not informative: ``silent`` (no signal), ``no_events`` (steady noise or motion,
     nothing stands out), ``flat`` (too short), ``low_corr``, ``ambiguous`` (several equally good lags),
-    ``edge`` (best lag at the edge of the search range)."""
+    ``edge`` (best lag at the edge of the search range), ``broad`` (a main lobe wider than the content can
+    locate: slow, smooth motion)."""
 
 
 def _parabolic(c: np.ndarray, i: int) -> tuple[float, float]:
@@ -261,11 +262,19 @@ def measure_lag(
 
 
 def _peak_measurement(
-    c: np.ndarray, n: int, M: int, grid_s: float, min_corr: float, min_prominence: float, broad_edges: bool = False
+    c: np.ndarray,
+    n: int,
+    M: int,
+    grid_s: float,
+    min_corr: float,
+    min_prominence: float,
+    broad_edges: bool = False,
+    max_lobe_s: float = math.inf,
 ):
     """The lag measurement of a correlation curve ``c`` over lags ``-M .. M`` grid steps of a window of ``n``.
     With `broad_edges`, a main lobe that fills the whole search range stands out only by its height above the
-    range's ends (a broad hump of slow, smooth signals locates nothing), not by its full height."""
+    range's ends (a broad hump of slow, smooth signals locates nothing), not by its full height; a main lobe
+    (above half the peak) whose half-width exceeds `max_lobe_s` is ``broad``: not informative."""
     i = int(np.argmax(c))
     peak = float(c[i])
     frac, curv = _parabolic(c, i)
@@ -294,6 +303,8 @@ def _peak_measurement(
         return LagMeasurement(lag_s, peak, prominence, sigma, False, "edge")
     if peak < min_corr:
         return LagMeasurement(lag_s, peak, prominence, sigma, False, "low_corr")
+    if 0.5 * (hi - lo) * grid_s > max_lobe_s:
+        return LagMeasurement(lag_s, peak, prominence, sigma, False, "broad")
     if prominence < min_prominence:
         return LagMeasurement(lag_s, peak, prominence, sigma, False, "ambiguous")
     return LagMeasurement(lag_s, peak, prominence, sigma, True)
@@ -503,6 +514,7 @@ def measure_lag_cells(
     min_activity: float = 1e-6,
     min_corr: float = 0.3,
     min_prominence: float = 0.05,
+    max_lobe_s: float = math.inf,
 ) -> tuple[LagMeasurement, np.ndarray]:
     """Lag of `cand` (one envelope, ``n + 2 M`` samples as in `measure_lag`) against the best non-negative
     combination of the columns of `ref_cells` (``(n, d)``: a camera's per-cell kinetic envelopes), found anew at
@@ -515,7 +527,8 @@ def measure_lag_cells(
     peak. `ridge` (``lambda`` as a fraction of the mean column energy) shrinks the weights and the correlation
     chance alone gives ``d`` of them. Rows with a NaN and columns without activity take no part. Prominence and
     sigma as in `measure_lag`, except that a main lobe filling the whole search range stands out only by its
-    height above the range's ends (slow, smooth motion gives such a hump and locates nothing).
+    height above the range's ends (slow, smooth motion gives such a hump and locates nothing), and a main lobe
+    whose half-width (above half the peak) exceeds `max_lobe_s` is ``broad``, not informative.
 
     Returns the measurement and the weights of the columns at the peak lag (``(d,)``, zero for columns that
     took no part): a combination of the columns a caller can align on a finer grid."""
@@ -541,7 +554,7 @@ def measure_lag_cells(
         return LagMeasurement(0.0, 0.0, 0.0, math.inf, False, "silent"), none
     r2, w = _cells_r2(X, np.where(cm, cand, 0.0), M, ridge)
     c = np.sqrt(np.maximum(r2, 0.0))
-    m = _peak_measurement(c, n, M, grid_s, min_corr, min_prominence, broad_edges=True)
+    m = _peak_measurement(c, n, M, grid_s, min_corr, min_prominence, broad_edges=True, max_lobe_s=max_lobe_s)
     weights = none.copy()
     weights[active] = w[int(np.argmax(c))]
     return m, weights

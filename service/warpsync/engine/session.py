@@ -561,6 +561,10 @@ class SyncEngine:
                 min_activity=c.min_activity,
                 min_corr=c.min_corr,
                 min_prominence=c.min_prominence,
+                # a velocity change seen by a camera spans about a frame either side of its middle (the peaks that
+                # locate one are a frame half-wide, 18-20 ms at 60 fps); slow motion (wobble) gives humps of 8 and
+                # more frames that still stand out of the search range: 3 frames tells them apart
+                max_lobe_s=3.0 / partner.meta.rate_hz,
             )
             if m.informative and k > 1:
                 m = self._refine_cells(m, w, tpc, pc_v, grid, gap_p, cand, M, k)
