@@ -34,6 +34,7 @@ import zlib
 
 import msgpack
 import numpy as np
+import psutil
 import zmq
 
 from warpsync_client import protocol as P
@@ -49,11 +50,14 @@ def _raw_receiver(endpoint_q, n_expected: int, done_q) -> None:
     pull.bind("tcp://127.0.0.1:*")
     endpoint_q.put(pull.getsockopt(zmq.LAST_ENDPOINT).decode())
     count = nbytes = 0
+    cpu0 = None
     while count < n_expected:
         frames = pull.recv_multipart(copy=False)
+        if cpu0 is None:
+            cpu0 = time.process_time()  # every thread of this process (the libzmq I/O thread too)
         count += 1
         nbytes += len(frames[-1])
-    done_q.put((count, nbytes, time.perf_counter()))
+    done_q.put((count, nbytes, time.perf_counter(), time.process_time() - cpu0))
     pull.close(linger=0)
     ctx.term()
 
@@ -74,15 +78,17 @@ def bench_raw(size: int, n: int) -> tuple[float, float, int]:
     copy = size < 65536
     push.send_multipart([hdr, buf], copy=True)  # connect
     t0 = time.perf_counter()
+    c0 = time.process_time()
     for _ in range(n - 1):
         push.send_multipart([hdr, buf], copy=copy)
-    count, nbytes, t1 = done_q.get(timeout=600)
+    count, nbytes, t1, recv_cpu = done_q.get(timeout=600)
+    send_cpu = time.process_time() - c0
     p.join(30)
     push.close(linger=0)
     ctx.term()
     dt = t1 - t0
     assert count == n, f"raw: {count} of {n} received"
-    return (n - 1) / dt, (n - 1) * size / dt, count
+    return (n - 1) / dt, (n - 1) * size / dt, count, (send_cpu + recv_cpu) / (n - 1)
 
 
 # ------------------------------------------------------------------------------------------------- service
@@ -168,6 +174,18 @@ def _start_service(slow_rate: float | None, with_engine: bool = False, **ingest)
     return p, ep_q.get(timeout=120)
 
 
+def _cpu(procs) -> float:
+    """CPU seconds (user + system, all threads) used so far by `procs` (the service and its workers)."""
+    total = 0.0
+    for pr in procs:
+        try:
+            t = pr.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def _request(ctl, frame: bytes, timeout_s: float) -> dict:
     ctl.send(frame)
     if not ctl.poll(int(timeout_s * 1000)):
@@ -198,6 +216,9 @@ def bench_service(
         copy = size < 65536
         crc = 0
         period = k / rate_hz
+        svc_procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        cpu0 = _cpu(svc_procs)
+        c0 = time.process_time()
         t0 = time.perf_counter()
         for seq in range(n):
             x = pool[seq % 8]
@@ -207,6 +228,7 @@ def bench_service(
                 crc = zlib.crc32(x.tobytes(), crc)
         ack = _request(ctl, P.encode_close_request("bench", n - 1, timeout_s=60.0, req_id=2), 70)
         t1 = time.perf_counter()
+        cpu = time.process_time() - c0 + _cpu(svc_procs) - cpu0
         assert ack["ok"], ack
         assert ack["received"] == n and ack["rejected"] == 0, f"loss: {ack}"
         if slow_rate is not None:
@@ -215,7 +237,7 @@ def bench_service(
             assert hdr["samples"] == n * k, f"slow consumer read {hdr['samples']} of {n * k} samples"
             assert hdr["crc"] == crc, "checksum of consumed samples differs from what was sent"
         dt = t1 - t0
-        return n / dt, n * size / dt, ack["received"]
+        return n / dt, n * size / dt, ack["received"], cpu / n
     finally:
         push.close(linger=0)
         ctl.close(linger=0)
@@ -243,24 +265,31 @@ def main() -> int:
     for size, n in ((1024, n_small), (1 << 20, n_big)):
         label = "1 KiB" if size == 1024 else "1 MiB"
         ratios = []
+        cpu_ratios = []
         for rep in range(args.repeat):
-            raw_mps, raw_bps, _ = bench_raw(size, n)
-            svc_mps, svc_bps, got = bench_service(size, n, with_engine=args.with_engine)
+            raw_mps, raw_bps, _, raw_cpu = bench_raw(size, n)
+            svc_mps, svc_bps, got, svc_cpu = bench_service(size, n, with_engine=args.with_engine)
             ratios.append(svc_mps / raw_mps)
+            cpu_ratios.append(raw_cpu / svc_cpu)
             print(
                 f"{label} pair {rep + 1}: raw {raw_mps:10,.0f} msgs/s {raw_bps / 1e6:8,.1f} MB/s | service "
                 f"{svc_mps:10,.0f} msgs/s {svc_bps / 1e6:8,.1f} MB/s, received {got}/{n} (zero loss) | "
-                f"ratio {ratios[-1]:.2f}",
+                f"ratio {ratios[-1]:.2f} | CPU per message: raw {raw_cpu * 1e6:,.1f} us, service "
+                f"{svc_cpu * 1e6:,.1f} us (raw/service {cpu_ratios[-1]:.2f})",
                 flush=True,
             )
         ratio = float(np.median(ratios))
         floor = FLOORS[size]
         ok &= ratio >= floor
         print(f"{label} median ratio service/raw = {ratio:.2f} (floor {floor}) {'OK' if ratio >= floor else 'BELOW FLOOR'}")
+        print(
+            f"{label} median CPU cost ratio raw/service = {float(np.median(cpu_ratios)):.2f} (all processes of "
+            "each side, sender included; less sensitive to machine load than the throughput ratio, not a floor)"
+        )
     # slow consumer behind a small block-policy buffer: 1 KiB chunks, 0.5 s of buffer, reader at 4x real time
     n_slow = 400 if args.quick else 1000
     rate_hz = 48000.0
-    mps, bps, got = bench_service(1024, n_slow, slow_rate=rate_hz * 4, rate_hz=rate_hz, buffer_s=0.5)
+    mps, bps, got, _ = bench_service(1024, n_slow, slow_rate=rate_hz * 4, rate_hz=rate_hz, buffer_s=0.5)
     print(
         f"slow consumer (block, 0.5 s buffer, reader at {rate_hz * 4:,.0f} samples/s): {mps:,.0f} msgs/s, "
         f"received {got}/{n_slow}, CRC32 of consumed == sent: zero loss"
