@@ -8,7 +8,9 @@ Run: .venv/bin/python tests/benchmarks/bench_engine.py [--rig FILE] [--duration 
    quarter frame, drift error after 60 s, settle time, recovery after the clock jump and the publisher restart,
    event latency p99 (a single-server queue model of real time over the measured compute times).
 2. baselines in the same run, on the same chunks, scored the same way: timestamps only (the engine with
-   content sync off: LSL-style clock sync) and raw arrival times (no dejittering: offset = stamp - arrival).
+   content sync off: LSL-style clock sync), raw arrival times (no dejittering: offset = stamp - arrival), and
+   for sensors the engine with `content.cell_weighting` off (IMU vs the camera's summed kinetic envelope, the
+   previous method): how many of its events are content-locked and how close.
 3. fallback: the default rig with 15 s of silence and 15 s without motion: which method is published there
    and what confidence says.
 4. capacity: one core (pinned, single-threaded numba/BLAS) processing 16 video streams at 60 fps + 4 audio at
@@ -95,6 +97,11 @@ def _floor_line(card, name: str):
     return None
 
 
+def _method_cell(v) -> str:
+    p = v.get("p95_s")
+    return f"{v.get('events', 0):>6}  {('-' if p is None else f'{p * 1e3:.3f}'):>7}"
+
+
 def _print_floors(title: str, card) -> None:
     print(f"\n--- {title}")
     for f in card.floors:
@@ -120,6 +127,18 @@ def scorecard(args, rig: RigConfig) -> None:
     raw_card = _raw_arrival_card(rig, args.duration)
     _print_floors("timestamps only (engine with content sync off: LSL-style clock sync)", clock_card)
     _print_floors("raw arrival times (no dejittering)", raw_card)
+    if rig.imus:
+        sum_card, _ = _engine_card(rig, EngineConfig(content=ContentConfig(cell_weighting=False)), args.duration)
+        print("\n--- sensors vs their camera: per-cell weighting (warpsync) vs the summed kinetic envelope")
+        print("  stream        method   cells: events  p95_ms   summed: events  p95_ms")
+        for sid, s in card.streams.items():
+            if s.modality != "sensor":
+                continue
+            o = sum_card.streams.get(sid)
+            for m in sorted(set(s.by_method) | set(o.by_method if o else {})):
+                a = _method_cell(s.by_method.get(m, {}))
+                b = _method_cell(o.by_method.get(m, {}) if o else {})
+                print(f"  {sid:<12}  {m:<7}  {a}   {b}")
     print("\nratios (p95 |error| vs partner; warpsync / baseline, lower is better):")
     for sid, s in card.streams.items():
         if not s.partner:
@@ -201,7 +220,7 @@ def capacity_rig(seed: int = 7) -> RigConfig:
 
 def capacity(args) -> None:
     try:
-        cpu = sorted(os.sched_getaffinity(0))[0]
+        cpu = min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cpu})
         pinned = f"pinned to CPU {cpu}"
     except (AttributeError, OSError):
