@@ -1,6 +1,6 @@
 """Speech benchmarks (not collected by pytest). Prints numbers against the floors of issue 4.
 
-    .venv/bin/python tests/benchmarks/bench_speech.py [--heldout DIR/heldout.npz] [--n 100] [--skip-speed]
+    .venv/bin/python tests/benchmarks/bench_speech.py [--heldout DIR/heldout.npz] [--n 100] [--skip-speed] [--model M.pt]
 
 1. Viterbi speed on random emissions (C = 30, L = T/4, T = 1k, 5k, 20k), float64, same path required:
    warpsync's vectorised Numba kernel vs torchaudio.functional.forced_align when importable, and vs a
@@ -20,6 +20,7 @@ import argparse
 import gzip
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from warpsync.speech.stream import StreamingAligner
 from warpsync.speech.trellis import build_trellis
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools" / "speech"))
+from calibrate import boundary_errors, summarize  # noqa: E402
 
 
 @njit(cache=True)
@@ -150,6 +153,7 @@ def bench_accuracy(model, heldout: Path, n: int) -> None:
     texts = json.loads(str(d["texts"]))[:n]
     err_ws, err_ps, err_ws_common, t_model, t_audio = [], [], [], 0.0, 0.0
     ps_skipped = 0
+    recs = []
     for i, text in enumerate(texts):
         wave = d["audio"][d["offsets"][i] : d["offsets"][i + 1]].astype(np.float32) / 32768
         st = d["word_start_s"][d["word_offsets"][i] : d["word_offsets"][i + 1]]
@@ -158,6 +162,7 @@ def bench_accuracy(model, heldout: Path, n: int) -> None:
         ws = _ours(model, wave, text)
         t_model += time.perf_counter() - t
         t_audio += len(wave) / 16000
+        recs += boundary_errors(ws, st, en)
         by_index = {w.index: w for w in ws}
         mine = []
         for k in range(len(st)):
@@ -185,6 +190,7 @@ def bench_accuracy(model, heldout: Path, n: int) -> None:
           f"(pocketsphinx skipped {ps_skipped} utterances with out-of-dictionary words)")
     print(f"warpsync    : MAE {e1.mean():6.1f} ms, within 20 ms {np.mean(e1 <= 20) * 100:5.1f}%, median {np.median(e1):5.1f} ms"
           f"   [floor: MAE <= 20 ms, >= 80% within 20 ms]")
+    print(f"warpsync by boundary kind (calibration {model.calibration}):\n{summarize(recs)}")
     if len(e2):
         e3 = np.array(err_ws_common) * 1000
         print(f"warpsync on the utterances pocketsphinx aligned: MAE {e3.mean():6.1f} ms, within 20 ms "
@@ -288,9 +294,12 @@ def bench_streaming(model, heldout: Path, n: int) -> None:
     bo = np.array([(w.start_frame, w.end_frame) for w in off])
     bs = np.array([(w.start_frame, w.end_frame) for w in words])
     agree = (bo == bs).mean() if bo.shape == bs.shape else float("nan")
+    so = np.array([(w.start_s, w.end_s) for w in off])
+    ss = np.array([(w.start_s, w.end_s) for w in words])
+    agree_s = np.mean(np.abs(so - ss) < 1e-9) if so.shape == ss.shape else float("nan")
     print(f"{len(wave) / 16000:.1f} s of audio, {len(words)} words: latency p50 {np.percentile(lat, 50):.2f} s, "
           f"p95 {np.percentile(lat, 95):.2f} s [floor: p95 <= 1.5 s]; forced commits {sa.stats.forced_commits}; "
-          f"streaming == offline on {agree * 100:.2f}% of boundaries; compute RTF {t_compute / (len(wave) / 16000):.4f}")
+          f"streaming == offline on {agree * 100:.2f}% of boundaries (frames), {agree_s * 100:.2f}% (seconds, calibrated); compute RTF {t_compute / (len(wave) / 16000):.4f}")
 
 
 def main() -> int:
@@ -301,6 +310,7 @@ def main() -> int:
     ap.add_argument("--asterisk", type=int, default=60, help="asterisk prompts to use for the real-speech check")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--model", default="", help="TorchScript CTC model to measure (default: the shipped one)")
     a = ap.parse_args()
     import torch
 
@@ -308,7 +318,7 @@ def main() -> int:
     rng = np.random.default_rng(20261128)
     if not a.skip_speed:
         bench_speed(rng, a.reps)
-    model = AcousticModel.load(None, "cpu")
+    model = AcousticModel.load(a.model or None, "cpu")
     if a.heldout.exists():
         bench_accuracy(model, a.heldout, a.n)
         bench_streaming(model, a.heldout, min(a.n, 40))

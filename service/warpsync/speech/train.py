@@ -110,7 +110,10 @@ def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: fl
     utts = _load(Path(data_dir) / "train.npz")
     model = ConvCTC(len(DEFAULT_VOCAB.tokens), channels=channels)
     if init is not None:
-        model.load_state_dict(torch.jit.load(str(init), map_location="cpu").state_dict())
+        if Path(init).suffix == ".ckpt":
+            model.load_state_dict(torch.load(str(init), map_location="cpu"))
+        else:
+            model.load_state_dict(torch.jit.load(str(init), map_location="cpu").state_dict())
     else:
         with torch.no_grad():  # global feature normalisation from 200 utterances
             feats = torch.cat([model.features(torch.from_numpy(u[0])[None])[0] for u in utts[:200]])
@@ -206,7 +209,9 @@ def _word_ctc(ctc: torch.nn.CTCLoss, lp: torch.Tensor, segs_per_utt) -> torch.Te
 
 
 def _export(model: ConvCTC, out: Path) -> None:
+    """Write the weights (`<out>.ckpt`, a state dict `init` accepts) and the TorchScript export."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out.with_suffix(".ckpt"))
     export_torchscript(model, DEFAULT_VOCAB, out)
     model.train()
