@@ -284,7 +284,7 @@ def main() -> int:
         print(f"{label} median ratio service/raw = {ratio:.2f} (floor {floor}) {'OK' if ratio >= floor else 'BELOW FLOOR'}")
         print(
             f"{label} median CPU cost ratio raw/service = {float(np.median(cpu_ratios)):.2f} (all processes of "
-            "each side, sender included; less sensitive to machine load than the throughput ratio, not a floor)"
+            "each side, sender included; not a floor)"
         )
     # slow consumer behind a small block-policy buffer: 1 KiB chunks, 0.5 s of buffer, reader at 4x real time
     n_slow = 400 if args.quick else 1000
