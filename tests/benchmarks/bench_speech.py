@@ -34,7 +34,7 @@ from warpsync.speech.trellis import build_trellis
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "speech"))
-from calibrate import boundary_errors, summarize  # noqa: E402
+from calibrate import boundary_errors, summarize
 
 
 @njit(cache=True)

@@ -4,8 +4,10 @@ Data: `train.npz` made by `tools/speech/make_dataset.py` (espeak-ng speech with 
 over the character tokens of the transcript plus a frame-level term on the blank posterior — frames inside
 a spoken word are pushed away from blank, frames in pauses toward it — so that the model's non-blank
 emissions cover each word's whole extent instead of a single spike: word boundaries then come out of the
-CTC Viterbi path directly. The result is still a plain CTC model (any CTC aligner can use it). Deterministic
-for a given data file and seed, on one CPU thread.
+CTC Viterbi path directly — plus, optionally (`word_weight`), a word-level CTC term: each word's tokens over
+only its own truth frames, which pins where the path moves from one word to the next when words are run
+together without a pause. The result is still a plain CTC model (any CTC aligner can use it). Seeded; run
+with a fixed data file, seed and thread count for the same weights.
 """
 
 from __future__ import annotations
@@ -99,8 +101,8 @@ def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: fl
           channels: int = 96, blank_weight: float = 1.5, max_minutes: float = 0.0, init: Path | None = None,
           threads: int = 1, word_weight: float = 0.0) -> dict:
     """Train and export `out` (+ vocabulary JSON). `init` warm-starts from an exported model of the same
-    shape (the shipped weights are a first run of 2 epochs, then a second run of 2 epochs from it with
-    lr 1e-3 and blank_weight 3.0; see docs/speech.md). The model is exported to `out` after every epoch
+    shape (the shipped weights: a first run of 2 epochs, a second of 2 epochs from it with lr 1e-3 and
+    blank_weight 3.0, a third of 2 epochs from that adding word_weight 1.0 on 2 threads; docs/speech.md). The model is exported to `out` after every epoch
     (a checkpoint to poll or resume from with `init`). `threads`: torch CPU threads (results are
     reproducible for a fixed thread count). `word_weight`: weight of the word-level CTC term (each word's
     tokens inside its own truth frames; 0 disables it)."""
