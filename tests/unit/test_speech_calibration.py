@@ -81,6 +81,7 @@ def test_streaming_gives_the_offline_seconds(rng):
                 pos += n
         out += sa.finish()
         assert [w.index for w in out] == [w.index for w in off]
+        assert all(p.end_s <= q.start_s + 1e-12 for p, q in zip(out, out[1:]))  # never overlapping
         so = np.array([(w.start_s, w.end_s) for w in off])
         ss = np.array([(w.start_s, w.end_s) for w in out])
         same_frames = np.array([(w.start_frame, w.end_frame) for w in off]) == np.array(
@@ -96,6 +97,24 @@ def test_streaming_gives_the_offline_seconds(rng):
         assert any(CAL.joined_s == pytest.approx(w.start_s - 2.0 - w.start_frame * 0.01) for w in out)
         assert any(CAL.start_pause_s == pytest.approx(w.start_s - 2.0 - w.start_frame * 0.01) for w in out)
     assert np.mean(agree) >= 0.99
+
+
+def test_words_never_overlap_across_a_one_frame_gap():
+    a, b, c, d = (VOCAB.index[ch] for ch in "abcd")
+    lp = _emissions([0, a, a, b, 0, c, d, d, 0])
+    cal = BoundaryCalibration(start_pause_s=-0.006, end_pause_s=0.009, joined_s=0.0)
+    ws = align.align_words(lp, VOCAB.words("ab cd"), 0.01, confidence=False, calibration=cal)
+    assert [(w.start_frame, w.end_frame) for w in ws] == [(1, 4), (5, 8)]
+    assert ws[0].end_s == pytest.approx(0.049)  # 40 ms + 9 ms
+    assert ws[1].start_s == pytest.approx(0.049)  # 50 ms - 6 ms would overlap: starts at the previous end
+    assert ws[1].end_s == pytest.approx(0.089)
+    sa = StreamingAligner(VOCAB, C, 0.01, calibration=cal, confidence=False)
+    sa.add_text("ab cd")
+    out = []
+    for t in range(len(lp)):
+        out += sa.add_frames(lp[t : t + 1])
+    out += sa.finish()
+    assert [(w.start_s, w.end_s) for w in out] == [(w.start_s, w.end_s) for w in ws]
 
 
 def test_calibration_file_round_trip_and_errors(tmp_path):

@@ -85,11 +85,11 @@ def main() -> int:
     cal = BoundaryCalibration(**{f"{k}_s": round(v, 4) for k, v in shift.items()})
     after = []
     for spans, st, en in raw:
-        shifted = []
+        shifted, s1 = [], None
         for i, w in enumerate(spans):
             jb = i > 0 and spans[i - 1].end_frame == w.start_frame
             ja = i + 1 < len(spans) and spans[i + 1].start_frame == w.end_frame
-            s0, s1 = cal.span_s(w.start_frame, w.end_frame, jb, ja, model.hop_s)
+            s0, s1 = cal.span_s(w.start_frame, w.end_frame, jb, ja, model.hop_s, s1)
             shifted.append(type(w)(w.index, w.text, s0, s1, w.confidence, w.start_frame, w.end_frame))
         after += boundary_errors(shifted, st, en)
     print(f"{len(pick)} training utterances, {len(before)} boundaries; before calibration:\n{summarize(before)}")

@@ -241,9 +241,10 @@ def align_words(log_probs: np.ndarray, words: Sequence[Word], hop_s: float, *, b
         conf = np.full(len(spans), np.nan)
     cal = calibration or BoundaryCalibration()
     out = []
+    prev_end = None
     for i, (w, (a, e), c) in enumerate(zip(spoken, spans, conf)):
         joined_before = i > 0 and spans[i - 1][1] == a
         joined_after = i + 1 < len(spans) and spans[i + 1][0] == e
-        s0, s1 = cal.span_s(a, e, joined_before, joined_after, hop_s)
-        out.append(WordSpan(w.index, w.text, offset_s + s0, offset_s + s1, float(c), a, e))
+        s0, prev_end = cal.span_s(a, e, joined_before, joined_after, hop_s, prev_end)
+        out.append(WordSpan(w.index, w.text, offset_s + s0, offset_s + prev_end, float(c), a, e))
     return out

@@ -12,7 +12,8 @@ Kinds, decided from the alignment itself (the same rule offline and streaming):
   both the end of the first and the start of the second move by `joined_s` (one boundary, one shift).
 - otherwise the start moves by `start_pause_s` and the end by `end_pause_s`.
 
-A model without a calibration file gets no shift (a user's model goes through unchanged).
+A word's start never precedes the previous word's (shifted) end, so words never overlap. A model without a
+calibration file gets no shift (a user's model goes through unchanged).
 """
 
 from __future__ import annotations
@@ -46,11 +47,21 @@ class BoundaryCalibration:
         return self.start_pause_s == 0.0 and self.end_pause_s == 0.0 and self.joined_s == 0.0
 
     def span_s(
-        self, start_frame: int, end_frame: int, joined_before: bool, joined_after: bool, hop_s: float
+        self,
+        start_frame: int,
+        end_frame: int,
+        joined_before: bool,
+        joined_after: bool,
+        hop_s: float,
+        prev_end_s: float | None = None,
     ) -> tuple[float, float]:
-        """[start, end) seconds (relative to frame 0) of a word on frames [start_frame, end_frame). The end
-        stays at least a quarter frame after the start whatever the shifts."""
+        """[start, end) seconds (relative to frame 0) of a word on frames [start_frame, end_frame).
+        `prev_end_s`: the end given to the previous word (same origin): a start never precedes it, so
+        shifted words never overlap (an end pushed later and the next start pushed earlier across a gap
+        of one frame would). The end stays at least a quarter frame after the start."""
         a = start_frame * hop_s + (self.joined_s if joined_before else self.start_pause_s)
+        if prev_end_s is not None:
+            a = max(a, prev_end_s)
         b = end_frame * hop_s + (self.joined_s if joined_after else self.end_pause_s)
         return a, max(b, a + 0.25 * hop_s)
 

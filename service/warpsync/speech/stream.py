@@ -67,6 +67,7 @@ class StreamingAligner:
         self.confidence = confidence
         self.calibration = calibration or BoundaryCalibration()
         self._prev_end: int | None = None  # end frame (absolute) of the last word published
+        self._prev_end_s: float | None = None  # its end, seconds from frame 0 (before t0_s)
         self.stats = StreamStats()
         self._next_word_index = 0
         self._pending_text = ""
@@ -239,9 +240,10 @@ class StreamingAligner:
         """Publish one word on frames [sf, ef) (absolute); seconds with the boundary calibration, whose kind
         comes from the neighbouring words' frames exactly as offline."""
         joined_before = self._prev_end is not None and self._prev_end == sf
-        a, b = self.calibration.span_s(sf, ef, joined_before, joined_after, self.hop_s)
+        a, b = self.calibration.span_s(sf, ef, joined_before, joined_after, self.hop_s, self._prev_end_s)
         self._out.append(WordSpan(w.index, w.text, self.t0_s + a, self.t0_s + b, conf, sf, ef))
         self._prev_end = ef
+        self._prev_end_s = b
 
     def _confidence(self, tr: Trellis, done) -> list[float]:
         """Posterior occupancy of each committed word over its span, from one forward–backward pass over the
