@@ -145,25 +145,19 @@ class Peer:
         return [d[f"p{i}"] for i in range(len(d.files))]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--sizes", default="1000,5000,20000")
-    ap.add_argument("--torchaudio-python", default=None,
-                    help="a Python with torchaudio (default: this one if it has it, else $WARPSYNC_TORCHAUDIO_PYTHON)")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
-    sizes = [int(x) for x in args.sizes.split(",")]
+def run(sizes: list[int] = [1000, 5000, 20000], reps: int = 5, seed: int = 0,  # noqa: B006
+        torchaudio_python: str | None = None) -> bool | None:
+    """Print the comparison; True/False: the floor was met / not; None: torchaudio could not be run."""
+    rng = np.random.default_rng(seed)
     cases = []
     for T in sizes:
         cases.append((np.log(rng.dirichlet(np.ones(30), size=T)), rng.integers(1, 30, size=T // 4).astype(np.int64)))
     lp0, tg0 = cases[0][0][:64], cases[0][1][:3]
     align.forced_align(lp0, tg0)  # compile (or load the cache) outside the timings
     plain_forced_align(lp0, tg0, 0)
-    exe = _torchaudio_python(args.torchaudio_python)
-    print(f"== CTC Viterbi on CPU: C=30, L=T/4, float64; median of {args.reps} alternating calls after one untimed call each; "
-          f"cpu = thread CPU time, wall = elapsed ==")
+    exe = _torchaudio_python(torchaudio_python)
+    print(f"== CTC Viterbi on CPU: C=30, L=T/4, float64; median of {reps} alternating calls after one untimed "
+          f"call each; cpu = thread CPU time, wall = elapsed ==")
     if exe is None:
         print("torchaudio: not importable here and no --torchaudio-python / $WARPSYNC_TORCHAUDIO_PYTHON given: "
               "the peer was not run")
@@ -176,7 +170,7 @@ def main() -> int:
             plain_forced_align(lp, tg, 0)
             if peer:
                 peer.call(i)
-            for _ in range(args.reps):
+            for _ in range(reps):
                 c, w, (lab, _) = _timed(lambda: align.forced_align(lp, tg))
                 ws.append((c, w))
                 c, w, (lab_pl, _) = _timed(lambda: plain_forced_align(lp, tg, 0))
@@ -197,8 +191,21 @@ def main() -> int:
             line += (f" | torchaudio {ta[0]:8.2f} ms cpu {ta[1]:8.2f} ms wall: x{ratio:4.2f} cpu, "
                      f"x{ta[1] / ws[1]:4.2f} wall, same path: {same}")
         print(line)
-    if exe:
-        print(f"floor: >= {FLOOR:.0f}x torchaudio at every size with the same path: {'MET' if ok else 'NOT MET'}")
+    if not exe:
+        return None
+    print(f"floor: >= {FLOOR:.0f}x torchaudio at every size with the same path: {'MET' if ok else 'NOT MET'}")
+    return ok
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--sizes", default="1000,5000,20000")
+    ap.add_argument("--torchaudio-python", default=None,
+                    help="a Python with torchaudio (default: this one if it has it, else $WARPSYNC_TORCHAUDIO_PYTHON)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    run([int(x) for x in args.sizes.split(",")], args.reps, args.seed, args.torchaudio_python)
     return 0
 
 

@@ -9,69 +9,81 @@ NumPy reference use the same rule). Backpointers are int8 moves (0..3).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 
 NEG_INF = -np.inf
 CHUNK = 512  # states per strip: the per-strip temporaries stay in L1
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _frame(x, y, row, e32, ok2, ok3, first, hi, max_step, store, bpr_full, g, kk):
-    # y[s] for s in [first, hi): strip-mined
+def _frame(x, y, row, e32, ok2, ok3, first, hi, max_step, store, bprow, g, kk):
+    """y[s] for states s in [first, hi), first >= 3, from the previous frame's scores x; bprow[s] = move.
+
+    Strip-mined in CHUNK states so the temporaries (gathered emissions `g`, moves `kk`) stay in L1. Indices
+    are unsigned: Numba then emits no negative-index wraparound, and LLVM vectorises the loops across
+    states (the states of a frame depend only on the previous frame). Moves are computed in 64-bit lanes,
+    as wide as the score comparisons, and narrowed to int8 in a separate loop."""
+    one, two, three = uint64(1), uint64(2), uint64(3)
     for c0 in range(first, hi, CHUNK):
         c1 = min(c0 + CHUNK, hi)
-        n = c1 - c0
-        e_ = e32[c0:c1]
-        a0, a1, a2 = x[c0:c1], x[c0 - 1: c1 - 1], x[c0 - 2: c1 - 2]
-        f2 = ok2[c0:c1]
-        yy = y[c0:c1]
+        n = uint64(c1 - c0)
+        b = uint64(c0)
         for i in range(n):
-            g[i] = row[e_[i]]
+            g[i] = row[e32[b + i]]
         if max_step == 2:
             if store:
                 for i in range(n):
-                    b0 = a0[i]
-                    v1 = a1[i]
-                    v2 = a2[i] if f2[i] else NEG_INF
+                    s = b + i
+                    b0 = x[s]
+                    v1 = x[s - one]
+                    v2 = x[s - two] if ok2[s] else NEG_INF
                     c1_ = np.int64(v1 > b0)
                     b1 = max(b0, v1)
                     c2_ = np.int64(v2 > b1)
-                    yy[i] = max(b1, v2) + g[i]
+                    y[s] = max(b1, v2) + g[i]
                     kk[i] = c1_ + c2_ * (2 - c1_)
             else:
                 for i in range(n):
-                    v2 = a2[i] if f2[i] else NEG_INF
-                    yy[i] = max(max(a0[i], a1[i]), v2) + g[i]
+                    s = b + i
+                    v2 = x[s - two] if ok2[s] else NEG_INF
+                    y[s] = max(max(x[s], x[s - one]), v2) + g[i]
         else:
-            a3 = x[c0 - 3: c1 - 3]
-            f3 = ok3[c0:c1]
             if store:
                 for i in range(n):
-                    b0 = a0[i]
-                    v1 = a1[i]
-                    v2 = a2[i] if f2[i] else NEG_INF
-                    v3 = a3[i] if f3[i] else NEG_INF
+                    s = b + i
+                    b0 = x[s]
+                    v1 = x[s - one]
+                    v2 = x[s - two] if ok2[s] else NEG_INF
+                    v3 = x[s - three] if ok3[s] else NEG_INF
                     c1_ = np.int64(v1 > b0)
                     b1 = max(b0, v1)
                     c2_ = np.int64(v2 > b1)
                     b2 = max(b1, v2)
                     c3_ = np.int64(v3 > b2)
-                    yy[i] = max(b2, v3) + g[i]
+                    y[s] = max(b2, v3) + g[i]
                     k2 = c1_ + c2_ * (2 - c1_)
                     kk[i] = k2 + c3_ * (3 - k2)
             else:
                 for i in range(n):
-                    v2 = a2[i] if f2[i] else NEG_INF
-                    v3 = a3[i] if f3[i] else NEG_INF
-                    yy[i] = max(max(max(a0[i], a1[i]), v2), v3) + g[i]
+                    s = b + i
+                    v2 = x[s - two] if ok2[s] else NEG_INF
+                    v3 = x[s - three] if ok3[s] else NEG_INF
+                    y[s] = max(max(max(x[s], x[s - one]), v2), v3) + g[i]
         if store:
-            bb = bpr_full[c0:c1]
             for i in range(n):
-                bb[i] = np.int8(kk[i])
+                bprow[b + i] = np.int8(kk[i])
 
 
 @njit(cache=True, nogil=True)
 def _viterbi_block(em, ext, m2, m3, prev, t0, t1, lo_end, max_step, T, bp, store, rowmax, tails, tail_lo):
+    """Advance Viterbi scores `prev` (scores at frame t0-1, updated in place to frame t1-1) over frames
+    [t0, t1). Only the band of states that are reachable from the start and can still reach an end state
+    (index >= lo_end) in the frames left is computed; states below the band end at -inf, states above it
+    are never reached and keep -inf from the caller. `T` is the total number of frames. When `store`,
+    bp[t - t0, s] = move for the band (other entries are not written and never read: a finite-score state
+    only has finite-score predecessors). Two score rows alternate (no copy per frame). When `tails` has
+    rows, rowmax[t - t0] = best score of the frame and tails[t - t0, j] = score of state tail_lo + j (the
+    streaming aligner's view of paths that may leave to text not received yet)."""
     S = ext.shape[0]
     e32 = ext.astype(np.int32)
     ok2 = m2 == 0.0
