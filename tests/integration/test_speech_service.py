@@ -56,7 +56,8 @@ def test_words_published_live_match_offline_alignment(start_service, zctx, tmp_p
     assert [w["word"] for w in got] == text.split()
     assert [w["index"] for w in got] == list(range(len(got)))
     model = rs.service.stages[-1].stage.model
-    off = align.align_words(model.emissions(x), model.vocab.words(text), model.hop_s, offset_s=t0)
+    off = align.align_words(model.emissions(x), model.vocab.words(text), model.hop_s, offset_s=t0,
+                            calibration=model.calibration)
     got_spans = np.array([(w["start_s"], w["end_s"]) for w in got])
     want = np.array([(w.start_s, w.end_s) for w in off])
     assert np.mean(np.abs(got_spans - want) < 1e-6) >= 0.99  # live over sockets == offline
