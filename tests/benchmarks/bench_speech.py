@@ -1,10 +1,10 @@
 """Speech benchmarks (not collected by pytest). Prints numbers against the floors of issue 4.
 
-    .venv/bin/python tests/benchmarks/bench_speech.py [--heldout DIR/heldout.npz] [--n 100] [--skip-speed] [--model M.pt]
+    .venv/bin/python tests/benchmarks/bench_speech.py [--heldout DIR/heldout.npz] [--n 100] [--skip-speed] [--torchaudio-python PY] [--model M.pt]
 
 1. Viterbi speed on random emissions (C = 30, L = T/4, T = 1k, 5k, 20k), float64, same path required:
-   warpsync's vectorised Numba kernel vs torchaudio.functional.forced_align when importable, and vs a
-   plain scalar Numba loop (the layout of torchaudio's CPU kernel) always; also the torch backend on CPU.
+   warpsync's Numba kernel vs torchaudio.functional.forced_align (in its own Python when it is not
+   importable here: `--torchaudio-python`), and vs a plain scalar Numba loop; see bench_viterbi.py.
 2. Accuracy on held-out espeak-ng voices (word boundaries vs espeak-ng truth): MAE and share within 20 ms,
    for warpsync and for pocketsphinx's forced aligner on the same utterances.
 3. Real speech (tests/data/speech + Debian asterisk prompts / LibriVox when installed): agreement of word
@@ -25,96 +25,23 @@ import time
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
 from warpsync.speech import align
 from warpsync.speech.model import AcousticModel
 from warpsync.speech.stream import StreamingAligner
-from warpsync.speech.trellis import build_trellis
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "speech"))
 from calibrate import boundary_errors, summarize
 
 
-@njit(cache=True)
-def _plain_forced_align(lp, targets, blank):
-    """Scalar reference loop: CTC Viterbi with full int8 backpointers, one state at a time (branches)."""
-    T, L = lp.shape[0], targets.shape[0]
-    S = 2 * L + 1
-    ext = np.zeros(S, np.int64)
-    for i in range(L):
-        ext[2 * i + 1] = targets[i]
-    prev = np.full(S, -np.inf)
-    cur = np.empty(S)
-    bp = np.zeros((T, S), np.int8)
-    prev[0] = 0.0
-    for t in range(T):
-        for s in range(S):
-            best = prev[s]
-            k = 0
-            if s >= 1 and prev[s - 1] > best:
-                best = prev[s - 1]
-                k = 1
-            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2] and prev[s - 2] > best:
-                best = prev[s - 2]
-                k = 2
-            cur[s] = best + lp[t, ext[s]]
-            bp[t, s] = k
-        for s in range(S):
-            prev[s] = cur[s]
-    s = S - 1 if prev[S - 1] >= prev[S - 2] else S - 2
-    score = prev[s]
-    out = np.empty(T, np.int64)
-    for t in range(T - 1, -1, -1):
-        out[t] = ext[s]
-        s -= bp[t, s]
-    return out, score
+def bench_speed(reps: int, torchaudio_python: str | None) -> None:
+    """Viterbi speed against torchaudio: bench_viterbi.py (torchaudio runs in its own Python when it is not
+    importable here, alternating call by call with ours)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_viterbi
 
-
-def _best_of(fn, reps):
-    best = float("inf")
-    out = None
-    for _ in range(reps):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
-def bench_speed(rng, reps: int) -> None:
-    print("== Viterbi speed (C=30, L=T/4, float64; best of %d) ==" % reps)
-    try:
-        import torch
-        import torchaudio.functional as taf  # noqa: F401
-
-        have_ta = True
-    except Exception as exc:  # torchaudio is not installed in this venv
-        have_ta = False
-        print(f"torchaudio: not importable here ({type(exc).__name__}); the peer could not be run")
-    lp0 = np.log(rng.dirichlet(np.ones(30), size=64))
-    _plain_forced_align(lp0, np.array([1, 2, 3]), 0)
-    align.forced_align(lp0, [1, 2, 3])
-    for T in (1000, 5000, 20000):
-        lp = np.log(rng.dirichlet(np.ones(30), size=T))
-        tg = rng.integers(1, 30, size=T // 4)
-        t_ws, (lab_ws, sc_ws) = _best_of(lambda: align.forced_align(lp, tg), reps)
-        t_pl, (lab_pl, sc_pl) = _best_of(lambda: _plain_forced_align(lp, tg, 0), reps)
-        same = np.array_equal(lab_ws, lab_pl)
-        line = (f"T={T:6d}: warpsync numba {t_ws * 1e3:8.1f} ms | plain numba loop {t_pl * 1e3:8.1f} ms "
-                f"(x{t_pl / t_ws:5.2f}, same path: {same})")
-        if T <= 5000:
-            t_tc, (lab_tc, _) = _best_of(lambda: align.forced_align(lp, tg, backend="torch"), 1)
-            line += f" | warpsync torch-cpu {t_tc * 1e3:8.1f} ms (same: {np.array_equal(lab_ws, lab_tc)})"
-        if have_ta:
-            import torch
-            import torchaudio.functional as taf
-
-            e = torch.from_numpy(lp)[None]
-            g = torch.from_numpy(tg)[None].int()
-            t_ta, (al, _) = _best_of(lambda: taf.forced_align(e, g, blank=0), reps)
-            line += f" | torchaudio {t_ta * 1e3:8.1f} ms (x{t_ta / t_ws:5.2f}, same: {np.array_equal(al[0].numpy(), lab_ws)})"
-        print(line)
+    bench_viterbi.run(reps=reps, torchaudio_python=torchaudio_python)
 
 
 def _ps_align(wave16k: np.ndarray, text: str):
@@ -308,16 +235,17 @@ def main() -> int:
                     help="held-out set from tools/speech/make_dataset.py")
     ap.add_argument("--n", type=int, default=100, help="held-out utterances to use")
     ap.add_argument("--asterisk", type=int, default=60, help="asterisk prompts to use for the real-speech check")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--torchaudio-python", default=None,
+                    help="a Python with torchaudio for the Viterbi peer (see bench_viterbi.py)")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--model", default="", help="TorchScript CTC model to measure (default: the shipped one)")
     a = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)  # one core: the floors are per core, and the host is shared
-    rng = np.random.default_rng(20261128)
     if not a.skip_speed:
-        bench_speed(rng, a.reps)
+        bench_speed(a.reps, a.torchaudio_python)
     model = AcousticModel.load(a.model or None, "cpu")
     if a.heldout.exists():
         bench_accuracy(model, a.heldout, a.n)
