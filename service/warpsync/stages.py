@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from warpsync_client.protocol import StreamMeta
 
 from .config import Config
@@ -159,7 +159,7 @@ class SpeechOnDemand:
     Until a text stream opens this keeps only the metadata of the open streams. The first text stream starts
     a loader thread that builds `warpsync.speech.stage.SpeechStage`; meanwhile the chunks of audio and text
     streams are queued (copied, at most `MAX_PENDING_BYTES` in all; beyond that they are dropped and counted
-    in `dropped_while_loading`). Once built, the opens of the streams still open and the queued calls are
+    in `dropped_while_loading` and `warpsync_speech_dropped_while_loading_total`). Once built, the opens of the streams still open and the queued calls are
     replayed in order, then every call passes through. Audio received before the first text stream opened
     is not aligned. If the build fails (no torch, a bad model file) the error is logged once and speech sync
     stays off; the other stages are unaffected.
@@ -182,6 +182,10 @@ class SpeechOnDemand:
         self.failed = False
         self.dropped_while_loading = 0
         self.stage: Any = None
+        self._m_dropped = Counter(
+            "warpsync_speech_dropped_while_loading_total",
+            "Audio/text chunks not queued for the speech stage while it loaded (queue full)", registry=registry,
+        )
 
     def _build_stage(self) -> Any:
         from .speech.stage import SpeechStage
@@ -248,6 +252,7 @@ class SpeechOnDemand:
             size = len(data.encode()) if isinstance(data, str) else data.nbytes
             if self._pending_bytes + size > self.MAX_PENDING_BYTES:
                 self.dropped_while_loading += 1
+                self._m_dropped.inc()
                 if self.dropped_while_loading == 1:
                     log.warning("speech stage still loading: %d bytes queued, dropping further chunks",
                                 self._pending_bytes)

@@ -124,6 +124,7 @@ def test_speech_stage_queue_is_bounded_and_drops_are_counted(monkeypatch):
     for i in range(5):
         sp.samples(mic, chunk("mic", np.zeros((10, 1), np.float32), i))  # 40 bytes each
     assert sp.dropped_while_loading == 3
+    assert sp._registry.get_sample_value("warpsync_speech_dropped_while_loading_total") == 3
     gate.set()
     sp.wait_loaded(10)
     sp.tick(1.0)
