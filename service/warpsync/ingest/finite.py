@@ -39,37 +39,15 @@ EXPONENT_MASKS: dict[str, tuple[type, int]] = {
 }
 
 
-@njit(_sigs(types.uint16), cache=True, nogil=True)
-def _copy_check_u16(src, dst, mask):  # pragma: no cover - compiled
+@njit(_sigs(types.uint16) + _sigs(types.uint32) + _sigs(types.uint64), cache=True, nogil=True)
+def _copy_check(src, dst, mask):  # pragma: no cover - compiled
+    """dst[:] = src, and whether any word has all its exponent bits (`mask`) set."""
     bad = False
     for i in range(src.shape[0]):
         w = src[i]
         dst[i] = w
         bad |= (w & mask) == mask
     return bad
-
-
-@njit(_sigs(types.uint32), cache=True, nogil=True)
-def _copy_check_u32(src, dst, mask):  # pragma: no cover - compiled
-    bad = False
-    for i in range(src.shape[0]):
-        w = src[i]
-        dst[i] = w
-        bad |= (w & mask) == mask
-    return bad
-
-
-@njit(_sigs(types.uint64), cache=True, nogil=True)
-def _copy_check_u64(src, dst, mask):  # pragma: no cover - compiled
-    bad = False
-    for i in range(src.shape[0]):
-        w = src[i]
-        dst[i] = w
-        bad |= (w & mask) == mask
-    return bad
-
-
-_KERNELS = {np.uint16: _copy_check_u16, np.uint32: _copy_check_u32, np.uint64: _copy_check_u64}
 
 
 def copy_check_finite(src: Any, dst: np.ndarray, dtype: str) -> bool:
@@ -97,7 +75,7 @@ def copy_check_finite(src: Any, dst: np.ndarray, dtype: str) -> bool:
     if s.ctypes.data % size or dst.ctypes.data % size:  # unaligned: numpy copies, numpy checks
         dst[:] = s
         return not bool(np.isfinite(dst.view(code)).all())
-    return bool(_KERNELS[word](s.view(word), dst.view(word), word(mask)))
+    return bool(_copy_check(s.view(word), dst.view(word), word(mask)))
 
 
 def copy_check_finite_reference(src: Any, dst: np.ndarray, dtype: str) -> bool:
