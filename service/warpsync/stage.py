@@ -46,6 +46,10 @@ class Samples:
 
 
 class Stage(Protocol):
+    """A processor the service runs. A stage may set ``wants_samples = False`` (a class attribute): the
+    service then never builds `Samples` for it nor calls its ``samples`` (the per-chunk hot path), only
+    ``open``/``close``/``tick``. Absent, it counts as True."""
+
     name: str
 
     def open(self, meta: StreamMeta, now_s: float) -> list[Event]: ...

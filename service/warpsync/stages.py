@@ -60,6 +60,9 @@ class StatusStage:
         }
         return [Event("stream.open", meta.stream, body)]
 
+    wants_samples = False
+    """Status comes from the stream table on ``tick``: the service skips this stage on every chunk."""
+
     def samples(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
         return []
 

@@ -330,20 +330,26 @@ class Service:
                 out.extend(evs)
         return out
 
-    def _samples_call(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
-        """`_call_stages("samples", ...)` for the per-chunk hot path: the bound methods are looked up once."""
+    def _samples_wanted(self) -> list:
+        """(stage, bound samples method) of the stages that take chunks (`wants_samples`), looked up once."""
         fns = self._samples_fns
         if fns is None:
-            fns = self._samples_fns = [(st, st.samples) for st in self.stages]
-        if len(fns) == 1:
-            st, fn = fns[0]
+            fns = self._samples_fns = [(st, st.samples) for st in self.stages if getattr(st, "wants_samples", True)]
+        return fns
+
+    def _samples_call(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
+        """The stages' ``samples`` for one chunk (the per-chunk hot path)."""
+        out: list[Event] = []
+        for st, fn in self._samples_wanted():
             try:
-                return fn(meta, chunk) or []
+                evs = fn(meta, chunk)
             except Exception:
                 log.exception("stage %s.samples raised; its events are lost", st.name)
                 self.metrics.stage_errors.labels(st.name).inc()
-                return []
-        return self._call_stages("samples", meta, chunk)
+                continue
+            if evs:
+                out.extend(evs)
+        return out
 
     def _publish(self, events: list[Event]) -> None:
         if events and self._pub is not None:
@@ -489,7 +495,7 @@ class Service:
         first_arrival = float(arrival.min())
         if self._oldest_arrival is None or first_arrival < self._oldest_arrival:
             self._oldest_arrival = first_arrival
-        if self.stages:
+        if self._samples_wanted():
             off = 0
             for r in run:
                 n = r[4]
@@ -564,7 +570,7 @@ class Service:
             e.nonfinite += 1
         if self._oldest_arrival is None or arrival < self._oldest_arrival:
             self._oldest_arrival = arrival
-        if self.stages:
+        if self._samples_wanted():
             self._publish(self._samples_call(meta, Samples(sid, seq, t, arrival, data, dur)))
         return True
 
