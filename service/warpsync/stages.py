@@ -247,6 +247,8 @@ class SpeechOnDemand:
         return events
 
     def samples(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
+        if self.stage is not None:  # the per-chunk path once loaded: straight through
+            return self.stage.samples(meta, chunk)
         events = self._poll(time.time())
         if self.stage is not None:
             return events + self.stage.samples(meta, chunk)
