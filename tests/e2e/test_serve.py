@@ -49,6 +49,15 @@ def _serve(tmp_path: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _reap(proc: subprocess.Popen) -> None:
+    """Kill `proc` if a failed test left it running, and close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+
+
 def _fields(line: str) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in line.split()[2:])
 
@@ -83,11 +92,7 @@ def test_serve_ready_data_and_sigint_exit_0(tmp_path, zctx):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        _reap(proc)
 
 
 def test_sigterm_also_exits_0(tmp_path):
@@ -97,11 +102,7 @@ def test_sigterm_also_exits_0(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        _reap(proc)
 
 
 def test_bind_error_is_clear_and_nonzero(tmp_path, zctx):

@@ -122,18 +122,31 @@ def _resample_columns(times: np.ndarray, values: np.ndarray, at: np.ndarray, max
     return out
 
 
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    r = math.ceil(3 * sigma)
+    return np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+
+
+def _masked_convolve(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Normalized convolution of `x` (1-D, or 2-D along axis 0) with the odd, symmetric kernel `k`: NaNs are
+    missing (left out of both the weighted sum and the weights) and stay NaN."""
+    mask = np.isfinite(x)
+    xz = np.where(mask, x, 0.0)
+    w = mask.astype(float)
+    if x.ndim == 1:
+        num, den = np.convolve(xz, k, mode="same"), np.convolve(w, k, mode="same")
+    else:
+        num, den = convolve1d(xz, k, axis=0, mode="constant"), convolve1d(w, k, axis=0, mode="constant")
+    out = np.where(den > 1e-9, num / np.maximum(den, 1e-9), np.nan)
+    out[~mask] = np.nan
+    return out
+
+
 def gaussian_smooth_columns(x: np.ndarray, sigma: float) -> np.ndarray:
     """`gaussian_smooth` of every column of ``x`` (n, d), all columns in one pass."""
     if sigma <= 0.3 or x.size == 0:
         return x.copy()
-    r = math.ceil(3 * sigma)
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    mask = np.isfinite(x)
-    num = convolve1d(np.where(mask, x, 0.0), k, axis=0, mode="constant")
-    den = convolve1d(mask.astype(float), k, axis=0, mode="constant")
-    out = np.where(den > 1e-9, num / np.maximum(den, 1e-9), np.nan)
-    out[~mask] = np.nan
-    return out
+    return _masked_convolve(x, _gaussian_kernel(sigma))
 
 
 def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -141,15 +154,7 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     stay NaN."""
     if sigma <= 0.3:
         return x.copy()
-    r = math.ceil(3 * sigma)
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-    mask = np.isfinite(x)
-    xz = np.where(mask, x, 0.0)
-    num = np.convolve(xz, k, mode="same")
-    den = np.convolve(mask.astype(float), k, mode="same")
-    out = np.where(den > 1e-9, num / np.maximum(den, 1e-9), np.nan)
-    out[~mask] = np.nan
-    return out
+    return _masked_convolve(x, _gaussian_kernel(sigma))
 
 
 def frame_smooth(x: np.ndarray, width: float) -> np.ndarray:
@@ -160,14 +165,7 @@ def frame_smooth(x: np.ndarray, width: float) -> np.ndarray:
     w = round(width)
     if w <= 1:
         return x.copy()
-    k = np.convolve(np.ones(w), np.ones(w))
-    mask = np.isfinite(x)
-    xz = np.where(mask, x, 0.0)
-    num = np.convolve(xz, k, mode="same")
-    den = np.convolve(mask.astype(float), k, mode="same")
-    out = np.where(den > 1e-9, num / np.maximum(den, 1e-9), np.nan)
-    out[~mask] = np.nan
-    return out
+    return _masked_convolve(x, np.convolve(np.ones(w), np.ones(w)))
 
 
 # ----------------------------------------------------------------------------------------- measurement
