@@ -79,6 +79,23 @@ def test_motion_activity_hand_worked_frames():
     np.testing.assert_allclose(f.values, [0.0, 16 * 8.0])
 
 
+def test_motion_energy_sees_motion_inside_a_cell():
+    # 16x16 frames (4x4-pixel cells) at 10 fps: a bright pixel moves inside the top-left cell and stops. The
+    # cell's mean never changes, but its pixels do: motion energy is mean |f_k - f_{k-1}| over the cell's pixels
+    frames = np.zeros((5, 16, 16), np.uint8)
+    frames[0:2, 0, 0] = 160
+    frames[2:, 1, 1] = 160  # moved between frames 1 and 2, then still
+    desc_t, desc = MotionEnvelope(10.0, 0.0).descriptions(frames)
+    np.testing.assert_allclose(desc_t, [0.05, 0.15, 0.25, 0.35])
+    np.testing.assert_allclose(desc[:, 0], [0.0, 2 * 160 / 16, 0.0, 0.0])  # two pixels changed by 160 of 16
+    np.testing.assert_allclose(desc[:, 1:], 0.0)
+    f = motion_activity(frames, 10.0, t0_s=0.0, kinetic=True, cells=True)
+    # the kinetic envelope: the motion starts (+20) and stops (-20)
+    np.testing.assert_allclose(f.times_s, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(f.values[:, 2], [20.0, 20.0, 0.0])
+    np.testing.assert_allclose(f.values[:, 1], [20.0, 20.0, 0.0])
+
+
 @pytest.mark.parametrize("shape", [(24, 32), (24, 32, 3), (16,)])
 def test_motion_streaming_equals_offline(rng, shape):
     x = rng.integers(0, 255, size=(57, *shape)).astype(np.uint8 if len(shape) > 1 else np.float32)

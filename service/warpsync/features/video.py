@@ -53,6 +53,12 @@ def _cells(frames: np.ndarray) -> np.ndarray:
     return (sums * _inv_counts(h, w)).reshape(n, GRID * GRID)
 
 
+def _mono(frames: np.ndarray) -> np.ndarray:
+    """(n, h, w[, c]) -> (n, h, w) float64 (colour channels averaged)."""
+    f = frames.astype(np.float64, copy=False)
+    return f.mean(axis=3) if f.ndim == 4 else f
+
+
 @functools.lru_cache(maxsize=64)
 def _inv_counts(h: int, w: int) -> np.ndarray:
     return 1.0 / (np.diff(_edges(h))[:, None] * np.diff(_edges(w))[None, :])
@@ -127,14 +133,16 @@ class MotionEnvelope:
         if not self._raw:
             shift = 0.5 if self.difference_vectors else 0.0
             return self.t0_s + (ks - shift) / self.rate_hz, x.reshape(n, -1).astype(np.float64)
-        cells = _cells(x)
+        f = _mono(x)
         prev = self._last_frame
-        self._last_frame = cells[-1].copy()
+        self._last_frame = f[-1].copy()
         if prev is None:
-            motion = np.abs(np.diff(cells, axis=0))
             ks = ks[1:]
         else:
-            motion = np.abs(np.diff(np.concatenate([prev[None], cells]), axis=0))
+            f = np.concatenate([prev[None], f])
+        # mean |f_k - f_{k-1}| per cell: an object moving anywhere inside a cell changes its pixels. (The change
+        # of the cell's *mean*, used before, sees only what crosses cell borders or changes brightness.)
+        motion = _cells(np.abs(np.diff(f, axis=0)))
         return self.t0_s + (ks - 0.5) / self.rate_hz, motion
 
     def push(self, x: np.ndarray) -> Frames:
