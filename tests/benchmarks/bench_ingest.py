@@ -5,7 +5,8 @@
 Raw: a sender (this process) PUSHes N messages over tcp://127.0.0.1 to a PULL in a second process that
 counts messages and bytes (1 MiB sent zero-copy, ``copy=False``). Service: the same sender opens a stream on
 the control socket, PUSHes N chunks of the same size to the real service (`warpsync.server.Service` in its
-own process, with its ingest worker process, ring buffers and stages) and waits for the end-of-stream
+own process, with its ingest worker process, ring buffers and stages; each chunk's header encoded by the
+client library's `ChunkHeaderEncoder`, as `Publisher` does) and waits for the end-of-stream
 acknowledgement; the time is first send -> acknowledgement, and the acknowledgement must report every chunk
 received (zero loss). The slow-consumer run puts a reader behind the ring buffer that consumes at a fixed,
 slow rate under the ``block`` policy: the sender is held back by backpressure, and a CRC32 of everything the
@@ -145,12 +146,14 @@ def _service_main(cfg, slow_rate: float | None, ep_q) -> None:
 
     from prometheus_client import CollectorRegistry
 
+    from warpsync.gcpolicy import quiet_gc
     from warpsync.server import Service
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stages = None if slow_rate is None else [SlowReader(slow_rate)]
     svc = Service(cfg, CollectorRegistry(), stages=stages)
     signal.signal(signal.SIGTERM, lambda *a: svc.request_stop())
+    quiet_gc()  # as `warpsync serve` does
     svc.run(lambda ep: ep_q.put(ep.as_dict()))
 
 
@@ -216,13 +219,14 @@ def bench_service(
         copy = size < 65536
         crc = 0
         period = k / rate_hz
+        header = P.ChunkHeaderEncoder("bench")  # what `warpsync_client.Publisher` sends, encoded as it does
         svc_procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         cpu0 = _cpu(svc_procs)
         c0 = time.process_time()
         t0 = time.perf_counter()
         for seq in range(n):
             x = pool[seq % 8]
-            frames = [P.encode_chunk_header("bench", seq, seq * period, k), memoryview(x).cast("B")]
+            frames = [header(seq, seq * period, k), memoryview(x).cast("B")]
             push.send_multipart(frames, copy=copy)
             if slow_rate is not None:
                 crc = zlib.crc32(x.tobytes(), crc)
@@ -281,7 +285,9 @@ def main() -> int:
         ratio = float(np.median(ratios))
         floor = FLOORS[size]
         ok &= ratio >= floor
-        print(f"{label} median ratio service/raw = {ratio:.2f} (floor {floor}) {'OK' if ratio >= floor else 'BELOW FLOOR'}")
+        print(
+            f"{label} median ratio service/raw = {ratio:.2f} (floor {floor}) {'OK' if ratio >= floor else 'BELOW FLOOR'}"
+        )
         print(
             f"{label} median CPU cost ratio raw/service = {float(np.median(cpu_ratios)):.2f} (all processes of "
             "each side, sender included; not a floor)"

@@ -21,11 +21,17 @@ METAS = [
 ]
 
 
-class _Frame:
-    """What the worker reads of a received zmq frame."""
+class _Frame(bytes):
+    """What the worker reads of a received zmq frame: its buffer (``memoryview(frame)``, ``frame.buffer``)
+    and a bytes copy (``frame.bytes``)."""
 
-    def __init__(self, data: bytes) -> None:
-        self.buffer = memoryview(data)
+    @property
+    def buffer(self) -> memoryview:
+        return memoryview(self)
+
+    @property
+    def bytes(self) -> bytes:
+        return bytes(self)
 
 
 def _worker(nan_policy: str) -> SimpleNamespace:

@@ -117,3 +117,75 @@ def test_resume_seq_from_the_service_after_a_restart():
     tb.open(META, resume_seq=41)
     assert reason(lambda: tb.chunk(hdr(41, 0.0), payload())) == "seq_backwards"
     assert tb.chunk(hdr(42, 0.0), payload()).gap == 0
+
+
+def _state(tb, sid="mic"):
+    st = tb.get(sid)
+    return (st.last_seq, st.seen_mask, st.next_t_s) if st is not None else None
+
+
+def test_chunk_fast_agrees_with_the_general_path(rng):
+    """`chunk_fast` (the worker's hot path) either declines with nothing changed, or does exactly what
+    `chunk_unchecked` does; it accepts every plain chunk. Random headers: valid, mistyped, out of range,
+    extra fields, sequence and time going both ways, wrong sizes, unknown and closed streams."""
+    fast, ref = table(max_time_jump_s=0.5), table(max_time_jump_s=0.5)
+    ref_kw = {"v": 1, "type": "chunk"}
+    seq, t = 0, 0.0
+    accepted = declined = 0
+    for i in range(3000):
+        u = rng.random()
+        n = int(rng.integers(1, 8))
+        h = {**ref_kw, "stream": "mic", "seq": seq, "t": t, "n": n}
+        nbytes = n * 8
+        if u < 0.05:
+            h["seq"] = seq - int(rng.integers(1, 4))  # duplicate / reordered
+        elif u < 0.1:
+            h["seq"] = seq + int(rng.integers(1, 5))  # gap
+            if rng.random() < 0.5:
+                h["t"] = t + float(rng.uniform(0.6, 2.0))  # ... with time forwards: not a jump (chunks missing)
+        elif u < 0.13:
+            h["t"] = t - float(rng.uniform(0.1, 2.0))  # backwards: rejected beyond 0.5 s
+        elif u < 0.16:
+            h["t"] = t + float(rng.uniform(0.1, 2.0))  # forwards: flagged beyond 0.5 s without a gap
+        elif u < 0.18:
+            nbytes += 8 * int(rng.choice([-1, 1]))  # size mismatch
+        elif u < 0.2:
+            h["dur"] = 0.1
+        elif u < 0.22:
+            h["extra"] = [1, 2]
+        elif u < 0.24:
+            odd = [True, "1", None, 1.5, 7, [0], -1, 2**63]
+            h[str(rng.choice(["seq", "t", "n", "stream"]))] = odd[int(rng.integers(len(odd)))]
+        elif u < 0.26:
+            del h[str(rng.choice(["seq", "t", "n", "stream"]))]
+        elif u < 0.27:
+            h["stream"] = "nobody"
+        elif u < 0.28:
+            h["t"] = float(rng.choice([np.nan, np.inf]))
+        elif u < 0.29:
+            h["n"] = 0
+        pl = bytes(max(nbytes, 0))
+        before = _state(fast)
+        got = fast.chunk_fast(dict(h), len(pl))
+        try:
+            want = ref.chunk_unchecked(dict(h), pl)
+        except (ProtocolError, TypeError, ValueError):
+            want = None
+        if got is None:
+            declined += 1
+            assert _state(fast) == before  # nothing changed ...
+            if want is not None:  # ... and the general path, taken next, does what it did
+                fast.chunk_unchecked(dict(h), pl)
+        else:
+            accepted += 1
+            assert want is not None, h
+            st, sid, s, tt, nn, gap, jump = got
+            assert (sid, s, tt, nn, gap, jump) == (want[1], want[2], want[3], want[4], want[7], want[8])
+            assert st is fast.get("mic")
+            assert len(h) == 6, "only the six fields of a plain chunk header take the fast path"
+        assert _state(fast) == _state(ref)
+        if want is not None:
+            seq, t = want[2] + 1, want[3] + want[4] / META.rate_hz
+    assert accepted > 2000 and declined > 200
+    fast.close("mic")
+    assert fast.chunk_fast({**ref_kw, "stream": "mic", "seq": seq, "t": t, "n": 1}, 8) is None  # closed

@@ -190,30 +190,6 @@ class StreamTable:
         st.open = False
         return st
 
-    def _fast_decode(self, hdr: Mapping[str, Any], payload: Any, st: StreamState) -> tuple | None:
-        """`decode_chunk` for the common case (an array chunk with well-formed fields), in one function:
-        the same checks, or ``None`` when any fails or the chunk is unusual (text, ``dur``), so that the
-        caller runs `decode_chunk` for the exact error. Ingest spends most of its time per message here."""
-        seq = hdr.get("seq")
-        t = hdr.get("t")
-        n = hdr.get("n")
-        if (
-            type(seq) is not int
-            or type(n) is not int
-            or type(t) is not float
-            or "dur" in hdr
-            or st.np_dtype is None
-            or not 0 <= seq < 9223372036854775808
-            or not 1 <= n <= self.limits.max_samples_per_chunk
-            or t - t != 0.0
-        ):
-            return None
-        buf = memoryview(payload)
-        nbytes = buf.nbytes
-        if nbytes > self.limits.max_payload_bytes or nbytes != n * st.bytes_per_sample:
-            return None
-        return seq, t, n, buf
-
     # ----------------------------------------------------------------------------------- segments
     def begin_segment(self) -> None:
         """Start remembering the sequence/time state of every stream a chunk advances, so that `rollback`
@@ -248,13 +224,8 @@ class StreamTable:
         if not st.open:
             raise ProtocolError("stream_closed", f"stream {sid!r} was closed; open it again to send more")
         meta = st.meta
-        fast = self._fast_decode(hdr, payload, st)
-        if fast is None:  # not the common case: the protocol's decoder gives the exact reason (or handles it)
-            ch: Chunk = decode_chunk(hdr, payload, meta, self.limits)
-            seq, t, n, data, dur = ch.seq, ch.t_dev_s, ch.n, ch.payload, ch.duration_s
-        else:
-            seq, t, n, data = fast
-            dur = None
+        ch: Chunk = decode_chunk(hdr, payload, meta, self.limits)
+        seq, t, n, data, dur = ch.seq, ch.t_dev_s, ch.n, ch.payload, ch.duration_s
         gap = 0
         if seq <= st.last_seq:
             back = st.last_seq - seq
@@ -293,6 +264,56 @@ class StreamTable:
         return ProtocolError(
             "non_finite", f"stream {sid!r}: chunk seq {seq} holds NaN/Inf samples (ingest.nan_policy = reject)"
         )
+
+    def chunk_fast(self, hdr: dict, nbytes: int) -> tuple | None:
+        """`chunk_unchecked` for the plain case, in one function (the per-message hot path of a worker): an
+        array chunk of an open stream whose fields are well formed, whose payload has the declared size, in
+        sequence order and with no backwards time jump. Returns ``(state, stream, seq, t_dev_s, n, gap,
+        time_jump)`` with the stream advanced, or ``None`` with nothing changed for anything else, valid or
+        not: the caller then takes `chunk_unchecked` / `chunk`, which give the exact outcome and reason.
+        The checks are `decode_chunk`'s and `validate`'s; tests pin the two paths to the same result."""
+        sid = hdr.get("stream")
+        if type(sid) is not str:
+            return None
+        st = self._streams.get(sid)
+        if st is None or not st.open or st.np_dtype is None or len(hdr) != 6:
+            return None  # six fields: v, type (checked by the caller), stream, seq, t, n; nothing else
+        seq = hdr.get("seq")
+        t = hdr.get("t")
+        n = hdr.get("n")
+        last = st.last_seq
+        if (
+            type(seq) is not int
+            or type(n) is not int
+            or type(t) is not float
+            or not last < seq < 9223372036854775808
+            or not 1 <= n <= self.limits.max_samples_per_chunk
+            or t - t != 0.0
+            or nbytes != n * st.bytes_per_sample
+            or nbytes > self.limits.max_payload_bytes
+        ):
+            return None
+        jump = False
+        next_t = st.next_t_s
+        if next_t is not None:
+            dt = t - next_t
+            if dt < -self.max_time_jump_s:
+                return None
+            jump = last == seq - 1 and dt > self.max_time_jump_s and st.meta.rate_hz > 0
+        undo = self._undo
+        if undo is not None and sid not in undo:
+            undo[sid] = (st, last, st.seen_mask, next_t)
+        if last >= 0:
+            gap = seq - last - 1
+            step = seq - last
+            st.seen_mask = ((st.seen_mask << step) | 1) & _SEQ_MASK if step < SEQ_WINDOW else 1
+        else:
+            gap = 0
+            st.seen_mask = 1
+        st.last_seq = seq
+        rate = st.meta.rate_hz
+        st.next_t_s = t + n / rate if rate > 0 else t
+        return st, sid, seq, t, n, gap, jump
 
     def chunk_unchecked(self, hdr: Mapping[str, Any], payload: Any) -> tuple:
         """`validate` and `commit` without the NaN/Inf check, for a caller that checks finiteness itself

@@ -31,6 +31,7 @@ import zmq
 from warpsync_client.protocol import Limits, decode_close, decode_ingest, decode_open
 
 from ..errors import ProtocolError
+from ..gcpolicy import quiet_gc
 from .finite import copy_check_finite
 from .streams import SeqBackwards, StreamTable, has_nonfinite, meta_to_wire
 
@@ -55,20 +56,6 @@ CMD_FORGET = 2  # [2, stream]
 CMD_STOP = 3  # [3]
 CMD_RELEASE = 4  # [4, arena_end]: the service is done with the arena up to this byte count
 _unpackb = msgpack.unpackb
-
-
-def _header_limits(limits: Limits) -> dict[str, Any]:
-    """`msgpack.unpackb` arguments with `warpsync_client.protocol`'s limits for an ingest header."""
-    m = limits.max_header_bytes
-    return {
-        "raw": False,
-        "strict_map_key": True,
-        "max_str_len": m,
-        "max_bin_len": m,
-        "max_array_len": 1024,
-        "max_map_len": 256,
-        "max_ext_len": 0,
-    }
 
 
 FRAME_ARENA = -1  # a chunk record's frame index when its payload lies in the shared-memory arena
@@ -249,9 +236,9 @@ class _Batch:
     __slots__ = (
         "arena",
         "big",
-        "header_limits",
         "joined",
         "limits",
+        "max_header_bytes",
         "records",
         "seg_deferred",
         "seg_dtype",
@@ -269,7 +256,7 @@ class _Batch:
         self.w = worker
         self.table = worker.table
         self.limits = worker.limits
-        self.header_limits = _header_limits(worker.limits)
+        self.max_header_bytes = worker.limits.max_header_bytes
         self.arena = worker.arena
         self.records = records
         self.small: list[Any] = []
@@ -324,6 +311,8 @@ class _Batch:
 
     def message(self, frames: list, extra_parts: bool, arrival: float, defer: bool) -> None:
         """Decode, validate and record one message. With `defer`, a small chunk joins the open segment."""
+        if defer and len(frames) == 2 and not extra_parts and self._plain_chunk(frames, arrival):
+            return
         records = self.records
         sid = ""
         hdr: Any = None
@@ -333,20 +322,7 @@ class _Batch:
         try:
             if extra_parts:
                 raise ProtocolError("frame_count", "ingest messages have 1 or 2 frames, got more than 3")
-            hdr = None
-            if len(frames) == 2:  # the common case, a chunk: `decode_ingest`'s checks inline
-                buf = frames[0].buffer
-                if buf.nbytes <= self.limits.max_header_bytes:
-                    try:
-                        hdr = _unpackb(buf, **self.header_limits)
-                    except Exception:
-                        hdr = None
-                if type(hdr) is dict and hdr.get("type") == "chunk" and type(hdr.get("v")) is int and hdr["v"] == 1:
-                    kind, payload = "chunk", frames[1].buffer
-                else:
-                    hdr = None
-            if hdr is None:  # anything else, or anything wrong: the protocol's decoder gives the exact reason
-                kind, hdr, payload = decode_ingest([f.buffer for f in frames], self.limits)
+            kind, hdr, payload = decode_ingest([f.buffer for f in frames], self.limits)
             raw_sid = hdr.get("stream")
             sid = raw_sid if isinstance(raw_sid, str) and len(raw_sid) <= 128 else ""
             if kind == "chunk":
@@ -429,6 +405,52 @@ class _Batch:
             records.append([REC_REJECT, sid, "internal", f"{type(exc).__name__}: {exc}", -1, "", None])
         if solo:  # the next segment starts after this message's records
             self._new_segment()
+
+    def _plain_chunk(self, frames: list, arrival: float) -> bool:
+        """The common message, handled in one function: a small array chunk of an open stream, well formed
+        and in order (`StreamTable.chunk_fast`), joins the open segment. False, with nothing changed, for
+        anything else (the general path then gives the exact outcome). The header is decoded from a bytes
+        copy with msgpack's own limits (every length at most the header's size, itself bounded here): exactly
+        the six fields of a plain chunk header are accepted, so nothing the protocol's stricter limits would
+        refuse gets through."""
+        hb = frames[0].bytes
+        if len(hb) > self.max_header_bytes:
+            return False
+        try:
+            hdr = _unpackb(hb)
+        except Exception:
+            return False
+        if type(hdr) is not dict or hdr.get("type") != "chunk":
+            return False
+        v = hdr.get("v")
+        if type(v) is not int or v != 1:
+            return False
+        payload = memoryview(frames[1])
+        nbytes = payload.nbytes
+        if nbytes >= COALESCE_BYTES:
+            return False
+        acc = self.table.chunk_fast(hdr, nbytes)
+        if acc is None:
+            return False
+        st, sid, seq, t, n, gap, jump = acc
+        dt = st.np_dtype
+        if dt.kind == "f":
+            self.seg_deferred.append((dt, payload))
+            if self.seg_dtype is None:
+                self.seg_dtype = dt
+            elif self.seg_dtype != dt:
+                self.seg_pure = False
+        else:
+            self.seg_pure = False
+        self.seg_msgs.append((frames, False, arrival))
+        self.joined = None
+        self.records.append(
+            [REC_CHUNK, sid, seq, t, n, arrival, None, gap, jump, False, nbytes, 1, self.small_bytes, 0]
+        )
+        self.small.append(payload)
+        self.small_bytes += nbytes
+        self.total += nbytes
+        return True
 
     def _small(self, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, data) -> None:
         nbytes = data.nbytes
@@ -552,6 +574,7 @@ def worker_main(spec: WorkerSpec) -> None:
             worker.bind()
         except zmq.ZMQError:
             return
+        quiet_gc()  # start-up is done: keep the collector off the per-message path
         worker.run()
     finally:
         worker.close()
