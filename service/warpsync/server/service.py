@@ -58,6 +58,7 @@ from ..ingest.worker import (
     REC_HELLO,
     REC_OPEN,
     REC_REJECT,
+    SHARED_RELEASE,
 )
 from ..metrics import MetricsServer, ServiceMetrics
 from ..publish.publisher import EventPublisher
@@ -391,8 +392,11 @@ class Service:
             self._process_records(slot, held)
         finally:
             if slot.released > slot.released_sent and slot.generation == held.generation:
-                assert self._pool is not None
-                self._pool.send(slot.index, [CMD_RELEASE, slot.released])
+                if SHARED_RELEASE and slot.release_word is not None:
+                    slot.release_word[0] = slot.released  # after every read of those bytes: see PayloadArena
+                else:
+                    assert self._pool is not None
+                    self._pool.send(slot.index, [CMD_RELEASE, slot.released])
                 slot.released_sent = slot.released
 
     def _process_records(self, slot: WorkerSlot, held: _Held) -> None:
@@ -536,7 +540,8 @@ class Service:
                 e.rejected += 1
                 e.note_processed(seq)
                 self._reject_event(
-                    sid, "buffer_full",
+                    sid,
+                    "buffer_full",
                     f"a chunk of {n} samples is larger than the whole buffer ({buf.capacity} samples, "
                     f"ingest.buffer_s = {self.cfg.ingest.buffer_s} s); send smaller chunks",
                     time.time(),
@@ -624,7 +629,9 @@ class Service:
             e.open = True
             self._publish(self._call_stages("open", meta, now))
         if pending is not None:
-            self._reply(pending.envelope, pending.req_id, {"endpoint": self._endpoint_of(e.worker), "resume_seq": e.last_seq})
+            self._reply(
+                pending.envelope, pending.req_id, {"endpoint": self._endpoint_of(e.worker), "resume_seq": e.last_seq}
+            )
 
     def _rejected(self, slot: WorkerSlot, rec: list) -> None:
         _, sid, reason, message, seq, kind, token = rec
@@ -745,8 +752,13 @@ class Service:
                     "uptime_s": now - self._loop.started_s,
                     "streams": len(self.streams),
                     "workers": [
-                        {"id": s.index, "alive": bool(s.alive), "restarts": s.restarts, "messages": s.messages,
-                         "endpoint": s.endpoint}
+                        {
+                            "id": s.index,
+                            "alive": bool(s.alive),
+                            "restarts": s.restarts,
+                            "messages": s.messages,
+                            "endpoint": s.endpoint,
+                        }
                         for s in self._pool.slots
                     ],
                 },
@@ -819,7 +831,9 @@ class Service:
                     e = self.streams.get(pc.stream)
                     got = e.processed_seq if e is not None else -1
                     self._reply_error(
-                        pc.envelope, pc.req_id, "timeout",
+                        pc.envelope,
+                        pc.req_id,
+                        "timeout",
                         f"stream {pc.stream!r}: processed through seq {got}, not yet {pc.seq}; chunks were lost "
                         "or are still queued (retry with a longer timeout_s)",
                     )
@@ -830,7 +844,9 @@ class Service:
             if mono >= po.deadline_s:
                 del self._pending_opens[token]
                 self._reply_error(
-                    po.envelope, po.req_id, "timeout",
+                    po.envelope,
+                    po.req_id,
+                    "timeout",
                     f"ingest worker {po.worker} did not install stream {po.stream!r} in time; retry",
                 )
 

@@ -19,7 +19,7 @@ import zmq
 
 from ..errors import ConfigError
 from ..ingest.config import IngestConfig, worker_endpoint
-from ..ingest.worker import CMD_STOP, REC_HELLO, WorkerSpec, worker_main
+from ..ingest.worker import ARENA_HEADER, CMD_STOP, REC_HELLO, PayloadArena, WorkerSpec, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,10 @@ class WorkerSlot:
     """A uint8 view of `shm`."""
     generation: int = 0
     """Incremented at each (re)start: arena records of an earlier incarnation are not trusted."""
+    release_word: object | None = field(default=None, repr=False)
+    """The arena's header word the service writes `released` to (`SHARED_RELEASE`)."""
     released: int = 0
-    """Arena byte count the service is done with (sent to the worker as CMD_RELEASE)."""
+    """Arena byte count the service is done with (handed to the worker: `PayloadArena`)."""
     released_sent: int = 0
 
 
@@ -91,8 +93,10 @@ class WorkerPool:
 
                     import numpy as np
 
-                    slot.shm = shared_memory.SharedMemory(create=True, size=cfg.shm_arena_bytes)
-                    slot.arena = np.frombuffer(slot.shm.buf, dtype=np.uint8, count=cfg.shm_arena_bytes)
+                    size = cfg.shm_arena_bytes
+                    slot.shm = shared_memory.SharedMemory(create=True, size=PayloadArena.shm_bytes(size))
+                    slot.arena = np.frombuffer(slot.shm.buf, dtype=np.uint8, count=size, offset=ARENA_HEADER)
+                    slot.release_word = np.frombuffer(slot.shm.buf, dtype=np.int64, count=1)
                     slot.spec = replace(spec, arena=slot.shm.name, arena_bytes=cfg.shm_arena_bytes)
                 self.slots.append(slot)
         except BaseException:
@@ -105,6 +109,8 @@ class WorkerPool:
         slot.alive = False
         slot.generation += 1
         slot.released = slot.released_sent = 0
+        if slot.release_word is not None:
+            slot.release_word[0] = 0
         slot.spec = replace(slot.spec, generation=slot.generation)
         p = self._mp.Process(target=worker_main, args=(slot.spec,), name=f"warpsync-ingest-{slot.index}", daemon=True)
         p.start()
@@ -200,7 +206,7 @@ class WorkerPool:
             slot.up.close(linger=0)
             slot.down.close(linger=0)
             if slot.shm is not None:
-                slot.arena = None
+                slot.arena = slot.release_word = None
                 try:
                     slot.shm.close()
                 except BufferError:  # a view is still alive somewhere: unlink anyway, memory goes with it
