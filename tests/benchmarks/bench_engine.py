@@ -128,11 +128,11 @@ def _sensor_lines(scorer: Scorer, card) -> None:
         t = np.array([o.t for o in obs])
         floor = scorer.floor_s(sid)
         lp95 = f"{np.percentile(err[locked], 95) * 1e3:.2f} ms" if locked.any() else "-"
-        first = f"{t[locked].min():.1f} s" if locked.any() else "never"
+        first = f"at {t[locked].min():.1f} s" if locked.any() else "never"
         over = int((err > floor).sum())
         print(
             f"{sid} vs {s.partner}: {len(obs)} settled events, {int(locked.sum())} content-locked (p95 {lp95}), first "
-            f"content-locked event at {first}; {over} ({100 * over / len(obs):.1f} %) beyond the {floor * 1e3:.2f} ms "
+            f"content-locked settled event {first}; {over} ({100 * over / len(obs):.1f} %) beyond the {floor * 1e3:.2f} ms "
             f"floor"
         )
 
