@@ -8,9 +8,10 @@ from types import SimpleNamespace
 import msgpack
 import numpy as np
 import pytest
+import zmq
 
 from warpsync.ingest.streams import StreamTable
-from warpsync.ingest.worker import REC_CHUNK, Worker, _Batch
+from warpsync.ingest.worker import REC_CHUNK, PayloadArena, Worker, _Batch
 from warpsync_client import protocol as P
 
 METAS = [
@@ -165,3 +166,56 @@ def test_a_finite_run_is_checked_once_over_the_joined_frame(rng, monkeypatch):
     assert calls == [50 * 16]
     assert b.joined is not None and len(b.joined) == 50 * 16 * 4
     assert sum(1 for r in b.records if r[0] == REC_CHUNK) == 50
+
+
+def test_records_of_commands_read_at_a_batch_start_survive_a_rollback(rng, zctx):
+    """Commands read at the start of a batch (with an arena: releases, and opens from the control socket)
+    append records before the first segment; a NaN/Inf in that segment rolls it back, and must not take
+    those records with it. A real worker over inproc sockets."""
+    from warpsync.ingest.worker import CMD_OPEN, REC_OPEN, WorkerSpec
+    from multiprocessing import shared_memory
+
+    shm = shared_memory.SharedMemory(create=True, size=PayloadArena.shm_bytes(1 << 20))
+    up = zctx.socket(zmq.PULL)
+    down = zctx.socket(zmq.PUSH)
+    push = zctx.socket(zmq.PUSH)
+    w = None
+    try:
+        up.bind("inproc://t-up")
+        down.bind("inproc://t-down")
+        spec = WorkerSpec(
+            0,
+            "inproc://t-in",
+            "inproc://t-up",
+            "inproc://t-down",
+            1000,
+            1 << 24,
+            8,
+            "reject",
+            1.0,
+            512,
+            arena=shm.name,
+            arena_bytes=1 << 20,
+        )
+        w = Worker(spec, zctx)
+        w.bind()
+        up.recv()  # hello
+        push.connect("inproc://t-in")
+        down.send(msgpack.packb([CMD_OPEN, P.open_header(METAS[0]), 7, None]))  # a control open, answered
+        x = rng.standard_normal(16).astype("f4")
+        bad = x.copy()
+        bad[3] = np.nan
+        for s, data in enumerate([x, bad, x]):
+            push.send_multipart(P.encode_chunk("a", s, s * 0.016, data))
+        assert down.poll(1000) == 0 and w.down.poll(1000) and w.pull.poll(1000)
+        assert w._batch() == 3
+        records = msgpack.unpackb(up.recv_multipart()[0], raw=False)
+        assert any(r[0] == REC_OPEN and r[3] == 7 for r in records), records  # the open's answer is there
+        assert [r[2] for r in records if r[0] == REC_CHUNK] == [0, 2]  # the bad chunk alone rejected
+    finally:
+        if w is not None:
+            w.close()
+        for s in (up, down, push):
+            s.close(linger=0)
+        shm.close()
+        shm.unlink()

@@ -197,6 +197,7 @@ class Worker:
         b = _Batch(self, [[REC_BATCH, self.spec.generation]])
         if self.arena is not None and self.down.poll(0):
             self._commands_into(b.records)  # releases first: they free arena space for this batch
+            b._new_segment()  # the first segment starts after their records: a rollback must not undo them
         pull = self.pull
         count = 0
         self.table.begin_segment()
