@@ -331,15 +331,7 @@ class _Batch:
                 nbytes = payload.nbytes
                 if defer and nbytes < COALESCE_BYTES:
                     st, _, seq, t, n, data, dur, gap, jump = self.table.chunk_unchecked(hdr, payload)
-                    dt = st.np_dtype
-                    if dt is not None and dt.kind == "f":
-                        self.seg_deferred.append((dt, data))
-                        if self.seg_dtype is None:
-                            self.seg_dtype = dt
-                        elif self.seg_dtype != dt:
-                            self.seg_pure = False
-                    else:
-                        self.seg_pure = False
+                    self._defer_check(st.np_dtype, data)
                     self._small(sid, seq, t, n, arrival, dur, gap, jump, False, payload)
                     return
                 if defer:  # not part of a segment: settle the segment first, then this message alone
@@ -435,24 +427,21 @@ class _Batch:
         if acc is None:
             return False
         st, sid, seq, t, n, gap, jump = acc
-        dt = st.np_dtype
-        if dt.kind == "f":
-            self.seg_deferred.append((dt, payload))
+        self.seg_msgs.append((frames, False, arrival))
+        self._defer_check(st.np_dtype, payload)
+        self._small(sid, seq, t, n, arrival, None, gap, jump, False, payload)
+        return True
+
+    def _defer_check(self, dt: Any, data: Any) -> None:
+        """A provisionally accepted small chunk's NaN/Inf check joins the open segment's (`flush`)."""
+        if dt is not None and dt.kind == "f":
+            self.seg_deferred.append((dt, data))
             if self.seg_dtype is None:
                 self.seg_dtype = dt
             elif self.seg_dtype != dt:
                 self.seg_pure = False
         else:
             self.seg_pure = False
-        self.seg_msgs.append((frames, False, arrival))
-        self.joined = None
-        self.records.append(
-            [REC_CHUNK, sid, seq, t, n, arrival, None, gap, jump, False, nbytes, 1, self.small_bytes, 0]
-        )
-        self.small.append(payload)
-        self.small_bytes += nbytes
-        self.total += nbytes
-        return True
 
     def _small(self, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, data) -> None:
         nbytes = data.nbytes
