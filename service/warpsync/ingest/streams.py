@@ -300,20 +300,8 @@ class StreamTable:
             if dt < -self.max_time_jump_s:
                 return None
             jump = last == seq - 1 and dt > self.max_time_jump_s and st.meta.rate_hz > 0
-        undo = self._undo
-        if undo is not None and sid not in undo:
-            undo[sid] = (st, last, st.seen_mask, next_t)
-        if last >= 0:
-            gap = seq - last - 1
-            step = seq - last
-            st.seen_mask = ((st.seen_mask << step) | 1) & _SEQ_MASK if step < SEQ_WINDOW else 1
-        else:
-            gap = 0
-            st.seen_mask = 1
-        st.last_seq = seq
-        rate = st.meta.rate_hz
-        st.next_t_s = t + n / rate if rate > 0 else t
-        return st, sid, seq, t, n, gap, jump
+        self.commit(st, seq, t, n)
+        return st, sid, seq, t, n, seq - last - 1 if last >= 0 else 0, jump
 
     def chunk_unchecked(self, hdr: Mapping[str, Any], payload: Any) -> tuple:
         """`validate` and `commit` without the NaN/Inf check, for a caller that checks finiteness itself
