@@ -146,14 +146,14 @@ def _service_main(cfg, slow_rate: float | None, ep_q) -> None:
 
     from prometheus_client import CollectorRegistry
 
-    from warpsync.gcpolicy import quiet_gc
+    from warpsync.tuning import tune_process
     from warpsync.server import Service
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stages = None if slow_rate is None else [SlowReader(slow_rate)]
     svc = Service(cfg, CollectorRegistry(), stages=stages)
     signal.signal(signal.SIGTERM, lambda *a: svc.request_stop())
-    quiet_gc()  # as `warpsync serve` does
+    tune_process()  # as `warpsync serve` does
     svc.run(lambda ep: ep_q.put(ep.as_dict()))
 
 

@@ -75,7 +75,7 @@ def write_ready_file(path: str, endpoints: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..gcpolicy import quiet_gc
+    from ..tuning import tune_process
     from ..server import Service
 
     cfg = effective_config(args)
@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
             write_ready_file(args.ready_file, endpoints)
         print(endpoints.ready_line(), flush=True)
 
-    quiet_gc()  # start-up is done (stages built, torch not yet loaded): see warpsync.gcpolicy
+    tune_process()  # start-up is done (stages built, torch not yet loaded): see warpsync.tuning
     service.run(on_ready)
     log.info("stopped")
     sys.stdout.flush()

@@ -32,7 +32,7 @@ import zmq
 from warpsync_client.protocol import Limits, decode_close, decode_ingest, decode_open
 
 from ..errors import ProtocolError
-from ..gcpolicy import quiet_gc
+from ..tuning import tune_process
 from .finite import copy_check_finite
 from .streams import SeqBackwards, StreamTable, has_nonfinite, meta_to_wire
 
@@ -583,7 +583,7 @@ def worker_main(spec: WorkerSpec) -> None:
             worker.bind()
         except zmq.ZMQError:
             return
-        quiet_gc()  # start-up is done: keep the collector off the per-message path
+        tune_process()  # start-up is done: see warpsync.tuning
         worker.run()
     finally:
         worker.close()
