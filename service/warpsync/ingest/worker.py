@@ -506,8 +506,7 @@ class PayloadArena:
     def __init__(self, shm: Any, size: int) -> None:
         self.shm = shm
         self.size = int(size)
-        self.buf = np.frombuffer(shm.buf, dtype=np.uint8, count=self.size, offset=ARENA_HEADER)
-        self.shared_released = np.frombuffer(shm.buf, dtype=np.int64, count=1)
+        self.buf, self.shared_released = self.views(shm.buf, self.size)
         self.head = 0
         self.released = 0
 
@@ -515,6 +514,15 @@ class PayloadArena:
     def shm_bytes(size: int) -> int:
         """Bytes of shared memory an arena of `size` payload bytes needs."""
         return ARENA_HEADER + int(size)
+
+    @staticmethod
+    def views(buf: Any, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The arena's layout over its shared memory `buf`, as the worker and the service both see it:
+        ``(payload bytes, released word)``."""
+        return (
+            np.frombuffer(buf, dtype=np.uint8, count=int(size), offset=ARENA_HEADER),
+            np.frombuffer(buf, dtype=np.int64, count=1),
+        )
 
     @classmethod
     def attach(cls, name: str, size: int) -> PayloadArena:

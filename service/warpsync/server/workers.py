@@ -19,7 +19,7 @@ import zmq
 
 from ..errors import ConfigError
 from ..ingest.config import IngestConfig, worker_endpoint
-from ..ingest.worker import ARENA_HEADER, CMD_STOP, REC_HELLO, PayloadArena, WorkerSpec, worker_main
+from ..ingest.worker import CMD_STOP, REC_HELLO, PayloadArena, WorkerSpec, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +91,9 @@ class WorkerPool:
                 if cfg.shm_arena_bytes > 0:
                     from multiprocessing import shared_memory
 
-                    import numpy as np
-
                     size = cfg.shm_arena_bytes
                     slot.shm = shared_memory.SharedMemory(create=True, size=PayloadArena.shm_bytes(size))
-                    slot.arena = np.frombuffer(slot.shm.buf, dtype=np.uint8, count=size, offset=ARENA_HEADER)
-                    slot.release_word = np.frombuffer(slot.shm.buf, dtype=np.int64, count=1)
+                    slot.arena, slot.release_word = PayloadArena.views(slot.shm.buf, size)
                     slot.spec = replace(spec, arena=slot.shm.name, arena_bytes=cfg.shm_arena_bytes)
                 self.slots.append(slot)
         except BaseException:
