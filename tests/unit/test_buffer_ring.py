@@ -192,3 +192,70 @@ def test_write_many_equals_one_write_per_chunk(rng, capacity, max_segments):
     a.add_reader("r")
     with pytest.raises(ValueError):
         a.write_many(np.zeros(1), np.zeros(1), np.ones(1, np.int64), np.zeros((1, 2), np.float32))
+
+
+@pytest.mark.parametrize("policy", ["block", "drop_oldest", "drop_newest"])
+@pytest.mark.parametrize(("capacity", "max_segments"), [(40, None), (40, 5), (257, None)])
+def test_chunks_kept_by_reference_read_the_same_as_copied_ones(rng, policy, capacity, max_segments):
+    """`write(keep=True)` (no copy) against the same writes copied, under every policy, with and without a
+    reader, wrap-around, evicted segments and `write_many` mixed in: the same heads, tails, drops, reads and
+    consumed windows; and a kept chunk is let go once it has left the buffer."""
+    a = RingBuffer(50.0, (3,), "f4", capacity, policy=policy, max_segments=max_segments)
+    b = RingBuffer(50.0, (3,), "f4", capacity, policy=policy, max_segments=max_segments)
+    t = 0.0
+    for step in range(1500):
+        op = rng.random()
+        if op < 0.55:
+            n = int(rng.integers(1, min(capacity, 30) + 1))
+            x = rng.standard_normal((n, 3)).astype(np.float32)
+            x.flags.writeable = False
+            arrival = float(rng.uniform(0, 5))
+            assert a.write(t, arrival, x, keep=bool(rng.random() < 0.6)) == b.write(t, arrival, x.copy())
+            t += n / 50.0
+        elif op < 0.62 and not a.has_readers:
+            counts = rng.integers(1, 5, size=int(rng.integers(1, 4)))
+            if counts.sum() <= capacity and len(counts) <= a._seg_cap:
+                ts = t + np.concatenate([[0.0], np.cumsum(counts[:-1])]) / 50.0
+                arr = rng.uniform(0, 5, size=len(counts))
+                x = rng.standard_normal((int(counts.sum()), 3)).astype(np.float32)
+                a.write_many(ts, arr, counts, x)
+                b.write_many(ts, arr, counts, x)
+                t = float(ts[-1]) + counts[-1] / 50.0
+        elif op < 0.75:
+            if a.has_readers:
+                m = int(rng.integers(0, 40))
+                wa, wb = a.consume("r", m), b.consume("r", m)
+                assert wa.start == wb.start
+                np.testing.assert_array_equal(wa.data, wb.data)
+                np.testing.assert_array_equal(wa.t_dev_s, wb.t_dev_s)
+            elif step > 300:
+                a.add_reader("r")
+                b.add_reader("r")
+        else:
+            lo = int(rng.integers(a.tail - 5, a.head + 2))
+            hi = int(rng.integers(lo, a.head + 5))
+            wa, wb = a.read_index(lo, hi), b.read_index(lo, hi)
+            assert wa.start == wb.start
+            np.testing.assert_array_equal(wa.data, wb.data)
+            np.testing.assert_array_equal(wa.t_dev_s, wb.t_dev_s)
+            np.testing.assert_array_equal(wa.arrival_s, wb.arrival_s)
+            t0, t1 = sorted(rng.uniform(t - capacity / 50.0 - 1, t + 0.5, size=2))
+            np.testing.assert_array_equal(a.read_time(t0, t1).data, b.read_time(t0, t1).data)
+        assert (a.head, a.tail, a.dropped_samples, a.dropped_chunks) == (b.head, b.tail, b.dropped_samples, b.dropped_chunks)
+        assert a.free() == b.free() and a.unread() == b.unread()
+        for seg in a._kept:  # only what the buffer still holds is referenced
+            assert seg >= a._seg_tail and a._seg_end(seg) > a.tail
+        assert sum(len(x) for x in a._kept.values()) <= capacity + 30
+
+
+def test_a_kept_chunk_is_referenced_not_copied_and_must_match_the_shape():
+    buf = RingBuffer(10.0, (2,), "f4", 100)
+    x = np.arange(20, dtype=np.float32).reshape(10, 2)
+    assert buf.write(0.0, 0.0, x, keep=True)
+    assert next(iter(buf._kept.values())) is x
+    np.testing.assert_array_equal(buf.read_index(0, 10).data, x)
+    with pytest.raises(ValueError, match="shape"):
+        buf.write(1.0, 0.0, np.zeros((3, 4), np.float32), keep=True)
+    for i in range(10):  # overwritten by copied chunks: the reference goes
+        buf.write(1.0 + i, 0.0, np.zeros((10, 2), np.float32))
+    assert not buf._kept

@@ -4,6 +4,9 @@ Samples are addressed by an absolute index (0 for the first sample ever written,
 The buffer keeps the newest ``capacity`` samples. Times are kept per *chunk* (a segment: first index,
 device time of its first sample, host arrival time), not per sample, so a 1 MiB chunk costs one copy of
 its data and nothing else; the device time of sample ``k`` of a segment is ``t_dev_s + (k - first) / rate_hz``.
+A chunk written with ``keep=True`` costs no copy at all: the buffer keeps a reference to the caller's array
+(which must not change afterwards: the service passes the read-only ZeroMQ frame a large chunk arrived in)
+and drops it when the chunk leaves the buffer. Reads see the same samples either way.
 
 Readers (e.g. the sync engine) register a cursor with `add_reader` and `consume` what they have not read
 yet. What happens when a write would overwrite samples a reader has not consumed is the full policy:
@@ -84,6 +87,9 @@ class RingBuffer:
         self._seg_arrival = np.zeros(self._seg_cap, dtype=np.float64)
         self._seg_head = 0  # absolute segment count written
         self._seg_tail = 0  # absolute index of the oldest retained segment
+        self._kept: dict[int, np.ndarray] = {}
+        """Chunks kept by reference (``write(keep=True)``), by absolute segment number, oldest first; their
+        slots in ``_data`` are unused."""
         self.head = 0
         """Absolute index one past the newest sample."""
         self.tail = 0
@@ -121,9 +127,10 @@ class RingBuffer:
         return n <= self.free()
 
     # ------------------------------------------------------------------------------------------ write
-    def write(self, t_dev_s: float, arrival_s: float, data: np.ndarray) -> bool:
+    def write(self, t_dev_s: float, arrival_s: float, data: np.ndarray, keep: bool = False) -> bool:
         """Append one chunk. Returns ``False`` only under ``block`` when it does not fit (nothing stored)
-        or under ``drop_newest`` when it was dropped (counted)."""
+        or under ``drop_newest`` when it was dropped (counted). With `keep`, `data` itself is kept (no copy):
+        the caller must never change it (a read-only array is the safe way to say so)."""
         n = len(data)
         if n == 0:
             return True
@@ -139,19 +146,24 @@ class RingBuffer:
                 self.dropped_samples += n
                 self.dropped_chunks += 1
                 return False
-        self._store(t_dev_s, arrival_s, data)
+        self._store(t_dev_s, arrival_s, data, keep)
         return True
 
-    def _store(self, t_dev_s: float, arrival_s: float, data: np.ndarray) -> None:
+    def _store(self, t_dev_s: float, arrival_s: float, data: np.ndarray, keep: bool = False) -> None:
         n = len(data)
         cap = self.capacity
-        start = self.head % cap
-        if start + n <= cap:
-            self._data[start : start + n] = data
+        if keep:
+            if data.shape[1:] != self.shape:
+                raise ValueError(f"chunk of shape {data.shape[1:]} written to a buffer of shape {self.shape}")
+            self._kept[self._seg_head] = data.astype(self._data.dtype, copy=False)
         else:
-            first = cap - start
-            self._data[start:] = data[:first]
-            self._data[: n - first] = data[first:]
+            start = self.head % cap
+            if start + n <= cap:
+                self._data[start : start + n] = data
+            else:
+                first = cap - start
+                self._data[start:] = data[:first]
+                self._data[: n - first] = data[first:]
         seg_cap = self._seg_cap
         evicted = self._seg_head - self._seg_tail == seg_cap
         if evicted:
@@ -182,6 +194,20 @@ class RingBuffer:
             if cur < new_tail:
                 self.dropped_samples += new_tail - cur
                 self._readers[name] = new_tail
+        self._release_kept()
+
+    def _release_kept(self) -> None:
+        """Let go of kept chunks that have left the buffer (evicted segments, samples before the tail)."""
+        kept = self._kept
+        while kept:
+            seg = next(iter(kept))
+            if seg >= self._seg_tail and self._seg_end(seg) > self.tail:
+                break
+            del kept[seg]
+
+    def _seg_end(self, seg: int) -> int:
+        """Absolute index one past the last sample of segment `seg` (a retained one)."""
+        return int(self._seg_first[(seg + 1) % self._seg_cap]) if seg + 1 < self._seg_head else self.head
 
     @property
     def has_readers(self) -> bool:
@@ -220,6 +246,8 @@ class RingBuffer:
         self.head += total
         if self.head - self.tail > cap or evicted:
             self._advance_tail()
+        elif self._kept:
+            self._release_kept()
 
     # ------------------------------------------------------------------------------------------ read
     def add_reader(self, name: str, from_start: bool = False) -> None:
@@ -260,25 +288,43 @@ class RingBuffer:
         arrival = np.empty(n, dtype=np.float64)
         if n == 0:
             return Window(start, data, t_dev, arrival)
-        a = start % self.capacity
-        first = min(n, self.capacity - a)
-        data[:first] = self._data[a : a + first]
-        if first < n:
-            data[first:] = self._data[: n - first]
+        kept = self._kept
+        if not kept:
+            self._copy_ring(data, start, start, stop)
         seg = self._segment_of(start)
         pos = start
+        run = start  # start of the stretch not yet copied out of ``_data`` (with kept chunks)
         period = 1.0 / self.rate_hz
         while pos < stop:
             s = seg % self._seg_cap
             seg_first = int(self._seg_first[s])
-            seg_end = int(self._seg_first[(seg + 1) % self._seg_cap]) if seg + 1 < self._seg_head else self.head
-            end = min(stop, seg_end)
+            end = min(stop, self._seg_end(seg))
             k = np.arange(pos - seg_first, end - seg_first, dtype=np.float64)
             t_dev[pos - start : end - start] = self._seg_t[s] + k * period
             arrival[pos - start : end - start] = self._seg_arrival[s]
+            if kept:
+                ref = kept.get(seg)
+                if ref is not None:
+                    self._copy_ring(data, start, run, pos)
+                    data[pos - start : end - start] = ref[pos - seg_first : end - seg_first]
+                    run = end
             pos = end
             seg += 1
+        if kept:
+            self._copy_ring(data, start, run, stop)
         return Window(start, data, t_dev, arrival)
+
+    def _copy_ring(self, out: np.ndarray, out_start: int, a: int, b: int) -> None:
+        """``out[a - out_start : b - out_start]`` = samples [a, b) as stored in ``_data`` (wrapping)."""
+        n = b - a
+        if n <= 0:
+            return
+        i = a % self.capacity
+        first = min(n, self.capacity - i)
+        o = a - out_start
+        out[o : o + first] = self._data[i : i + first]
+        if first < n:
+            out[o + first : o + n] = self._data[: n - first]
 
     def index_at(self, t_s: float) -> int:
         """Absolute index of the first retained sample whose device time is >= `t_s`."""
