@@ -1,11 +1,17 @@
-"""`copy_check_finite` (one pass: copy + NaN/Inf check on bit patterns) against its NumPy reference."""
+"""`copy_check_finite` (one pass: copy + NaN/Inf check on bit patterns) and `any_nonfinite` (the check alone,
+for a payload kept where it arrived) against their NumPy references."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from warpsync.ingest.finite import copy_check_finite, copy_check_finite_reference
+from warpsync.ingest.finite import (
+    any_nonfinite,
+    any_nonfinite_reference,
+    copy_check_finite,
+    copy_check_finite_reference,
+)
 from warpsync.ingest.streams import has_nonfinite
 
 FLOATS = ("f2", "f4", "f8")
@@ -19,6 +25,7 @@ def _both(src: np.ndarray, code: str) -> tuple[bool, bool, np.ndarray]:
     want = copy_check_finite_reference(raw, ref_dst, code)
     np.testing.assert_array_equal(dst, ref_dst)
     assert dst.tobytes() == raw
+    assert any_nonfinite(raw, code) is any_nonfinite_reference(raw, code) is want
     return got, want, dst
 
 
@@ -74,6 +81,9 @@ def test_unaligned_buffers_fall_back_to_numpy_with_the_same_result(rng):
     dst = np.zeros(len(src), np.uint8)
     assert copy_check_finite(src, dst, "f4") is True
     assert dst.tobytes() == x.tobytes()
+    assert any_nonfinite(src, "f4") is True
+    x[50] = 0
+    assert any_nonfinite(memoryview(b"\0" + x.tobytes())[1:], "f4") is False
 
 
 def test_hand_worked_bit_patterns():

@@ -82,6 +82,19 @@ def test_has_nonfinite_handles_overflowing_finite_sums():
     assert not has_nonfinite(np.array([1, 2], np.int16))
 
 
+@pytest.mark.parametrize("code", ["f2", "f4", "f8"])
+@pytest.mark.parametrize("n_bytes", [65536 - 8, 65536, 1 << 20])
+def test_has_nonfinite_agrees_with_numpy_on_both_sides_of_the_large_size(rng, code, n_bytes):
+    x = (rng.standard_normal(n_bytes // np.dtype(code).itemsize) * 10).astype(code)
+    assert has_nonfinite(x) is False
+    for bad in (np.nan, -np.inf):
+        y = x.copy()
+        y[rng.integers(len(y))] = bad
+        assert has_nonfinite(y) is True
+        strided = y[::2]  # not contiguous: the sum path
+        assert has_nonfinite(strided) is (not np.isfinite(strided).all())
+
+
 def test_reopen_same_resumes_different_rejected():
     tb = table()
     tb.chunk(hdr(0, 0.0), payload())

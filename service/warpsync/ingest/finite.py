@@ -29,7 +29,13 @@ def _sigs(word):
     return [types.boolean(ro, rw, word), types.boolean(rw, rw, word)]
 
 
-__all__ = ["EXPONENT_MASKS", "copy_check_finite", "copy_check_finite_reference"]
+__all__ = [
+    "EXPONENT_MASKS",
+    "any_nonfinite",
+    "any_nonfinite_reference",
+    "copy_check_finite",
+    "copy_check_finite_reference",
+]
 
 #: unsigned view dtype and exponent mask of each float dtype the protocol carries
 EXPONENT_MASKS: dict[str, tuple[type, int]] = {
@@ -48,6 +54,48 @@ def _copy_check(src, dst, mask):  # pragma: no cover - compiled
         dst[i] = w
         bad |= (w & mask) == mask
     return bad
+
+
+@njit(
+    [types.boolean(types.Array(w, 1, "C", readonly=ro), w) for w in (types.uint16, types.uint32, types.uint64) for ro in (True, False)],
+    cache=True,
+    nogil=True,
+)
+def _check(src, mask):  # pragma: no cover - compiled
+    """Whether any word of `src` has all its exponent bits (`mask`) set (read only: no copy)."""
+    bad = False
+    for i in range(src.shape[0]):
+        bad |= (src[i] & mask) == mask
+    return bad
+
+
+def any_nonfinite(src: Any, dtype: str) -> bool:
+    """Whether buffer `src` holds a NaN or Inf when read as `dtype` (as `copy_check_finite`, without the copy:
+    a payload kept where it arrived). One read-only pass that releases the GIL. Integer dtypes: ``False``.
+
+    Raises ``ValueError`` when the length is not a whole number of `dtype` items."""
+    code = np.dtype(dtype).str.lstrip("<>|=")
+    spec = EXPONENT_MASKS.get(code)
+    if spec is None:
+        return False
+    s = np.frombuffer(src, dtype=np.uint8)
+    word, mask = spec
+    size = np.dtype(word).itemsize
+    if s.shape[0] % size:
+        raise ValueError(f"any_nonfinite: {s.shape[0]} bytes is not a whole number of {code} items")
+    if s.shape[0] == 0:
+        return False
+    if s.ctypes.data % size:  # unaligned: numpy checks
+        return not bool(np.isfinite(np.frombuffer(s.tobytes(), dtype=code)).all())
+    return bool(_check(s.view(word), word(mask)))
+
+
+def any_nonfinite_reference(src: Any, dtype: str) -> bool:
+    """The plain-NumPy oracle of `any_nonfinite` (tests only)."""
+    code = np.dtype(dtype).str.lstrip("<>|=")
+    if code not in EXPONENT_MASKS:
+        return False
+    return not bool(np.isfinite(np.frombuffer(src, dtype=code)).all())
 
 
 def copy_check_finite(src: Any, dst: np.ndarray, dtype: str) -> bool:

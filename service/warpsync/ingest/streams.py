@@ -29,6 +29,7 @@ from warpsync_client import protocol as P
 from warpsync_client.protocol import DEFAULT_LIMITS, REASONS, Chunk, Limits, StreamMeta, decode_chunk
 
 from ..errors import ProtocolError
+from .finite import any_nonfinite
 
 #: reasons the service adds to the protocol's own (`warpsync_client.protocol.REASONS`)
 SERVICE_REASONS = ("too_many_streams", "stream_closed", "worker_mismatch", "worker_restart", "internal")
@@ -111,12 +112,17 @@ def has_nonfinite(arr: np.ndarray) -> bool:
     silenced because `warnings.catch_warnings` would cost more than the check itself."""
     if arr.dtype.kind != "f" or arr.size == 0:
         return False
+    if arr.nbytes >= LARGE_CHECK_BYTES and arr.flags.c_contiguous:
+        return any_nonfinite(arr, arr.dtype.str)  # the bit test: one pass, no overflow case, GIL released
     s = _add_reduce(arr)
     if _isfinite(s):
         return False
     return not bool(np.isfinite(arr).all())
 
 
+LARGE_CHECK_BYTES = 64 * 1024
+"""From this size `has_nonfinite` tests bit patterns (`finite.any_nonfinite`, about 20 µs per MiB here,
+half the sum's time, and it releases the GIL for the threads it shares the process with)."""
 _add_reduce = np.add.reduce
 _isfinite = math.isfinite
 
