@@ -256,7 +256,19 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer messages (a smoke run, noisier)")
     ap.add_argument("--repeat", type=int, default=3, help="raw/service pairs per size; the median ratio counts")
     ap.add_argument("--with-engine", action="store_true", help="run every stage (sync engine, speech) too")
+    ap.add_argument(
+        "--worker-mode",
+        choices=("process", "thread"),
+        default=None,
+        help="ingest.worker_mode of the service (default: the config's default)",
+    )
+    ap.add_argument("--sizes", default="1k,1m", help="comma-separated: 1k, 1m (default both)")
     args = ap.parse_args()
+    from warpsync.ingest.config import IngestConfig
+
+    mode = args.worker_mode or IngestConfig().worker_mode
+    sizes = {"1k": 1024, "1m": 1 << 20}
+    wanted = [sizes[x.strip()] for x in args.sizes.split(",")]
     n_small = 50_000 if args.quick else 200_000
     n_big = 500 if args.quick else 2000
     ok = True
@@ -265,14 +277,17 @@ def main() -> int:
         f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min)"
     )
     print("stages: status, sync engine, speech" if args.with_engine else "stages: status (engine and speech off)")
+    print(f"ingest.worker_mode = {mode}")
     # Raw and service runs alternate, so that a change in machine load hits both sides of a pair alike.
     for size, n in ((1024, n_small), (1 << 20, n_big)):
+        if size not in wanted:
+            continue
         label = "1 KiB" if size == 1024 else "1 MiB"
         ratios = []
         cpu_ratios = []
         for rep in range(args.repeat):
             raw_mps, raw_bps, _, raw_cpu = bench_raw(size, n)
-            svc_mps, svc_bps, got, svc_cpu = bench_service(size, n, with_engine=args.with_engine)
+            svc_mps, svc_bps, got, svc_cpu = bench_service(size, n, with_engine=args.with_engine, worker_mode=mode)
             ratios.append(svc_mps / raw_mps)
             cpu_ratios.append(raw_cpu / svc_cpu)
             print(
@@ -295,7 +310,9 @@ def main() -> int:
     # slow consumer behind a small block-policy buffer: 1 KiB chunks, 0.5 s of buffer, reader at 4x real time
     n_slow = 400 if args.quick else 1000
     rate_hz = 48000.0
-    mps, bps, got, _ = bench_service(1024, n_slow, slow_rate=rate_hz * 4, rate_hz=rate_hz, buffer_s=0.5)
+    mps, bps, got, _ = bench_service(
+        1024, n_slow, slow_rate=rate_hz * 4, rate_hz=rate_hz, buffer_s=0.5, worker_mode=mode
+    )
     print(
         f"slow consumer (block, 0.5 s buffer, reader at {rate_hz * 4:,.0f} samples/s): {mps:,.0f} msgs/s, "
         f"received {got}/{n_slow}, CRC32 of consumed == sent: zero loss"

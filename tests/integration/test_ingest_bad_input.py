@@ -34,10 +34,11 @@ def chunk_hdr(**kw):
 F4x4 = np.zeros((4, 2), np.float32).tobytes()
 
 
-@pytest.fixture(scope="module")
-def svc(tmp_path_factory):
+@pytest.fixture(scope="module", params=["process", "thread"])
+def svc(tmp_path_factory, request):
+    """The service with each kind of ingest worker (`ingest.worker_mode`)."""
     ctx = zmq.Context()
-    cfg = ipc_cfg(tmp_path_factory.mktemp("bad"))
+    cfg = ipc_cfg(tmp_path_factory.mktemp("bad"), worker_mode=request.param)
     cfg = dataclasses.replace(cfg, ingest=dataclasses.replace(cfg.ingest, max_message_bytes=MAX_MSG))
     service = Service(cfg, CollectorRegistry())
     th = threading.Thread(target=service.run, daemon=True)

@@ -20,8 +20,9 @@ def _meta(sid="mic1", rate=1000.0, shape=(2,), dtype="f4", modality="audio", **k
     return P.StreamMeta(sid, modality, rate, shape, dtype, **kw)
 
 
-def test_open_push_close_is_lossless_and_buffer_reads_by_time(start_service, tmp_path, rng):
-    rs = start_service(ipc_cfg(tmp_path))
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_open_push_close_is_lossless_and_buffer_reads_by_time(start_service, tmp_path, rng, mode):
+    rs = start_service(ipc_cfg(tmp_path, worker_mode=mode))
     sub = rs.sub(b"stream.")
     meta = _meta()
     rep = rs.open(meta)
@@ -88,7 +89,7 @@ def test_streams_status_ping_and_a_real_metrics_scrape(start_service, tmp_path):
 
 
 def test_killed_worker_is_restarted_counted_and_streams_resume(start_service, tmp_path):
-    rs = start_service(ipc_cfg(tmp_path))
+    rs = start_service(ipc_cfg(tmp_path, worker_mode="process"))
     assert rs.open(_meta("acc", 100.0, (3,)))["ok"]
     push = rs.push()
     x = np.ones((10, 3), np.float32)
@@ -109,6 +110,46 @@ def test_killed_worker_is_restarted_counted_and_streams_resume(start_service, tm
         push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
     ack = rs.request("close", stream="acc", seq=9)
     assert ack["ok"] and ack["received"] == 10 and ack["rejected"] == 1
+    assert rs.metric("warpsync_worker_restarts_total", worker="0") == 1
+    assert rs.metric("warpsync_worker_up", worker="0") == 1
+    push.close()
+
+
+def test_a_worker_thread_that_dies_is_restarted_counted_and_streams_resume(start_service, tmp_path, monkeypatch):
+    """A worker thread cannot be killed from outside; one that dies of an unexpected exception (injected here:
+    a batch raises once) is restarted on the same address, counted, and gets its streams back."""
+    from warpsync.ingest import worker as W
+
+    real = W.Worker._batch
+    armed = {"fail": False}
+
+    def batch(self):
+        if armed["fail"]:
+            armed["fail"] = False
+            raise RuntimeError("injected worker failure")
+        return real(self)
+
+    monkeypatch.setattr(W.Worker, "_batch", batch)
+    rs = start_service(ipc_cfg(tmp_path, worker_mode="thread"))
+    assert rs.open(_meta("acc", 100.0, (3,)))["ok"]
+    push = rs.push()
+    x = np.ones((10, 3), np.float32)
+    for seq in range(5):
+        push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
+    assert rs.request("close", stream="acc", seq=4)["ok"]
+    assert rs.open(_meta("acc", 100.0, (3,)))["resume_seq"] == 4
+    slot = rs.service._pool.slots[0]
+    old = slot.process
+    armed["fail"] = True
+    push.send_multipart(P.encode_chunk("acc", 5, 0.5, x))  # lost with the batch that raised
+    wait_for(lambda: rs.request("status")["workers"][0]["restarts"] == 1, 30, "restart")
+    wait_for(lambda: rs.request("status")["workers"][0]["alive"], 30, "worker back")
+    assert slot.process is not old and old.exitcode == 1
+    push.send_multipart(P.encode_chunk("acc", 4, 0.4, x))  # old: the restarted worker resumed at seq 4
+    for seq in range(6, 10):
+        push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
+    ack = rs.request("close", stream="acc", seq=9)
+    assert ack["ok"] and ack["received"] == 9 and ack["rejected"] == 1
     assert rs.metric("warpsync_worker_restarts_total", worker="0") == 1
     assert rs.metric("warpsync_worker_up", worker="0") == 1
     push.close()
@@ -254,11 +295,13 @@ def test_text_stream_captions_reach_the_text_buffer_and_stages(start_service, tm
     push.close()
 
 
-def test_large_payloads_through_the_shared_memory_arena_and_its_fallback(start_service, tmp_path, rng):
-    """64 KiB+ payloads go through the worker's arena (1 MiB here, so 320 KiB ones and those arriving while
-    it is full fall back to socket frames): every byte arrives, in order, under a reading stage."""
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_large_payloads_through_the_shared_memory_arena_and_its_fallback(start_service, tmp_path, rng, mode):
+    """64 KiB+ payloads go through a worker process's arena (1 MiB here, so 320 KiB ones and those arriving
+    while it is full fall back to socket frames), or, from a worker thread, are kept as the frames they
+    arrived in: every byte arrives, in order, under a reading stage."""
     reader = _Reader(per_tick=10_000)
-    cfg = ipc_cfg(tmp_path, buffer_s=3.0, shm_arena_bytes=1 << 20)
+    cfg = ipc_cfg(tmp_path, buffer_s=3.0, shm_arena_bytes=1 << 20, worker_mode=mode)
     rs = start_service(cfg, stages=[reader])
     assert rs.open(_meta("cam", 10.0, (16384,)))["ok"]  # one sample = 64 KiB
     push = rs.push()
@@ -275,15 +318,21 @@ def test_large_payloads_through_the_shared_memory_arena_and_its_fallback(start_s
     wait_for(lambda: buf.unread() == 0, 30, "reader catches up")
     np.testing.assert_array_equal(np.concatenate(reader.got["cam"]), np.concatenate(sent))
     slot = rs.service._pool.slots[0]
-    assert slot.released > 0  # the arena was used (and released back to the worker)
+    if mode == "process":
+        assert slot.released > 0  # the arena was used (and released back to the worker)
+    else:
+        assert slot.released == 0 and buf._kept  # no arena: the buffer holds the received frames
+        assert all(not x.flags.writeable for x in buf._kept.values())
     push.close()
 
 
+@pytest.mark.parametrize("mode", ["process", "thread"])
 @pytest.mark.parametrize("nan_policy", ["reject", "zero", "keep"])
-def test_large_non_finite_payloads_in_the_arena_follow_the_nan_policy(start_service, tmp_path, rng, nan_policy):
-    """The worker copies a large payload into its arena and checks it in the same pass: a rejected one gives
-    its arena space back, a zero-filled one is stored fixed, a kept one as sent; every outcome is counted."""
-    cfg = ipc_cfg(tmp_path, buffer_s=100.0, shm_arena_bytes=4 << 20, nan_policy=nan_policy)
+def test_large_non_finite_payloads_in_the_arena_follow_the_nan_policy(start_service, tmp_path, rng, nan_policy, mode):
+    """A worker process copies a large payload into its arena and checks it in the same pass (a worker thread
+    checks it where it lies): a rejected one gives its arena space back, a zero-filled one is stored fixed,
+    a kept one as sent; every outcome is counted."""
+    cfg = ipc_cfg(tmp_path, buffer_s=100.0, shm_arena_bytes=4 << 20, nan_policy=nan_policy, worker_mode=mode)
     rs = start_service(cfg)
     assert rs.open(_meta("big", 10.0, (16384,), dtype="f8"))["ok"]  # one sample = 128 KiB
     push = rs.push()
@@ -308,5 +357,5 @@ def test_large_non_finite_payloads_in_the_arena_follow_the_nan_policy(start_serv
         assert rs.metric("warpsync_ingest_rejected_total", reason="non_finite") == len(bad)
     else:
         assert rs.metric("warpsync_ingest_nonfinite_chunks_total", stream="big") == len(bad)
-    assert rs.service._pool.slots[0].released > 0  # through the arena
+    assert (rs.service._pool.slots[0].released > 0) is (mode == "process")  # through the arena
     push.close()

@@ -17,7 +17,12 @@ class IngestConfig:
     5559, ...), or ``ipc://path.i`` (``tcp://host:*`` binds ephemeral ports); the control socket's ``open``
     tells each stream which one owns it."""
     workers: int = 1
-    """Number of ingest worker processes (>= 1)."""
+    """Number of ingest workers (>= 1)."""
+    worker_mode: Literal["process", "thread"] = "thread"
+    """How workers run: ``process``, each its own process (decoding in parallel with the service process, on
+    as many cores as there are workers; large payloads cross through a shared-memory arena: one copy), or
+    ``thread``, in the service process (no process boundary: a large payload is kept as the frame it arrived
+    in, no copy; all workers and the stages share one interpreter lock)."""
     rcvhwm: int = 10000
     """Receive high-water mark of the PULL socket, messages; senders block beyond it (lossless backpressure)."""
     buffer_s: float = 30.0
@@ -40,13 +45,16 @@ class IngestConfig:
     text_buffer_captions: int = 4096
     """Captions kept per text stream."""
     shm_arena_bytes: int = 64 * 1024 * 1024
-    """Shared-memory arena per worker for payloads of 64 KiB and more, bytes: the worker copies such a
-    payload there once instead of sending it over a second socket; 0 sends every payload over the socket.
-    A payload larger than a quarter of the arena, or arriving while it is full, goes over the socket."""
+    """Shared-memory arena per worker process for payloads of 64 KiB and more, bytes: the worker copies such
+    a payload there once instead of sending it over a second socket; 0 sends every payload over the socket.
+    A payload larger than a quarter of the arena, or arriving while it is full, goes over the socket. Not
+    used by thread workers."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers = {self.workers}: need at least 1 ingest worker")
+        if self.worker_mode not in ("process", "thread"):
+            raise ValueError(f"worker_mode = {self.worker_mode!r}: must be 'process' or 'thread'")
         if not self.buffer_s > 0:
             raise ValueError(f"buffer_s = {self.buffer_s}: must be > 0 seconds")
         if self.rcvhwm < 1 or self.max_streams < 1 or self.batch_max_messages < 1:

@@ -1,4 +1,9 @@
-"""An ingest worker process: PULL from devices, decode and validate, forward batches to the service process.
+"""An ingest worker: PULL from devices, decode and validate, forward batches to the service process.
+
+A worker runs as its own process (``ingest.worker_mode = "process"``: `worker_main`, batches over ipc, large
+payloads through a shared-memory arena) or as a thread of the service process (``"thread"``:
+`worker_thread_main`, batches over inproc, where ZeroMQ hands frames over by reference, so a large payload
+reaches the ring buffer as the very frame it arrived in, never copied).
 
 The worker binds its PULL address (``ZMQ_MAXMSGSIZE`` and ``RCVHWM`` set), decodes each message with
 `warpsync_client.protocol` under explicit limits, validates it against its `StreamTable`, and forwards what
@@ -578,6 +583,23 @@ def _seq_of(hdr: Any) -> int:
     except AttributeError:
         return -1
     return seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**63 else -1
+
+
+def worker_thread_main(spec: WorkerSpec, ctx: zmq.Context) -> None:
+    """Entry point of a worker thread in the service process (its sockets on the service's context, whose
+    ``term`` at exit also ends a worker still blocked in a send). The process settings (`tune_process`) are
+    the service's."""
+    worker = Worker(spec, ctx)
+    try:
+        try:
+            worker.bind()
+        except zmq.ZMQError:
+            return
+        worker.run()
+    except zmq.ContextTerminated:
+        pass
+    finally:
+        worker.close()
 
 
 def worker_main(spec: WorkerSpec) -> None:

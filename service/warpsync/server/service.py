@@ -1,7 +1,7 @@
 """The service process: one event loop owning every socket of this process.
 
-    devices --PUSH--> worker PULL (N processes: decode, validate)
-                         --ipc batches--> [this loop] ring buffers -> stages -> XPUB events
+    devices --PUSH--> worker PULL (N processes or threads: decode, validate)
+                         --ipc/inproc batches--> [this loop] ring buffers -> stages -> XPUB events
                                               ^-- control ROUTER (ping, status, streams, open, close)
                                               `-- Prometheus HTTP (a thread; reads the registry)
 
@@ -528,7 +528,7 @@ class Service:
         return self._chunk_store(e, rec, frames)
 
     def _chunk_store(self, e: StreamEntry, rec: list, frames: list) -> bool:
-        _, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes, _where, _offset, _end = rec
+        _, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes, where, _offset, _end = rec
         meta = e.meta
         buf = e.buffer
         payload = self._payload(rec, frames)
@@ -550,7 +550,12 @@ class Service:
                 return True
             data = np.frombuffer(payload, dtype=meta.np_dtype).reshape((n, *meta.shape))
             dropped_before = buf.dropped_samples
-            stored = buf.write(t, arrival, data)
+            # a payload in its own frame is kept as that frame (no copy; nothing else writes to it); one in the
+            # joined frame or the arena is copied (those are shared with other chunks or reused)
+            keep = where >= 2
+            if keep:
+                data.flags.writeable = False
+            stored = buf.write(t, arrival, data, keep=keep)
             if buf.dropped_samples != dropped_before:
                 d = buf.dropped_samples - dropped_before
                 e.dropped_samples += d

@@ -1,16 +1,20 @@
-"""Ingest worker processes: start, report, restart when one dies, stop with a drain.
+"""Ingest workers (processes or threads): start, report, restart when one dies, stop with a drain.
 
-Each worker gets two ipc sockets bound here in the service process (in a private temp directory): ``up``
-(PULL here; the worker forwards batches on it) and ``down`` (PUSH here; commands to the worker). Binding
-on this side means a restarted worker simply connects again to the same addresses.
+Each worker gets two sockets bound here in the service process: ``up`` (PULL here; the worker forwards
+batches on it) and ``down`` (PUSH here; commands to the worker); ipc addresses in a private temp directory
+for worker processes, inproc addresses for worker threads. Binding on this side means a restarted worker
+simply connects again to the same addresses.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import itertools
+import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -19,9 +23,46 @@ import zmq
 
 from ..errors import ConfigError
 from ..ingest.config import IngestConfig, worker_endpoint
-from ..ingest.worker import CMD_STOP, REC_HELLO, PayloadArena, WorkerSpec, worker_main
+from ..ingest.worker import CMD_STOP, REC_HELLO, PayloadArena, WorkerSpec, worker_main, worker_thread_main
 
 log = logging.getLogger(__name__)
+_pool_ids = itertools.count()
+
+
+class WorkerThread:
+    """A worker thread, with the part of `multiprocessing.Process`'s interface the pool uses. `exitcode` is
+    ``None`` while it runs, 0 once it returned, 1 when it died of an exception (logged)."""
+
+    def __init__(self, spec: WorkerSpec, ctx: zmq.Context) -> None:
+        self.pid = os.getpid()
+        self.exitcode: int | None = None
+        self._thread = threading.Thread(
+            target=self._main, args=(spec, ctx), name=f"warpsync-ingest-{spec.index}", daemon=True
+        )
+
+    def _main(self, spec: WorkerSpec, ctx: zmq.Context) -> None:
+        code = 1
+        try:
+            worker_thread_main(spec, ctx)
+            code = 0
+        except BaseException:
+            log.exception("ingest worker thread %d died", spec.index)
+        finally:
+            self.exitcode = code
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def terminate(self) -> None:
+        """A thread cannot be killed: one still running at exit ends when the context terminates."""
+
+    kill = terminate
 
 
 @dataclass
@@ -30,7 +71,7 @@ class WorkerSlot:
     spec: WorkerSpec
     up: zmq.Socket
     down: zmq.Socket
-    process: mp.process.BaseProcess | None = None
+    process: mp.process.BaseProcess | WorkerThread | None = None
     endpoint: str = ""
     """The address the worker actually bound (an ephemeral port resolved)."""
     alive: bool = False
@@ -59,7 +100,9 @@ class WorkerPool:
         self.cfg = cfg
         self.ctx = ctx
         self._mp = mp.get_context("spawn")  # never fork a process that holds a ZeroMQ context
-        self.runtime_dir = tempfile.mkdtemp(prefix="warpsync-")
+        self.threads = cfg.worker_mode == "thread"
+        self.runtime_dir = "" if self.threads else tempfile.mkdtemp(prefix="warpsync-")
+        pool_id = next(_pool_ids)
         self.slots: list[WorkerSlot] = []
         self.stopping = False
         try:
@@ -71,8 +114,12 @@ class WorkerPool:
                 up.setsockopt(zmq.RCVHWM, 64)
                 # a command waits (briefly) for a worker that is still connecting, e.g. just restarted
                 down.setsockopt(zmq.SNDTIMEO, 2000)
-                up_addr = f"ipc://{self.runtime_dir}/up{i}"
-                down_addr = f"ipc://{self.runtime_dir}/down{i}"
+                if self.threads:  # unique within this process's context
+                    up_addr = f"inproc://warpsync-{os.getpid()}-{pool_id}-up{i}"
+                    down_addr = f"inproc://warpsync-{os.getpid()}-{pool_id}-down{i}"
+                else:
+                    up_addr = f"ipc://{self.runtime_dir}/up{i}"
+                    down_addr = f"ipc://{self.runtime_dir}/down{i}"
                 up.bind(up_addr)
                 down.bind(down_addr)
                 spec = WorkerSpec(
@@ -88,7 +135,7 @@ class WorkerPool:
                     batch_max_messages=cfg.batch_max_messages,
                 )
                 slot = WorkerSlot(i, spec, up, down)
-                if cfg.shm_arena_bytes > 0:
+                if cfg.shm_arena_bytes > 0 and not self.threads:
                     from multiprocessing import shared_memory
 
                     size = cfg.shm_arena_bytes
@@ -109,7 +156,13 @@ class WorkerPool:
         if slot.release_word is not None:
             slot.release_word[0] = 0
         slot.spec = replace(slot.spec, generation=slot.generation)
-        p = self._mp.Process(target=worker_main, args=(slot.spec,), name=f"warpsync-ingest-{slot.index}", daemon=True)
+        p: mp.process.BaseProcess | WorkerThread
+        if self.threads:
+            p = WorkerThread(slot.spec, self.ctx)
+        else:
+            p = self._mp.Process(
+                target=worker_main, args=(slot.spec,), name=f"warpsync-ingest-{slot.index}", daemon=True
+            )
         p.start()
         slot.process = p
 
@@ -189,6 +242,9 @@ class WorkerPool:
         return all(s.bye or s.process is None or s.process.exitcode is not None for s in self.slots)
 
     def close(self) -> None:
+        for slot in self.slots:  # threads still running (a start that failed half way): tell them to stop
+            if self.threads and slot.process is not None and slot.process.is_alive() and not self.stopping:
+                self.send(slot.index, [CMD_STOP])
         for slot in self.slots:
             p = slot.process
             if p is not None:
@@ -210,7 +266,8 @@ class WorkerPool:
                     log.debug("arena of worker %d still referenced at close", slot.index)
                 slot.shm.unlink()
                 slot.shm = None
-        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        if self.runtime_dir:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
 
 def _with_endpoint(spec: WorkerSpec, endpoint: str) -> WorkerSpec:
