@@ -258,7 +258,7 @@ def main() -> int:
     ap.add_argument("--with-engine", action="store_true", help="run every stage (sync engine, speech) too")
     ap.add_argument(
         "--worker-mode",
-        choices=("process", "thread"),
+        choices=("process", "inline"),
         default=None,
         help="ingest.worker_mode of the service (default: the config's default)",
     )
@@ -270,7 +270,7 @@ def main() -> int:
     sizes = {"1k": 1024, "1m": 1 << 20}
     wanted = [sizes[x.strip()] for x in args.sizes.split(",")]
     n_small = 50_000 if args.quick else 200_000
-    n_big = 500 if args.quick else 2000
+    n_big = 1000 if args.quick else 5000
     ok = True
     print(
         f"bench_ingest: {mp.cpu_count()} CPUs, pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}, "

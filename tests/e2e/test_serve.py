@@ -62,8 +62,9 @@ def _fields(line: str) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in line.split()[2:])
 
 
-def test_serve_ready_data_and_sigint_exit_0(tmp_path, zctx):
-    proc = _serve(tmp_path, "--workers", "2")
+@pytest.mark.parametrize("mode", ["inline", "process"])
+def test_serve_ready_data_and_sigint_exit_0(tmp_path, zctx, mode):
+    proc = _serve(tmp_path, "--workers", "2", "--worker-mode", mode)
     try:
         line = _readline(proc, 60)
         f = _fields(line)

@@ -34,7 +34,7 @@ def chunk_hdr(**kw):
 F4x4 = np.zeros((4, 2), np.float32).tobytes()
 
 
-@pytest.fixture(scope="module", params=["process", "thread"])
+@pytest.fixture(scope="module", params=["process", "inline"])
 def svc(tmp_path_factory, request):
     """The service with each kind of ingest worker (`ingest.worker_mode`)."""
     ctx = zmq.Context()

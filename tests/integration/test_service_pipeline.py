@@ -20,7 +20,7 @@ def _meta(sid="mic1", rate=1000.0, shape=(2,), dtype="f4", modality="audio", **k
     return P.StreamMeta(sid, modality, rate, shape, dtype, **kw)
 
 
-@pytest.mark.parametrize("mode", ["process", "thread"])
+@pytest.mark.parametrize("mode", ["process", "inline"])
 def test_open_push_close_is_lossless_and_buffer_reads_by_time(start_service, tmp_path, rng, mode):
     rs = start_service(ipc_cfg(tmp_path, worker_mode=mode))
     sub = rs.sub(b"stream.")
@@ -115,22 +115,23 @@ def test_killed_worker_is_restarted_counted_and_streams_resume(start_service, tm
     push.close()
 
 
-def test_a_worker_thread_that_dies_is_restarted_counted_and_streams_resume(start_service, tmp_path, monkeypatch):
-    """A worker thread cannot be killed from outside; one that dies of an unexpected exception (injected here:
-    a batch raises once) is restarted on the same address, counted, and gets its streams back."""
+def test_an_inline_worker_that_fails_is_restarted_counted_and_streams_resume(start_service, tmp_path, monkeypatch):
+    """An inline worker raising out of `Worker.collect` (a bug; injected here, once) is treated as a dead
+    worker process: restarted on the same address, counted, its streams given back at their sequence number;
+    the service itself goes on."""
     from warpsync.ingest import worker as W
 
-    real = W.Worker._batch
+    real = W.Worker.collect
     armed = {"fail": False}
 
-    def batch(self):
+    def collect(self):
         if armed["fail"]:
             armed["fail"] = False
             raise RuntimeError("injected worker failure")
         return real(self)
 
-    monkeypatch.setattr(W.Worker, "_batch", batch)
-    rs = start_service(ipc_cfg(tmp_path, worker_mode="thread"))
+    monkeypatch.setattr(W.Worker, "collect", collect)
+    rs = start_service(ipc_cfg(tmp_path, worker_mode="inline"))
     assert rs.open(_meta("acc", 100.0, (3,)))["ok"]
     push = rs.push()
     x = np.ones((10, 3), np.float32)
@@ -139,17 +140,19 @@ def test_a_worker_thread_that_dies_is_restarted_counted_and_streams_resume(start
     assert rs.request("close", stream="acc", seq=4)["ok"]
     assert rs.open(_meta("acc", 100.0, (3,)))["resume_seq"] == 4
     slot = rs.service._pool.slots[0]
-    old = slot.process
+    old = slot.worker
     armed["fail"] = True
-    push.send_multipart(P.encode_chunk("acc", 5, 0.5, x))  # lost with the batch that raised
+    push.send_multipart(P.encode_chunk("acc", 5, 0.5, x))
     wait_for(lambda: rs.request("status")["workers"][0]["restarts"] == 1, 30, "restart")
     wait_for(lambda: rs.request("status")["workers"][0]["alive"], 30, "worker back")
-    assert slot.process is not old and old.exitcode == 1
+    assert slot.worker is not old
     push.send_multipart(P.encode_chunk("acc", 4, 0.4, x))  # old: the restarted worker resumed at seq 4
     for seq in range(6, 10):
         push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
     ack = rs.request("close", stream="acc", seq=9)
-    assert ack["ok"] and ack["received"] == 9 and ack["rejected"] == 1
+    # seq 5, in flight as the worker failed, is lost with its socket (as with a dead process's queue) or reaches
+    # the new one, depending on where libzmq held it (seen here: it reaches it); either way nothing else is lost
+    assert ack["ok"] and ack["received"] in (9, 10) and ack["rejected"] == 1
     assert rs.metric("warpsync_worker_restarts_total", worker="0") == 1
     assert rs.metric("warpsync_worker_up", worker="0") == 1
     push.close()
@@ -178,7 +181,9 @@ def test_two_workers_each_own_their_streams(start_service, tmp_path):
     other = next(e for e in rs.endpoints.ingest if e != ep)
     before = rs.metric("warpsync_ingest_rejected_total", reason="worker_mismatch")
     pushes[other].send_multipart(P.encode_open(_meta(sid, 100.0, (1,))))
-    wait_for(lambda: rs.metric("warpsync_ingest_rejected_total", reason="worker_mismatch") == before + 1, 10, "mismatch")
+    wait_for(
+        lambda: rs.metric("warpsync_ingest_rejected_total", reason="worker_mismatch") == before + 1, 10, "mismatch"
+    )
     for p in pushes.values():
         p.close()
 
@@ -295,10 +300,10 @@ def test_text_stream_captions_reach_the_text_buffer_and_stages(start_service, tm
     push.close()
 
 
-@pytest.mark.parametrize("mode", ["process", "thread"])
+@pytest.mark.parametrize("mode", ["process", "inline"])
 def test_large_payloads_through_the_shared_memory_arena_and_its_fallback(start_service, tmp_path, rng, mode):
     """64 KiB+ payloads go through a worker process's arena (1 MiB here, so 320 KiB ones and those arriving
-    while it is full fall back to socket frames), or, from a worker thread, are kept as the frames they
+    while it is full fall back to socket frames), or, from an inline worker, are kept as the frames they
     arrived in: every byte arrives, in order, under a reading stage."""
     reader = _Reader(per_tick=10_000)
     cfg = ipc_cfg(tmp_path, buffer_s=3.0, shm_arena_bytes=1 << 20, worker_mode=mode)
@@ -326,10 +331,10 @@ def test_large_payloads_through_the_shared_memory_arena_and_its_fallback(start_s
     push.close()
 
 
-@pytest.mark.parametrize("mode", ["process", "thread"])
+@pytest.mark.parametrize("mode", ["process", "inline"])
 @pytest.mark.parametrize("nan_policy", ["reject", "zero", "keep"])
 def test_large_non_finite_payloads_in_the_arena_follow_the_nan_policy(start_service, tmp_path, rng, nan_policy, mode):
-    """A worker process copies a large payload into its arena and checks it in the same pass (a worker thread
+    """A worker process copies a large payload into its arena and checks it in the same pass (an inline worker
     checks it where it lies): a rejected one gives its arena space back, a zero-filled one is stored fixed,
     a kept one as sent; every outcome is counted."""
     cfg = ipc_cfg(tmp_path, buffer_s=100.0, shm_arena_bytes=4 << 20, nan_policy=nan_policy, worker_mode=mode)

@@ -241,7 +241,12 @@ def test_chunks_kept_by_reference_read_the_same_as_copied_ones(rng, policy, capa
             np.testing.assert_array_equal(wa.arrival_s, wb.arrival_s)
             t0, t1 = sorted(rng.uniform(t - capacity / 50.0 - 1, t + 0.5, size=2))
             np.testing.assert_array_equal(a.read_time(t0, t1).data, b.read_time(t0, t1).data)
-        assert (a.head, a.tail, a.dropped_samples, a.dropped_chunks) == (b.head, b.tail, b.dropped_samples, b.dropped_chunks)
+        assert (a.head, a.tail, a.dropped_samples, a.dropped_chunks) == (
+            b.head,
+            b.tail,
+            b.dropped_samples,
+            b.dropped_chunks,
+        )
         assert a.free() == b.free() and a.unread() == b.unread()
         for seg in a._kept:  # only what the buffer still holds is referenced
             assert seg >= a._seg_tail and a._seg_end(seg) > a.tail

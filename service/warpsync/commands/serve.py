@@ -27,12 +27,19 @@ def add_service_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control", default=None, metavar="ADDR", help="control ROUTER address ([control] endpoint)")
     p.add_argument("--metrics-port", type=int, default=None, metavar="N", help="Prometheus port (0: ephemeral)")
     p.add_argument("--metrics-host", default=None, metavar="HOST", help="Prometheus bind address ([metrics] host)")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="ingest worker processes")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="ingest workers ([ingest] workers)")
+    p.add_argument(
+        "--worker-mode",
+        choices=("inline", "process"),
+        default=None,
+        help="ingest workers in the service's loop or as processes ([ingest] worker_mode)",
+    )
 
 
 def effective_config(args: argparse.Namespace) -> Config:
     cfg = config_mod.load(args.config)
-    if args.ingest is not None or args.workers is not None:
+    worker_mode = getattr(args, "worker_mode", None)
+    if args.ingest is not None or args.workers is not None or worker_mode is not None:
         try:
             cfg = dataclasses.replace(
                 cfg,
@@ -40,6 +47,7 @@ def effective_config(args: argparse.Namespace) -> Config:
                     cfg.ingest,
                     **({"endpoint": args.ingest} if args.ingest is not None else {}),
                     **({"workers": args.workers} if args.workers is not None else {}),
+                    **({"worker_mode": worker_mode} if worker_mode is not None else {}),
                 ),
             )
         except ValueError as exc:

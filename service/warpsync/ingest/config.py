@@ -18,11 +18,11 @@ class IngestConfig:
     tells each stream which one owns it."""
     workers: int = 1
     """Number of ingest workers (>= 1)."""
-    worker_mode: Literal["process", "thread"] = "thread"
-    """How workers run: ``process``, each its own process (decoding in parallel with the service process, on
-    as many cores as there are workers; large payloads cross through a shared-memory arena: one copy), or
-    ``thread``, in the service process (no process boundary: a large payload is kept as the frame it arrived
-    in, no copy; all workers and the stages share one interpreter lock)."""
+    worker_mode: Literal["process", "inline"] = "inline"
+    """How workers run: ``inline``, in the service process's event loop (no process boundary: a large payload
+    is kept as the frame it arrived in, no copy, and batches are not serialised; decoding and the stages share
+    one core), or ``process``, each its own process (decoding in parallel with the service process, on as many
+    cores as there are workers; large payloads cross through a shared-memory arena: one copy)."""
     rcvhwm: int = 10000
     """Receive high-water mark of the PULL socket, messages; senders block beyond it (lossless backpressure)."""
     buffer_s: float = 30.0
@@ -48,13 +48,13 @@ class IngestConfig:
     """Shared-memory arena per worker process for payloads of 64 KiB and more, bytes: the worker copies such
     a payload there once instead of sending it over a second socket; 0 sends every payload over the socket.
     A payload larger than a quarter of the arena, or arriving while it is full, goes over the socket. Not
-    used by thread workers."""
+    used by inline workers."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise ValueError(f"workers = {self.workers}: need at least 1 ingest worker")
-        if self.worker_mode not in ("process", "thread"):
-            raise ValueError(f"worker_mode = {self.worker_mode!r}: must be 'process' or 'thread'")
+        if self.worker_mode not in ("process", "inline"):
+            raise ValueError(f"worker_mode = {self.worker_mode!r}: must be 'inline' or 'process'")
         if not self.buffer_s > 0:
             raise ValueError(f"buffer_s = {self.buffer_s}: must be > 0 seconds")
         if self.rcvhwm < 1 or self.max_streams < 1 or self.batch_max_messages < 1:

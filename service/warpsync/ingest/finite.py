@@ -57,7 +57,11 @@ def _copy_check(src, dst, mask):  # pragma: no cover - compiled
 
 
 @njit(
-    [types.boolean(types.Array(w, 1, "C", readonly=ro), w) for w in (types.uint16, types.uint32, types.uint64) for ro in (True, False)],
+    [
+        types.boolean(types.Array(w, 1, "C", readonly=ro), w)
+        for w in (types.uint16, types.uint32, types.uint64)
+        for ro in (True, False)
+    ],
     cache=True,
     nogil=True,
 )

@@ -1,9 +1,10 @@
 """An ingest worker: PULL from devices, decode and validate, forward batches to the service process.
 
-A worker runs as its own process (``ingest.worker_mode = "process"``: `worker_main`, batches over ipc, large
-payloads through a shared-memory arena) or as a thread of the service process (``"thread"``:
-`worker_thread_main`, batches over inproc, where ZeroMQ hands frames over by reference, so a large payload
-reaches the ring buffer as the very frame it arrived in, never copied).
+A worker runs as its own process (``ingest.worker_mode = "process"``: `worker_main` runs `Worker.run`,
+forwarding batches over ipc, large payloads through a shared-memory arena) or inside the service process
+(``"inline"``: the service's event loop calls `Worker.collect` itself when the PULL socket has messages, so a
+large payload reaches the ring buffer as the very frame libzmq received, never copied, and no batch is
+serialised).
 
 The worker binds its PULL address (``ZMQ_MAXMSGSIZE`` and ``RCVHWM`` set), decodes each message with
 `warpsync_client.protocol` under explicit limits, validates it against its `StreamTable`, and forwards what
@@ -22,6 +23,7 @@ first item is its kind (`REC_*`). Messages service -> worker (``down``): one msg
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import platform
@@ -94,40 +96,55 @@ class WorkerSpec:
 class Worker:
     """The loop of one worker. `run` returns when told to stop (after draining its PULL socket)."""
 
-    def __init__(self, spec: WorkerSpec, ctx: zmq.Context) -> None:
+    def __init__(self, spec: WorkerSpec, ctx: zmq.Context, inline: bool = False) -> None:
+        """`inline`: the service's event loop runs this worker itself (`collect`), handing it commands through
+        `commands`; no ``up``/``down`` sockets and no arena."""
         self.spec = spec
         self.ctx = ctx
         self.limits = spec.limits()
         self.table = StreamTable(self.limits, spec.max_streams, spec.nan_policy, spec.max_time_jump_s)  # type: ignore[arg-type]
+        self.inline = inline
+        self.commands: collections.deque[list] = collections.deque()
+        """Commands from the service (inline only), as unpacked lists."""
         self.pull = ctx.socket(zmq.PULL)
-        self.up = ctx.socket(zmq.PUSH)
-        self.down = ctx.socket(zmq.PULL)
-        for s in (self.pull, self.up, self.down):
-            s.setsockopt(zmq.LINGER, 0)
+        self.pull.setsockopt(zmq.LINGER, 0)
         self.pull.setsockopt(zmq.RCVHWM, spec.rcvhwm)
         self.pull.setsockopt(zmq.MAXMSGSIZE, spec.max_message_bytes + self.limits.max_header_bytes)
-        self.up.setsockopt(zmq.SNDHWM, spec.up_hwm)
-        self.up.setsockopt(zmq.LINGER, 2000)  # the service process is local; let the last batch out
-        self.up.connect(spec.up)
-        self.down.connect(spec.down)
+        self.up: zmq.Socket | None = None
+        self.down: zmq.Socket | None = None
+        if not inline:
+            self.up = ctx.socket(zmq.PUSH)
+            self.down = ctx.socket(zmq.PULL)
+            for s in (self.up, self.down):
+                s.setsockopt(zmq.LINGER, 0)
+            self.up.setsockopt(zmq.SNDHWM, spec.up_hwm)
+            self.up.setsockopt(zmq.LINGER, 2000)  # the service process is local; let the last batch out
+            self.up.connect(spec.up)
+            self.down.connect(spec.down)
         self.bound = ""
         self._stop_seen = False
-        self.arena: PayloadArena | None = PayloadArena.attach(spec.arena, spec.arena_bytes) if spec.arena else None
+        self.arena: PayloadArena | None = (
+            PayloadArena.attach(spec.arena, spec.arena_bytes) if spec.arena and not inline else None
+        )
 
     def bind(self) -> str:
-        """Bind the PULL socket; report the outcome to the service process either way."""
+        """Bind the PULL socket; report the outcome to the service process either way (inline: the caller
+        gets the address or the `zmq.ZMQError`)."""
         try:
             self.pull.bind(self.spec.endpoint)
         except zmq.ZMQError as exc:
-            self.up.send(msgpack.packb([[REC_HELLO, self.spec.index, self.spec.endpoint, os.getpid(), str(exc)]]))
+            if self.up is not None:
+                self.up.send(msgpack.packb([[REC_HELLO, self.spec.index, self.spec.endpoint, os.getpid(), str(exc)]]))
             raise
         self.bound = self.pull.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self.up.send(msgpack.packb([[REC_HELLO, self.spec.index, self.bound, os.getpid(), None]]))
+        if self.up is not None:
+            self.up.send(msgpack.packb([[REC_HELLO, self.spec.index, self.bound, os.getpid(), None]]))
         return self.bound
 
     def close(self) -> None:
         for s in (self.pull, self.down, self.up):
-            s.close()
+            if s is not None:
+                s.close()
         if self.arena is not None:
             self.arena.close()
 
@@ -158,11 +175,17 @@ class Worker:
     def _commands_into(self, records: list) -> bool:
         stop = False
         while True:
-            try:
-                raw = self.down.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            cmd = msgpack.unpackb(raw, raw=False)  # from the service process itself: trusted
+            if self.inline:
+                if not self.commands:
+                    break
+                cmd = self.commands.popleft()
+            else:
+                assert self.down is not None
+                try:
+                    raw = self.down.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                cmd = msgpack.unpackb(raw, raw=False)  # from the service process itself: trusted
             kind = cmd[0]
             if kind == CMD_OPEN:
                 self._open(cmd[1], time.time(), cmd[2], cmd[3], records)
@@ -192,16 +215,27 @@ class Worker:
 
     def _batch(self) -> int:
         """Receive up to `batch_max_messages` waiting messages (and about `BATCH_MAX_BYTES`), forward them as
-        one message ``[records, joined small payloads, large payload frames...]``; returns how many.
+        one message ``[records, joined small payloads, large payload frames...]``; returns how many (`collect`)."""
+        count, records, joined, big = self.collect()
+        if len(records) > 1:
+            assert self.up is not None
+            self.up.send_multipart([msgpack.packb(records, use_bin_type=True), joined, *big], copy=False)
+        return count
 
-        A chunk record's last two fields locate its payload: frame 1 (the joined frame) at an offset, or its
-        own frame (index >= 2) at offset 0, or the arena (`FRAME_ARENA`).
+    def collect(self) -> tuple[int, list, Any, list]:
+        """Take pending commands, then receive up to `batch_max_messages` waiting messages (and about
+        `BATCH_MAX_BYTES`): ``(messages received, records, joined small payloads, large payload frames)``.
+        The first record is ``[REC_BATCH, generation]``.
+
+        A chunk record's last two fields locate its payload: the joined payloads (frame 1 of a forwarded
+        batch) at an offset, or its own frame (index >= 2: ``big[index - 2]``) at offset 0, or the arena
+        (`FRAME_ARENA`).
 
         Small chunks are accepted provisionally and their NaN/Inf check runs once over the run
         (`_Batch.flush`); see `StreamTable.begin_segment`."""
         b = _Batch(self, [[REC_BATCH, self.spec.generation]])
-        if self.arena is not None and self.down.poll(0):
-            self._commands_into(b.records)  # releases first: they free arena space for this batch
+        if self.commands if self.inline else (self.arena is not None and self.down.poll(0)):  # type: ignore[union-attr]
+            self._commands_into(b.records)  # arena releases first: they free space for this batch
             b._new_segment()  # the first segment starts after their records: a rollback must not undo them
         pull = self.pull
         count = 0
@@ -229,11 +263,8 @@ class Worker:
             b.flush()
         finally:
             self.table.end_segment()
-        records = b.records
-        if len(records) > 1:
-            joined = b.joined if b.joined is not None else (b"".join(b.small) if b.small else b"")
-            self.up.send_multipart([msgpack.packb(records, use_bin_type=True), joined, *b.big], copy=False)
-        return count
+        joined = b.joined if b.joined is not None else (b"".join(b.small) if b.small else b"")
+        return count, b.records, joined, b.big
 
 
 class _Batch:
@@ -583,23 +614,6 @@ def _seq_of(hdr: Any) -> int:
     except AttributeError:
         return -1
     return seq if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**63 else -1
-
-
-def worker_thread_main(spec: WorkerSpec, ctx: zmq.Context) -> None:
-    """Entry point of a worker thread in the service process (its sockets on the service's context, whose
-    ``term`` at exit also ends a worker still blocked in a send). The process settings (`tune_process`) are
-    the service's."""
-    worker = Worker(spec, ctx)
-    try:
-        try:
-            worker.bind()
-        except zmq.ZMQError:
-            return
-        worker.run()
-    except zmq.ContextTerminated:
-        pass
-    finally:
-        worker.close()
 
 
 def worker_main(spec: WorkerSpec) -> None:

@@ -87,6 +87,16 @@ class _Held:
     """The worker incarnation that wrote the batch (its REC_BATCH record)."""
 
 
+class _Joined:
+    """An inline worker's joined small payloads (or a payload it rewrote), read as a received frame is
+    (``.buffer``)."""
+
+    __slots__ = ("buffer",)
+
+    def __init__(self, data: Any) -> None:
+        self.buffer = memoryview(data)
+
+
 @dataclass
 class _PendingOpen:
     envelope: list
@@ -263,7 +273,7 @@ class Service:
         poller = zmq.Poller()
         poller.register(control, zmq.POLLIN)
         poller.register(pub.sock, zmq.POLLIN)
-        registered: set[int] = set()
+        registered: dict[int, zmq.Socket] = {}
         loop = self._loop
         while True:
             if self._stop.is_set() and not loop.stop_requested:
@@ -276,15 +286,17 @@ class Service:
                     log.warning("ingest workers did not drain within %.0f s", DRAIN_TIMEOUT_S)
                 break
             for slot in pool.slots:
-                want = slot.blocked is None
+                want = slot.blocked is None and (slot.alive or not pool.inline)  # a process's hello comes on up
+                sock = slot.inbox
                 if want and slot.index not in registered:
-                    poller.register(slot.up, zmq.POLLIN)
-                    registered.add(slot.index)
-                elif not want and slot.index in registered:
-                    poller.unregister(slot.up)
-                    registered.discard(slot.index)
+                    poller.register(sock, zmq.POLLIN)
+                    registered[slot.index] = sock
+                elif slot.index in registered and (not want or registered[slot.index] is not sock):
+                    poller.unregister(registered.pop(slot.index))
             now = time.time()
             timeout_ms = max(0, int((loop.next_tick_s - now) * 1000)) if loop.next_tick_s > now else 0
+            if pool.inline and any(s.worker is not None and s.worker.commands for s in pool.slots):
+                timeout_ms = 0  # commands for an inline worker are waiting
             events = dict(poller.poll(min(timeout_ms, int(TICK_S * 1000))))
             if control in events:
                 self._control_requests()
@@ -293,6 +305,9 @@ class Service:
             for slot in pool.slots:
                 if slot.blocked is not None:
                     self._resume(slot)
+                elif pool.inline:
+                    if slot.alive and (slot.inbox in events or pool.stopping or slot.worker.commands):  # type: ignore[union-attr]
+                        self._drain_inline(slot)
                 elif slot.up in events:
                     self._drain_worker(slot)
             now = time.time()
@@ -310,6 +325,8 @@ class Service:
             self.metrics.worker_up.labels(str(slot.index)).set(0)
             self.metrics.worker_restarts.labels(str(slot.index)).inc()
             self._pool.restart(slot)
+            if slot.worker is not None and slot.alive:  # inline: up again already
+                self._worker_back(slot)
         if now >= self._loop.next_flush_s:
             self._loop.next_flush_s = now + FLUSH_S
             for e in self.streams:
@@ -375,6 +392,33 @@ class Service:
             if self._oldest_arrival is not None:
                 self.metrics.latency.observe(time.time() - self._oldest_arrival)
             if slot.blocked is not None:
+                return
+
+    def _drain_inline(self, slot: WorkerSlot, max_batches: int = 16) -> None:
+        """Run an inline worker: its pending commands and up to `max_batches` batches of what its PULL socket
+        holds, each processed as it comes. While stopping, an empty socket means it is done (`bye`)."""
+        w = slot.worker
+        assert w is not None
+        for _ in range(max_batches):
+            try:
+                count, records, joined, big = w.collect()
+            except Exception:  # a bug, not a peer's doing (those are rejections): restart it, as a dead process
+                log.exception("inline ingest worker %d failed", slot.index)
+                slot.failed = True
+                return
+            if len(records) > 1:
+                slot.messages += count
+                self._oldest_arrival = None
+                frames = [None, _Joined(joined)]
+                frames += [f if type(f) is zmq.Frame else _Joined(f) for f in big]  # a zero-filled copy: not a frame
+                self._process(slot, _Held(records, frames, 0, 1, 0.0, records[0][1]))
+                if self._oldest_arrival is not None:
+                    self.metrics.latency.observe(time.time() - self._oldest_arrival)
+                if slot.blocked is not None:
+                    return
+            if count == 0:
+                if self._pool is not None and self._pool.stopping and not w.commands:
+                    slot.bye = True
                 return
 
     def _resume(self, slot: WorkerSlot) -> None:
@@ -592,6 +636,11 @@ class Service:
         except ConfigError as exc:
             log.error("%s", exc)
             return
+        self._worker_back(slot)
+
+    def _worker_back(self, slot: WorkerSlot) -> None:
+        """A (re)started worker is up: give it back its streams, resuming their sequence numbers."""
+        assert self._pool is not None
         self.metrics.worker_up.labels(str(slot.index)).set(1)
         for e in self.streams:
             if e.worker == slot.index and e.open:

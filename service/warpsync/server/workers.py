@@ -1,20 +1,19 @@
-"""Ingest workers (processes or threads): start, report, restart when one dies, stop with a drain.
+"""Ingest workers: start, report, restart when one dies, stop with a drain.
 
-Each worker gets two sockets bound here in the service process: ``up`` (PULL here; the worker forwards
-batches on it) and ``down`` (PUSH here; commands to the worker); ipc addresses in a private temp directory
-for worker processes, inproc addresses for worker threads. Binding on this side means a restarted worker
-simply connects again to the same addresses.
+A worker process gets two ipc sockets bound here in the service process (in a private temp directory):
+``up`` (PULL here; the worker forwards batches on it) and ``down`` (PUSH here; commands to the worker).
+Binding on this side means a restarted worker simply connects again to the same addresses. An inline worker
+(``ingest.worker_mode = "inline"``) is a `Worker` object the service's event loop runs itself: commands go to
+its queue, its batches come back from `Worker.collect`.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import itertools
 import os
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field, replace
 
@@ -23,55 +22,22 @@ import zmq
 
 from ..errors import ConfigError
 from ..ingest.config import IngestConfig, worker_endpoint
-from ..ingest.worker import CMD_STOP, REC_HELLO, PayloadArena, WorkerSpec, worker_main, worker_thread_main
+from ..ingest.worker import CMD_STOP, REC_HELLO, PayloadArena, Worker, WorkerSpec, worker_main
 
 log = logging.getLogger(__name__)
-_pool_ids = itertools.count()
-
-
-class WorkerThread:
-    """A worker thread, with the part of `multiprocessing.Process`'s interface the pool uses. `exitcode` is
-    ``None`` while it runs, 0 once it returned, 1 when it died of an exception (logged)."""
-
-    def __init__(self, spec: WorkerSpec, ctx: zmq.Context) -> None:
-        self.pid = os.getpid()
-        self.exitcode: int | None = None
-        self._thread = threading.Thread(
-            target=self._main, args=(spec, ctx), name=f"warpsync-ingest-{spec.index}", daemon=True
-        )
-
-    def _main(self, spec: WorkerSpec, ctx: zmq.Context) -> None:
-        code = 1
-        try:
-            worker_thread_main(spec, ctx)
-            code = 0
-        except BaseException:
-            log.exception("ingest worker thread %d died", spec.index)
-        finally:
-            self.exitcode = code
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def terminate(self) -> None:
-        """A thread cannot be killed: one still running at exit ends when the context terminates."""
-
-    kill = terminate
 
 
 @dataclass
 class WorkerSlot:
     index: int
     spec: WorkerSpec
-    up: zmq.Socket
-    down: zmq.Socket
-    process: mp.process.BaseProcess | WorkerThread | None = None
+    up: zmq.Socket | None
+    down: zmq.Socket | None
+    process: mp.process.BaseProcess | None = None
+    worker: Worker | None = None
+    """The inline worker (``worker_mode = "inline"``)."""
+    failed: bool = False
+    """An inline worker raised out of `Worker.collect` (a bug): it is restarted like a dead process."""
     endpoint: str = ""
     """The address the worker actually bound (an ephemeral port resolved)."""
     alive: bool = False
@@ -93,6 +59,13 @@ class WorkerSlot:
     """Arena byte count the service is done with (handed to the worker: `PayloadArena`)."""
     released_sent: int = 0
 
+    @property
+    def inbox(self) -> zmq.Socket:
+        """The socket the service polls for this worker: its batches (``up``), or an inline worker's PULL."""
+        sock = self.worker.pull if self.worker is not None else self.up
+        assert sock is not None
+        return sock
+
 
 class WorkerPool:
     def __init__(self, ctx: zmq.Context, cfg: IngestConfig, reserved_ports: tuple[int, ...] = ()) -> None:
@@ -100,28 +73,26 @@ class WorkerPool:
         self.cfg = cfg
         self.ctx = ctx
         self._mp = mp.get_context("spawn")  # never fork a process that holds a ZeroMQ context
-        self.threads = cfg.worker_mode == "thread"
-        self.runtime_dir = "" if self.threads else tempfile.mkdtemp(prefix="warpsync-")
-        pool_id = next(_pool_ids)
+        self.inline = cfg.worker_mode == "inline"
+        self.runtime_dir = "" if self.inline else tempfile.mkdtemp(prefix="warpsync-")
         self.slots: list[WorkerSlot] = []
         self.stopping = False
         try:
             for i in range(cfg.workers):
-                up = ctx.socket(zmq.PULL)
-                down = ctx.socket(zmq.PUSH)
-                for s in (up, down):
-                    s.setsockopt(zmq.LINGER, 0)
-                up.setsockopt(zmq.RCVHWM, 64)
-                # a command waits (briefly) for a worker that is still connecting, e.g. just restarted
-                down.setsockopt(zmq.SNDTIMEO, 2000)
-                if self.threads:  # unique within this process's context
-                    up_addr = f"inproc://warpsync-{os.getpid()}-{pool_id}-up{i}"
-                    down_addr = f"inproc://warpsync-{os.getpid()}-{pool_id}-down{i}"
-                else:
+                up = down = None
+                up_addr = down_addr = ""
+                if not self.inline:
+                    up = ctx.socket(zmq.PULL)
+                    down = ctx.socket(zmq.PUSH)
+                    for s in (up, down):
+                        s.setsockopt(zmq.LINGER, 0)
+                    up.setsockopt(zmq.RCVHWM, 64)
+                    # a command waits (briefly) for a worker that is still connecting, e.g. just restarted
+                    down.setsockopt(zmq.SNDTIMEO, 2000)
                     up_addr = f"ipc://{self.runtime_dir}/up{i}"
                     down_addr = f"ipc://{self.runtime_dir}/down{i}"
-                up.bind(up_addr)
-                down.bind(down_addr)
+                    up.bind(up_addr)
+                    down.bind(down_addr)
                 spec = WorkerSpec(
                     index=i,
                     endpoint=worker_endpoint(cfg.endpoint, i, reserved_ports),
@@ -135,7 +106,7 @@ class WorkerPool:
                     batch_max_messages=cfg.batch_max_messages,
                 )
                 slot = WorkerSlot(i, spec, up, down)
-                if cfg.shm_arena_bytes > 0 and not self.threads:
+                if cfg.shm_arena_bytes > 0 and not self.inline:
                     from multiprocessing import shared_memory
 
                     size = cfg.shm_arena_bytes
@@ -156,13 +127,16 @@ class WorkerPool:
         if slot.release_word is not None:
             slot.release_word[0] = 0
         slot.spec = replace(slot.spec, generation=slot.generation)
-        p: mp.process.BaseProcess | WorkerThread
-        if self.threads:
-            p = WorkerThread(slot.spec, self.ctx)
-        else:
-            p = self._mp.Process(
-                target=worker_main, args=(slot.spec,), name=f"warpsync-ingest-{slot.index}", daemon=True
-            )
+        if self.inline:
+            slot.failed = False
+            slot.worker = Worker(slot.spec, self.ctx, inline=True)
+            try:
+                endpoint, error = slot.worker.bind(), None
+            except zmq.ZMQError as exc:
+                endpoint, error = slot.spec.endpoint, str(exc)
+            self.hello(slot, [REC_HELLO, slot.index, endpoint, os.getpid(), error])
+            return
+        p = self._mp.Process(target=worker_main, args=(slot.spec,), name=f"warpsync-ingest-{slot.index}", daemon=True)
         p.start()
         slot.process = p
 
@@ -170,6 +144,8 @@ class WorkerPool:
         """Start every worker and wait until each has bound its PULL socket. A bind error raises."""
         for slot in self.slots:
             self._spawn(slot)
+        if self.inline:
+            return
         deadline = time.monotonic() + timeout_s
         poller = zmq.Poller()
         for slot in self.slots:
@@ -205,16 +181,32 @@ class WorkerPool:
         log.info("ingest worker %d (pid %d) listening on %s", slot.index, pid, endpoint)
 
     def dead(self) -> list[WorkerSlot]:
-        """Workers whose process has exited unexpectedly (not while stopping)."""
+        """Workers whose process has exited unexpectedly, or inline workers that failed (not while stopping)."""
         if self.stopping:
             return []
+        if self.inline:
+            return [s for s in self.slots if s.failed and s.alive]
         return [s for s in self.slots if s.process is not None and s.process.exitcode is not None and s.alive]
 
     def restart(self, slot: WorkerSlot) -> None:
-        code = slot.process.exitcode if slot.process is not None else None
-        log.error("ingest worker %d died (exit code %s); restarting it on %s", slot.index, code, slot.endpoint)
-        if slot.process is not None:
-            slot.process.join(timeout=1)
+        """Start a dead worker again on its address. An inline one is up again when this returns (its hello
+        handled here: the caller gives it back its streams)."""
+        if self.inline:
+            log.error("inline ingest worker %d failed; restarting it on %s", slot.index, slot.endpoint)
+            if slot.worker is not None:
+                slot.worker.close()
+                slot.worker = None
+            slot.restarts += 1
+            try:
+                self._spawn(slot)
+            except ConfigError as exc:  # its address was taken meanwhile: stays down, said once
+                log.error("%s", exc)
+            return
+        else:
+            code = slot.process.exitcode if slot.process is not None else None
+            log.error("ingest worker %d died (exit code %s); restarting it on %s", slot.index, code, slot.endpoint)
+            if slot.process is not None:
+                slot.process.join(timeout=1)
         slot.restarts += 1
         self._spawn(slot)
 
@@ -225,13 +217,22 @@ class WorkerPool:
         return zlib.crc32(stream.encode()) % len(self.slots)
 
     def send(self, index: int, cmd: list) -> None:
+        slot = self.slots[index]
+        if slot.worker is not None:
+            slot.worker.commands.append(cmd)
+            return
+        assert slot.down is not None
         try:
-            self.slots[index].down.send(msgpack.packb(cmd))
+            slot.down.send(msgpack.packb(cmd))
         except zmq.Again:
             log.warning("ingest worker %d is not taking commands; dropped %r", index, cmd[:1])
 
     def request_stop(self) -> None:
+        """Tell every worker to drain and stop. An inline worker is drained by the service's loop, which sets
+        its `bye` once its socket is empty."""
         self.stopping = True
+        if self.inline:
+            return
         for slot in self.slots:
             if slot.process is not None and slot.process.is_alive():
                 self.send(slot.index, [CMD_STOP])
@@ -239,13 +240,15 @@ class WorkerPool:
                 slot.bye = True
 
     def all_gone(self) -> bool:
+        if self.inline:
+            return all(s.bye or not s.alive for s in self.slots)
         return all(s.bye or s.process is None or s.process.exitcode is not None for s in self.slots)
 
     def close(self) -> None:
-        for slot in self.slots:  # threads still running (a start that failed half way): tell them to stop
-            if self.threads and slot.process is not None and slot.process.is_alive() and not self.stopping:
-                self.send(slot.index, [CMD_STOP])
         for slot in self.slots:
+            if slot.worker is not None:
+                slot.worker.close()
+                slot.worker = None
             p = slot.process
             if p is not None:
                 p.join(timeout=5)
@@ -256,8 +259,9 @@ class WorkerPool:
                     if p.exitcode is None:
                         p.kill()
                         p.join(timeout=5)
-            slot.up.close(linger=0)
-            slot.down.close(linger=0)
+            if slot.up is not None and slot.down is not None:
+                slot.up.close(linger=0)
+                slot.down.close(linger=0)
             if slot.shm is not None:
                 slot.arena = slot.release_word = None
                 try:
