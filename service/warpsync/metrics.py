@@ -85,9 +85,9 @@ class ServiceMetrics:
             ["event"],
             registry=r,
         )
-        self.worker_up = Gauge("warpsync_worker_up", "1 while the ingest worker process runs.", ["worker"], registry=r)
+        self.worker_up = Gauge("warpsync_worker_up", "1 while the ingest worker runs (inline or process).", ["worker"], registry=r)
         self.worker_restarts = Counter(
-            "warpsync_worker_restarts", "Ingest worker processes restarted after dying.", ["worker"], registry=r
+            "warpsync_worker_restarts", "Ingest workers restarted after dying (a process) or failing (inline).", ["worker"], registry=r
         )
         self.stage_errors = Counter(
             "warpsync_stage_errors", "Exceptions escaping a stage (its events lost).", ["stage"], registry=r

@@ -5,7 +5,7 @@
 Raw: a sender (this process) PUSHes N messages over tcp://127.0.0.1 to a PULL in a second process that
 counts messages and bytes (1 MiB sent zero-copy, ``copy=False``). Service: the same sender opens a stream on
 the control socket, PUSHes N chunks of the same size to the real service (`warpsync.server.Service` in its
-own process, with its ingest worker process, ring buffers and stages; each chunk's header encoded by the
+own process, with one ingest worker (inline by default, `--worker-mode`), ring buffers and stages; each chunk's header encoded by the
 client library's `ChunkHeaderEncoder`, as `Publisher` does) and waits for the end-of-stream
 acknowledgement; the time is first send -> acknowledgement, and the acknowledgement must report every chunk
 received (zero loss). The slow-consumer run puts a reader behind the ring buffer that consumes at a fixed,

@@ -1,18 +1,20 @@
 """The service process: one event loop owning every socket of this process.
 
-    devices --PUSH--> worker PULL (N processes or threads: decode, validate)
-                         --ipc/inproc batches--> [this loop] ring buffers -> stages -> XPUB events
+    devices --PUSH--> worker PULL (N workers: decode, validate; inline in this loop, or processes)
+                         --batches (a call, or ipc)--> [this loop] ring buffers -> stages -> XPUB events
                                               ^-- control ROUTER (ping, status, streams, open, close)
                                               `-- Prometheus HTTP (a thread; reads the registry)
 
 Buffers and stages live here, in one process, because the sync engine reads across streams (every stream
-of a session against the reference) and must see them in one address space; workers do the per-message
-work that does not need that (unpacking, validation, sequence/time checks), in parallel, and forward
-validated chunks in batches with their payload frames untouched.
+of a session against the reference) and must see them in one address space. Workers do the per-message
+work that does not need that (unpacking, validation, sequence/time/NaN checks): inline ones
+(``ingest.worker_mode = "inline"``) when this loop calls them, with their received frames kept as they are;
+worker processes in parallel, forwarding validated chunks in batches.
 
 Backpressure: a chunk that does not fit its ``block`` buffer is held with the rest of its batch, and this
-loop stops reading that worker until the buffer's slowest reader has consumed enough; the worker then
-blocks on its full ipc queue, stops reading its PULL, and the devices block on theirs.
+loop stops reading that worker until the buffer's slowest reader has consumed enough; an inline worker's
+PULL then fills (a worker process blocks on its full ipc queue and stops reading its PULL), and the devices
+block on theirs.
 """
 
 from __future__ import annotations
