@@ -186,3 +186,40 @@ def test_full_status_merges_ingest_body_under_the_stage_fields():
     assert wrapped.tick(2.0)[0].body == {"chunks": 7, "closed": False, "settled": "ingest-value", "jumped": True}
     wrapped.bind_buffers("lookup")
     assert eng.calls == ["lookup"]
+
+
+def test_every_stage_takes_read_only_chunks(rng):
+    """Inline ingest hands large chunks to the stages as the read-only frames they arrived in: no stage may
+    write to its input. Large audio, video frames and sensor blocks, each read-only, through every default
+    stage (a transcript too, so the speech stage reads the audio): nothing raises, nothing changes."""
+    from warpsync.stage import Samples
+
+    stages = build_stages(Config(), CollectorRegistry(), _ingest_status)
+    streams = [
+        (StreamMeta("mic", "audio", 48000.0, (1,), "f4", session="s"), lambda: rng.normal(0, 0.1, (262144, 1))),
+        (StreamMeta("cam", "video", 30.0, (120, 160), "f4", session="s"), lambda: rng.random((4, 120, 160))),
+        (StreamMeta("imu", "sensor", 1000.0, (6,), "f4", session="s"), lambda: rng.normal(0, 1, (20000, 6))),
+    ]
+    for meta, _ in streams:
+        for st in stages:
+            st.open(meta, 0.0)
+    text = StreamMeta("cap", "text", 0.0, (), "utf8", session="s")
+    for st in stages:
+        st.open(text, 0.0)
+    speech = stages[2]
+    assert speech.wait_loaded(120)
+    speech.tick(0.0)  # installs the loaded speech stage: it now reads the audio
+    assert speech.stage is not None
+    t = {m.stream: 0.0 for m, _ in streams}
+    for k in range(3):
+        for meta, make in streams:
+            x = make().astype(np.float32)
+            x.flags.writeable = False
+            before = x.copy()
+            for st in stages:
+                st.samples(meta, Samples(meta.stream, k, t[meta.stream], 100.0 + k, x))
+            np.testing.assert_array_equal(x, before)
+            t[meta.stream] += len(x) / meta.rate_hz
+        for st in stages:
+            st.samples(text, Samples("cap", k, float(k), 100.0 + k, "hello there", 1.0))
+            st.tick(100.0 + k)
