@@ -88,16 +88,22 @@ def test_streams_status_ping_and_a_real_metrics_scrape(start_service, tmp_path):
     push.close()
 
 
-def test_killed_worker_is_restarted_counted_and_streams_resume(start_service, tmp_path):
-    rs = start_service(ipc_cfg(tmp_path, worker_mode="process"))
+def _acc_closed_at_4_and_reopened(rs):
+    """Stream ``acc``: chunks 0-4 pushed, closed (acknowledged), re-opened to resume at seq 4. Returns the
+    PUSH socket and the chunk sent."""
     assert rs.open(_meta("acc", 100.0, (3,)))["ok"]
     push = rs.push()
     x = np.ones((10, 3), np.float32)
     for seq in range(5):
         push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
     assert rs.request("close", stream="acc", seq=4)["ok"]
-    rep = rs.open(_meta("acc", 100.0, (3,)))
-    assert rep["resume_seq"] == 4
+    assert rs.open(_meta("acc", 100.0, (3,)))["resume_seq"] == 4
+    return push, x
+
+
+def test_killed_worker_is_restarted_counted_and_streams_resume(start_service, tmp_path):
+    rs = start_service(ipc_cfg(tmp_path, worker_mode="process"))
+    push, x = _acc_closed_at_4_and_reopened(rs)
     slot = rs.service._pool.slots[0]
     old_pid = slot.process.pid
     os.kill(old_pid, signal.SIGKILL)
@@ -132,13 +138,7 @@ def test_an_inline_worker_that_fails_is_restarted_counted_and_streams_resume(sta
 
     monkeypatch.setattr(W.Worker, "collect", collect)
     rs = start_service(ipc_cfg(tmp_path, worker_mode="inline"))
-    assert rs.open(_meta("acc", 100.0, (3,)))["ok"]
-    push = rs.push()
-    x = np.ones((10, 3), np.float32)
-    for seq in range(5):
-        push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
-    assert rs.request("close", stream="acc", seq=4)["ok"]
-    assert rs.open(_meta("acc", 100.0, (3,)))["resume_seq"] == 4
+    push, x = _acc_closed_at_4_and_reopened(rs)
     slot = rs.service._pool.slots[0]
     old = slot.worker
     armed["fail"] = True

@@ -73,23 +73,30 @@ def _check(src, mask):  # pragma: no cover - compiled
     return bad
 
 
+def _float_words(s: np.ndarray, dtype: str, caller: str) -> tuple[str, type, int] | None:
+    """``(dtype code, unsigned word type, exponent mask)`` for reading the bytes `s` as float `dtype`, or
+    ``None`` for an integer dtype. Raises ``ValueError`` when `s` is not a whole number of items."""
+    code = np.dtype(dtype).str.lstrip("<>|=")
+    spec = EXPONENT_MASKS.get(code)
+    if spec is None:
+        return None
+    word, mask = spec
+    if s.shape[0] % np.dtype(word).itemsize:
+        raise ValueError(f"{caller}: {s.shape[0]} bytes is not a whole number of {code} items")
+    return code, word, mask
+
+
 def any_nonfinite(src: Any, dtype: str) -> bool:
     """Whether buffer `src` holds a NaN or Inf when read as `dtype` (as `copy_check_finite`, without the copy:
     a payload kept where it arrived). One read-only pass that releases the GIL. Integer dtypes: ``False``.
 
     Raises ``ValueError`` when the length is not a whole number of `dtype` items."""
-    code = np.dtype(dtype).str.lstrip("<>|=")
-    spec = EXPONENT_MASKS.get(code)
-    if spec is None:
-        return False
     s = np.frombuffer(src, dtype=np.uint8)
-    word, mask = spec
-    size = np.dtype(word).itemsize
-    if s.shape[0] % size:
-        raise ValueError(f"any_nonfinite: {s.shape[0]} bytes is not a whole number of {code} items")
-    if s.shape[0] == 0:
+    spec = _float_words(s, dtype, "any_nonfinite")
+    if spec is None or s.shape[0] == 0:
         return False
-    if s.ctypes.data % size:  # unaligned: numpy checks
+    code, word, mask = spec
+    if s.ctypes.data % np.dtype(word).itemsize:  # unaligned: numpy checks
         return not bool(np.isfinite(np.frombuffer(s.tobytes(), dtype=code)).all())
     return bool(_check(s.view(word), word(mask)))
 
@@ -108,22 +115,19 @@ def copy_check_finite(src: Any, dst: np.ndarray, dtype: str) -> bool:
     Integer dtypes are copied and reported finite.
 
     Raises ``ValueError`` when the lengths differ or are not a whole number of `dtype` items."""
-    code = np.dtype(dtype).str.lstrip("<>|=")
     s = np.frombuffer(src, dtype=np.uint8)
     if dst.dtype != np.uint8 or dst.ndim != 1 or not dst.flags.c_contiguous:
         raise ValueError("copy_check_finite: dst must be a contiguous 1-D uint8 array")
     if s.shape[0] != dst.shape[0]:
         raise ValueError(f"copy_check_finite: src has {s.shape[0]} bytes, dst {dst.shape[0]}")
-    spec = EXPONENT_MASKS.get(code)
+    spec = _float_words(s, dtype, "copy_check_finite")
     if spec is None:
         dst[:] = s
         return False
-    word, mask = spec
-    size = np.dtype(word).itemsize
-    if s.shape[0] % size:
-        raise ValueError(f"copy_check_finite: {s.shape[0]} bytes is not a whole number of {code} items")
     if s.shape[0] == 0:
         return False
+    code, word, mask = spec
+    size = np.dtype(word).itemsize
     if s.ctypes.data % size or dst.ctypes.data % size:  # unaligned: numpy copies, numpy checks
         dst[:] = s
         return not bool(np.isfinite(dst.view(code)).all())

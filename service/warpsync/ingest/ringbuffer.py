@@ -157,13 +157,7 @@ class RingBuffer:
                 raise ValueError(f"chunk of shape {data.shape[1:]} written to a buffer of shape {self.shape}")
             self._kept[self._seg_head] = data.astype(self._data.dtype, copy=False)
         else:
-            start = self.head % cap
-            if start + n <= cap:
-                self._data[start : start + n] = data
-            else:
-                first = cap - start
-                self._data[start:] = data[:first]
-                self._data[: n - first] = data[first:]
+            self._put_ring(self.head, data)
         seg_cap = self._seg_cap
         evicted = self._seg_head - self._seg_tail == seg_cap
         if evicted:
@@ -223,14 +217,7 @@ class RingBuffer:
             raise ValueError("write_many: needs a buffer without readers and a batch that fits")
         if total == 0:
             return
-        cap = self.capacity
-        start = self.head % cap
-        if start + total <= cap:
-            self._data[start : start + total] = data
-        else:
-            first = cap - start
-            self._data[start:] = data[:first]
-            self._data[: total - first] = data[first:]
+        self._put_ring(self.head, data)
         firsts = np.empty(k, dtype=np.int64)
         firsts[0] = self.head
         np.cumsum(counts[:-1], out=firsts[1:])
@@ -244,7 +231,7 @@ class RingBuffer:
         if evicted:
             self._seg_tail = self._seg_head - self._seg_cap
         self.head += total
-        if self.head - self.tail > cap or evicted:
+        if self.head - self.tail > self.capacity or evicted:
             self._advance_tail()
         elif self._kept:
             self._release_kept()
@@ -313,6 +300,18 @@ class RingBuffer:
         if kept:
             self._copy_ring(data, start, run, stop)
         return Window(start, data, t_dev, arrival)
+
+    def _put_ring(self, a: int, data: np.ndarray) -> None:
+        """``_data`` at absolute indices [a, a + len(data)) = `data` (wrapping; at most `capacity` samples)."""
+        n = len(data)
+        cap = self.capacity
+        start = a % cap
+        if start + n <= cap:
+            self._data[start : start + n] = data
+        else:
+            first = cap - start
+            self._data[start:] = data[:first]
+            self._data[: n - first] = data[first:]
 
     def _copy_ring(self, out: np.ndarray, out_start: int, a: int, b: int) -> None:
         """``out[a - out_start : b - out_start]`` = samples [a, b) as stored in ``_data`` (wrapping)."""
