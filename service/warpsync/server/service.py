@@ -308,7 +308,8 @@ class Service:
                 if slot.blocked is not None:
                     self._resume(slot)
                 elif pool.inline:
-                    if slot.alive and (slot.inbox in events or pool.stopping or slot.worker.commands):  # type: ignore[union-attr]
+                    busy = slot.inbox in events or pool.stopping or slot.worker.commands  # type: ignore[union-attr]
+                    if slot.alive and not slot.failed and busy:
                         self._drain_inline(slot)
                 elif slot.up in events:
                     self._drain_worker(slot)

@@ -202,11 +202,10 @@ class WorkerPool:
             except ConfigError as exc:  # its address was taken meanwhile: stays down, said once
                 log.error("%s", exc)
             return
-        else:
-            code = slot.process.exitcode if slot.process is not None else None
-            log.error("ingest worker %d died (exit code %s); restarting it on %s", slot.index, code, slot.endpoint)
-            if slot.process is not None:
-                slot.process.join(timeout=1)
+        code = slot.process.exitcode if slot.process is not None else None
+        log.error("ingest worker %d died (exit code %s); restarting it on %s", slot.index, code, slot.endpoint)
+        if slot.process is not None:
+            slot.process.join(timeout=1)
         slot.restarts += 1
         self._spawn(slot)
 
