@@ -39,6 +39,9 @@ def test_wrong_type_and_literal_are_errors(tmp_path):
     p.write_text("[ingest]\nfull_policy = 'yolo'\n")
     with pytest.raises(ConfigError, match="full_policy = 'yolo' is not one of"):
         config.load(p)
+    p.write_text("[ingest]\nworker_mode = 'thread'\n")
+    with pytest.raises(ConfigError, match="worker_mode = 'thread' is not one of"):
+        config.load(p)
 
 
 def test_values_override_defaults(tmp_path):
