@@ -137,9 +137,28 @@ def _sensor_lines(scorer: Scorer, card) -> None:
         )
 
 
+def _content_overrides(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings to `ContentConfig` fields (values parsed as Python literals: 4, 0.3, False)."""
+    import ast
+
+    fields = {f.name for f in dataclasses.fields(ContentConfig)}
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise SystemExit(f"--content {item!r}: expected KEY=VALUE with KEY one of {sorted(fields)}")
+        out[key] = ast.literal_eval(value)
+    return out
+
+
 def scorecard(args, rig: RigConfig) -> None:
-    print(f"=== 1. scorecard: rig {rig.name!r}, {args.duration:g} s, EngineStage fed directly (offline replay)")
-    card, stats = _engine_card(rig, EngineConfig(), args.duration)
+    print(
+        f"=== 1. scorecard: rig {rig.name!r}, seed {rig.seed}, {args.duration:g} s, EngineStage fed directly (offline replay)"
+    )
+    cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), **args.content_overrides))
+    if args.content_overrides:
+        print(f"[engine.content] overrides: {args.content_overrides}")
+    card, stats = _engine_card(rig, cfg, args.duration)
     print(
         f"engine compute {stats['compute_s']:.1f} s for {stats['simulated_s']:.1f} s of signal "
         f"(real-time factor {stats['realtime_factor']:.3f}, {len(rig.cameras)} cameras, "
@@ -427,9 +446,20 @@ def main() -> int:
     ap.add_argument("--live-s", type=float, default=40.0, help="seconds of the live run (real time)")
     ap.add_argument("--feature-lags", action="store_true", help="also measure feature lags with perfect clocks")
     ap.add_argument("--skip", default="", help="comma-separated: scorecard,baselines,fallback,capacity")
+    ap.add_argument("--seed", type=int, default=None, help="the rig's seed (default: the rig file's)")
+    ap.add_argument(
+        "--content",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an [engine.content] setting for the scorecard, e.g. kinetic_window_s=4 (repeatable)",
+    )
     args = ap.parse_args()
     args.skip = set(filter(None, args.skip.split(",")))
     rig = load_rig(args.rig)
+    if args.seed is not None:
+        rig = dataclasses.replace(rig, seed=args.seed)
+    args.content_overrides = _content_overrides(args.content)
     if args.duration is None:
         args.duration = rig.duration_s
     print(f"warpsync bench_engine: python {sys.version.split()[0]}, {os.cpu_count()} CPUs visible")
