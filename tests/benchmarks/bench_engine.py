@@ -401,12 +401,17 @@ def live(args, rig: RigConfig) -> None:
     base = Config()
     cfg = dataclasses.replace(
         base,
-        ingest=dataclasses.replace(base.ingest, endpoint=f"ipc://{d}/in"),
+        ingest=dataclasses.replace(
+            base.ingest, endpoint=f"ipc://{d}/in", **({"worker_mode": args.worker_mode} if args.worker_mode else {})
+        ),
         publish=dataclasses.replace(base.publish, endpoint=f"ipc://{d}/pub"),
         control=ControlConfig(endpoint=f"ipc://{d}/ctl"),
         metrics=MetricsConfig(port=0),
     )
-    print(f"\n=== 5. live: rig {rig.name!r} through a running service (in-process, ipc), {dur:g} s in real time")
+    print(
+        f"\n=== 5. live: rig {rig.name!r} through a running service (in-process, ipc, ingest workers "
+        f"{cfg.ingest.worker_mode}), {dur:g} s in real time"
+    )
     svc = Service(cfg)
     if not any(getattr(st, "name", "") == "engine" for st in svc.stages):
         # until the lead wires it into build_stages: the same EngineStage, on the service's registry
@@ -444,6 +449,7 @@ def main() -> int:
     ap.add_argument("--capacity-s", type=float, default=20.0, help="seconds of signal for the capacity check")
     ap.add_argument("--live", action="store_true", help="also run the rig through a live service")
     ap.add_argument("--live-s", type=float, default=40.0, help="seconds of the live run (real time)")
+    ap.add_argument("--worker-mode", choices=("inline", "process"), default=None, help="ingest workers of the live run")
     ap.add_argument("--feature-lags", action="store_true", help="also measure feature lags with perfect clocks")
     ap.add_argument("--skip", default="", help="comma-separated: scorecard,baselines,fallback,capacity")
     ap.add_argument("--seed", type=int, default=None, help="the rig's seed (default: the rig file's)")
