@@ -189,6 +189,31 @@ def _cpu(procs) -> float:
     return total
 
 
+def _thread_cpu(procs) -> dict:
+    """``{(pid, tid): (thread name, CPU seconds)}`` for every thread of `procs` (names from /proc, Linux)."""
+    out = {}
+    for pr in procs:
+        try:
+            threads = pr.threads()
+        except psutil.NoSuchProcess:
+            continue
+        for t in threads:
+            try:
+                with open(f"/proc/{pr.pid}/task/{t.id}/comm") as fh:
+                    name = fh.read().strip()
+            except OSError:
+                name = "?"
+            out[(pr.pid, t.id)] = (name, t.user_time + t.system_time)
+    return out
+
+
+def _print_threads(before: dict, after: dict, n: int) -> None:
+    for key, (name, cpu) in sorted(after.items()):
+        used = cpu - before.get(key, (name, 0.0))[1]
+        if used > 0.005:
+            print(f"    service pid {key[0]} thread {key[1]} {name!r}: {used / n * 1e6:,.1f} us per message")
+
+
 def _request(ctl, frame: bytes, timeout_s: float) -> dict:
     ctl.send(frame)
     if not ctl.poll(int(timeout_s * 1000)):
@@ -197,7 +222,13 @@ def _request(ctl, frame: bytes, timeout_s: float) -> dict:
 
 
 def bench_service(
-    size: int, n: int, slow_rate: float | None = None, rate_hz: float = 48000.0, with_engine: bool = False, **ingest
+    size: int,
+    n: int,
+    slow_rate: float | None = None,
+    rate_hz: float = 48000.0,
+    with_engine: bool = False,
+    threads: bool = False,
+    **ingest,
 ):
     proc, ep = _start_service(slow_rate, with_engine, **ingest)
     ctx = zmq.Context()
@@ -222,6 +253,7 @@ def bench_service(
         header = P.ChunkHeaderEncoder("bench")  # what `warpsync_client.Publisher` sends, encoded as it does
         svc_procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
         cpu0 = _cpu(svc_procs)
+        th0 = _thread_cpu(svc_procs) if threads else {}
         c0 = time.process_time()
         t0 = time.perf_counter()
         for seq in range(n):
@@ -233,6 +265,9 @@ def bench_service(
         ack = _request(ctl, P.encode_close_request("bench", n - 1, timeout_s=60.0, req_id=2), 70)
         t1 = time.perf_counter()
         cpu = time.process_time() - c0 + _cpu(svc_procs) - cpu0
+        if threads:  # before the service exits: its thread names are still readable
+            print(f"    sender (this process, all threads): {(time.process_time() - c0) / n * 1e6:,.1f} us per message")
+            _print_threads(th0, _thread_cpu(svc_procs), n)
         assert ack["ok"], ack
         assert ack["received"] == n and ack["rejected"] == 0, f"loss: {ack}"
         if slow_rate is not None:
@@ -263,6 +298,7 @@ def main() -> int:
         help="ingest.worker_mode of the service (default: the config's default)",
     )
     ap.add_argument("--sizes", default="1k,1m", help="comma-separated: 1k, 1m (default both)")
+    ap.add_argument("--threads", action="store_true", help="also print the CPU time of every service thread")
     args = ap.parse_args()
     from warpsync.ingest.config import IngestConfig
 
@@ -287,7 +323,9 @@ def main() -> int:
         cpu_ratios = []
         for rep in range(args.repeat):
             raw_mps, raw_bps, _, raw_cpu = bench_raw(size, n)
-            svc_mps, svc_bps, got, svc_cpu = bench_service(size, n, with_engine=args.with_engine, worker_mode=mode)
+            svc_mps, svc_bps, got, svc_cpu = bench_service(
+                size, n, with_engine=args.with_engine, threads=args.threads, worker_mode=mode
+            )
             ratios.append(svc_mps / raw_mps)
             cpu_ratios.append(raw_cpu / svc_cpu)
             print(
