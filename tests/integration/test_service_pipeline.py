@@ -101,23 +101,29 @@ def _acc_closed_at_4_and_reopened(rs):
     return push, x
 
 
+def _restarted_and_resumed(rs, push, x, first: int, received: int) -> None:
+    """After worker 0 was made to die: it comes back (counted) and resumes ``acc`` at seq 4: a resent seq 4 is
+    rejected as old, seqs `first`..9 are accepted, and the close acknowledges `received` chunks in all."""
+    wait_for(lambda: rs.request("status")["workers"][0]["restarts"] == 1, 30, "restart")
+    wait_for(lambda: rs.request("status")["workers"][0]["alive"], 30, "worker back")
+    push.send_multipart(P.encode_chunk("acc", 4, 0.4, x))
+    for seq in range(first, 10):
+        push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
+    ack = rs.request("close", stream="acc", seq=9)
+    assert ack["ok"] and ack["received"] == received and ack["rejected"] == 1
+    assert rs.metric("warpsync_worker_restarts_total", worker="0") == 1
+    assert rs.metric("warpsync_worker_up", worker="0") == 1
+
+
 def test_killed_worker_is_restarted_counted_and_streams_resume(start_service, tmp_path):
     rs = start_service(ipc_cfg(tmp_path, worker_mode="process"))
     push, x = _acc_closed_at_4_and_reopened(rs)
     slot = rs.service._pool.slots[0]
     old_pid = slot.process.pid
     os.kill(old_pid, signal.SIGKILL)
-    wait_for(lambda: rs.request("status")["workers"][0]["restarts"] == 1, 30, "restart")
-    wait_for(lambda: rs.request("status")["workers"][0]["alive"], 30, "worker back")
-    assert slot.process.pid != old_pid
     # the restarted worker got the stream back with its sequence position: seq 5 continues, seq 4 is old
-    push.send_multipart(P.encode_chunk("acc", 4, 0.4, x))
-    for seq in range(5, 10):
-        push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
-    ack = rs.request("close", stream="acc", seq=9)
-    assert ack["ok"] and ack["received"] == 10 and ack["rejected"] == 1
-    assert rs.metric("warpsync_worker_restarts_total", worker="0") == 1
-    assert rs.metric("warpsync_worker_up", worker="0") == 1
+    _restarted_and_resumed(rs, push, x, first=5, received=10)
+    assert slot.process.pid != old_pid
     push.close()
 
 
@@ -143,18 +149,10 @@ def test_an_inline_worker_that_fails_is_restarted_counted_and_streams_resume(sta
     old = slot.worker
     armed["fail"] = True
     push.send_multipart(P.encode_chunk("acc", 5, 0.5, x))
-    wait_for(lambda: rs.request("status")["workers"][0]["restarts"] == 1, 30, "restart")
-    wait_for(lambda: rs.request("status")["workers"][0]["alive"], 30, "worker back")
-    assert slot.worker is not old
-    push.send_multipart(P.encode_chunk("acc", 4, 0.4, x))  # old: the restarted worker resumed at seq 4
-    for seq in range(6, 10):
-        push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
-    ack = rs.request("close", stream="acc", seq=9)
     # seq 5 woke the worker that failed: a failed worker is not called again, so it was lost with its socket
-    # (as a dead process's queue is); nothing else is
-    assert ack["ok"] and ack["received"] == 9 and ack["rejected"] == 1
-    assert rs.metric("warpsync_worker_restarts_total", worker="0") == 1
-    assert rs.metric("warpsync_worker_up", worker="0") == 1
+    # (as a dead process's queue is); nothing else is: 0-4 and 6-9
+    _restarted_and_resumed(rs, push, x, first=6, received=9)
+    assert slot.worker is not old
     push.close()
 
 
