@@ -234,7 +234,8 @@ class Worker:
         Small chunks are accepted provisionally and their NaN/Inf check runs once over the run
         (`_Batch.flush`); see `StreamTable.begin_segment`."""
         b = _Batch(self, [[REC_BATCH, self.spec.generation]])
-        if self.commands if self.inline else (self.arena is not None and self.down.poll(0)):  # type: ignore[union-attr]
+        waiting = bool(self.commands) if self.inline else self.arena is not None and self.down.poll(0)  # type: ignore[union-attr]
+        if waiting:
             self._commands_into(b.records)  # arena releases first: they free space for this batch
             b._new_segment()  # the first segment starts after their records: a rollback must not undo them
         pull = self.pull
@@ -443,6 +444,10 @@ class _Batch:
         copy with msgpack's own limits (every length at most the header's size, itself bounded here): exactly
         the six fields of a plain chunk header are accepted, so nothing the protocol's stricter limits would
         refuse gets through."""
+        payload = memoryview(frames[1])
+        nbytes = payload.nbytes
+        if nbytes >= COALESCE_BYTES:  # a large chunk: the general path, without unpacking the header twice
+            return False
         hb = frames[0].bytes
         if len(hb) > self.max_header_bytes:
             return False
@@ -454,10 +459,6 @@ class _Batch:
             return False
         v = hdr.get("v")
         if type(v) is not int or v != 1:
-            return False
-        payload = memoryview(frames[1])
-        nbytes = payload.nbytes
-        if nbytes >= COALESCE_BYTES:
             return False
         acc = self.table.chunk_fast(hdr, nbytes)
         if acc is None:
