@@ -388,14 +388,19 @@ class Service:
             except zmq.Again:
                 return
             records = msgpack.unpackb(frames[0].buffer, raw=False, use_list=True)
-            slot.messages += _count_messages(records)
-            self._oldest_arrival = None
             gen = records[0][1] if records and records[0][0] == REC_BATCH else None
-            self._process(slot, _Held(records, frames, 0, 1, 0.0, gen))
-            if self._oldest_arrival is not None:
-                self.metrics.latency.observe(time.time() - self._oldest_arrival)
-            if slot.blocked is not None:
+            if not self._take_batch(slot, _Held(records, frames, 0, 1, 0.0, gen), _count_messages(records)):
                 return
+
+    def _take_batch(self, slot: WorkerSlot, held: _Held, messages: int) -> bool:
+        """Process one batch of a worker (forwarded or inline) and observe its latency. False when it was held
+        back (``block`` policy, buffer full): read no more from that worker for now."""
+        slot.messages += messages
+        self._oldest_arrival = None
+        self._process(slot, held)
+        if self._oldest_arrival is not None:
+            self.metrics.latency.observe(time.time() - self._oldest_arrival)
+        return slot.blocked is None
 
     def _drain_inline(self, slot: WorkerSlot, max_batches: int = 16) -> None:
         """Run an inline worker: its pending commands and up to `max_batches` batches of what its PULL socket
@@ -410,14 +415,9 @@ class Service:
                 slot.failed = True
                 return
             if len(records) > 1:
-                slot.messages += count
-                self._oldest_arrival = None
                 frames = [None, _Joined(joined)]
                 frames += [f if type(f) is zmq.Frame else _Joined(f) for f in big]  # a zero-filled copy: not a frame
-                self._process(slot, _Held(records, frames, 0, 1, 0.0, records[0][1]))
-                if self._oldest_arrival is not None:
-                    self.metrics.latency.observe(time.time() - self._oldest_arrival)
-                if slot.blocked is not None:
+                if not self._take_batch(slot, _Held(records, frames, 0, 1, 0.0, records[0][1]), count):
                     return
             if count == 0:
                 if self._pool is not None and self._pool.stopping and not w.commands:
