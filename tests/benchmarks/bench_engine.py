@@ -21,6 +21,8 @@ Run: .venv/bin/python tests/benchmarks/bench_engine.py [--rig FILE] [--duration 
 6. --feature-lags: with perfect clocks (every feature stamped at the scene time its sample sensed, from the
    truth), at which lag each video feature of the fastest camera, and the IMU's, peaks against the room
    microphone's onset envelope in 8 s windows: the bias and spread content sync would have to live with.
+The scorecard also prints, per IMU, how many of its object's kicks its camera sees (from the scene itself,
+`warpsync.sim.visibility.seen_kicks`) per 4 s: the content an IMU<->video lock has to go on.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import argparse
 import dataclasses
+import itertools
 import sys
 import time
 
@@ -137,6 +140,31 @@ def _sensor_lines(scorer: Scorer, card) -> None:
         )
 
 
+def _seen_lines(rig: RigConfig, card, bin_s: float = 4.0, until_s: float = 32.0) -> None:
+    """Per sensor on an object, from the scene itself (not the engine): how many of its object's kicks its
+    partner camera sees (in the frame, image velocity changing by >= 2 px/s) per `bin_s` seconds: the content
+    an IMU<->video lock has to go on. The scorecard's p95 floor needs the lock within ~8 s of the start."""
+    from warpsync.sim.scene import Scene
+    from warpsync.sim.visibility import seen_kicks
+
+    cams = {c.name: c for c in rig.cameras}
+    scene = Scene(rig.scene, rig.seed)
+    for imu in rig.imus:
+        s = card.streams.get(imu.name)
+        if s is None or s.partner not in cams:
+            continue
+        edges = np.arange(0.0, until_s + bin_s / 2, bin_s)
+        kt, seen = seen_kicks(scene, cams[s.partner], imu.object, 0.0, until_s)
+        cells = []
+        for a, b in itertools.pairwise(edges):
+            inside = (kt >= a) & (kt < b)
+            cells.append(f"{int(seen[inside].sum())}/{int(inside.sum())}")
+        print(
+            f"{imu.name}: kicks of object {imu.object} seen by {s.partner} / made, per {bin_s:g} s from 0 to "
+            f"{until_s:g} s: {' '.join(cells)}"
+        )
+
+
 def _content_overrides(items: list[str]) -> dict:
     """``KEY=VALUE`` strings to `ContentConfig` fields (values parsed as Python literals: 4, 0.3, False)."""
     import ast
@@ -166,6 +194,7 @@ def scorecard(args, rig: RigConfig) -> None:
     )
     print(card.format())
     _sensor_lines(stats["scorer"], card)
+    _seen_lines(rig, card)
     args._card = card
     if "baselines" in args.skip:
         return

@@ -27,6 +27,7 @@ from warpsync_client.protocol import StreamMeta
 from .rig import CameraConfig, ClockConfig, ImuConfig, NetworkConfig, RigConfig
 from .scene import Scene
 from .truth import StreamTruth, Truth
+from .visibility import camera_basis, project
 
 GRAVITY_MPS2 = 9.81
 MOTION_GRID = 4
@@ -222,21 +223,10 @@ class _Stream:
 # ---------------------------------------------------------------------------------------------- renderers
 
 
-def _camera_basis(cam: CameraConfig) -> tuple[np.ndarray, np.ndarray, float]:
-    a = math.radians(cam.azimuth_deg)
-    pos = np.array([cam.distance_m * math.cos(a), cam.distance_m * math.sin(a), 1.6])
-    f = np.array([0.0, 0.0, 1.0]) - pos
-    f /= np.linalg.norm(f)
-    right = np.cross(f, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    up = np.cross(right, f)
-    return pos, np.stack([right, up, f]), 0.9 * cam.width
-
-
 def _frame_renderer(
     scene: Scene, cam: CameraConfig, seed: int, idx: int
 ) -> Callable[[np.ndarray, np.random.Generator, bool], np.ndarray]:
-    pos, basis, focal = _camera_basis(cam)
+    _, _, focal = camera_basis(cam)
     H, W = cam.height, cam.width
     brng = np.random.default_rng([seed, 9, idx])
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
@@ -245,14 +235,10 @@ def _frame_renderer(
     bg += 12.0 * np.kron(blobs, np.ones((4, 4)))[:H, :W]
 
     def frames(s: np.ndarray, noise: np.random.Generator | None) -> np.ndarray:
-        p = scene.positions(s)  # (n, k, 3)
-        d = (p - pos) @ basis.T  # camera coords: right, up, forward
-        z = np.maximum(d[..., 2], 0.2)
-        u = W / 2 + focal * d[..., 0] / z
-        v = H / 2 - focal * d[..., 1] / z
+        u, v, z = project(cam, scene.positions(s))  # (n, k) each
         sig = np.maximum(focal * scene.size_m[None] / z / 2, 0.6)
         img = np.broadcast_to(bg, (s.size, H, W)).copy()
-        for o in range(p.shape[1]):
+        for o in range(u.shape[1]):
             gx = np.exp(-((xx[None, 0, :] - u[:, o, None]) ** 2) / (2 * sig[:, o, None] ** 2))  # (n, W)
             gy = np.exp(-((yy[None, :, 0] - v[:, o, None]) ** 2) / (2 * sig[:, o, None] ** 2))  # (n, H)
             img += scene.brightness[o] * gy[:, :, None] * gx[:, None, :]
