@@ -42,7 +42,7 @@ import time
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from warpsync.engine.config import ContentConfig, EngineConfig
+from warpsync.engine.config import ContentConfig, EngineConfig, FeatureConfig
 from warpsync.engine.stage import EngineStage
 from warpsync.sim import (
     CameraConfig,
@@ -165,16 +165,17 @@ def _seen_lines(rig: RigConfig, card, bin_s: float = 4.0, until_s: float = 32.0)
         )
 
 
-def _content_overrides(items: list[str]) -> dict:
-    """``KEY=VALUE`` strings to `ContentConfig` fields (values parsed as Python literals: 4, 0.3, False)."""
+def _overrides(items: list[str], cls: type, flag: str) -> dict:
+    """``KEY=VALUE`` strings to fields of the config dataclass `cls` (values parsed as Python literals: 4, 0.3,
+    False)."""
     import ast
 
-    fields = {f.name for f in dataclasses.fields(ContentConfig)}
+    fields = {f.name for f in dataclasses.fields(cls)}
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in fields:
-            raise SystemExit(f"--content {item!r}: expected KEY=VALUE with KEY one of {sorted(fields)}")
+            raise SystemExit(f"{flag} {item!r}: expected KEY=VALUE with KEY one of {sorted(fields)}")
         out[key] = ast.literal_eval(value)
     return out
 
@@ -183,9 +184,14 @@ def scorecard(args, rig: RigConfig) -> None:
     print(
         f"=== 1. scorecard: rig {rig.name!r}, seed {rig.seed}, {args.duration:g} s, EngineStage fed directly (offline replay)"
     )
-    cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), **args.content_overrides))
+    cfg = EngineConfig(
+        content=dataclasses.replace(ContentConfig(), **args.content_overrides),
+        features=dataclasses.replace(FeatureConfig(), **args.feature_overrides),
+    )
     if args.content_overrides:
         print(f"[engine.content] overrides: {args.content_overrides}")
+    if args.feature_overrides:
+        print(f"[engine.features] overrides: {args.feature_overrides}")
     card, stats = _engine_card(rig, cfg, args.duration)
     print(
         f"engine compute {stats['compute_s']:.1f} s for {stats['simulated_s']:.1f} s of signal "
@@ -482,12 +488,20 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="an [engine.content] setting for the scorecard, e.g. kinetic_window_s=4 (repeatable)",
     )
+    ap.add_argument(
+        "--feature",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an [engine.features] setting for the scorecard, e.g. motion_baseline_frames=1 (repeatable)",
+    )
     args = ap.parse_args()
     args.skip = set(filter(None, args.skip.split(",")))
     rig = load_rig(args.rig)
     if args.seed is not None:
         rig = dataclasses.replace(rig, seed=args.seed)
-    args.content_overrides = _content_overrides(args.content)
+    args.content_overrides = _overrides(args.content, ContentConfig, "--content")
+    args.feature_overrides = _overrides(args.feature, FeatureConfig, "--feature")
     if args.duration is None:
         args.duration = rig.duration_s
     print(f"warpsync bench_engine: python {sys.version.split()[0]}, {os.cpu_count()} CPUs visible")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -143,22 +144,29 @@ def test_frame_smooth_hand_worked_and_reference(rng):
     # reference: explicit normalized weighted mean over the finite neighbours, NaNs stay NaN
     y = rng.normal(size=200)
     y[[10, 11, 50]] = np.nan
-    w = 5
-    k = np.convolve(np.ones(w), np.ones(w))
-    half = (len(k) - 1) // 2
-    got = frame_smooth(y, float(w))
-    for i in range(len(y)):
-        if not np.isfinite(y[i]):
-            assert np.isnan(got[i])
-            continue
-        num = den = 0.0
-        for j, kj in enumerate(k):
-            t = i + j - half
-            if 0 <= t < len(y) and np.isfinite(y[t]):
-                num += kj * y[t]
-                den += kj
-        assert got[i] == pytest.approx(num / den, rel=1e-12)
+    # a box of one frame and one of `frames` frames (motion over `frames` frames); kept odd, so centred: a box
+    # of 5 and one of 10 becomes 5 and 11
+    for w, frames, wb in ((5, 1, 5), (4, 2, 8), (5, 2, 11)):
+        k = np.convolve(np.ones(w), np.ones(wb))
+        assert len(k) % 2 == 1
+        half = (len(k) - 1) // 2
+        got = frame_smooth(y, float(w), frames)
+        for i in range(len(y)):
+            if not np.isfinite(y[i]):
+                assert np.isnan(got[i])
+                continue
+            num = den = 0.0
+            for j, kj in enumerate(k):
+                t = i + j - half
+                if 0 <= t < len(y) and np.isfinite(y[t]):
+                    num += kj * y[t]
+                    den += kj
+            assert got[i] == pytest.approx(num / den, rel=1e-12)
     np.testing.assert_array_equal(frame_smooth(y, 1.0)[np.isfinite(y)], y[np.isfinite(y)])
+    # one frame of two samples over a baseline of two frames: weights [1, 2, 2, 2, 1] / 8
+    x = np.zeros(11)
+    x[5] = 8.0
+    np.testing.assert_allclose(frame_smooth(x, 2.0, 2), [0, 0, 0, 1, 2, 2, 2, 1, 0, 0, 0])
 
 
 # ------------------------------------------------------------------------------- per-cell (non-negative CCA)
@@ -289,3 +297,52 @@ def test_measure_lag_cells_broad_lobe_is_not_informative(rng):
     limited, _ = measure_lag_cells(ref_cells, cand, 0.001, M * 0.001, max_lobe_s=0.05)
     assert not limited.informative and limited.reason == "broad"
     assert limited.lag_s == pytest.approx(free.lag_s)
+
+
+# ------------------------------------------------------------------------------- acquisition: split halves
+def _cells_and_sensor(rng, first, second, lag_steps, n=2000, M=50, d=16, cell=3):
+    """Camera cells (``n`` rows, a 4 ms grid) with the sensor's object's events in `cell` (at the rows in `first`
+    and in `second`) and other objects' events in the other cells, and a sensor window (``n + 2 M`` rows) that
+    feels the events of `first` ``lag_steps[0]`` rows late and those of `second` ``lag_steps[1]`` late."""
+    t = np.arange(n + 2 * M)
+
+    def bump(c):
+        return np.exp(-0.5 * ((t - c) / 2.0) ** 2)
+
+    X = 0.02 * np.abs(rng.normal(size=(n, d)))
+    cand = 0.02 * np.abs(rng.normal(size=n + 2 * M))
+    for rows, lag in ((first, lag_steps[0]), (second, lag_steps[1])):
+        for e in rows:
+            X[:, cell] += bump(e)[:n]
+            cand += bump(e + M + lag)
+    for c in range(d):  # the other objects, which the sensor does not feel
+        if c != cell:
+            for e in rng.uniform(0, n, 3):
+                X[:, c] += bump(e)[:n]
+    return X, cand
+
+
+def test_halves_agree_only_when_both_halves_carry_the_lag(rng):
+    from warpsync.engine.session import _halves_agree
+
+    M = 50
+    cell_lag = functools.partial(
+        measure_lag_cells, grid_s=0.004, max_lag_s=M * 0.004, min_corr=0.3, min_prominence=0.05, max_lobe_s=0.05
+    )
+    # the object's events all over the window, all 7 steps late: each half finds them on its own
+    X, cand = _cells_and_sensor(rng, [150, 420, 700, 930], [1100, 1380, 1650, 1890], (7, 7))
+    m, _ = cell_lag(X, cand)
+    assert m.informative and m.lag_s == pytest.approx(0.028, abs=0.002)
+    assert _halves_agree(cell_lag, X, cand, M, m.lag_s, 0.008)
+    # the whole window's lag carried by the first half's events; the second half's point elsewhere (a chance
+    # match of a few events looks like this): the halves disagree
+    X, cand = _cells_and_sensor(rng, [150, 300, 420, 560, 700, 930], [1200, 1650], (7, 25))
+    m, _ = cell_lag(X, cand)
+    assert m.informative and m.lag_s == pytest.approx(0.028, abs=0.002)
+    assert not _halves_agree(cell_lag, X, cand, M, m.lag_s, 0.008)
+    # nothing at all in the second half of the sensor's window: nothing to confirm with
+    X, cand = _cells_and_sensor(rng, [150, 420, 700, 930], [], (7, 7))
+    cand[M + 1000 :] = 0.0
+    m, _ = cell_lag(X, cand)
+    assert m.informative and m.lag_s == pytest.approx(0.028, abs=0.002)
+    assert not _halves_agree(cell_lag, X, cand, M, m.lag_s, 0.008)

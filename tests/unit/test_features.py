@@ -106,6 +106,51 @@ def test_motion_streaming_equals_offline(rng, shape):
     assert len(ref) == (55 if len(shape) > 1 else 56)
 
 
+def test_motion_energy_over_two_frames_hand_worked():
+    # the pixel of the test above moves one pixel per frame from frame 1 on: over a baseline of two frames each
+    # energy compares frame k with frame k-2, stamped between them (at frame k-1)
+    frames = np.zeros((5, 16, 16), np.uint8)
+    for k, (r, c) in enumerate([(0, 0), (0, 0), (1, 1), (2, 2), (2, 2)]):
+        frames[k, r, c] = 160
+    t, m = MotionEnvelope(10.0, 0.0, baseline_frames=2).descriptions(frames)
+    np.testing.assert_allclose(t, [0.1, 0.2, 0.3])
+    # k=2 vs 0: two pixels changed; k=3 vs 1: two; k=4 vs 2: two (it moved once in between)
+    np.testing.assert_allclose(m[:, 0], [2 * 160 / 16] * 3)
+    # one frame apart, the same motion: energies 0, 20, 20, 0
+    np.testing.assert_allclose(MotionEnvelope(10.0, 0.0).descriptions(frames)[1][:, 0], [0, 20, 20, 0])
+    # a one-frame move shows in two consecutive two-frame energies, a still pixel in none
+    still = np.zeros((4, 16, 16), np.uint8)
+    still[:, 5, 5] = 200
+    assert MotionEnvelope(10.0, 0.0, baseline_frames=2).descriptions(still)[1].max() == 0.0
+
+
+@pytest.mark.parametrize("shape", [(24, 32), (24, 32, 3), (16,)])
+@pytest.mark.parametrize("baseline", [2, 3])
+def test_motion_over_several_frames_streaming_equals_offline(rng, shape, baseline):
+    x = rng.integers(0, 255, size=(57, *shape)).astype(np.uint8 if len(shape) > 1 else np.float32)
+    ref = motion_activity(x, 60.0, t0_s=2.0, kinetic=True, cells=True, baseline_frames=baseline)
+    got = stream(MotionEnvelope(60.0, 2.0, cells=True, baseline_frames=baseline), x, rng, 5)
+    np.testing.assert_allclose(got.times_s, ref.times_s)
+    np.testing.assert_allclose(got.values, ref.values, rtol=1e-12)
+    if len(shape) > 1:
+        # reference: mean |f_k - f_{k-B}| per cell, stamped at frame k - B/2; changes between consecutive ones
+        f = x.astype(np.float64)
+        f = f.mean(axis=3) if f.ndim == 4 else f
+        d = np.abs(f[baseline:] - f[:-baseline]).reshape(len(f) - baseline, 4, 6, 4, 8).mean(axis=(2, 4))
+        desc_t = 2.0 + (np.arange(baseline, len(f)) - baseline / 2) / 60.0
+        np.testing.assert_allclose(ref.times_s, 0.5 * (desc_t[1:] + desc_t[:-1]))
+        np.testing.assert_allclose(ref.values[:, 2:], np.abs(np.diff(d.reshape(-1, 16), axis=0)), atol=1e-9)
+    else:
+        # vectors are their own description: the baseline does not apply
+        np.testing.assert_allclose(ref.values, motion_activity(x, 60.0, t0_s=2.0, kinetic=True, cells=True).values)
+
+
+def test_motion_baseline_must_be_whole_frames():
+    for bad in (0, 1.5, -1):
+        with pytest.raises(AlignmentError, match="motion baseline"):
+            MotionEnvelope(30.0, 0.0, baseline_frames=bad)
+
+
 def test_motion_rejects_scalar_frames():
     with pytest.raises(AlignmentError, match="video samples"):
         motion_activity(np.zeros(5), 30.0)

@@ -78,6 +78,11 @@ class ContentConfig:
     acquire_tolerance_s: float = 0.002
     """How closely those windows must agree (or within 3 of their sigmas, whichever is larger), seconds
     (default 0.002)."""
+    acquire_split: bool = True
+    """Before the first lock, a sensor's window against its camera's cells counts only if each half of it, on
+    its own, peaks within half a frame of the whole window's lag: windows 4 s apart share half their data, and a
+    few events in that shared half can make them agree on a chance lag; the truth shows in both halves
+    (default true)."""
     min_peakiness: float = 0.0
     """Least ``max / mean`` of both activity envelopes in a window: below it nothing stands out of the noise
     and the window is `no_events`. About 2 for steady noise; the simulator's audio with events reaches only
@@ -137,6 +142,15 @@ class FeatureConfig:
     smooth_s: float = 0.004
     """Gaussian smoothing (sigma) applied to every envelope on the common grid before alignment, seconds
     (default 0.004)."""
+    motion_baseline_frames: int = 2
+    """Motion energy of raw video frames is taken between frames this far apart (``mean |f_k - f_{k-B}|`` per
+    cell): a small, slow object's motion stands B times as high above sensor noise, at B frames of time
+    resolution; a sensor aligned to the camera is smoothed to match (default 2; 1 is plain frame differences).
+    Streams sending motion vectors (``units`` = motion) are not affected."""
+
+    def __post_init__(self) -> None:
+        if self.motion_baseline_frames < 1:
+            raise ValueError(f"motion_baseline_frames must be >= 1, got {self.motion_baseline_frames}")
 
 
 @dataclass(frozen=True)

@@ -157,15 +157,20 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return _masked_convolve(x, _gaussian_kernel(sigma))
 
 
-def frame_smooth(x: np.ndarray, width: float) -> np.ndarray:
-    """Triangle smoothing of total width ``2 * width`` samples (a box of `width` applied twice), NaNs treated as
-    missing like `gaussian_smooth`. A camera's change of motion energy between frames k-1 and k averages the
-    speed change over two frame intervals with this weight, so a finely sampled sensor envelope smoothed by it
-    (width = one frame period) has the same shape in time as the camera's: like is compared with like."""
-    w = round(width)
-    if w <= 1:
+def frame_smooth(x: np.ndarray, width: float, frames: int = 1) -> np.ndarray:
+    """A box of `width` samples convolved with a box of ``frames * width`` (for ``frames`` = 1 a triangle of total
+    width ``2 * width``), NaNs treated as missing like `gaussian_smooth`. A camera's change of motion energy
+    between consecutive entries, each the motion over `frames` frame intervals (`MotionEnvelope`
+    ``baseline_frames``), averages the speed change with this weight, so a finely sampled sensor envelope
+    smoothed by it (width = one frame period) has the same shape in time as the camera's: like is compared with
+    like."""
+    w = max(round(width), 1)
+    wb = max(round(frames * width), 1)
+    if w == 1 and wb == 1:
         return x.copy()
-    return _masked_convolve(x, np.convolve(np.ones(w), np.ones(w)))
+    if (w + wb) % 2:
+        wb += 1  # an odd kernel, centred on its sample (an even one would shift everything by half a sample)
+    return _masked_convolve(x, np.convolve(np.ones(w), np.ones(wb)))
 
 
 # ----------------------------------------------------------------------------------------- measurement

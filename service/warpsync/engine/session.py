@@ -17,6 +17,7 @@ by a `ContentFilter`. Reported offsets follow the scorecard's convention: ``offs
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections import deque
@@ -202,6 +203,7 @@ class SyncEngine:
                 units=meta.units,
                 kinetic=meta.modality in KINETIC_MODALITIES,
                 cells=meta.modality == "video" and ccfg.content.cell_weighting,
+                motion_baseline_frames=ccfg.features.motion_baseline_frames,
             )
         c = ccfg.content
         st = StreamState(
@@ -545,18 +547,17 @@ class SyncEngine:
         if kinetic:
             # the sensor's acceleration magnitude, seen through the camera's frame-difference weighting
             if st.meta.modality == "sensor":
-                cand = frame_smooth(cand, 1.0 / (partner.meta.rate_hz * g))
+                cand = frame_smooth(cand, 1.0 / (partner.meta.rate_hz * g), self._motion_frames(partner))
             elif partner.meta.modality == "sensor":
-                ref = frame_smooth(ref, 1.0 / (st.meta.rate_hz * g))
+                ref = frame_smooth(ref, 1.0 / (st.meta.rate_hz * g), self._motion_frames(st))
         ref = gaussian_smooth(ref, sm)
         cand = gaussian_smooth(cand, sm)
         if cells:
             # the candidate was smoothed on the fine grid (frame weighting, Gaussian) before it is decimated
-            m, w = measure_lag_cells(
-                ref_cells,
-                cand[::k],
-                k * g,
-                M * g,
+            cell_lag = functools.partial(
+                measure_lag_cells,
+                grid_s=k * g,
+                max_lag_s=M * g,
                 ridge=c.cell_ridge,
                 min_activity=c.min_activity,
                 min_corr=c.min_corr,
@@ -566,8 +567,17 @@ class SyncEngine:
                 # more frames that still stand out of the search range: 3 frames tells them apart
                 max_lobe_s=3.0 / partner.meta.rate_hz,
             )
+            m, w = cell_lag(ref_cells, cand[::k])
             if m.informative and k > 1:
                 m = self._refine_cells(m, w, tpc, pc_v, grid, gap_p, cand, M, k)
+            if (
+                m.informative
+                and c.acquire_split
+                and (f is None or f.T is None)
+                and m.prominence >= c.acquire_prominence
+                and not _halves_agree(cell_lag, ref_cells, cand[::k], M // k, m.lag_s, 0.5 / partner.meta.rate_hz)
+            ):
+                m = dataclasses.replace(m, informative=False, reason="split")
         else:
             m = measure_lag(
                 ref,
@@ -638,6 +648,12 @@ class SyncEngine:
             st.last_reason = ""
         else:
             st.last_reason = "outlier"
+
+    def _motion_frames(self, st: StreamState) -> int:
+        """How many frame intervals a camera's motion energy spans: the configured baseline for raw frames,
+        one for streams that send motion vectors or embeddings."""
+        raw = st.meta.modality == "video" and len(st.meta.shape) >= 2
+        return self.cfg.features.motion_baseline_frames if raw else 1
 
     def _refine_cells(self, m, w, t_cells, cells, grid, gap_s, cand, M: int, k: int):
         """The coarse cell lag refined on the fine grid: the cells combined with their weights at the peak (at
@@ -790,6 +806,18 @@ def _tail(buf: TimedBuffer, span_s: float) -> tuple[np.ndarray, np.ndarray]:
     t = buf.times
     i = int(np.searchsorted(t, t[-1] - span_s, side="left")) if len(t) else 0
     return t[i:], buf.values[i:]
+
+
+def _halves_agree(cell_lag, ref_cells: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float) -> bool:
+    """Whether each half of a window (the first and the second half of `ref_cells`, each with its own stretch of
+    `cand` and the same search range of `M` steps) peaks within `tol_s` of the whole window's `lag_s` on its own.
+    The halves share no data, so a lag carried by a few events in one of them does not pass."""
+    h = len(ref_cells) // 2
+    for lo in (0, h):
+        m, _ = cell_lag(ref_cells[lo : lo + h], cand[lo : lo + h + 2 * M])
+        if m.reason in ("silent", "flat", "edge") or abs(m.lag_s - lag_s) > tol_s:
+            return False
+    return True
 
 
 def _median_step(times: np.ndarray) -> float:

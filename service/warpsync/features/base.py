@@ -94,12 +94,14 @@ def envelope_extractor(
     units: str = "",
     kinetic: bool = False,
     cells: bool = False,
+    motion_baseline_frames: int = 1,
 ) -> SegmentedExtractor:
     """The streaming activity-envelope extractor for a stream of this modality, rate and sample shape.
 
     `units` ``motion`` marks video vectors as frame differences (stamped between their frames); `kinetic` makes
     video and sensor extractors return ``(n, 2)`` values: activity and kinetic envelope (audio ignores it); `cells`
-    makes video extractors append the kinetic envelope's per-cell terms (``(n, 2 + d)``; others ignore it)."""
+    makes video extractors append the kinetic envelope's per-cell terms (``(n, 2 + d)``; others ignore it);
+    `motion_baseline_frames` is the frame distance of raw frames' motion energy (`MotionEnvelope`)."""
     from .audio import AudioEnvelope
     from .sensor import SensorEnvelope
     from .video import MotionEnvelope
@@ -109,7 +111,15 @@ def envelope_extractor(
     if modality == "video":
         diff = units == "motion"
         return SegmentedExtractor(
-            lambda t0: MotionEnvelope(rate_hz, t0, difference_vectors=diff, kinetic=kinetic, cells=cells), rate_hz
+            lambda t0: MotionEnvelope(
+                rate_hz,
+                t0,
+                difference_vectors=diff,
+                kinetic=kinetic,
+                cells=cells,
+                baseline_frames=motion_baseline_frames,
+            ),
+            rate_hz,
         )
     if modality == "sensor":
         return SegmentedExtractor(

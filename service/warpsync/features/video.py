@@ -3,8 +3,12 @@
 Input is ``(n, *shape)`` per frame: raw frames ``(h, w)`` or ``(h, w, c)`` (any dtype), or a per-frame vector
 ``(d,)`` (a user-supplied embedding, or per-cell motion energies). Frame k is at ``t0_s + k / rate_hz``.
 
-* raw frames: the motion energy between frames k-1 and k is ``mean |f_k - f_{k-1}|`` per cell of a 4x4 grid,
-  a 16-vector stamped at the midpoint ``t0_s + (k - 1/2) / rate_hz``;
+* raw frames: the motion energy between frames k-B and k is ``mean |f_k - f_{k-B}|`` per cell of a 4x4 grid,
+  a 16-vector stamped at the midpoint ``t0_s + (k - B/2) / rate_hz``. B is the `baseline_frames` (default 1):
+  a small object moving a fraction of a pixel per frame changes its pixels by a grey level or two, about what
+  sensor noise and 8-bit quantization change every pixel by; over B frames it moves B times as far while the
+  noise of one difference stays the same, so its motion stands B times as high above the noise, at the cost of
+  B frames of time resolution (the engine uses B = 2: `[engine.features] motion_baseline_frames`);
 * vectors are taken as the per-frame description itself (already motion-like), stamped at the frame time;
   except when they are declared frame differences (``difference_vectors``, a stream whose ``units`` are
   ``motion``: vector k is the motion between frames k-1 and k, as a camera computing motion energy sends it),
@@ -80,13 +84,19 @@ def motion_activity(
     difference_vectors: bool = False,
     kinetic: bool = False,
     cells: bool = False,
+    baseline_frames: int = 1,
 ) -> Frames:
     """Motion activity envelope of a whole recording (see the module docstring for the time axis); with
     `kinetic`, values are ``(n, 2)``: activity and kinetic envelope; with `cells` too, ``(n, 2 + d)``: the
     kinetic envelope's per-cell terms follow."""
-    return MotionEnvelope(rate_hz, t0_s, difference_vectors=difference_vectors, kinetic=kinetic, cells=cells).push(
-        frames
-    )
+    return MotionEnvelope(
+        rate_hz,
+        t0_s,
+        difference_vectors=difference_vectors,
+        kinetic=kinetic,
+        cells=cells,
+        baseline_frames=baseline_frames,
+    ).push(frames)
 
 
 class MotionEnvelope:
@@ -100,9 +110,13 @@ class MotionEnvelope:
         difference_vectors: bool = False,
         kinetic: bool = False,
         cells: bool = False,
+        baseline_frames: int = 1,
     ) -> None:
         if not (np.isfinite(rate_hz) and rate_hz > 0):
             raise AlignmentError(f"video frame rate must be a positive number of Hz, got {rate_hz}")
+        if int(baseline_frames) != baseline_frames or baseline_frames < 1:
+            raise AlignmentError(f"motion baseline must be a whole number of frames >= 1, got {baseline_frames}")
+        self.baseline_frames = int(baseline_frames)
         self.rate_hz = float(rate_hz)
         self.t0_s = float(t0_s)
         self.difference_vectors = bool(difference_vectors)
@@ -110,7 +124,7 @@ class MotionEnvelope:
         self.cells = bool(cells)
         self._dim: int | None = None  # description length (columns of the per-cell output)
         self._k = 0  # index of the next frame
-        self._last_frame: np.ndarray | None = None  # raw frames: previous frame (as float)
+        self._last_frames: np.ndarray | None = None  # raw frames: the previous `baseline_frames` (as float)
         self._last_desc: np.ndarray | None = None  # previous description vector
         self._raw: bool | None = None
 
@@ -133,17 +147,20 @@ class MotionEnvelope:
         if not self._raw:
             shift = 0.5 if self.difference_vectors else 0.0
             return self.t0_s + (ks - shift) / self.rate_hz, x.reshape(n, -1).astype(np.float64)
+        b = self.baseline_frames
         f = _mono(x)
-        prev = self._last_frame
-        self._last_frame = f[-1].copy()
-        if prev is None:
-            ks = ks[1:]
-        else:
-            f = np.concatenate([prev[None], f])
-        # mean |f_k - f_{k-1}| per cell: an object moving anywhere inside a cell changes its pixels. (The change
+        prev = self._last_frames
+        if prev is not None:
+            f = np.concatenate([prev, f])
+        self._last_frames = f[-b:].copy()
+        # f[i] is frame ks[0] - len(prev) + i; a difference needs the frame b before it
+        ks = ks[0] - (0 if prev is None else len(prev)) + np.arange(b, len(f))
+        if len(ks) == 0:
+            return np.zeros(0), np.zeros((0, GRID * GRID))
+        # mean |f_k - f_{k-b}| per cell: an object moving anywhere inside a cell changes its pixels. (The change
         # of the cell's *mean*, used before, sees only what crosses cell borders or changes brightness.)
-        motion = _cells(np.abs(np.diff(f, axis=0)))
-        return self.t0_s + (ks - 0.5) / self.rate_hz, motion
+        motion = _cells(np.abs(f[b:] - f[:-b]))
+        return self.t0_s + (ks - 0.5 * b) / self.rate_hz, motion
 
     def push(self, x: np.ndarray) -> Frames:
         t, d = self.descriptions(x)
