@@ -79,10 +79,10 @@ class ContentConfig:
     """How closely those windows must agree (or within 3 of their sigmas, whichever is larger), seconds
     (default 0.002)."""
     acquire_split: bool = True
-    """Before the first lock, a sensor's window against its camera's cells counts only if each half of it, on
-    its own, peaks within half a frame of the whole window's lag: windows 4 s apart share half their data, and a
-    few events in that shared half can make them agree on a chance lag; the truth shows in both halves
-    (default true)."""
+    """A sensor's window against its camera's cells that would start a lock (or, locked, an outlier that would
+    count towards a re-lock) counts only if each half of it, on its own, peaks within half a frame of the whole
+    window's lag: windows 4 s apart share half their data, and a few events in that shared half can make them
+    agree on a chance lag; the truth shows in both halves (default true)."""
     min_peakiness: float = 0.0
     """Least ``max / mean`` of both activity envelopes in a window: below it nothing stands out of the noise
     and the window is `no_events`. About 2 for steady noise; the simulator's audio with events reaches only

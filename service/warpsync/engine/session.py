@@ -519,6 +519,11 @@ class SyncEngine:
             L = c.prior_latency_s + 5 * max(st.clock.estimate().uncertainty_s, partner.clock.estimate().uncertainty_s)
         else:
             L = min(max(c.min_search_s, c.search_sigmas * sig_pred), c.prior_latency_s)
+            if kinetic and st.meta.modality == "sensor" and partner.meta.modality == "video":
+                # at least the main lobe of a velocity change seen by the camera (1 + B frames: the sensor's
+                # frame weighting): narrower, a lock a frame off sees the truth only at the range's edge and
+                # never moves
+                L = max(L, (1 + self._motion_frames(partner)) / partner.meta.rate_hz)
         M = math.ceil(L / g)
         # a sensor against a camera: the camera's cells weighted by how they correlate with the sensor (it feels
         # one object; the camera sees them all)
@@ -570,11 +575,18 @@ class SyncEngine:
             m, w = cell_lag(ref_cells, cand[::k])
             if m.informative and k > 1:
                 m = self._refine_cells(m, w, tpc, pc_v, grid, gap_p, cand, M, k)
+            # a lag that would start a lock (or count towards a re-lock, being an outlier to the current one) must
+            # show in both halves of the window on their own
+            locked = f is not None and f.T is not None
+            new_lag = (
+                abs(m.lag_s) > c.gate_sigmas * math.hypot(sig_pred, max(m.sigma_s, c.envelope_sigma_floor_s))
+                if locked
+                else m.prominence >= c.acquire_prominence
+            )
             if (
                 m.informative
                 and c.acquire_split
-                and (f is None or f.T is None)
-                and m.prominence >= c.acquire_prominence
+                and new_lag
                 and not _halves_agree(cell_lag, ref_cells, cand[::k], M // k, m.lag_s, 0.5 / partner.meta.rate_hz)
             ):
                 m = dataclasses.replace(m, informative=False, reason="split")
@@ -624,17 +636,27 @@ class SyncEngine:
             if m.prominence < c.acquire_prominence:
                 st.last_reason = "acquiring"
                 return
-            st.acquire.append((T_mid, z, sigma))
+            # a window's new data is measured at its end: while the first windows still grow, their middles
+            # advance half as fast. For a sensor on a camera's cells, whose windows' halves already agreed on their
+            # own, the span counts that new data. Other pairs keep the middles: an audio pair then locked on
+            # growing windows, and their GCC-PHAT lags (30 us each, middles 0.25 s apart) gave the smoother a
+            # spurious rate of 70 ppm (test_silence_falls_back_to_clock_and_confidence_says_so)
+            T_acq = T_end if cells and c.acquire_split else T_mid
+            st.acquire.append((T_acq, z, sigma))
             # the span scales with the window: the same fraction of new data (an 8 s window needs 4 s); across
             # modalities without a matched feature (video motion vs audio onsets: fewer shared events, different
             # shapes) the agreeing windows must not overlap at all
             span_needed = c.acquire_span_s * window_s / c.window_s
+            if cells and c.acquire_split:
+                # each window's halves already agreed on their own: its evidence is independent of the other
+                # windows' overlap, so the plain span does (scaled, an 8 s window waited 4 s for new data)
+                span_needed = c.acquire_span_s
             if st.meta.modality != partner.meta.modality and not kinetic:
                 span_needed = max(span_needed, window_s)
-            st.acquire = [a for a in st.acquire if a[0] >= T_mid - span_needed - window_s]
+            st.acquire = [a for a in st.acquire if a[0] >= T_acq - span_needed - window_s]
             tol = max(3.0 * sigma, c.acquire_tolerance_s)
             agree = [a for a in st.acquire if abs(a[1] - z) <= max(tol, 3.0 * a[2])]
-            if len(agree) < c.acquire_hops or T_mid - agree[0][0] < span_needed:
+            if len(agree) < c.acquire_hops or T_acq - agree[0][0] < span_needed:
                 st.last_reason = "acquiring"
                 return
             st.acquire.clear()
