@@ -372,7 +372,14 @@ def feature_lags(args, rig: RigConfig) -> None:
         m = ch.meta
         if ch.stream not in ext:
             ext[ch.stream] = envelope_extractor(
-                m.modality, m.rate_hz, tuple(m.shape), units=m.units, kinetic=m.modality != "audio"
+                m.modality,
+                m.rate_hz,
+                tuple(m.shape),
+                units=m.units,
+                kinetic=m.modality != "audio",
+                motion_baseline_frames=args.feature_overrides.get(
+                    "motion_baseline_frames", FeatureConfig().motion_baseline_frames
+                ),
             )
         fr = ext[ch.stream].push(ch.t_dev_s, ch.samples)
         if len(fr):

@@ -194,3 +194,30 @@ def test_sensor_is_aligned_to_the_fastest_camera_unless_told_otherwise():
         dataclasses.replace(EngineConfig(), content=dataclasses.replace(ContentConfig(), sensor_to_video=False))
     )
     assert off.partner_of(off.streams["imu"]) == "mic"
+
+
+def test_raw_video_activity_on_consecutive_frames_kinetic_on_the_motion_baseline(rng):
+    """A camera sending frames: the activity envelope (compared with audio) from consecutive frames, the kinetic
+    envelope and its cells (compared with sensors) from frames `motion_baseline_frames` apart, chunk by chunk
+    as on the whole recording; a camera sending motion vectors has one envelope for both."""
+    from warpsync.features import motion_activity
+
+    stage = EngineStage(EngineConfig(), CollectorRegistry())
+    mv = StreamMeta("cam", "video", 30.0, (24, 32), "u1")
+    stage.open(mv, HOST0)
+    frames = rng.integers(0, 255, (40, 24, 32)).astype(np.uint8)
+    for k in range(0, 40, 4):
+        stage.samples(mv, Samples("cam", k, 50.0 + k / 30, HOST0 + (k + 4) / 30 + 0.002, frames[k : k + 4]))
+    st = stage.engine.streams["cam"]
+    one = motion_activity(frames, 30.0, t0_s=50.0)
+    two = motion_activity(frames, 30.0, t0_s=50.0, kinetic=True, cells=True, baseline_frames=2)
+    assert EngineConfig().features.motion_baseline_frames == 2
+    np.testing.assert_allclose(st.env.times, one.times_s)
+    np.testing.assert_allclose(st.env.values, one.values)
+    np.testing.assert_allclose(st.kin.times, two.times_s)
+    np.testing.assert_allclose(st.kin.values, two.values[:, 1])
+    np.testing.assert_allclose(st.cells.values, two.values[:, 2:])
+    # motion vectors: the stream's own description, no second extractor
+    mm = StreamMeta("vec", "video", 30.0, (16,), "f4", "motion")
+    stage.open(mm, HOST0)
+    assert stage.engine.streams["vec"].activity is None and st.activity is not None

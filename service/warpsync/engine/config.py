@@ -143,10 +143,11 @@ class FeatureConfig:
     """Gaussian smoothing (sigma) applied to every envelope on the common grid before alignment, seconds
     (default 0.004)."""
     motion_baseline_frames: int = 2
-    """Motion energy of raw video frames is taken between frames this far apart (``mean |f_k - f_{k-B}|`` per
-    cell): a small, slow object's motion stands B times as high above sensor noise, at B frames of time
-    resolution; a sensor aligned to the camera is smoothed to match (default 2; 1 is plain frame differences).
-    Streams sending motion vectors (``units`` = motion) are not affected."""
+    """The kinetic envelope of raw video frames (what a sensor aligned to the camera is compared with) is taken
+    from motion energy between frames this far apart (``mean |f_k - f_{k-B}|`` per cell): a small, slow object's
+    motion stands B times as high above sensor noise, at B frames of time resolution; the sensor is smoothed to
+    match (default 2; 1 is plain frame differences). The activity envelope (compared with audio) stays on
+    consecutive frames; streams sending motion vectors (``units`` = motion) are not affected."""
 
     def __post_init__(self) -> None:
         if self.motion_baseline_frames < 1:

@@ -74,7 +74,6 @@ def _activity(rec: Recording, cfg: EngineConfig) -> Frames:
         tuple(rec.data.shape[1:]),
         audio_hop_ms=cfg.features.audio_hop_ms,
         sensor_highpass_hz=min(cfg.features.sensor_highpass_hz, 0.45 * rec.rate_hz),
-        motion_baseline_frames=cfg.features.motion_baseline_frames,
     )
     return ext.push(0.0, rec.data)
 

@@ -91,6 +91,11 @@ class StreamState:
     session: str
     clock: ClockModel
     extractor: SegmentedExtractor | None
+    activity: SegmentedExtractor | None = None
+    """Raw video with a motion baseline of more than one frame: the activity envelope (what audio onsets are
+    compared with) from consecutive frames, by its own extractor; the baseline is for the kinetic envelope and
+    its cells (what sensors are compared with). Smoother two-frame activity let chance correlations with the room
+    microphone lock cameras up to 160 ms off."""
     env: TimedBuffer = field(default_factory=TimedBuffer)
     kin: TimedBuffer | None = None
     """Kinetic envelope (video: change of motion energy; sensor: acceleration magnitude), for video-sensor pairs."""
@@ -222,6 +227,8 @@ class SyncEngine:
         )
         if ext is not None and meta.modality in KINETIC_MODALITIES:
             st.kin = TimedBuffer()
+        if ext is not None and self._motion_frames(st) > 1:
+            st.activity = envelope_extractor(meta.modality, meta.rate_hz, tuple(meta.shape), units=meta.units)
         if meta.modality == "audio" and meta.rate_hz > 0:
             st.raw_factor = max(1, math.ceil(meta.rate_hz / RAW_RATE_MAX_HZ))
             st.raw_rate_hz = meta.rate_hz / st.raw_factor
@@ -290,10 +297,12 @@ class SyncEngine:
         if st.extractor is not None:
             try:
                 fr = st.extractor.push(t_dev_s, data)
+                act = st.activity.push(t_dev_s, data) if st.activity is not None else None
             except AlignmentError as exc:
                 # data the features cannot use (e.g. frames smaller than the motion grid): clock sync only
                 log.warning("stream %s: no content features (%s); it is synchronized by its clock only", st.name, exc)
                 st.extractor = None
+                st.activity = None
                 st.env.clear()
                 st.kin = None
                 st.cells = None
@@ -308,12 +317,18 @@ class SyncEngine:
                             st.kin.trim_before(fr.times_s[-1] - self.cfg.content.history_s)
                     if fr.values.shape[1] > 2:
                         self._add_cells(st, fr.times_s, fr.values[:, 2:])
-                st.env.append(fr.times_s, vals)
-                if st.env.first_time < fr.times_s[-1] - 1.1 * self.cfg.content.history_s:
-                    st.env.trim_before(fr.times_s[-1] - self.cfg.content.history_s)
+                if act is None:
+                    self._add_env(st, fr.times_s, vals)
+            if act is not None and len(act):
+                self._add_env(st, act.times_s, act.values)
         if st.raw is not None:
             self._add_raw(st, t_dev_s, data)
         return event
+
+    def _add_env(self, st: StreamState, times: np.ndarray, values: np.ndarray) -> None:
+        st.env.append(times, values)
+        if st.env.first_time < times[-1] - 1.1 * self.cfg.content.history_s:
+            st.env.trim_before(times[-1] - self.cfg.content.history_s)
 
     def _add_cells(self, st: StreamState, times: np.ndarray, cells: np.ndarray) -> None:
         if st.cells is None:
@@ -339,6 +354,8 @@ class SyncEngine:
             st.raw_next_t = math.nan
         if st.extractor is not None:
             st.extractor.reset()
+        if st.activity is not None:
+            st.activity.reset()
 
     def _add_raw(self, st: StreamState, t_dev_s: float, data: np.ndarray) -> None:
         y = to_float_mono(data)

@@ -8,7 +8,8 @@ Input is ``(n, *shape)`` per frame: raw frames ``(h, w)`` or ``(h, w, c)`` (any 
   a small object moving a fraction of a pixel per frame changes its pixels by a grey level or two, about what
   sensor noise and 8-bit quantization change every pixel by; over B frames it moves B times as far while the
   noise of one difference stays the same, so its motion stands B times as high above the noise, at the cost of
-  B frames of time resolution (the engine uses B = 2: `[engine.features] motion_baseline_frames`);
+  B frames of time resolution (the engine uses B = 2 for the kinetic envelope it compares with sensors,
+  `[engine.features] motion_baseline_frames`, and B = 1 for the activity it compares with audio);
 * vectors are taken as the per-frame description itself (already motion-like), stamped at the frame time;
   except when they are declared frame differences (``difference_vectors``, a stream whose ``units`` are
   ``motion``: vector k is the motion between frames k-1 and k, as a camera computing motion energy sends it),
