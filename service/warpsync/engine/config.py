@@ -96,7 +96,8 @@ class ContentConfig:
     gate_sigmas: float = 6.0
     """Innovations beyond this many predicted standard deviations are outliers (default 6)."""
     relock_hops: int = 3
-    """Consecutive consistent outliers after which the smoother re-locks on them (default 3)."""
+    """Consecutive consistent outliers after which the smoother re-locks on them, at least (default 3); the engine
+    asks for as many as span `acquire_span_s` (5 at the default hop), and more for longer windows."""
     rate_prior_ppm: float = 20.0
     """Prior spread of the drift the content smoother must find on top of the clock model's, ppm (default 20;
     the offline API, which has no clock model, uses 500)."""

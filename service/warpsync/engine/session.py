@@ -678,8 +678,12 @@ class SyncEngine:
                 return
             st.acquire.clear()
             z = float(np.median([a[1] for a in agree]))
-        # re-locking needs as much new data as the first lock: longer windows overlap more between hops
-        f.relock_hops = max(c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s))
+        # re-locking needs as much new data as the first lock: longer windows overlap more between hops, and
+        # consecutive outliers must span `acquire_span_s` at least (3 hops of a 4 s audio window share most of
+        # their data: one loud event re-locked a microphone 13 ms off on seed 14 of the default rig)
+        f.relock_hops = max(
+            c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s), math.ceil(c.acquire_span_s / c.hop_s) + 1
+        )
         accepted = f.update(T_mid, z, sigma)
         if accepted:
             st.last_accept_T = T_end
