@@ -665,8 +665,8 @@ class SyncEngine:
             # shapes) the agreeing windows must not overlap at all
             span_needed = c.acquire_span_s * window_s / c.window_s
             if cells and c.acquire_split:
-                # each window's halves already agreed on their own: its evidence is independent of the other
-                # windows' overlap, so the plain span does (scaled, an 8 s window waited 4 s for new data)
+                # each window's halves already agreed on their own, so the windows' overlap no longer makes their
+                # agreement weak evidence: 2 s of new data do, where the scaled span waited 4 s
                 span_needed = c.acquire_span_s
             if st.meta.modality != partner.meta.modality and not kinetic:
                 span_needed = max(span_needed, window_s)
