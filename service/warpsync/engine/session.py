@@ -693,8 +693,8 @@ class SyncEngine:
             st.last_reason = "outlier"
 
     def _motion_frames(self, st: StreamState) -> int:
-        """How many frame intervals a camera's motion energy spans: the configured baseline for raw frames,
-        one for streams that send motion vectors or embeddings."""
+        """How many frame intervals the motion energy behind a camera's kinetic envelope spans: the configured
+        baseline for raw frames, one for streams that send motion vectors or embeddings."""
         raw = st.meta.modality == "video" and len(st.meta.shape) >= 2
         return self.cfg.features.motion_baseline_frames if raw else 1
 
