@@ -371,15 +371,9 @@ def feature_lags(args, rig: RigConfig) -> None:
             continue
         m = ch.meta
         if ch.stream not in ext:
+            # consecutive-frame motion energy: what the engine compares with audio
             ext[ch.stream] = envelope_extractor(
-                m.modality,
-                m.rate_hz,
-                tuple(m.shape),
-                units=m.units,
-                kinetic=m.modality != "audio",
-                motion_baseline_frames=args.feature_overrides.get(
-                    "motion_baseline_frames", FeatureConfig().motion_baseline_frames
-                ),
+                m.modality, m.rate_hz, tuple(m.shape), units=m.units, kinetic=m.modality != "audio"
             )
         fr = ext[ch.stream].push(ch.t_dev_s, ch.samples)
         if len(fr):

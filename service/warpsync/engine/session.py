@@ -658,13 +658,14 @@ class SyncEngine:
             # own, the span counts that new data. Other pairs keep the middles: an audio pair then locked on
             # growing windows, and their GCC-PHAT lags (30 us each, middles 0.25 s apart) gave the smoother a
             # spurious rate of 70 ppm (test_silence_falls_back_to_clock_and_confidence_says_so)
-            T_acq = T_end if cells and c.acquire_split else T_mid
+            split_tested = cells and c.acquire_split
+            T_acq = T_end if split_tested else T_mid
             st.acquire.append((T_acq, z, sigma))
             # the span scales with the window: the same fraction of new data (an 8 s window needs 4 s); across
             # modalities without a matched feature (video motion vs audio onsets: fewer shared events, different
             # shapes) the agreeing windows must not overlap at all
             span_needed = c.acquire_span_s * window_s / c.window_s
-            if cells and c.acquire_split:
+            if split_tested:
                 # each window's halves already agreed on their own, so the windows' overlap no longer makes their
                 # agreement weak evidence: 2 s of new data do, where the scaled span waited 4 s
                 span_needed = c.acquire_span_s

@@ -33,21 +33,28 @@ def camera_basis(cam: CameraConfig) -> tuple[np.ndarray, np.ndarray, float]:
     return pos, np.stack([right, up, f]), 0.9 * cam.width
 
 
-def project(cam: CameraConfig, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixel coordinates ``u`` (column), ``v`` (row) and depth ``z`` (m, clamped at `MIN_DEPTH_M`) of scene
-    points ``(..., 3)`` in `cam`."""
+def _camera_coords(cam: CameraConfig, points: np.ndarray) -> tuple[np.ndarray, float]:
+    """Scene points ``(..., 3)`` in `cam`'s right/up/forward coordinates (m), and its focal length (px)."""
     pos, basis, focal = camera_basis(cam)
-    d = (np.asarray(points, dtype=np.float64) - pos) @ basis.T
+    return (np.asarray(points, dtype=np.float64) - pos) @ basis.T, focal
+
+
+def _pixels(cam: CameraConfig, d: np.ndarray, focal: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     z = np.maximum(d[..., 2], MIN_DEPTH_M)
     return cam.width / 2 + focal * d[..., 0] / z, cam.height / 2 - focal * d[..., 1] / z, z
 
 
+def project(cam: CameraConfig, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel coordinates ``u`` (column), ``v`` (row) and depth ``z`` (m, clamped at `MIN_DEPTH_M`) of scene
+    points ``(..., 3)`` in `cam`."""
+    return _pixels(cam, *_camera_coords(cam, points))
+
+
 def in_frame(cam: CameraConfig, points: np.ndarray) -> np.ndarray:
     """Whether scene points ``(..., 3)`` are in front of `cam` and project inside its frame."""
-    pos, basis, _ = camera_basis(cam)
-    depth = (np.asarray(points, dtype=np.float64) - pos) @ basis.T
-    u, v, _ = project(cam, points)
-    return (depth[..., 2] > MIN_DEPTH_M) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+    d, focal = _camera_coords(cam, points)
+    u, v, _ = _pixels(cam, d, focal)
+    return (d[..., 2] > MIN_DEPTH_M) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
 
 
 def seen_kicks(
