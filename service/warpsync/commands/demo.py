@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import math
-import signal
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import Any, Callable
 import zmq
 
 from .serve import add_service_flags, effective_config
+from .signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +112,7 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
             service.ready.set()
             stop.set()
 
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop_on_signals(stop)
     th = threading.Thread(target=serve, name="service", daemon=True)
     th.start()
     service.ready.wait()

@@ -12,7 +12,6 @@ import argparse
 import csv
 import math
 import re
-import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from warpsync_client.protocol import DTYPES, MODALITIES, dtype_code
 
 from .. import config
 from ..errors import WarpsyncError
+from .signals import restore_signals, stop_on_signals
 
 SOUND_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff"}
 TIME_COLUMNS = ("t_s", "time_s", "t", "time", "timestamp")
@@ -252,7 +252,7 @@ def _run(args: argparse.Namespace) -> int:
     endpoint = args.endpoint or config.load(args.config).control.endpoint
     endpoint = resolve_endpoint(endpoint, "tcp://127.0.0.1:0")
     stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = stop_on_signals(stop)
     try:
         t_start_host = time.time()
         if args.t0 is not None:
@@ -294,8 +294,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         return 0
     finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+        restore_signals(previous)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 
+from .signals import stop_on_signals
 from .simulate import DEFAULT_PUBLISH
 
 
@@ -19,8 +19,7 @@ def _run(args: argparse.Namespace) -> int:
     truth = Truth.read(args.truth)
     scorer = Scorer(truth)  # validates anchor/partners before subscribing
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     collector = EventCollector(args.publish).start()
     print(
         f"warpsync score: scoring events from {args.publish} against {args.truth}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 import threading
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     if truth_path is not None and not truth_path.parent.exists():
         raise ConfigError(f"--truth {truth_path}: directory {truth_path.parent} does not exist")
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop_on_signals(stop)
     live = _LivePrinter(args.live_every) if args.score and args.live_every > 0 else None
     collector = EventCollector(args.publish, on_event=live).start() if args.score else None
     send_log = SendLog() if args.score else None

@@ -13,7 +13,6 @@ import argparse
 import json
 import math
 import os
-import signal
 import sys
 import threading
 import time
@@ -26,6 +25,7 @@ from warpsync_client.subscriber import Event
 
 from .. import config
 from ..errors import WarpsyncError
+from .signals import restore_signals, stop_on_signals
 
 
 def jsonable(value: Any) -> Any:
@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     endpoint = args.endpoint or config.load(args.config).publish.endpoint
     endpoint = resolve_endpoint(endpoint, "tcp://127.0.0.1:0")
     stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = stop_on_signals(stop)
     deadline = None if args.duration_s is None else time.monotonic() + args.duration_s
     shown = 0
     try:
@@ -102,8 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `warpsync sub | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+        restore_signals(previous)
     return 0
 
 
