@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from warpsync.commands.signals import restore_signals, stop_on_signals
+from warpsync.commands._signals import restore_signals, stop_on_signals
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import zmq
 
+from ._signals import stop_on_signals
 from .serve import add_service_flags, effective_config
-from .signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 

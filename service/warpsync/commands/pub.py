@@ -25,7 +25,7 @@ from warpsync_client.protocol import DTYPES, MODALITIES, dtype_code
 
 from .. import config
 from ..errors import WarpsyncError
-from .signals import restore_signals, stop_on_signals
+from ._signals import restore_signals, stop_on_signals
 
 SOUND_SUFFIXES = {".wav", ".flac", ".ogg", ".aif", ".aiff"}
 TIME_COLUMNS = ("t_s", "time_s", "t", "time", "timestamp")

@@ -7,7 +7,7 @@ import json
 import sys
 import threading
 
-from .signals import stop_on_signals
+from ._signals import stop_on_signals
 from .simulate import DEFAULT_PUBLISH
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .signals import stop_on_signals
+from ._signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from warpsync_client.subscriber import Event
 
 from .. import config
 from ..errors import WarpsyncError
-from .signals import restore_signals, stop_on_signals
+from ._signals import restore_signals, stop_on_signals
 
 
 def jsonable(value: Any) -> Any:
