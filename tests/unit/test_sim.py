@@ -15,6 +15,7 @@ from warpsync.sim import (
     CameraConfig,
     ClockConfig,
     ImuConfig,
+    LatencyStepConfig,
     MicConfig,
     NetworkConfig,
     RigConfig,
@@ -56,6 +57,7 @@ def _quiet_rig(**kw) -> RigConfig:
                 network=NetworkConfig(restart_at_s=2.0, restart_gap_s=0.5, restart_clock_step_s=0.25),
             ),
         ),
+        latency_steps=(LatencyStepConfig("cam.mic", 4.0, 0.011), LatencyStepConfig("room", 1.5, 0.004)),
     )
     base.update(kw)
     return RigConfig(**base)
@@ -192,6 +194,42 @@ def test_truth_offsets_drift_and_jump_are_what_was_configured():
     chunks = _by_stream(sim.chunks())["cam"]
     steps = np.diff([c.t_dev_s for c in chunks])
     assert steps.min() == pytest.approx(-0.8 + 1 / 30, abs=1e-6)
+
+
+def test_a_latency_step_moves_what_samples_sense_not_their_timestamps():
+    """A capture latency change: the truth's mapping steps, the timestamps and arrivals do not (clock sync cannot
+    see it); the samples are checked against the scene through the truth in the test above."""
+    steps = (LatencyStepConfig("room", 2.0, 0.03), LatencyStepConfig("imu", 1.0, -0.004))
+    rig = _quiet_rig(latency_steps=steps)
+    sim = Simulator(rig)
+    truth = sim.truth
+    chunks = _by_stream(sim.chunks())
+    for sid, at, step in (("room", 2.0, 0.03), ("imu", 1.0, -0.004)):
+        st = truth.stream(sid)
+        ((t_step, size),) = st.latency_steps
+        assert size == step and at - st.delay_s - 0.03 <= t_step < at - st.delay_s + 0.03
+        assert ("latency", t_step) in truth.events_s(sid)
+        k = 1 + st.drift_ppm * 1e-6
+        # the sample sensing scene time s after the step is stamped `step` later than before it (plus the drift)
+        jump = truth.offset_at(sid, t_step + 0.1) - truth.offset_at(sid, t_step - 0.1)
+        assert jump == pytest.approx(k * step + (k - 1) * 0.2, abs=1e-9)
+        period = np.diff([c.t_dev_s for c in chunks[sid] if not c.restarted and c.t_dev_s < st.dev_time(1.9)])
+        assert np.ptp(period) < 1e-9  # no step in the timestamps
+    room = chunks["room"]
+    arrivals = np.array([c.arrival_s for c in room])
+    stamped = np.array([c.t_dev_s for c in room])
+    # arrival minus device time stays within the network's jitter across the step
+    lag = arrivals - stamped / (1 - 120e-6)
+    assert np.ptp(lag) < 0.1
+    assert np.median(lag[stamped < truth.stream("room").dev_time(1.9)]) == pytest.approx(
+        np.median(lag[stamped > truth.stream("room").dev_time(2.2)]), abs=0.002
+    )
+    with pytest.raises(ValueError, match="not a stream of the rig"):
+        _quiet_rig(latency_steps=(LatencyStepConfig("nope", 1.0, 0.01),))
+    with pytest.raises(ValueError, match="more than one latency step"):
+        _quiet_rig(latency_steps=steps + (LatencyStepConfig("room", 3.0, 0.01),))
+    with pytest.raises(ValueError, match="latencies"):
+        _quiet_rig(latency_steps=(LatencyStepConfig("imu", 1.0, -1.0),))
 
 
 def test_restart_loses_the_gap_keeps_seq_and_flags_the_first_chunk_back():

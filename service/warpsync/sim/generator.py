@@ -75,6 +75,7 @@ class _Stream:
         render: Renderer,
         t0_host_s: float,
         obj: int | None = None,
+        latency_step: tuple[float, float] | None = None,
     ) -> None:
         self.idx = idx
         self.meta = meta
@@ -111,6 +112,13 @@ class _Stream:
         if clock.jump_at_s is not None and clock.jump_s:
             self.k_jump = self._first_chunk_at(clock.jump_at_s)
             steps.append((self.k_jump, clock.jump_s))
+        # a latency step (at_s, step_s): from chunk k_lat on, samples sense the scene step_s earlier; their
+        # timestamps and arrivals go on as before, so in the truth it is a step of the mapping like a clock step
+        self.k_lat: int | None = None
+        self.lat_step = 0.0
+        if latency_step is not None and latency_step[1]:
+            self.k_lat = self._first_chunk_at(latency_step[0])
+            self.lat_step = float(latency_step[1])
         self.steps = sorted(steps)
         self.obj = obj
 
@@ -120,7 +128,14 @@ class _Stream:
 
     def s(self, k: float) -> float:
         """Scene time sample k sensed."""
-        return self.start + k / self.eff_rate
+        return float(self.sensed(np.asarray(float(k))))
+
+    def sensed(self, k: np.ndarray) -> np.ndarray:
+        """Scene times samples ``k`` sensed (a latency step moves those from `k_lat` on back in scene time)."""
+        s = self.start + k / self.eff_rate
+        if self.k_lat is not None:
+            s = s - self.lat_step * (k >= self.k_lat)
+        return s
 
     def _first_chunk_at(self, t: float) -> int:
         """First chunk start (on the grid actually sent) stamped at or after true time t."""
@@ -144,7 +159,11 @@ class _Stream:
         segs: list[tuple[float, float]] = [(-math.inf, 0.0)]
         total = 0.0
         half = 0.5 / self.eff_rate  # segment edges sit half a sample before the first stepped sample
-        for kk, v in self.steps:
+        steps = list(self.steps)
+        if self.k_lat is not None:
+            # t_dev = offset + k_rate (s + delay + step) for the samples sensing s after the step
+            steps = sorted(steps + [(self.k_lat, self.k_rate * self.lat_step)])
+        for kk, v in steps:
             total += v
             segs.append((self.s(kk) - half, total))
         jumps = []
@@ -166,6 +185,7 @@ class _Stream:
             segments=tuple(segs),
             jumps=tuple(sorted(jumps)),
             restarts=restarts,
+            latency_steps=((self.s(self.k_lat), self.lat_step),) if self.k_lat is not None else (),
             object=self.obj,
             device=str(self.meta.meta.get("sim", "")),
         )
@@ -197,8 +217,13 @@ class _Stream:
                     continue
                 break
             idx = self.k + np.arange(m * n)
-            s = self.start + idx / self.eff_rate
-            data = self.render(s, self.noise_rng)
+            s = self.sensed(idx)
+            if self.k_lat is not None and idx[0] < self.k_lat <= idx[-1]:
+                # render each side of a latency step on its own uniform grid (the fast sinusoid path)
+                cut = self.k_lat - self.k
+                data = np.concatenate([self.render(s[:cut], self.noise_rng), self.render(s[cut:], self.noise_rng)])
+            else:
+                data = self.render(s, self.noise_rng)
             for j in range(m):
                 k = self.k + j * n
                 seq = self.seq
@@ -311,7 +336,10 @@ class Simulator:
         streams: list[_Stream] = []
         seed = rig.seed
 
+        lat_steps = {ls.stream: (ls.at_s, ls.step_s) for ls in rig.latency_steps}
+
         def add(meta: StreamMeta, **kw) -> None:
+            kw["latency_step"] = lat_steps.get(meta.stream)
             streams.append(_Stream(len(streams), seed, meta, t0_host_s=self.t0_host_s, **kw))
 
         for cam in rig.cameras:

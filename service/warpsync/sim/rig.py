@@ -233,6 +233,24 @@ class SceneConfig:
 
 
 @dataclass(frozen=True)
+class LatencyStepConfig:
+    """A change of one stream's capture latency mid-run (a camera re-buffering, a Bluetooth microphone changing
+    its codec buffer): from then on its samples sense the scene `step_s` earlier than their timestamps say, with
+    no step in the timestamps or in the arrival times. Clock sync cannot see it; content sync must."""
+
+    stream: str
+    """Stream id (e.g. ``cam1.mic``)."""
+    at_s: float
+    """Scene time of the change, seconds (it takes effect at the first chunk stamped from then on)."""
+    step_s: float
+    """Added to the stream's capture latency, seconds (negative: less latency)."""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.at_s) and self.at_s >= 0 and math.isfinite(self.step_s)):
+            raise ValueError("latency step at_s must be a finite time >= 0 and step_s finite")
+
+
+@dataclass(frozen=True)
 class RigConfig:
     """A whole rig: the scene and its devices."""
 
@@ -250,6 +268,8 @@ class RigConfig:
     """Room microphones."""
     imus: tuple[ImuConfig, ...] = ()
     """Accelerometers."""
+    latency_steps: tuple[LatencyStepConfig, ...] = ()
+    """Capture latency changes, at most one per stream."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.duration_s) and self.duration_s > 0):
@@ -264,6 +284,18 @@ class RigConfig:
                 raise ValueError(f"imu {imu.name!r} is on object {imu.object} but the scene has {self.scene.objects}")
         if not names:
             raise ValueError("a rig needs at least one camera, microphone or IMU")
+        latency = {c.name: c.latency_s for c in self.cameras}
+        latency |= {f"{c.name}.mic": c.mic_latency_s for c in self.cameras if c.mic}
+        latency |= {m.name: m.latency_s for m in self.mics} | {i.name: i.latency_s for i in self.imus}
+        stepped = [ls.stream for ls in self.latency_steps]
+        for ls in self.latency_steps:
+            if ls.stream not in latency:
+                raise ValueError(
+                    f"latency step on {ls.stream!r}, which is not a stream of the rig ({', '.join(names)})"
+                )
+            if stepped.count(ls.stream) > 1:
+                raise ValueError(f"stream {ls.stream!r} has more than one latency step")
+            _check_latency(latency[ls.stream] + ls.step_s)
 
 
 def _check_rate(name: str, v: float) -> None:

@@ -50,6 +50,9 @@ class StreamTruth:
     """(scene time s of the first sample stamped with the step, step s): clock jumps."""
     restarts: tuple[tuple[float, float], ...] = ()
     """(scene time s the publisher went down, scene time s of the first sample sent after it came back)."""
+    latency_steps: tuple[tuple[float, float], ...] = ()
+    """(scene time s sensed by the first sample after the change, change s): capture latency changes, which the
+    segments already contain (a step of the mapping that timestamps do not show)."""
     object: int | None = None
     """IMUs: the scene object they are attached to."""
     device: str = ""
@@ -126,9 +129,11 @@ class Truth:
         return (k - 1.0) * 1e6
 
     def events_s(self, sid: str) -> list[tuple[str, float]]:
-        """Disruptions of ``sid`` on scene time: ``("jump", t)`` and ``("restart", t_back)``, sorted."""
+        """Disruptions of ``sid`` on scene time: ``("jump", t)``, ``("restart", t_back)`` and ``("latency", t)``,
+        sorted."""
         st = self.stream(sid)
         ev = [("jump", t) for t, _ in st.jumps] + [("restart", back) for _, back in st.restarts]
+        ev += [("latency", t) for t, _ in st.latency_steps]
         return sorted(ev, key=lambda e: e[1])
 
     # ------------------------------------------------------------------------------------ json
@@ -179,6 +184,7 @@ class Truth:
                     segments=segs,
                     jumps=tuple((float(a), float(b)) for a, b in s.get("jumps", ())),
                     restarts=tuple((float(a), float(b)) for a, b in s.get("restarts", ())),
+                    latency_steps=tuple((float(a), float(b)) for a, b in s.get("latency_steps", ())),
                     object=s.get("object"),
                     device=str(s.get("device", "")),
                 )
