@@ -19,7 +19,16 @@ from warpsync.engine.config import ContentConfig, EngineConfig, FeatureConfig, S
 from warpsync.engine.stage import EngineStage
 from warpsync.sim import load_rig
 from warpsync.sim.generator import Simulator
-from warpsync.sim.rig import CameraConfig, ClockConfig, ImuConfig, MicConfig, NetworkConfig, RigConfig, SceneConfig
+from warpsync.sim.rig import (
+    CameraConfig,
+    ClockConfig,
+    ImuConfig,
+    LatencyStepConfig,
+    MicConfig,
+    NetworkConfig,
+    RigConfig,
+    SceneConfig,
+)
 from warpsync.stage import Samples
 
 T0_HOST = 1_700_000_000.0
@@ -262,3 +271,25 @@ def test_relock_needs_as_much_new_data_as_a_first_lock():
     card = scorer.scorecard()
     assert card.streams["cam1.mic"].partner == "room"
     assert card.streams["cam1.mic"].p95_s < 1e-3
+
+
+def test_a_latency_change_beyond_the_locked_search_relocks():
+    """cam0's microphone gains 60 ms of capture latency at 12 s: no step in its timestamps or arrivals, so clock
+    sync cannot see it, and 60 ms is three times the locked search (20 ms). Windows around the lock then find
+    nothing (`low_corr`, `edge`), the same windows searched as widely as for a first lock find the new lag, and
+    consecutive ones re-lock: within 1 ms again from 8 s after the change. Without the wider search it stays
+    60 ms off for good (the failure the test exists for)."""
+    at = 12.0
+    rig = dataclasses.replace(rig_for(2, 28.0), latency_steps=(LatencyStepConfig("cam0.mic", at, 0.06),))
+    for audit in (False, True):
+        _truth, out, _, _ = run(rig, EngineConfig(content=ContentConfig(audit_search=audit)))
+        before = np.array([abs(r["err"]) for r in out["cam0.mic"] if 8.0 <= r["t"] < at])
+        after = np.array([abs(r["err"]) for r in out["cam0.mic"] if r["t"] >= at + 8.0])
+        assert len(before) > 5 and len(after) > 10
+        assert np.percentile(before, 95) <= 1e-3  # locked before the change
+        if audit:
+            assert np.percentile(after, 95) <= 1e-3, f"p95 {np.percentile(after, 95) * 1e3:.3f} ms after the change"
+        else:
+            assert np.median(after) > 0.05
+    # the other microphone is untouched
+    assert np.percentile([abs(r["err"]) for r in out["cam1.mic"] if r["t"] >= 8.0], 95) <= 1e-3

@@ -83,6 +83,12 @@ class ContentConfig:
     count towards a re-lock) counts only if each half of it, on its own, peaks within half a frame of the whole
     window's lag: windows 4 s apart share half their data, and a few events in that shared half can make them
     agree on a chance lag; the truth shows in both halves (default true)."""
+    audit_search: bool = True
+    """A locked stream whose window finds nothing around its lock while both streams have content (`low_corr`,
+    `edge`, `ambiguous`, `broad`) searches that window again as widely as for a first lock; a lag found there with
+    `acquire_prominence` (and, for a sensor on a camera's cells, in both halves) is an outlier, and `relock_hops`
+    consecutive ones re-lock. Without it a capture latency that changes by more than the locked search (20 ms for
+    audio, a few frames for a sensor on a camera), or a lock that was wrong, is never seen (default true)."""
     min_peakiness: float = 0.0
     """Least ``max / mean`` of both activity envelopes in a window: below it nothing stands out of the noise
     and the window is `no_events`. About 2 for steady noise; the simulator's audio with events reaches only

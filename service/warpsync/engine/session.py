@@ -35,6 +35,7 @@ from .clock import ClockModel
 from .config import EngineConfig, SessionConfig
 from .content import (
     ContentFilter,
+    LagMeasurement,
     TimedBuffer,
     coarse_offset,
     frame_smooth,
@@ -56,6 +57,9 @@ RAW_WINDOW_S = 2.0
 """Length of the raw-audio window refined by GCC-PHAT, seconds."""
 KINETIC_MODALITIES = ("video", "sensor")
 """Modalities that also keep a kinetic envelope (what video and sensors share: velocity changes)."""
+AUDIT_REASONS = ("low_corr", "edge", "ambiguous", "broad")
+"""Why a locked window around the lock can fail while the streams have content: then the search widens
+(`ContentConfig.audit_search`)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,25 @@ class StreamState:
                     return i0 + k, t0 + k / rate
                 return None
         return None
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What one hop aligns: the tails of a stream's and its partner's envelopes, on the reference timeline."""
+
+    st: StreamState
+    partner: StreamState
+    kinetic: bool
+    cells: bool
+    span: float
+    s_t: np.ndarray
+    s_v: np.ndarray
+    p_t: np.ndarray
+    p_v: np.ndarray
+    ts: np.ndarray
+    tp: np.ndarray
+    T_start: float
+    n: int
 
 
 @dataclass
@@ -531,17 +554,6 @@ class SyncEngine:
             # (a confirmed lock is kept through silence: capture latency does not change when the room goes quiet)
             log.info("stream %s: unconfirmed content lock dropped after %.1f s without content", st.name, c.timeout_s)
             f.reset()
-        _, sig_pred = self.correction(st, T_end)
-        if f is None or f.T is None:
-            L = c.prior_latency_s + 5 * max(st.clock.estimate().uncertainty_s, partner.clock.estimate().uncertainty_s)
-        else:
-            L = min(max(c.min_search_s, c.search_sigmas * sig_pred), c.prior_latency_s)
-            if kinetic and st.meta.modality == "sensor" and partner.meta.modality == "video":
-                # at least the main lobe of a velocity change seen by the camera (1 + B frames: the sensor's
-                # frame weighting): narrower, a lock a frame off sees the truth only at the range's edge and
-                # never moves
-                L = max(L, (1 + self._motion_frames(partner)) / partner.meta.rate_hz)
-        M = math.ceil(L / g)
         # a sensor against a camera: the camera's cells weighted by how they correlate with the sensor (it feels
         # one object; the camera sees them all)
         cells = (
@@ -551,73 +563,27 @@ class SyncEngine:
             and partner.cells is not None
             and len(partner.cells) >= 4
         )
-        # the cells are compared on a grid of k steps, about a quarter of the camera's frame period (what the
-        # camera resolves; 16 columns at 1 ms would cost 16 times a plain hop): the search range in whole steps
-        k = max(1, int(0.25 / (partner.meta.rate_hz * g))) if cells else 1
-        M = k * math.ceil(M / k)
-        grid = T_start + g * np.arange(n)
-        gridc = T_start - M * g + g * np.arange(n + 2 * M)
-        sm = self.cfg.features.smooth_s / g
-        gap_p = max(3.0 * _median_step(p_t), 2 * g)
-        gap_s = max(3.0 * _median_step(s_t), 2 * g)
-        ref = resample(tp, p_v, grid, gap_p)
-        cand = resample(ts, s_v, gridc, gap_s)
-        if cells:
-            pc_t, pc_v = _tail(partner.cells, span)
-            tpc = self.to_ref(partner, pc_t)
-            ref_cells = gaussian_smooth_columns(resample(tpc, pc_v, grid[::k], gap_p), sm / k)
-        if kinetic:
-            # the sensor's acceleration magnitude, seen through the camera's frame-difference weighting
-            if st.meta.modality == "sensor":
-                cand = frame_smooth(cand, 1.0 / (partner.meta.rate_hz * g), self._motion_frames(partner))
-            elif partner.meta.modality == "sensor":
-                ref = frame_smooth(ref, 1.0 / (st.meta.rate_hz * g), self._motion_frames(st))
-        ref = gaussian_smooth(ref, sm)
-        cand = gaussian_smooth(cand, sm)
-        if cells:
-            # the candidate was smoothed on the fine grid (frame weighting, Gaussian) before it is decimated
-            cell_lag = functools.partial(
-                measure_lag_cells,
-                grid_s=k * g,
-                max_lag_s=M * g,
-                ridge=c.cell_ridge,
-                min_activity=c.min_activity,
-                min_corr=c.min_corr,
-                min_prominence=c.min_prominence,
-                # a velocity change seen by a camera spans about a frame either side of its middle (the peaks that
-                # locate one are a frame half-wide, 18-20 ms at 60 fps); slow motion (wobble) gives humps of 8 and
-                # more frames that still stand out of the search range: 3 frames tells them apart
-                max_lobe_s=3.0 / partner.meta.rate_hz,
-            )
-            m, w = cell_lag(ref_cells, cand[::k])
-            if m.informative and k > 1:
-                m = self._refine_cells(m, w, tpc, pc_v, grid, gap_p, cand, M, k)
-            # a lag that would start a lock (or count towards a re-lock, being an outlier to the current one) must
-            # show in both halves of the window on their own
-            locked = f is not None and f.T is not None
-            new_lag = (
-                abs(m.lag_s) > c.gate_sigmas * math.hypot(sig_pred, max(m.sigma_s, c.envelope_sigma_floor_s))
-                if locked
-                else m.prominence >= c.acquire_prominence
-            )
-            if (
-                m.informative
-                and c.acquire_split
-                and new_lag
-                and not _halves_agree(cell_lag, ref_cells, cand[::k], M // k, m.lag_s, 0.5 / partner.meta.rate_hz)
-            ):
-                m = dataclasses.replace(m, informative=False, reason="split")
+        w = _Window(st, partner, kinetic, cells, span, s_t, s_v, p_t, p_v, ts, tp, T_start, n)
+        locked = f is not None and f.T is not None
+        _, sig_pred = self.correction(st, T_end)
+        L_prior = c.prior_latency_s + 5 * max(st.clock.estimate().uncertainty_s, partner.clock.estimate().uncertainty_s)
+        if not locked:
+            L = L_prior
         else:
-            m = measure_lag(
-                ref,
-                cand,
-                g,
-                M * g,
-                min_activity=c.min_activity,
-                min_corr=c.min_corr,
-                min_prominence=c.min_prominence,
-                min_peakiness=c.min_peakiness,
-            )
+            L = min(max(c.min_search_s, c.search_sigmas * sig_pred), c.prior_latency_s)
+            if kinetic and st.meta.modality == "sensor" and partner.meta.modality == "video":
+                # at least the main lobe of a velocity change seen by the camera (1 + B frames: the sensor's
+                # frame weighting): narrower, a lock a frame off sees the truth only at the range's edge and
+                # never moves
+                L = max(L, (1 + self._motion_frames(partner)) / partner.meta.rate_hz)
+        m = self._measure(w, L, sig_pred, locked)
+        if locked and c.audit_search and not m.informative and m.reason in AUDIT_REASONS and L < L_prior:
+            # nothing matches around the lock though the streams have content: search as widely as for a first
+            # lock. A lag found there with a first lock's prominence is an outlier; consecutive ones re-lock (a
+            # capture latency that changed by more than the locked search, a lock that was wrong)
+            wide = self._measure(w, L_prior, sig_pred, locked)
+            if wide.informative and wide.prominence >= c.acquire_prominence:
+                m = wide
         T_mid = T_start + 0.5 * (T_end - T_start)
         if not m.informative:
             st.last_reason = m.reason
@@ -692,6 +658,80 @@ class SyncEngine:
             st.last_reason = ""
         else:
             st.last_reason = "outlier"
+
+    def _measure(self, w: _Window, L: float, sig_pred: float, locked: bool) -> LagMeasurement:
+        """One window's lag within +-L seconds of the current mapping."""
+        c = self.cfg.content
+        st, partner, kinetic, cells, T_start, n = w.st, w.partner, w.kinetic, w.cells, w.T_start, w.n
+        g = c.grid_s
+        M = math.ceil(L / g)
+        # the cells are compared on a grid of k steps, about a quarter of the camera's frame period (what the
+        # camera resolves; 16 columns at 1 ms would cost 16 times a plain hop): the search range in whole steps
+        k = max(1, int(0.25 / (partner.meta.rate_hz * g))) if cells else 1
+        M = k * math.ceil(M / k)
+        s_t, s_v, p_t, p_v, ts, tp, span = w.s_t, w.s_v, w.p_t, w.p_v, w.ts, w.tp, w.span
+        grid = T_start + g * np.arange(n)
+        gridc = T_start - M * g + g * np.arange(n + 2 * M)
+        sm = self.cfg.features.smooth_s / g
+        gap_p = max(3.0 * _median_step(p_t), 2 * g)
+        gap_s = max(3.0 * _median_step(s_t), 2 * g)
+        ref = resample(tp, p_v, grid, gap_p)
+        cand = resample(ts, s_v, gridc, gap_s)
+        if cells:
+            pc_t, pc_v = _tail(partner.cells, span)
+            tpc = self.to_ref(partner, pc_t)
+            ref_cells = gaussian_smooth_columns(resample(tpc, pc_v, grid[::k], gap_p), sm / k)
+        if kinetic:
+            # the sensor's acceleration magnitude, seen through the camera's frame-difference weighting
+            if st.meta.modality == "sensor":
+                cand = frame_smooth(cand, 1.0 / (partner.meta.rate_hz * g), self._motion_frames(partner))
+            elif partner.meta.modality == "sensor":
+                ref = frame_smooth(ref, 1.0 / (st.meta.rate_hz * g), self._motion_frames(st))
+        ref = gaussian_smooth(ref, sm)
+        cand = gaussian_smooth(cand, sm)
+        if cells:
+            # the candidate was smoothed on the fine grid (frame weighting, Gaussian) before it is decimated
+            cell_lag = functools.partial(
+                measure_lag_cells,
+                grid_s=k * g,
+                max_lag_s=M * g,
+                ridge=c.cell_ridge,
+                min_activity=c.min_activity,
+                min_corr=c.min_corr,
+                min_prominence=c.min_prominence,
+                # a velocity change seen by a camera spans about a frame either side of its middle (the peaks that
+                # locate one are a frame half-wide, 18-20 ms at 60 fps); slow motion (wobble) gives humps of 8 and
+                # more frames that still stand out of the search range: 3 frames tells them apart
+                max_lobe_s=3.0 / partner.meta.rate_hz,
+            )
+            m, weights = cell_lag(ref_cells, cand[::k])
+            if m.informative and k > 1:
+                m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand, M, k)
+            # a lag that would start a lock (or count towards a re-lock, being an outlier to the current one) must
+            # show in both halves of the window on their own
+            new_lag = (
+                abs(m.lag_s) > c.gate_sigmas * math.hypot(sig_pred, max(m.sigma_s, c.envelope_sigma_floor_s))
+                if locked
+                else m.prominence >= c.acquire_prominence
+            )
+            if (
+                m.informative
+                and c.acquire_split
+                and new_lag
+                and not _halves_agree(cell_lag, ref_cells, cand[::k], M // k, m.lag_s, 0.5 / partner.meta.rate_hz)
+            ):
+                m = dataclasses.replace(m, informative=False, reason="split")
+            return m
+        return measure_lag(
+            ref,
+            cand,
+            g,
+            M * g,
+            min_activity=c.min_activity,
+            min_corr=c.min_corr,
+            min_prominence=c.min_prominence,
+            min_peakiness=c.min_peakiness,
+        )
 
     def _motion_frames(self, st: StreamState) -> int:
         """How many frame intervals the motion energy behind a camera's kinetic envelope spans: the configured
