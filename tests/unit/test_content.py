@@ -323,7 +323,7 @@ def _cells_and_sensor(rng, first, second, lag_steps, n=2000, M=50, d=16, cell=3)
 
 
 def test_halves_agree_only_when_both_halves_carry_the_lag(rng):
-    from warpsync.engine.session import _halves_agree
+    from warpsync.engine.hop import _halves_agree
 
     M = 50
     cell_lag = functools.partial(

@@ -1,0 +1,397 @@
+"""Content sync's hop: one window of a stream aligned with its partner's, and what the smoother does with it.
+
+`ContentHop` is the half of `SyncEngine` that runs every hop for each stream with a content partner: it cuts the
+tails of both envelope histories, maps them onto the reference timeline through the current estimates, measures
+the lag (cross-correlation, per-cell weighting for a sensor on a camera, GCC-PHAT refinement for audio pairs),
+decides acquisition, and feeds the stream's `ContentFilter`. The state it works on (stream buffers, clock
+models, filters) belongs to `SyncEngine` (`engine/session.py`); see that module for the mapping it corrects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .content import (
+    LagMeasurement,
+    TimedBuffer,
+    coarse_offset,
+    frame_smooth,
+    gaussian_smooth,
+    gaussian_smooth_columns,
+    gcc_phat_lag,
+    measure_lag,
+    measure_lag_cells,
+    resample,
+)
+
+if TYPE_CHECKING:
+    from .config import EngineConfig
+    from .session import StreamState
+
+log = logging.getLogger("warpsync.engine.session")
+
+RAW_WINDOW_S = 2.0
+"""Length of the raw-audio window refined by GCC-PHAT, seconds."""
+AUDIT_REASONS = ("low_corr", "edge", "ambiguous", "broad")
+"""Why a locked window around the lock can fail while the streams have content: then the search widens
+(`ContentConfig.audit_search`)."""
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What one hop aligns: the tails of a stream's and its partner's envelopes, on the reference timeline."""
+
+    st: StreamState
+    partner: StreamState
+    kinetic: bool
+    cells: bool
+    span: float
+    s_t: np.ndarray
+    s_v: np.ndarray
+    p_t: np.ndarray
+    p_v: np.ndarray
+    ts: np.ndarray
+    tp: np.ndarray
+    T_start: float
+    n: int
+
+
+class ContentHop:
+    """The content-sync hop of `SyncEngine`, a mixin: it works on the engine's `streams` through its mappings
+    (`to_ref`, `clock_map`, `correction`) and pairings (`partner_of`), all defined in `engine/session.py`."""
+
+    cfg: EngineConfig
+    streams: dict[str, StreamState]
+    record: bool
+
+    def _content_hop(self, st: StreamState) -> None:
+        c = self.cfg.content
+        partner = self.streams.get(self.partner_of(st))
+        if partner is None or partner.extractor is None or len(st.env) < 4 or len(partner.env) < 4:
+            st.last_reason = "no_data"
+            return
+        # video and sensors are compared like with like: change of motion energy vs acceleration magnitude
+        kinetic = st.kin is not None and partner.kin is not None and st.meta.modality != partner.meta.modality
+        s_env = st.kin if kinetic else st.env
+        p_env = partner.kin if kinetic else partner.env
+        if len(s_env) < 4 or len(p_env) < 4:
+            st.last_reason = "no_data"
+            return
+        # fewer shared events per second across modalities (an IMU feels one object, a camera sees all): a longer window
+        window_s = c.kinetic_window_s if kinetic else c.window_s
+        # only the tail of each history takes part: the window, the widest search and a margin
+        span = window_s + 2.0 * c.prior_latency_s + 1.0
+        s_t, s_v = _tail(s_env, span)
+        p_t, p_v = _tail(p_env, span)
+        ts = self.to_ref(st, s_t)
+        tp = self.to_ref(partner, p_t)
+        if ts is None or tp is None:
+            st.last_reason = "no_clock"
+            return
+        T_end = min(ts[-1], tp[-1]) - 3 * self.cfg.features.smooth_s
+        T_start = max(T_end - window_s, ts[0], tp[0])
+        g = c.grid_s
+        n = int((T_end - T_start) / g)
+        if n < int(0.5 * window_s / g):
+            st.last_reason = "no_data"
+            return
+        f = st.filter
+        if (
+            f is not None
+            and f.T is not None
+            and f.updates < c.confirm_updates
+            and T_end - st.last_accept_T > c.timeout_s
+        ):
+            # a lock that never got confirmed and then lost its content was likely a chance one: forget it
+            # (a confirmed lock is kept through silence: capture latency does not change when the room goes quiet)
+            log.info("stream %s: unconfirmed content lock dropped after %.1f s without content", st.name, c.timeout_s)
+            f.reset()
+        # a sensor against a camera: the camera's cells weighted by how they correlate with the sensor (it feels
+        # one object; the camera sees them all)
+        cells = (
+            kinetic
+            and c.cell_weighting
+            and st.meta.modality == "sensor"
+            and partner.cells is not None
+            and len(partner.cells) >= 4
+        )
+        w = _Window(st, partner, kinetic, cells, span, s_t, s_v, p_t, p_v, ts, tp, T_start, n)
+        locked = f is not None and f.T is not None
+        _, sig_pred = self.correction(st, T_end)
+        L_prior = c.prior_latency_s + 5 * max(st.clock.estimate().uncertainty_s, partner.clock.estimate().uncertainty_s)
+        if not locked:
+            L = L_prior
+        else:
+            L = min(max(c.min_search_s, c.search_sigmas * sig_pred), c.prior_latency_s)
+            if kinetic and st.meta.modality == "sensor" and partner.meta.modality == "video":
+                # at least the main lobe of a velocity change seen by the camera (1 + B frames: the sensor's
+                # frame weighting): narrower, a lock a frame off sees the truth only at the range's edge and
+                # never moves
+                L = max(L, (1 + self._motion_frames(partner)) / partner.meta.rate_hz)
+        m = self._measure(w, L, sig_pred, locked)
+        if locked and c.audit_search and not m.informative and m.reason in AUDIT_REASONS and L < L_prior:
+            # nothing matches around the lock though the streams have content: search as widely as for a first
+            # lock. A lag found there with a first lock's prominence is an outlier; consecutive ones re-lock (a
+            # capture latency that changed by more than the locked search, a lock that was wrong)
+            wide = self._measure(w, L_prior, sig_pred, locked)
+            if wide.informative and wide.prominence >= c.acquire_prominence:
+                m = wide
+        T_mid = T_start + 0.5 * (T_end - T_start)
+        if not m.informative:
+            st.last_reason = m.reason
+            if m.reason == "edge" and (f is None or f.T is None) and c.coarse_online:
+                st.edge_count += 1
+                if st.edge_count >= 3:
+                    self._coarse(st, partner)
+            return
+        st.edge_count = 0
+        # an envelope's peak is only as sharp as its features agree in shape: floor its sigma
+        lag, sigma = m.lag_s, max(m.sigma_s, c.envelope_sigma_floor_s)
+        if c.raw_audio_refine and st.raw is not None and partner.raw is not None:
+            r = self._refine_raw(st, partner, T_end, lag, max(3 * sigma, 0.0005))
+            if r is not None:
+                if f.T is not None:
+                    # locked: a GCC peak the smoother would gate out while the envelope agrees with the lock is
+                    # a wrong GCC peak (one loud event can make it persist for a whole window), not news
+                    _, sig_p = self.correction(st, T_mid)
+                    g_out = abs(r[0]) > c.gate_sigmas * math.hypot(sig_p, r[1])
+                    e_in = abs(lag) <= c.gate_sigmas * math.hypot(sig_p, sigma)
+                    if not (g_out and e_in):
+                        lag, sigma = r
+                else:
+                    lag, sigma = r
+        d_now, _ = self.correction(st, T_mid)
+        z = d_now + lag
+        if self.record:
+            st.measurements.append((T_mid, z, sigma))
+        if f.T is None:
+            z = self._acquired(w, m, z, sigma, T_end, T_mid, window_s)
+            if z is None:
+                st.last_reason = "acquiring"
+                return
+        # re-locking needs as much new data as the first lock: longer windows overlap more between hops, and
+        # consecutive outliers must span `acquire_span_s` at least (3 hops of a 4 s audio window share most of
+        # their data: one loud event re-locked a microphone 13 ms off on seed 14 of the default rig)
+        f.relock_hops = max(
+            c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s), math.ceil(c.acquire_span_s / c.hop_s) + 1
+        )
+        accepted = f.update(T_mid, z, sigma)
+        if accepted:
+            st.last_accept_T = T_end
+            st.corr_ema = m.corr if st.corr_ema == 0 else 0.8 * st.corr_ema + 0.2 * m.corr
+            st.last_reason = ""
+        else:
+            st.last_reason = "outlier"
+
+    def _acquired(
+        self, w: _Window, m: LagMeasurement, z: float, sigma: float, T_end: float, T_mid: float, window_s: float
+    ) -> float | None:
+        """Before the first lock: the correction to lock on once enough windows agree, else None (acquiring)."""
+        c = self.cfg.content
+        st, partner, kinetic, cells = w.st, w.partner, w.kinetic, w.cells
+        # acquisition: lock only on `acquire_hops` informative windows that agree and span at least
+        # `acquire_span_s` (consecutive windows overlap: agreement between them alone is weak evidence; a
+        # chance correlation does not survive new data, the truth does)
+        if m.prominence < c.acquire_prominence:
+            return None
+        # a window's new data is measured at its end: while the first windows still grow, their middles
+        # advance half as fast. For a sensor on a camera's cells, whose windows' halves already agreed on their
+        # own, the span counts that new data. Other pairs keep the middles: an audio pair then locked on
+        # growing windows, and their GCC-PHAT lags (30 us each, middles 0.25 s apart) gave the smoother a
+        # spurious rate of 70 ppm (test_silence_falls_back_to_clock_and_confidence_says_so)
+        split_tested = cells and c.acquire_split
+        T_acq = T_end if split_tested else T_mid
+        st.acquire.append((T_acq, z, sigma))
+        # the span scales with the window: the same fraction of new data (an 8 s window needs 4 s); across
+        # modalities without a matched feature (video motion vs audio onsets: fewer shared events, different
+        # shapes) the agreeing windows must not overlap at all
+        span_needed = c.acquire_span_s * window_s / c.window_s
+        if split_tested:
+            # each window's halves already agreed on their own, so the windows' overlap no longer makes their
+            # agreement weak evidence: 2 s of new data do, where the scaled span waited 4 s
+            span_needed = c.acquire_span_s
+        if st.meta.modality != partner.meta.modality and not kinetic:
+            span_needed = max(span_needed, window_s)
+        st.acquire = [a for a in st.acquire if a[0] >= T_acq - span_needed - window_s]
+        tol = max(3.0 * sigma, c.acquire_tolerance_s)
+        agree = [a for a in st.acquire if abs(a[1] - z) <= max(tol, 3.0 * a[2])]
+        if len(agree) < c.acquire_hops or T_acq - agree[0][0] < span_needed:
+            return None
+        st.acquire.clear()
+        return float(np.median([a[1] for a in agree]))
+
+    def _measure(self, w: _Window, L: float, sig_pred: float, locked: bool) -> LagMeasurement:
+        """One window's lag within +-L seconds of the current mapping."""
+        c = self.cfg.content
+        st, partner, kinetic, cells, T_start, n = w.st, w.partner, w.kinetic, w.cells, w.T_start, w.n
+        g = c.grid_s
+        M = math.ceil(L / g)
+        # the cells are compared on a grid of k steps, about a quarter of the camera's frame period (what the
+        # camera resolves; 16 columns at 1 ms would cost 16 times a plain hop): the search range in whole steps
+        k = max(1, int(0.25 / (partner.meta.rate_hz * g))) if cells else 1
+        M = k * math.ceil(M / k)
+        s_t, s_v, p_t, p_v, ts, tp, span = w.s_t, w.s_v, w.p_t, w.p_v, w.ts, w.tp, w.span
+        grid = T_start + g * np.arange(n)
+        gridc = T_start - M * g + g * np.arange(n + 2 * M)
+        sm = self.cfg.features.smooth_s / g
+        gap_p = max(3.0 * _median_step(p_t), 2 * g)
+        gap_s = max(3.0 * _median_step(s_t), 2 * g)
+        ref = resample(tp, p_v, grid, gap_p)
+        cand = resample(ts, s_v, gridc, gap_s)
+        if cells:
+            pc_t, pc_v = _tail(partner.cells, span)
+            tpc = self.to_ref(partner, pc_t)
+            ref_cells = gaussian_smooth_columns(resample(tpc, pc_v, grid[::k], gap_p), sm / k)
+        if kinetic:
+            # the sensor's acceleration magnitude, seen through the camera's frame-difference weighting
+            if st.meta.modality == "sensor":
+                cand = frame_smooth(cand, 1.0 / (partner.meta.rate_hz * g), self._motion_frames(partner))
+            elif partner.meta.modality == "sensor":
+                ref = frame_smooth(ref, 1.0 / (st.meta.rate_hz * g), self._motion_frames(st))
+        ref = gaussian_smooth(ref, sm)
+        cand = gaussian_smooth(cand, sm)
+        if cells:
+            # the candidate was smoothed on the fine grid (frame weighting, Gaussian) before it is decimated
+            cell_lag = functools.partial(
+                measure_lag_cells,
+                grid_s=k * g,
+                max_lag_s=M * g,
+                ridge=c.cell_ridge,
+                min_activity=c.min_activity,
+                min_corr=c.min_corr,
+                min_prominence=c.min_prominence,
+                # a velocity change seen by a camera spans about a frame either side of its middle (the peaks that
+                # locate one are a frame half-wide, 18-20 ms at 60 fps); slow motion (wobble) gives humps of 8 and
+                # more frames that still stand out of the search range: 3 frames tells them apart
+                max_lobe_s=3.0 / partner.meta.rate_hz,
+            )
+            m, weights = cell_lag(ref_cells, cand[::k])
+            if m.informative and k > 1:
+                m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand, M, k)
+            # a lag that would start a lock (or count towards a re-lock, being an outlier to the current one) must
+            # show in both halves of the window on their own
+            new_lag = (
+                abs(m.lag_s) > c.gate_sigmas * math.hypot(sig_pred, max(m.sigma_s, c.envelope_sigma_floor_s))
+                if locked
+                else m.prominence >= c.acquire_prominence
+            )
+            if (
+                m.informative
+                and c.acquire_split
+                and new_lag
+                and not _halves_agree(cell_lag, ref_cells, cand[::k], M // k, m.lag_s, 0.5 / partner.meta.rate_hz)
+            ):
+                m = dataclasses.replace(m, informative=False, reason="split")
+            return m
+        return measure_lag(
+            ref,
+            cand,
+            g,
+            M * g,
+            min_activity=c.min_activity,
+            min_corr=c.min_corr,
+            min_prominence=c.min_prominence,
+            min_peakiness=c.min_peakiness,
+        )
+
+    def _motion_frames(self, st: StreamState) -> int:
+        """How many frame intervals the motion energy behind a camera's kinetic envelope spans: the configured
+        baseline for raw frames, one for streams that send motion vectors or embeddings."""
+        raw = st.meta.modality == "video" and len(st.meta.shape) >= 2
+        return self.cfg.features.motion_baseline_frames if raw else 1
+
+    def _refine_cells(self, m, w, t_cells, cells, grid, gap_s, cand, M: int, k: int):
+        """The coarse cell lag refined on the fine grid: the cells combined with their weights at the peak (at
+        the camera's own frame times, so one envelope is resampled), cross-correlated with the candidate within
+        two coarse steps of the coarse lag. Keeps the coarse measurement if the fine peak sits at that edge."""
+        g = float(grid[1] - grid[0]) if len(grid) > 1 else self.cfg.content.grid_s
+        n = len(grid)
+        comb = gaussian_smooth(resample(t_cells, cells @ w, grid, gap_s), self.cfg.features.smooth_s / g)
+        i0 = round(m.lag_s / g)
+        ms = 2 * k
+        lo = M + i0 - ms
+        if lo < 0 or lo + n + 2 * ms > len(cand):
+            return m
+        fine = measure_lag(comb, cand[lo : lo + n + 2 * ms], g, ms * g, min_corr=0.0, min_prominence=0.0)
+        if not fine.informative:
+            return m
+        return dataclasses.replace(m, lag_s=i0 * g + fine.lag_s, sigma_s=fine.sigma_s)
+
+    def _refine_raw(self, st: StreamState, partner: StreamState, T_end: float, lag: float, half_s: float):
+        rate = min(st.raw_rate_hz, partner.raw_rate_hz)
+        if len(st.raw) < 16 or len(partner.raw) < 16:
+            return None
+        ts = self.to_ref(st, st.raw.times)
+        tp = self.to_ref(partner, partner.raw.times)
+        if ts is None or tp is None:
+            return None
+        t_end = min(T_end, ts[-1] - lag, tp[-1])
+        t0 = max(t_end - RAW_WINDOW_S, ts[0] - lag, tp[0])
+        n = int((t_end - t0) * rate)
+        if n < int(0.5 * RAW_WINDOW_S * rate):
+            return None
+        grid = t0 + np.arange(n) / rate
+        r = resample(tp, partner.raw.values, grid, 3.0 / partner.raw_rate_hz)
+        cnd = resample(ts, st.raw.values, grid + lag, 3.0 / st.raw_rate_hz)
+        ok = np.isfinite(r) & np.isfinite(cnd)
+        if ok.mean() < 0.9:
+            return None
+        r = np.where(ok, r, 0.0)
+        cnd = np.where(ok, cnd, 0.0)
+        dl, sharp, unique = gcc_phat_lag(r, cnd, rate, half_s)
+        # a sharp, unique peak inside the envelope's own uncertainty, or nothing (periodic sounds make GCC
+        # peaks repeat; the envelope decides which one is meant)
+        if sharp < 8.0 or unique < 1.3 or abs(dl) >= half_s * 0.98:
+            return None
+        return lag + dl, 0.25 / rate
+
+    def _coarse(self, st: StreamState, partner: StreamState) -> None:
+        c = self.cfg.content
+        ts = self.clock_map(st, st.env.times)
+        tp = self.to_ref(partner, partner.env.times)
+        if ts is None or tp is None:
+            return
+        m = coarse_offset(
+            tp, partner.env.values, ts, st.env.values, grid_s=c.coarse_grid_s, max_offset_s=c.coarse_max_offset_s
+        )
+        st.edge_count = 0
+        if m.informative:
+            # coarse offset = t_ref - t_clockmapped  -> correction = -offset
+            log.info("stream %s: coarse search moved its mapping by %.3f s", st.name, m.lag_s)
+            st.filter.reset()
+            st.filter.update(float(ts[-1] + m.lag_s), -m.lag_s, max(c.coarse_grid_s, 0.01))
+
+    # ----------------------------------------------------------------------------------------- fusion
+
+
+def _tail(buf: TimedBuffer, span_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (times, values) of `buf` from `span_s` before its newest time on (a view, no copy)."""
+    t = buf.times
+    i = int(np.searchsorted(t, t[-1] - span_s, side="left")) if len(t) else 0
+    return t[i:], buf.values[i:]
+
+
+def _halves_agree(cell_lag, ref_cells: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float) -> bool:
+    """Whether each half of a window (the first and the second half of `ref_cells`, each with its own stretch of
+    `cand` and the same search range of `M` steps) peaks within `tol_s` of the whole window's `lag_s` on its own.
+    The halves share no data, so a lag carried by a few events in one of them does not pass."""
+    h = len(ref_cells) // 2
+    for lo in (0, h):
+        m, _ = cell_lag(ref_cells[lo : lo + h], cand[lo : lo + h + 2 * M])
+        if m.reason in ("silent", "flat", "edge") or abs(m.lag_s - lag_s) > tol_s:
+            return False
+    return True
+
+
+def _median_step(times: np.ndarray) -> float:
+    if len(times) < 2:
+        return 0.0
+    k = times[-min(len(times), 64) :]
+    return float(np.median(np.diff(k)))
