@@ -193,7 +193,7 @@ class _Stream:
     def _count(self, limit: float) -> int:
         """Chunks from self.k whose last sample is stamped before ``limit``."""
         n = self.n
-        m = int(math.floor(((limit - self.h(0)) * self.eff_rate - (self.k + n - 1)) / n)) + 1
+        m = math.floor(((limit - self.h(0)) * self.eff_rate - (self.k + n - 1)) / n) + 1
         m = max(m, 0)
         while m > 0 and self.h(self.k + (m - 1) * n + n - 1) >= limit:
             m -= 1

@@ -129,7 +129,7 @@ def publish_rig(
         for pub in pubs.values():
             try:
                 pub.close(timeout_s)
-            except Exception as exc:  # close every stream even if one fails; report the first
+            except Exception as exc:  # noqa: BLE001  close every stream even if one fails; report the first
                 errors.append(exc)
         if own:
             ctx.term()
@@ -170,7 +170,7 @@ class EventCollector:
     def _run(self) -> None:
         try:
             sub = Subscriber(self.endpoint, self.topics, context=self._ctx)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001  handed to the caller's thread, which re-raises it
             self._error = exc
             self._ready.set()
             return
@@ -215,7 +215,7 @@ def attach_latency(events: list[dict[str, Any]], truth: Truth, send_log: SendLog
         if isinstance(t_s, (int, float)) and math.isfinite(t_s):
             try:
                 scene = truth.scene_of_ref(float(t_s), ev.get("reference") or "host")
-            except Exception:  # a reference the truth does not know: no latency for this event
+            except Exception:  # noqa: BLE001, S112  a reference the truth does not know: no latency for this event
                 continue
             ev["latency_s"] = recv - (truth.t0_host_s + scene + truth.stream(sid).delay_s)
 

@@ -104,8 +104,9 @@ def talker_script(
         raise ValueError("the talker needs at least one utterance")
     if chunk_s <= 0 or gap_s < 0 or caption_lag_s < 0 or words_per_caption < 1:
         raise ValueError("chunk_s must be > 0, gap_s and caption_lag_s >= 0, words_per_caption >= 1")
-    n_chunk = max(1, int(round(chunk_s * rate_hz)))
-    gap = np.zeros(int(round(gap_s * rate_hz)), np.float32)
+    n_chunk = max(1, round(chunk_s * rate_hz))
+    gap = np.zeros(round(gap_s * rate_hz), np.float32)
+
     def segments() -> Iterator[tuple[int, np.ndarray]]:
         """(utterance index or -1 for a pause, samples), from the start (each caller walks its own copy)."""
         n = len(utterances)
@@ -160,8 +161,14 @@ def publish_talker(
 
     utts, rate = utterances or load_utterances()
     sent = {AUDIO_STREAM: 0, TEXT_STREAM: 0}
-    common = dict(clock="talker", session=SESSION, control=control_endpoint, context=context, timeout_s=timeout_s,
-                  send_timeout_s=timeout_s)
+    common = {
+        "clock": "talker",
+        "session": SESSION,
+        "control": control_endpoint,
+        "context": context,
+        "timeout_s": timeout_s,
+        "send_timeout_s": timeout_s,
+    }
     mic = Publisher(AUDIO_STREAM, modality="audio", rate_hz=rate, channels=1, dtype="f4", **common)
     try:
         cap = Publisher(TEXT_STREAM, modality="text", meta={"audio": AUDIO_STREAM}, **common)
@@ -183,6 +190,6 @@ def publish_talker(
         for pub in (cap, mic):
             try:
                 pub.close(timeout_s)
-            except Exception as exc:  # close both; the caller sees what was sent
+            except Exception as exc:  # noqa: BLE001  close both; the caller sees what was sent
                 log.warning("talker: closing %s failed: %s", pub, exc)
     return sent
