@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast bench install clean
+.PHONY: demo test test-fast bench lint install clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	for b in tests/benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+## Lint (ruff, pinned; not part of `make test`): the tree is clean, keep it so.
+lint: $(STAMP)
+	$(PY) -m pip install -q ruff==0.17.6
+	$(VENV)/bin/ruff check service clients tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info service/*.egg-info clients/python/*.egg-info

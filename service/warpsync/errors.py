@@ -5,13 +5,13 @@ from __future__ import annotations
 from warpsync_client.errors import BackpressureError, ProtocolError, ServiceTimeout, WarpsyncError
 
 __all__ = [
-    "WarpsyncError",
-    "ProtocolError",
-    "BackpressureError",
-    "ServiceTimeout",
-    "ConfigError",
     "AlignmentError",
+    "BackpressureError",
+    "ConfigError",
     "ModelError",
+    "ProtocolError",
+    "ServiceTimeout",
+    "WarpsyncError",
 ]
 
 

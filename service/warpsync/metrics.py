@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import make_wsgi_app
@@ -169,7 +169,7 @@ class MetricsServer:
         from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
         class _Quiet(WSGIRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            def log_message(self, format: str, *args: object) -> None:
                 log.debug("metrics: " + format, *args)
 
         class _Server(WSGIServer):

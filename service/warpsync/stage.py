@@ -11,10 +11,12 @@ that call's events are lost, but the stage keeps being called.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import numpy as np
+
 from warpsync_client.protocol import StreamMeta
 
 

@@ -12,11 +12,12 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
-
 from prometheus_client import CollectorRegistry, Counter
+
 from warpsync_client.protocol import StreamMeta
 
 from .config import Config
@@ -198,7 +199,7 @@ class SpeechOnDemand:
     def _load(self) -> None:
         try:
             self._built = self._build()
-        except BaseException as exc:  # reported by the service loop in _poll
+        except BaseException as exc:  # noqa: BLE001  reported by the service loop in _poll
             self._error = exc
 
     @property

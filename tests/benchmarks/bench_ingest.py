@@ -82,7 +82,7 @@ def bench_raw(size: int, n: int) -> tuple[float, float, int]:
     c0 = time.process_time()
     for _ in range(n - 1):
         push.send_multipart([hdr, buf], copy=copy)
-    count, nbytes, t1, recv_cpu = done_q.get(timeout=600)
+    count, _nbytes, t1, recv_cpu = done_q.get(timeout=600)
     send_cpu = time.process_time() - c0
     p.join(30)
     push.close(linger=0)
@@ -146,8 +146,8 @@ def _service_main(cfg, slow_rate: float | None, ep_q) -> None:
 
     from prometheus_client import CollectorRegistry
 
-    from warpsync.tuning import tune_process
     from warpsync.server import Service
+    from warpsync.tuning import tune_process
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stages = None if slow_rate is None else [SlowReader(slow_rate)]
@@ -348,7 +348,7 @@ def main() -> int:
     # slow consumer behind a small block-policy buffer: 1 KiB chunks, 0.5 s of buffer, reader at 4x real time
     n_slow = 400 if args.quick else 1000
     rate_hz = 48000.0
-    mps, bps, got, _ = bench_service(
+    mps, _bps, got, _ = bench_service(
         1024, n_slow, slow_rate=rate_hz * 4, rate_hz=rate_hz, buffer_s=0.5, worker_mode=mode
     )
     print(

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# ruff: noqa: EXE001  kept as a plain (non-executable) file: run it with `python`
 """Publisher.send throughput against raw pyzmq PUSH, measured in the same run (not a test).
 
     .venv/bin/python clients/python/benchmarks/bench_publisher.py [--messages-1k 100000] [--messages-1m 2000]
@@ -20,6 +21,7 @@ import time
 
 import numpy as np
 import zmq
+
 from warpsync_client import Publisher
 from warpsync_client.testing import FakeService
 

@@ -124,7 +124,7 @@ def _torchaudio_python(arg: str | None) -> str | None:
         import torchaudio.functional  # noqa: F401
 
         return sys.executable
-    except Exception:
+    except Exception:  # noqa: BLE001, S110  torchaudio is optional; any import failure means absent
         pass
     exe = arg or os.environ.get("WARPSYNC_TORCHAUDIO_PYTHON")
     if exe and Path(exe).exists():

@@ -16,6 +16,7 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
+
 from warpsync_client import protocol as P
 
 pytestmark = pytest.mark.timeout(120)
@@ -112,7 +113,7 @@ def test_bind_error_is_clear_and_nonzero(tmp_path, zctx):
     try:
         d = f"/tmp/wse2e-{os.getpid()}-{time.monotonic_ns()}"
         os.makedirs(d)
-        r = subprocess.run(
+        r = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
             [sys.executable, "-m", "warpsync", "serve", "--control", f"tcp://127.0.0.1:{port}",
              "--ingest", f"ipc://{d}/in", "--publish", f"ipc://{d}/pub", "--metrics-port", "0"],
             capture_output=True, text=True, timeout=60,
@@ -120,7 +121,7 @@ def test_bind_error_is_clear_and_nonzero(tmp_path, zctx):
         assert r.returncode != 0
         assert "cannot bind the control socket" in r.stderr and "--control" in r.stderr
         assert "warpsync ready" not in r.stdout
-        r = subprocess.run(
+        r = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
             [sys.executable, "-m", "warpsync", "serve", "--ingest", f"tcp://127.0.0.1:{port}",
              "--control", f"ipc://{d}/c", "--publish", f"ipc://{d}/pub", "--metrics-port", "0"],
             capture_output=True, text=True, timeout=60,

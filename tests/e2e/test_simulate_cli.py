@@ -87,11 +87,11 @@ def service():
 
 
 def test_simulate_publishes_a_rig_writes_the_truth_and_scores(service, tmp_path):
-    endpoints, d = service
+    endpoints, _d = service
     rig = tmp_path / "tiny.toml"
     rig.write_text(TINY_RIG)
     truth_path = tmp_path / "truth.json"
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
         _cli(
             "simulate",
             "--rig",
@@ -138,7 +138,7 @@ def test_score_subscribes_and_prints_a_scorecard(service, tmp_path):
 
     truth = Simulator(rig_from_mapping(tomllib.loads(TINY_RIG))).truth
     truth.write(tmp_path / "t.json")
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
         _cli("score", "--truth", str(tmp_path / "t.json"), "--publish", endpoints["publish"], "--duration", "0.5"),
         cwd=ROOT,
         capture_output=True,
@@ -147,7 +147,7 @@ def test_score_subscribes_and_prints_a_scorecard(service, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "floors" in out.stdout and "event latency" in out.stdout
-    bad = subprocess.run(
+    bad = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
         _cli("score", "--truth", str(tmp_path / "missing.json")), cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 2 and "does not exist" in bad.stderr

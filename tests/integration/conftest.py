@@ -24,7 +24,7 @@ def start_service(zctx):
         def target() -> None:
             try:
                 svc.run()
-            except BaseException as exc:  # surfaced in the test
+            except BaseException as exc:  # noqa: BLE001  surfaced in the test
                 errors.append(exc)
                 svc.ready.set()
 

@@ -7,16 +7,17 @@ import itertools
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 import zmq
 from prometheus_client import CollectorRegistry
-from warpsync_client import protocol as P
 
 from warpsync.config import Config
 from warpsync.ingest.config import IngestConfig
 from warpsync.server import Service
+from warpsync_client import protocol as P
 
 _ids = itertools.count()
 

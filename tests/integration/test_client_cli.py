@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import zmq
+
 from warpsync.commands import pub as pub_cmd
 from warpsync.commands import sub as sub_cmd
 from warpsync.errors import WarpsyncError

@@ -9,6 +9,7 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
+
 from warpsync_client import BackpressureError, Control, ProtocolError, Publisher, ServiceTimeout, StreamMeta
 from warpsync_client.control import RESEND_S
 from warpsync_client.protocol import encode_reply
@@ -205,7 +206,7 @@ def test_control_times_out_and_drops_the_late_reply(zctx):
                 rid = msgpack.unpackb(body)["id"]
                 got.append(rid)
                 router.send_multipart([ident, encode_reply(rid, {"t_host_s": float(rid)})])
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001  surfaced by the test after join
             failure.append(exc)
 
     th = threading.Thread(target=serve)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from service_harness import ipc_cfg, wait_for
+
 from warpsync_client import Control, ProtocolError, Publisher, Subscriber
 
 VECTORS = Path(__file__).resolve().parents[2] / "clients" / "protocol" / "vectors"

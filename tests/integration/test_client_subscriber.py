@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import zmq
+
 from warpsync_client import AsyncSubscriber, Subscriber
 from warpsync_client.protocol import encode_event
 

@@ -12,9 +12,9 @@ import pytest
 import zmq
 from prometheus_client import CollectorRegistry
 from service_harness import RunningService, ipc_cfg, recv_events, wait_for
-from warpsync_client import protocol as P
 
 from warpsync.server import Service
+from warpsync_client import protocol as P
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -9,9 +9,9 @@ import urllib.request
 
 import numpy as np
 import pytest
-from warpsync_client import protocol as P
-
 from service_harness import ipc_cfg, recv_events, wait_for
+
+from warpsync_client import protocol as P
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,7 +27,7 @@ def test_open_push_close_is_lossless_and_buffer_reads_by_time(start_service, tmp
     meta = _meta()
     rep = rs.open(meta)
     assert rep["ok"] and rep["resume_seq"] == -1 and rep["endpoint"] == rs.endpoints.ingest[0]
-    topic, hdr = recv_events(sub, lambda t, h: t == "stream.open/mic1")
+    _topic, hdr = recv_events(sub, lambda t, h: t == "stream.open/mic1")
     assert hdr["rate_hz"] == 1000.0 and hdr["shape"] == [2]
     push = rs.push(rep["endpoint"])
     t = 10.0

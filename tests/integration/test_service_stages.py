@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from warpsync_client import protocol as P
-
 from service_harness import ipc_cfg, recv_events
+
+from warpsync_client import protocol as P
 
 pytestmark = pytest.mark.timeout(120)
 

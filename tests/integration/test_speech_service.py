@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 from service_harness import ipc_cfg, wait_for
-from warpsync_client import Publisher, Subscriber
 
 from warpsync.speech import align
+from warpsync_client import Publisher, Subscriber
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "speech"
 

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 from service_harness import ipc_cfg, wait_for
-from warpsync_client import Subscriber
 
 from warpsync.sim.talker import load_utterances, publish_talker
+from warpsync_client import Subscriber
 
 pytestmark = pytest.mark.timeout(180)
 

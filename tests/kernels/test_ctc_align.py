@@ -82,7 +82,7 @@ def test_viterbi_is_the_best_of_all_paths_brute_force(rng, star):
         em = align.with_star(lp, 0, 1.0) if star else lp
         tr = build_trellis(words, 0, C if star else None)
         best = max((em[np.arange(5), tr.ext[p]].sum(), tuple(p)) for p in _all_paths(5, tr))
-        path, score = align.viterbi(em, tr)
+        _path, score = align.viterbi(em, tr)
         assert score == pytest.approx(best[0], abs=1e-12)
         # forward–backward: log Z is the log-sum over the same path set
         lz = np.logaddexp.reduce([em[np.arange(5), tr.ext[p]].sum() for p in _all_paths(5, tr)])
@@ -144,7 +144,7 @@ def test_forced_align_contract_and_long_input(rng):
     T, C = 3000, 30
     lp = np.log(rng.dirichlet(np.ones(C), size=T))
     tg = rng.integers(1, C, size=T // 4)
-    labels, score = align.forced_align(lp, tg)
+    labels, _score = align.forced_align(lp, tg)
     assert labels.shape == (T,)
     collapsed = [k for k, _ in itertools.groupby(labels.tolist()) if k != 0]
     assert collapsed == [k for k, _ in itertools.groupby(tg.tolist())] or len(collapsed) == len(tg)

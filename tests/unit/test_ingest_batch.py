@@ -172,8 +172,9 @@ def test_records_of_commands_read_at_a_batch_start_survive_a_rollback(rng, zctx)
     """Commands read at the start of a batch (with an arena: releases, and opens from the control socket)
     append records before the first segment; a NaN/Inf in that segment rolls it back, and must not take
     those records with it. A real worker over inproc sockets."""
-    from warpsync.ingest.worker import CMD_OPEN, REC_OPEN, WorkerSpec
     from multiprocessing import shared_memory
+
+    from warpsync.ingest.worker import CMD_OPEN, REC_OPEN, WorkerSpec
 
     shm = shared_memory.SharedMemory(create=True, size=PayloadArena.shm_bytes(1 << 20))
     up = zctx.socket(zmq.PULL)

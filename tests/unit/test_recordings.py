@@ -18,7 +18,7 @@ def test_wav_and_flac_round_trip(tmp_path, rng):
         p = tmp_path / f"a{ext}"
         sf.write(p, x, 16000, subtype=sub)
         calls = []
-        rec = read_recording(p, progress=lambda d, t: calls.append((d, t)))
+        rec = read_recording(p, progress=lambda d, t: calls.append((d, t)))  # noqa: B023  used within this iteration
         assert rec.modality == "audio" and rec.rate_hz == 16000 and rec.data.shape == (12000, 2)
         np.testing.assert_allclose(rec.data, x, atol=1e-6 if sub == "FLOAT" else 2e-7 * 2**2)
         assert rec.stream == "a" and rec.t0_s == 0.0

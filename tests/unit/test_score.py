@@ -177,7 +177,7 @@ def test_failing_floors_are_reported():
     assert floors["IMU<->video p95 / quarter frame"].value == pytest.approx(0.02 / 0.00625)
     imu = card.streams["imu"]
     assert imu.partner == "cam" and imu.settle_s is None
-    ((kind, d, rec),) = [r for r in imu.recoveries if r[0] == "restart"]
+    ((_kind, d, rec),) = [r for r in imu.recoveries if r[0] == "restart"]
     assert rec == pytest.approx(72.0 - d, abs=0.51)  # right after the restart it is within the floor
     assert card.ok is False
 

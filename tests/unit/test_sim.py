@@ -32,11 +32,11 @@ from warpsync.sim.scene import Scene
 
 def _quiet_rig(**kw) -> RigConfig:
     """A rig without sensor noise, so rendered samples can be recomputed exactly from the truth."""
-    base = dict(
-        name="quiet",
-        seed=3,
-        duration_s=6.0,
-        cameras=(
+    base = {
+        "name": "quiet",
+        "seed": 3,
+        "duration_s": 6.0,
+        "cameras": (
             CameraConfig(
                 name="cam",
                 fps=30.0,
@@ -48,8 +48,10 @@ def _quiet_rig(**kw) -> RigConfig:
                 clock=ClockConfig(offset_s=-12.0, drift_ppm=180.0, jump_at_s=3.0, jump_s=-0.8),
             ),
         ),
-        mics=(MicConfig(name="room", rate_hz=16000.0, chunk_samples=320, noise=0.0, clock=ClockConfig(7.5, -120.0)),),
-        imus=(
+        "mics": (
+            MicConfig(name="room", rate_hz=16000.0, chunk_samples=320, noise=0.0, clock=ClockConfig(7.5, -120.0)),
+        ),
+        "imus": (
             ImuConfig(
                 name="imu",
                 noise_mps2=0.0,
@@ -57,8 +59,8 @@ def _quiet_rig(**kw) -> RigConfig:
                 network=NetworkConfig(restart_at_s=2.0, restart_gap_s=0.5, restart_clock_step_s=0.25),
             ),
         ),
-        latency_steps=(LatencyStepConfig("cam.mic", 4.0, 0.011), LatencyStepConfig("room", 1.5, 0.004)),
-    )
+        "latency_steps": (LatencyStepConfig("cam.mic", 4.0, 0.011), LatencyStepConfig("room", 1.5, 0.004)),
+    }
     base.update(kw)
     return RigConfig(**base)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -81,7 +82,7 @@ def test_streaming_gives_the_offline_seconds(rng):
                 pos += n
         out += sa.finish()
         assert [w.index for w in out] == [w.index for w in off]
-        assert all(p.end_s <= q.start_s + 1e-12 for p, q in zip(out, out[1:]))  # never overlapping
+        assert all(p.end_s <= q.start_s + 1e-12 for p, q in itertools.pairwise(out))  # never overlapping
         so = np.array([(w.start_s, w.end_s) for w in off])
         ss = np.array([(w.start_s, w.end_s) for w in out])
         same_frames = np.array([(w.start_frame, w.end_frame) for w in off]) == np.array(

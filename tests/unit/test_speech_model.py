@@ -161,6 +161,6 @@ def test_real_recordings_align_monotonically_and_confidence_separates_wrong_text
         other = items[(k + 1) % len(items)]["text"]  # a transcript of a different recording
         try:
             wrong.append(np.mean([w.confidence for w in align.align_words(em, model.vocab.words(other), model.hop_s)]))
-        except Exception:  # the other transcript may not fit in this audio at all
+        except Exception:  # noqa: BLE001  the other transcript may not fit in this audio at all
             wrong.append(0.0)
     assert np.mean(right) > np.mean(wrong) + 0.05, (right, wrong)

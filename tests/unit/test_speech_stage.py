@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 from prometheus_client import CollectorRegistry
-from warpsync_client.protocol import StreamMeta
 
 from warpsync.cli import main
 from warpsync.speech import align
@@ -17,6 +16,7 @@ from warpsync.speech.config import SpeechConfig
 from warpsync.speech.model import AcousticModel
 from warpsync.speech.stage import SpeechStage
 from warpsync.stage import Samples
+from warpsync_client.protocol import StreamMeta
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "speech"
 TEXT0 = "Please hold while we connect your call to the next available agent."

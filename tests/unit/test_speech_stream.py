@@ -96,7 +96,7 @@ def test_streaming_times_and_confidence(rng):
 def test_bounded_memory_on_long_stream(rng):
     # ~ 2000 words, ~ 8 minutes of frames: the window stays near the horizon, not the recording
     lp, text, _ = synthetic(rng, 2000)
-    out, sa, max_window = run_stream(rng, lp, text, horizon_frames=300)
+    out, _sa, max_window = run_stream(rng, lp, text, horizon_frames=300)
     assert len(out) == 2000
     assert max_window <= 300 + 50  # horizon plus one chunk
     assert lp.shape[0] > 20 * max_window

@@ -5,13 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
 from prometheus_client import CollectorRegistry
-from warpsync_client.protocol import StreamMeta
 
 from warpsync.config import Config
 from warpsync.stage import Event
 from warpsync.stages import FullStatus, SpeechOnDemand, StatusStage, build_stages
+from warpsync_client.protocol import StreamMeta
 
 
 def _ingest_status(stream, now_s):

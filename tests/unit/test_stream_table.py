@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from warpsync_client import protocol as P
 
 from warpsync.errors import ProtocolError
 from warpsync.ingest.streams import SeqBackwards, StreamTable, has_nonfinite, meta_equal
+from warpsync_client import protocol as P
 
 META = P.StreamMeta("mic", "audio", 100.0, (2,), "f4")
 

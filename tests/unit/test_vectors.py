@@ -12,6 +12,7 @@ from typing import Any
 import msgpack
 import numpy as np
 import pytest
+
 from warpsync_client import ProtocolError
 from warpsync_client import protocol as P
 

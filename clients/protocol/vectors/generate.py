@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# ruff: noqa: EXE001  kept as a plain (non-executable) file: run it with `python`
 """Regenerate the byte-exact protocol vectors in this folder from the Python reference encoder.
 
     python clients/protocol/vectors/generate.py          # rewrite the JSON files
@@ -23,8 +24,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "python"))  # run from a checkout without installing the client
 
-from warpsync_client import protocol as P  # noqa: E402
-from warpsync_client.protocol import StreamMeta  # noqa: E402
+from warpsync_client import protocol as P
+from warpsync_client.protocol import StreamMeta
 
 
 def _hex(frame: Any) -> str:

@@ -222,7 +222,7 @@ class Control:
         if self._own_ctx and not self._ctx.closed:
             self._ctx.term()
 
-    def __enter__(self) -> "Control":
+    def __enter__(self) -> Control:  # noqa: PYI034  Control is not meant to be subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:

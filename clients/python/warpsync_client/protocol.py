@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 import re
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -375,7 +376,7 @@ def peek_request_id(frame: Any) -> int | None:
             max_map_len=256,
             max_ext_len=0,
         )
-    except Exception:
+    except Exception:  # noqa: BLE001  never raises: any decode failure means no id
         return None
     rid = hdr.get("id") if isinstance(hdr, dict) else None
     return rid if isinstance(rid, int) and not isinstance(rid, bool) and -(2**63) <= rid < 2**64 else None
@@ -438,7 +439,7 @@ def _unpack_map(frame: Any, max_bytes: int, max_container: int) -> dict[str, Any
             max_map_len=max_container // 4,
             max_ext_len=0,
         )
-    except Exception as exc:  # msgpack raises several unrelated types for malformed input
+    except Exception as exc:  # noqa: BLE001  msgpack raises several unrelated types for malformed input
         raise ProtocolError("not_msgpack", f"header frame is not a msgpack map ({type(exc).__name__})") from None
     if not isinstance(hdr, dict):
         raise ProtocolError("not_msgpack", f"header must be a msgpack map, got {type(hdr).__name__}")

@@ -21,7 +21,8 @@ from __future__ import annotations
 import collections
 import logging
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -334,7 +335,7 @@ class Publisher:
         if self._own_ctx and not self._ctx.closed:
             self._ctx.term()
 
-    def __enter__(self) -> "Publisher":
+    def __enter__(self) -> Publisher:  # noqa: PYI034  Publisher is not meant to be subclassed
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:

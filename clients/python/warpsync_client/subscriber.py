@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import zmq
@@ -155,7 +156,7 @@ class Subscriber(_Base):
         if self._own_ctx and not self._ctx.closed:
             self._ctx.term()
 
-    def __enter__(self) -> "Subscriber":
+    def __enter__(self) -> Subscriber:  # noqa: PYI034  Subscriber is not meant to be subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -218,13 +219,13 @@ class AsyncSubscriber(_Base):
         if self._own_ctx and not self._ctx.closed:
             self._ctx.term()
 
-    async def __aenter__(self) -> "AsyncSubscriber":
+    async def __aenter__(self) -> AsyncSubscriber:  # noqa: PYI034  not meant to be subclassed
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
 
-    def __enter__(self) -> "AsyncSubscriber":
+    def __enter__(self) -> AsyncSubscriber:  # noqa: PYI034  not meant to be subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -89,7 +89,7 @@ class FakeService:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="FakeService", daemon=True)
 
-    def start(self) -> "FakeService":
+    def start(self) -> FakeService:
         self._thread.start()
         if not self._ready.wait(10.0) or self._error is not None:
             self._stop.set()
@@ -102,7 +102,7 @@ class FakeService:
         if self._error is not None:
             raise RuntimeError("FakeService thread failed") from self._error
 
-    def __enter__(self) -> "FakeService":
+    def __enter__(self) -> FakeService:  # noqa: PYI034  test double, not meant to be subclassed
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -154,7 +154,7 @@ class FakeService:
                             break
                         self._control(ctl, frames, pending)
                 self._answer_closes(ctl, pending)
-        except BaseException as exc:  # surfaced by start()/stop()
+        except BaseException as exc:  # noqa: BLE001  surfaced by start()/stop()
             self._error = exc
             self._ready.set()
         finally:

@@ -12,7 +12,8 @@ import math
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import zmq
 
@@ -106,7 +107,7 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
     def serve() -> None:
         try:
             service.run(lambda ep: print(ep.ready_line(), flush=True))
-        except BaseException as exc:  # surfaced below
+        except BaseException as exc:  # noqa: BLE001  surfaced below
             errors.append(exc)
         finally:
             service.ready.set()
@@ -132,7 +133,7 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
         def publish() -> None:
             try:
                 sent.update(publisher(service.endpoints.control, stop, ctx, on_start=display.start))
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001  recorded and surfaced; stops the demo
                 log.error("demo publisher failed: %s", exc)
                 errors.append(exc)
                 stop.set()
@@ -142,7 +143,7 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
 
             try:
                 sent.update(publish_talker(service.endpoints.control, stop, ctx))
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001  recorded and surfaced; stops the demo
                 log.error("demo talker failed: %s", exc)
                 errors.append(exc)
                 stop.set()

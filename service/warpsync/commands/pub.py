@@ -14,11 +14,13 @@ import math
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
+
 from warpsync_client import Publisher
 from warpsync_client.control import resolve_endpoint
 from warpsync_client.protocol import DTYPES, MODALITIES, dtype_code
@@ -68,7 +70,7 @@ def _open_sound(path: Path, args: argparse.Namespace, frames_per_chunk: Any) -> 
 
     try:
         info = sf.info(str(path))
-    except Exception as exc:  # soundfile raises its own error type (or RuntimeError) for unreadable files
+    except Exception as exc:  # noqa: BLE001  soundfile raises its own type (or RuntimeError) for unreadable files
         raise _fail(f"{path}: not a readable sound file ({exc})") from None
     code = args.dtype or _SOUND_DTYPES.get(info.subtype, "f4")
     if code not in _SF_READ:

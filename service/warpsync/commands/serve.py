@@ -83,8 +83,8 @@ def write_ready_file(path: str, endpoints: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..tuning import tune_process
     from ..server import Service
+    from ..tuning import tune_process
 
     cfg = effective_config(args)
     service = Service(cfg)

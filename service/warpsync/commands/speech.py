@@ -29,7 +29,7 @@ def _read_audio(path: Path, rate_hz: int):
 
 
 def _ts(t: float, sep: str) -> str:
-    ms = int(round(t * 1000))
+    ms = round(t * 1000)
     h, ms = divmod(ms, 3_600_000)
     m, ms = divmod(ms, 60_000)
     s, ms = divmod(ms, 1000)

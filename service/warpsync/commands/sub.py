@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import numpy as np
+
 from warpsync_client import Subscriber
 from warpsync_client.control import resolve_endpoint
 from warpsync_client.subscriber import Event

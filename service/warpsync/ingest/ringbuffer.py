@@ -175,10 +175,9 @@ class RingBuffer:
         """After a write that overwrote samples or evicted segments: move the tail (and lagging readers)."""
         cap = self.capacity
         seg_cap = self._seg_cap
-        new_tail = self.head - cap if self.head - cap > self.tail else self.tail
+        new_tail = max(self.tail, self.head - cap)
         oldest_first = int(self._seg_first[self._seg_tail % seg_cap])
-        if oldest_first > new_tail:
-            new_tail = oldest_first
+        new_tail = max(new_tail, oldest_first)
         self.tail = new_tail
         while self._seg_tail < self._seg_head - 1:  # drop segments that lie wholly before the tail
             if int(self._seg_first[(self._seg_tail + 1) % seg_cap]) > new_tail:
@@ -362,7 +361,7 @@ class RingBuffer:
 
 def capacity_for(rate_hz: float, buffer_s: float, min_samples: int = 1) -> int:
     """Samples held by a buffer of `buffer_s` seconds at `rate_hz`."""
-    return max(int(min_samples), int(math.ceil(rate_hz * buffer_s)))
+    return max(int(min_samples), math.ceil(rate_hz * buffer_s))
 
 
 class TextBuffer:

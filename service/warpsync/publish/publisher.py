@@ -8,9 +8,10 @@ is full makes the send fail with ``EAGAIN`` and the event is counted as dropped,
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 import zmq
+
 from warpsync_client.protocol import encode_event
 
 from ..errors import ConfigError

@@ -178,7 +178,7 @@ def _read_av_audio(p: Path, sid: str, progress: Progress | None) -> Recording:
         raise AlignmentError(f"{p}: reading video files needs PyAV: pip install 'warpsync[video]'") from None
     try:
         container = av.open(str(p))
-    except Exception as exc:  # PyAV raises its own error types per container/codec problem
+    except Exception as exc:  # noqa: BLE001  PyAV raises its own error types per container/codec problem
         raise AlignmentError(f"{p}: not a readable media file ({type(exc).__name__}: {exc})") from None
     try:
         if not container.streams.audio:
@@ -209,7 +209,7 @@ def _read_av_audio(p: Path, sid: str, progress: Progress | None) -> Recording:
             blocks.append(np.ascontiguousarray(out.to_ndarray().T, dtype=np.float32))
     except AlignmentError:
         raise
-    except Exception as exc:  # decoding errors of any codec
+    except Exception as exc:  # noqa: BLE001  decoding errors of any codec
         raise AlignmentError(f"{p}: could not decode the audio track ({type(exc).__name__}: {exc})") from None
     finally:
         container.close()

@@ -3,4 +3,4 @@ service-side stream table (`registry`)."""
 
 from .service import Endpoints, Service
 
-__all__ = ["Service", "Endpoints"]
+__all__ = ["Endpoints", "Service"]

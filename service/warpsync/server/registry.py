@@ -48,15 +48,12 @@ class StreamEntry:
         self.samples += n
         self.bytes += nbytes
         self.gaps += gap
-        if seq > self.last_seq:
-            self.last_seq = seq
-        if seq > self.processed_seq:
-            self.processed_seq = seq
+        self.last_seq = max(self.last_seq, seq)
+        self.processed_seq = max(self.processed_seq, seq)
         self.last_arrival_s = arrival_s
 
     def note_processed(self, seq: int) -> None:
-        if seq > self.processed_seq:
-            self.processed_seq = seq
+        self.processed_seq = max(self.processed_seq, seq)
 
     def rate_measured_hz(self, now_s: float) -> float:
         """Samples per second of host time over the last `RATE_WINDOW_S` (0 until two marks exist)."""

@@ -558,7 +558,7 @@ class Service:
 
     def _chunk(self, rec: list, frames: list) -> bool:
         """Store one chunk and run the stages on it. False: held back (``block`` policy, buffer full)."""
-        _, sid, seq, t, n, arrival, dur, gap, jump, nonfinite, nbytes, where, _offset, arena_end = rec
+        _, sid, seq, _t, _n, _arrival, _dur, _gap, _jump, _nonfinite, _nbytes, where, _offset, arena_end = rec
         e = self.streams.get(sid)
         if e is None:  # forgotten while in flight: nothing to attach it to
             self.metrics.reject("unknown_stream")
@@ -650,7 +650,7 @@ class Service:
                 self._pool.send(slot.index, [CMD_OPEN, meta_to_wire(e.meta), None, e.last_seq])
 
     def _opened(self, slot: WorkerSlot, rec: list) -> None:
-        _, wire, arrival, token, resume_seq = rec
+        _, wire, _arrival, token, _resume_seq = rec
         meta = decode_open(wire)
         now = time.time()
         pending = self._pending_opens.pop(token, None) if token is not None else None

@@ -11,8 +11,9 @@ Frames and seconds: frame t stands for time t * hop_s; a word on frames [a, b) s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 

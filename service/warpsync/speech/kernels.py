@@ -98,16 +98,12 @@ def _viterbi_block(em, ext, m2, m3, prev, t0, t1, lo_end, max_step, T, bp, store
     for t in range(t0, t1):
         row = em[t]
         lo = lo_end - max_step * (T - 1 - t)
-        if lo < 0:
-            lo = 0
-        if lo > S:
-            lo = S
+        lo = max(lo, 0)
+        lo = min(lo, S)
         hi = 1 + max_step * (t + 1)
-        if hi > S:
-            hi = S
-        first = lo if lo > 3 else 3
-        if first > hi:
-            first = hi
+        hi = min(hi, S)
+        first = max(3, lo)
+        first = min(first, hi)
         for s in range(lo, first):  # s < 3: bounds-checked moves
             best = x[s]
             k = 0
@@ -129,8 +125,7 @@ def _viterbi_block(em, ext, m2, m3, prev, t0, t1, lo_end, max_step, T, bp, store
         if tails.shape[0] > 0:
             m = NEG_INF
             for s in range(lo, hi):
-                if x[s] > m:
-                    m = x[s]
+                m = max(m, x[s])
             rowmax[t - t0] = m
             for j in range(tails.shape[1]):
                 q = tail_lo + j

@@ -11,7 +11,6 @@ as in one piece).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,7 +138,7 @@ class AcousticModel:
         return self.hop_samples / self.sample_rate_hz
 
     @classmethod
-    def load(cls, path: str | Path | None = None, device: str = "auto") -> "AcousticModel":
+    def load(cls, path: str | Path | None = None, device: str = "auto") -> AcousticModel:
         """Load `path` (TorchScript), `<path minus .pt>.vocab.json` and, when present, the boundary
         calibration `<path minus .pt>.calib.json`; the shipped model when empty."""
         p = Path(path) if path else SHIPPED_MODEL

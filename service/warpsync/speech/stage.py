@@ -86,8 +86,8 @@ class SpeechStage:
         m, c = self.model, self.cfg
         return StreamingAligner(
             m.vocab, len(m.vocab.tokens), m.hop_s, star=c.star, star_penalty=c.star_penalty, beam=c.beam,
-            horizon_frames=max(2, int(round(c.horizon_s / m.hop_s))),
-            max_window_frames=max(int(round(c.horizon_s / m.hop_s)), int(round(c.max_text_lag_s / m.hop_s))),
+            horizon_frames=max(2, round(c.horizon_s / m.hop_s)),
+            max_window_frames=max(round(c.horizon_s / m.hop_s), round(c.max_text_lag_s / m.hop_s)),
             t0_s=audio.t0_s or 0.0, confidence=c.confidence, calibration=m.calibration,
         )
 
@@ -108,7 +108,7 @@ class SpeechStage:
             self.audio[meta.stream] = _Audio(
                 meta, StreamResampler(meta.rate_hz, self.model.sample_rate_hz),
                 WindowedEmissions(self.model, max(1, int(self.cfg.block_s * self.model.sample_rate_hz / hop)),
-                                  max(1, int(round(self.cfg.step_s * self.model.sample_rate_hz / hop)))),
+                                  max(1, round(self.cfg.step_s * self.model.sample_rate_hz / hop))),
             )
             for p in self.pairs.values():
                 self._bind(p)

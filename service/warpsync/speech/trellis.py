@@ -12,8 +12,8 @@ it (the tail is the start of the next word's segment), which the streaming align
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
