@@ -293,3 +293,40 @@ def test_short_runs_leave_drift_and_later_disruptions_unscored():
     )
     assert card.streams["cam"].recoveries == ()  # the jump at ~50 s is after the run
     assert floors["recovery after jump/restart"].ok is None
+
+
+def test_a_latency_change_is_a_disruption_with_its_own_recovery_line():
+    """A capture latency change of the room microphone's partner: recovery measured from it, the 5 s after it out of
+    the steady state, and its own line under the floors (the issue's recovery floor names jumps and restarts)."""
+    from warpsync.sim import LatencyStepConfig
+
+    rig = RigConfig(
+        name="l",
+        seed=4,
+        duration_s=40.0,
+        cameras=(CameraConfig(name="cam", fps=40.0, clock=ClockConfig(offset_s=3.0, drift_ppm=50.0)),),
+        mics=(MicConfig(name="room", clock=ClockConfig(offset_s=-2.0, drift_ppm=-20.0)),),
+        latency_steps=(LatencyStepConfig("cam.mic", 20.0, 0.03),),
+    )
+    truth = Simulator(rig).truth
+    ((t_step, _),) = truth.stream("cam.mic").latency_steps
+
+    def err(t):  # the engine still on the old latency for 3 s, then right again
+        return ANCHOR_ERR + (-0.03 if t_step <= t < t_step + 3.0 else 0.0)
+
+    card = score(truth, _anchor(truth) + _events(truth, "cam.mic", err) + _events(truth, "cam", lambda t: ANCHOR_ERR))
+    mic = card.streams["cam.mic"]
+    ((kind, d, rec),) = mic.recoveries
+    assert kind == "latency" and d == pytest.approx(t_step) and rec == pytest.approx(3.0, abs=0.5)
+    assert mic.p95_s < 1e-6  # the 3 s off lie inside the 5 s after the change
+    floors = {f.name: f for f in card.floors}
+    assert floors["recovery after a latency change"].ok is True
+    assert floors["recovery after a latency change"].detail == f"worst: cam.mic:latency@{t_step:.1f}"
+    assert floors["recovery after jump/restart"].ok is None  # none in this run
+    # never recovering is a failure of that line, not of the jump/restart floor
+    card = score(truth, _anchor(truth) + _events(truth, "cam.mic", lambda t: ANCHOR_ERR - 0.03 * (t >= t_step)))
+    floors = {f.name: f for f in card.floors}
+    assert floors["recovery after a latency change"].ok is False
+    assert "never reached: cam.mic:latency@" in floors["recovery after a latency change"].detail
+    # without a latency change the line is not there
+    assert "recovery after a latency change" not in {f.name for f in score(_truth(), _anchor(_truth())).floors}
