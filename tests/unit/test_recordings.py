@@ -135,6 +135,36 @@ def test_npy_and_npz(tmp_path, rng):
         read_recording(tmp_path / "s.npy", rate_hz=1.0)
 
 
+def test_npz_with_a_modality_video_frames_and_vectors(tmp_path, rng):
+    frames = rng.integers(0, 255, (40, 24, 32), dtype=np.uint8)
+    np.savez(tmp_path / "cam.npz", data=frames, rate_hz=60.0, modality="video")
+    rec = read_recording(tmp_path / "cam.npz")
+    assert rec.modality == "video" and rec.data.dtype == np.uint8 and rec.data.shape == (40, 24, 32)
+    np.savez(
+        tmp_path / "rgb.npz", data=frames[..., None].repeat(3, axis=3), t=2.0 + np.arange(40) / 30.0, modality="video"
+    )
+    rec = read_recording(tmp_path / "rgb.npz")
+    assert rec.rate_hz == pytest.approx(30.0) and rec.t0_s == 2.0 and rec.data.shape == (40, 24, 32, 3)
+    np.savez(tmp_path / "vec.npz", data=rng.random((40, 16)), rate_hz=25.0, modality="video")
+    assert read_recording(tmp_path / "vec.npz").data.shape == (40, 16)
+    np.savez(tmp_path / "imu.npz", data=rng.random((40, 3)), rate_hz=25.0, modality="sensor")
+    assert read_recording(tmp_path / "imu.npz").modality == "sensor"
+    bad = {
+        "frames without modality": ({"data": frames, "rate_hz": 60.0}, "modality='video'"),
+        "unknown modality": ({"data": frames, "rate_hz": 60.0, "modality": "lidar"}, "'modality' must be"),
+        "tiny frames": ({"data": frames[:, :3, :3], "rate_hz": 60.0, "modality": "video"}, "4x4"),
+        "irregular frame times": (
+            {"data": frames, "t": np.cumsum(rng.uniform(0.01, 0.03, 40)), "modality": "video"},
+            "regular times",
+        ),
+    }
+    for what, (arrays, msg) in bad.items():
+        np.savez(tmp_path / "bad.npz", **arrays)
+        with pytest.raises(AlignmentError, match=msg):
+            read_recording(tmp_path / "bad.npz")
+            pytest.fail(what)
+
+
 def test_missing_unsupported_and_corrupt_files(tmp_path):
     with pytest.raises(AlignmentError, match="no such file"):
         read_recording(tmp_path / "nope.wav")

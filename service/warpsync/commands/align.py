@@ -85,7 +85,10 @@ def _run(args: argparse.Namespace) -> int:
     origin = "the files' own time axes (--shared-clock)" if args.shared_clock else "each file's first sample"
     out = {
         "reference": ids[0],
-        "convention": "offset_s = t_local - t_ref; drift_ppm = (d t_local / d t_ref - 1) * 1e6",
+        "convention": (
+            "offset_s = t_local - t_ref at reference time t_s (at T: offset_s + drift_ppm * 1e-6 * (T - t_s)); "
+            "drift_ppm = (d t_local / d t_ref - 1) * 1e6"
+        ),
         "time_origin": origin,
         "streams": [_result_json(r, rec) for r, rec in zip(results, recs)],
     }
@@ -124,6 +127,10 @@ def _engine_recording(rec: Any, shared_clock: bool) -> Any:
         t = rec.times_s
         period = 1.0 / rec.rate_hz
         if np.max(np.abs(np.diff(t) - period)) > 0.01 * period:
+            if data.ndim > 2:
+                raise AlignmentError(
+                    f"{rec.path}: its frames' times are not {rec.rate_hz:g} Hz apart; frames are not interpolated"
+                )
             grid = t[0] + np.arange(int(np.floor((t[-1] - t[0]) * rec.rate_hz)) + 1) / rec.rate_hz
             data = np.stack([np.interp(grid, t, data[:, c]) for c in range(data.shape[1])], axis=1).astype(np.float32)
     return EngineRecording(
@@ -146,6 +153,7 @@ def _result_json(r: Any, rec: Any) -> dict[str, Any]:
         "modality": rec.modality,
         "rate_hz": rec.rate_hz,
         "duration_s": rec.duration_s,
+        "t_s": float(r.t_s),
         "offset_s": float(r.offset_s),
         "drift_ppm": float(r.drift_ppm),
         "confidence": float(r.confidence),

@@ -9,7 +9,10 @@ Supported:
   ``timestamp``, ``time_s`` or ``t_s`` (any case) is the time axis in seconds and the rate is estimated from it,
   otherwise ``rate_hz`` must be given. Empty lines and lines starting with ``#`` are skipped;
 * NumPy ``.npy`` (``(n,)`` or ``(n, channels)``, numeric; ``rate_hz`` must be given) and ``.npz`` with ``data``
-  and either ``t`` (seconds per sample) or ``rate_hz`` → ``sensor`` (or the modality given).
+  and either ``t`` (seconds per sample) or ``rate_hz`` → ``sensor`` (or the modality given). An ``.npz`` may say
+  its ``modality``: ``video`` takes per-frame vectors ``(n, d)`` (motion energies, embeddings) or grayscale/colour
+  frames ``(n, h, w[, c])`` at least 4x4 pixels, whose motion the engine computes (an IMU is then aligned to
+  them as live, on the change of motion energy per cell); video frames need regular times.
 
 Every failure is one `AlignmentError` saying which file and what to do. Reading is blockwise with a progress
 callback ``progress(done, total)`` (units: samples or bytes, whichever the reader knows), for long files.
@@ -61,8 +64,9 @@ BLOCK_SAMPLES = 1 << 16
 
 @dataclass(frozen=True)
 class Recording:
-    """One recorded stream: ``data`` is ``(n, channels)`` float32 sampled at ``rate_hz``; sample i is at local
-    time ``t0_s + i / rate_hz`` unless ``times_s`` (per-sample local times, seconds) is given."""
+    """One recorded stream: ``data`` is ``(n, channels)`` float32 (video frames: ``(n, h, w[, c])`` as stored)
+    sampled at ``rate_hz``; sample i is at local time ``t0_s + i / rate_hz`` unless ``times_s`` (per-sample local
+    times, seconds) is given."""
 
     path: Path
     stream: str
@@ -183,8 +187,8 @@ def _read_av_audio(p: Path, sid: str, progress: Progress | None) -> Recording:
     try:
         if not container.streams.audio:
             raise AlignmentError(
-                f"{p}: has no audio track; warpsync align reads the audio of video files (extract motion "
-                f"features and pass them as .npy to align by motion)"
+                f"{p}: has no audio track; warpsync align reads the audio of video files (to align by motion, "
+                f"save the frames or per-frame motion as .npz with data, rate_hz and modality='video')"
             )
         st = container.streams.audio[0]
         rate = float(st.rate or st.codec_context.sample_rate or 0)
@@ -302,6 +306,7 @@ def _read_npy(p: Path, sid: str, rate_hz: float | None) -> Recording:
         raise AlignmentError(f"{p}: not a NumPy file ({exc}); object arrays are not read (no pickle)") from None
     times = None
     t0 = 0.0
+    modality: Modality = "sensor"
     if isinstance(obj, np.lib.npyio.NpzFile):
         with obj:
             if "data" not in obj.files:
@@ -311,14 +316,27 @@ def _read_npy(p: Path, sid: str, rate_hz: float | None) -> Recording:
                 times = np.asarray(obj["t"], dtype=np.float64)
             if "rate_hz" in obj.files and rate_hz is None:
                 rate_hz = float(obj["rate_hz"])
+            if "modality" in obj.files:
+                m = obj["modality"]
+                if m.dtype.kind != "U" or m.ndim != 0 or str(m) not in ("audio", "video", "sensor"):
+                    raise AlignmentError(f"{p}: 'modality' must be one of 'audio', 'video', 'sensor', got {m!r}")
+                modality = str(m)  # type: ignore[assignment]
     else:
         data = obj
     if data.dtype.kind not in "uifb":
         raise AlignmentError(f"{p}: dtype {data.dtype} is not numeric")
     if data.ndim == 1:
         data = data[:, None]
-    if data.ndim != 2:
-        raise AlignmentError(f"{p}: shape {data.shape}: expected (samples,) or (samples, channels)")
+    frames = modality == "video" and data.ndim in (3, 4)
+    if frames and (data.shape[1] < 4 or data.shape[2] < 4):
+        raise AlignmentError(f"{p}: video frames {data.shape[1:3]} are smaller than 4x4 pixels")
+    if frames and times is not None and np.ptp(np.diff(times)) > 0.01 * float(np.median(np.diff(times))):
+        raise AlignmentError(f"{p}: video frames need regular times (frames are not interpolated); give 'rate_hz'")
+    if data.ndim != 2 and not frames:
+        raise AlignmentError(
+            f"{p}: shape {data.shape}: expected (samples,) or (samples, channels)"
+            + ("" if modality == "video" else "; frames (n, h, w[, c]) need modality='video' in an .npz")
+        )
     if times is not None:
         if times.shape != (data.shape[0],) or times.size < 2 or not np.all(np.diff(times) > 0):
             raise AlignmentError(f"{p}: 't' must hold one strictly increasing time per sample (seconds)")
@@ -329,7 +347,8 @@ def _read_npy(p: Path, sid: str, rate_hz: float | None) -> Recording:
         raise AlignmentError(f"{p}: no sample rate: pass --rate HZ (or save an .npz with 'data' and 't'/'rate_hz')")
     if not (math.isfinite(rate_hz) and rate_hz > 0):
         raise AlignmentError(f"{p}: rate {rate_hz!r} Hz must be a positive number")
-    return Recording(p, sid, "sensor", float(rate_hz), data.astype(np.float32), t0, times, {})
+    # frames keep their dtype (8-bit frames as float32 would take four times the memory)
+    return Recording(p, sid, modality, float(rate_hz), data if frames else data.astype(np.float32), t0, times, {})
 
 
 def unique_ids(paths: list[Path]) -> list[str]:
