@@ -161,33 +161,18 @@ def test_align_an_imu_log_to_camera_frames(tmp_path):
     (the 30 ms prior error removed)."""
     import dataclasses
 
-    from warpsync.sim import Simulator, load_rig
+    from warpsync.sim import load_rig, record
 
     dur = 40.0
     rig = dataclasses.replace(load_rig(ROOT / "configs" / "rigs" / "default.toml"), seed=3, duration_s=dur)
-    rig = dataclasses.replace(
-        rig,
-        cameras=tuple(
-            dataclasses.replace(c, network=dataclasses.replace(c.network, drop_prob=0.0)) for c in rig.cameras
-        ),
-        imus=tuple(
-            dataclasses.replace(i, network=dataclasses.replace(i.network, drop_prob=0.0, restart_at_s=None))
-            for i in rig.imus
-        ),
-    )
-    sim = Simulator(rig)
-    truth = sim.truth
-    chunks: dict[str, list] = {}
-    for ch in sim.chunks(dur):
-        chunks.setdefault(ch.stream, []).append(ch)
+    truth, rec = record(rig, dur)
     starts = {}
-    for name, modality in (("cam1", "video"), ("imu1", "sensor")):
-        chs = sorted(chunks[name], key=lambda c: c.t_dev_s)
-        data = np.concatenate([c.samples for c in chs])
-        rate = chs[0].meta.rate_hz
-        t0 = truth.stream(name).scene_time(chs[0].t_dev_s) + (0.03 if name == "imu1" else 0.0)
-        starts[name] = (t0, chs[0].t_dev_s)
-        np.savez(tmp_path / f"{name}.npz", data=data, t=t0 + np.arange(len(data)) / rate, modality=modality)
+    for name in ("cam1", "imu1"):
+        r = rec[name]
+        t0 = truth.stream(name).scene_time(r.t_dev0_s) + (0.03 if name == "imu1" else 0.0)
+        starts[name] = (t0, r.t_dev0_s)
+        t = t0 + np.arange(len(r.data)) / r.rate_hz
+        np.savez(tmp_path / f"{name}.npz", data=r.data, t=t, modality=r.modality)
     out = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
         _cli("align", str(tmp_path / "cam1.npz"), str(tmp_path / "imu1.npz"), "--shared-clock", "--json"),
         cwd=ROOT,

@@ -143,42 +143,30 @@ def test_offline_bad_input_is_one_clear_error(rng):
 
 @pytest.mark.parametrize("seed", [1, 5])
 def test_offline_imu_on_camera_frames_agrees_with_online(seed):
-    """The kinetic pair offline: the default rig's 60 fps camera (24x32 frames) and its IMU as whole recordings
-    whose start times are on a shared clock (the IMU's 30 ms off: inside the first lock's range), aligned by
-    the offline API, against the online engine fed the same rig chunk by chunk. Both put the IMU at the same
-    place relative to the camera within half a quarter frame (2.1 ms; measured 0.15, 0.32, 0.80 and 1.08 ms on
-    seeds 1, 3, 5, 14), on the right lag (within half a frame of the truth). Without timestamps the coarse
+    """The kinetic pair offline: the default rig's 60 fps camera (24x32 frames) and its IMU as the devices recorded
+    them (`warpsync.sim.record`), start times on a shared clock (the IMU's 30 ms off: inside the first lock's
+    range), aligned by the offline API, against the online engine fed the same run chunk by chunk. Both put the
+    IMU at the same place relative to the camera within half a quarter frame (2.1 ms), on the right lag (within
+    half a frame of the truth). Without timestamps the coarse
     search does not find this pair (an IMU feels one object, the camera sees all): see docs/engine.md."""
     from test_engine_sim import DEFAULT_RIG, _partner_err
     from test_engine_sim import run as run_online
 
-    from warpsync.sim import load_rig
+    from warpsync.sim import load_rig, record
 
     dur, frame = 40.0, 1.0 / 60.0
     rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=seed, duration_s=dur)
-    no_loss = {c.name: dataclasses.replace(c.network, drop_prob=0.0) for c in rig.cameras}
-    rig = dataclasses.replace(
-        rig,
-        cameras=tuple(dataclasses.replace(c, network=no_loss[c.name]) for c in rig.cameras),
-        imus=tuple(
-            dataclasses.replace(i, network=dataclasses.replace(i.network, drop_prob=0.0, restart_at_s=None))
-            for i in rig.imus
-        ),
-    )
-    truth, out, _, _ = run_online(rig, reference="room")
+    truth, rec = record(rig, dur)  # every sample, as the devices saved it (no network losses)
+    _, out, _, _ = run_online(rig, reference="room")  # the same run live, chunk by chunk (what the network keeps)
     last = out["imu1"][-1]
     assert last["method"] == "fused"
     online = last["err"] - _partner_err(out["cam1"], last["t"])
-    chunks = defaultdict(list)
-    for ch in Simulator(rig).chunks(dur):
-        chunks[ch.stream].append(ch)
     recs, starts = [], {}
-    for name, modality in (("cam1", "video"), ("imu1", "sensor")):
-        chs = sorted(chunks[name], key=lambda c: c.t_dev_s)
-        shared_t0 = truth.stream(name).scene_time(chs[0].t_dev_s) + (0.03 if name == "imu1" else 0.0)
-        starts[name] = (shared_t0, chs[0].t_dev_s)
-        data = np.concatenate([c.samples for c in chs])
-        recs.append(Recording(name, data, chs[0].meta.rate_hz, modality, t0_s=shared_t0))
+    for name in ("cam1", "imu1"):
+        r = rec[name]
+        shared_t0 = truth.stream(name).scene_time(r.t_dev0_s) + (0.03 if name == "imu1" else 0.0)
+        starts[name] = (shared_t0, r.t_dev0_s)
+        recs.append(Recording(name, r.data, r.rate_hz, r.modality, t0_s=shared_t0))
     r = align_recordings(recs, reference="cam1")["imu1"]
     assert r.method == "content" and r.prior == "timestamps"
 

@@ -234,6 +234,33 @@ def test_a_latency_step_moves_what_samples_sense_not_their_timestamps():
         _quiet_rig(latency_steps=(LatencyStepConfig("imu", 1.0, -1.0),))
 
 
+def test_record_keeps_every_sample_the_network_would_lose():
+    """`record`: what each device saved locally. The quiet rig's IMU restarts (0.5 s lost on the wire) and a
+    lossy network drops chunks; the recording has every sample, identical to a lossless run, from the first
+    one's timestamp."""
+    from warpsync.sim import record
+
+    rig = _quiet_rig(
+        latency_steps=(),
+        mics=(
+            MicConfig(name="room", rate_hz=8000.0, chunk_samples=80, noise=0.0, network=NetworkConfig(drop_prob=0.2)),
+        ),
+    )
+    truth, rec = record(rig)
+    sent = _by_stream(Simulator(rig).chunks())
+    assert sum(c.n for c in sent["room"]) < 0.9 * len(rec["room"].data)  # the network lost a fifth
+    assert sum(c.n for c in sent["imu"]) < len(rec["imu"].data)  # and the restart's gap
+    for sid, r in rec.items():
+        st = truth.stream(sid)
+        assert r.t_dev0_s == sent[sid][0].t_dev_s and r.rate_hz == st.rate_hz
+        assert len(r.data) == pytest.approx(rig.duration_s * st.rate_hz, abs=2 * sent[sid][0].n)
+    k = 1 + truth.stream("room").drift_ppm * 1e-6
+    s0 = truth.stream("room").scene_time(rec["room"].t_dev0_s)
+    s = s0 + np.arange(len(rec["room"].data)) / (8000.0 * k)
+    scene = Scene(rig.scene, rig.seed)
+    np.testing.assert_allclose(rec["room"].data[:, 0], np.clip(scene.sound(s), -1, 1), atol=2e-6)
+
+
 def test_restart_loses_the_gap_keeps_seq_and_flags_the_first_chunk_back():
     sim = Simulator(_quiet_rig())
     imu = _by_stream(sim.chunks())["imu"]

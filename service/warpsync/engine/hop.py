@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .config import EngineConfig
     from .session import StreamState
 
-log = logging.getLogger("warpsync.engine.session")
+log = logging.getLogger(__name__)
 
 RAW_WINDOW_S = 2.0
 """Length of the raw-audio window refined by GCC-PHAT, seconds."""

@@ -6,7 +6,7 @@ Pure (`rig`, `scene`, `generator`, `truth`, `score`); the socket shell that publ
 service lives in `warpsync.sim.run`.
 """
 
-from .generator import SimChunk, Simulator, simulate
+from .generator import DeviceRecording, SimChunk, Simulator, record, simulate
 from .rig import (
     DEFAULT_RIG,
     CameraConfig,
@@ -28,6 +28,7 @@ __all__ = [
     "HOST",
     "CameraConfig",
     "ClockConfig",
+    "DeviceRecording",
     "ImuConfig",
     "LatencyStepConfig",
     "MicConfig",
@@ -40,6 +41,7 @@ __all__ = [
     "Truth",
     "load_rig",
     "random_rig",
+    "record",
     "rig_from_mapping",
     "simulate",
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -466,3 +466,43 @@ def simulate(
     """``(truth, chunks)`` of one run of ``rig``: the pure entry point."""
     sim = Simulator(rig, t0_host_s=t0_host_s)
     return sim.truth, sim.chunks(duration_s)
+
+
+@dataclass(frozen=True)
+class DeviceRecording:
+    """What one device saved locally: every sample from its first, stamped on its own clock."""
+
+    stream: str
+    modality: str
+    rate_hz: float
+    t_dev0_s: float
+    """Device timestamp of the first sample, seconds."""
+    data: np.ndarray
+    """``(n, *shape)`` samples."""
+
+
+def record(rig: RigConfig, duration_s: float | None = None) -> tuple[Truth, dict[str, DeviceRecording]]:
+    """``(truth, recordings by stream)`` of one run of ``rig`` as its devices would record it to files: the
+    network (drops, publisher restarts) plays no part; clock steps and latency changes do. For offline
+    alignment (`warpsync.engine.offline`)."""
+    lossless = {"drop_prob": 0.0, "restart_at_s": None}
+
+    def quiet(dev):
+        return replace(dev, network=replace(dev.network, **lossless))
+
+    rig = replace(
+        rig,
+        cameras=tuple(quiet(c) for c in rig.cameras),
+        mics=tuple(quiet(m) for m in rig.mics),
+        imus=tuple(quiet(i) for i in rig.imus),
+    )
+    sim = Simulator(rig)
+    parts: dict[str, list[SimChunk]] = {}
+    for ch in sim.chunks(duration_s):
+        parts.setdefault(ch.stream, []).append(ch)
+    out = {}
+    for sid, chs in parts.items():
+        chs.sort(key=lambda c: c.seq)
+        m = chs[0].meta
+        out[sid] = DeviceRecording(sid, m.modality, m.rate_hz, chs[0].t_dev_s, np.concatenate([c.samples for c in chs]))
+    return sim.truth, out

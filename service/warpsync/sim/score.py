@@ -587,12 +587,17 @@ class Scorer:
                 "ppm",
             )
         worst([(s.stream, s.settle_s) for s in scored], cfg.settle_floor_s, "settle time (error within floor)", "s")
-        recs = [(f"{s.stream}:{kind}@{d:.1f}", r) for s in scored for kind, d, r in s.recoveries]
         # the recovery floor names clock jumps and publisher restarts; a capture latency change, which only
         # content can see, gets its own line when the run has one, held to the same limit
-        worst([x for x in recs if ":latency@" not in x[0]], cfg.recover_floor_s, "recovery after jump/restart", "s")
-        if any(":latency@" in x[0] for x in recs):
-            worst([x for x in recs if ":latency@" in x[0]], cfg.recover_floor_s, "recovery after a latency change", "s")
+        for latency, name in ((False, "recovery after jump/restart"), (True, "recovery after a latency change")):
+            recs = [
+                (f"{s.stream}:{kind}@{d:.1f}", r)
+                for s in scored
+                for kind, d, r in s.recoveries
+                if (kind == "latency") == latency
+            ]
+            if recs or not latency:
+                worst(recs, cfg.recover_floor_s, name, "s")
         lat = np.array(self._latency)
         p99 = _pct(lat, 99)
         floors.append(
