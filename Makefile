@@ -28,10 +28,11 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	for b in tests/benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
 
-## Lint (ruff, pinned; not part of `make test`): the tree is clean, keep it so.
+## Lint and format check (ruff, pinned; not part of `make test`): the tree is clean, keep it so.
 lint: $(STAMP)
 	$(PY) -m pip install -q ruff==0.17.6
 	$(VENV)/bin/ruff check service clients tests
+	$(VENV)/bin/ruff format --check service clients tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info service/*.egg-info clients/python/*.egg-info

@@ -12,9 +12,7 @@ from hypothesis import HealthCheck, settings
 
 # No per-example deadline: the first call of a Numba kernel includes its compilation. Examples are derived
 # from the test (derandomize) so a CI failure reproduces locally.
-settings.register_profile(
-    "warpsync", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("warpsync", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("WARPSYNC_HYPOTHESIS_PROFILE", "warpsync"))
 
 

@@ -119,7 +119,8 @@ def _build(cls: type, table: Mapping[str, Any], prefix: str, where: str) -> Any:
         key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
         raise ConfigError(f"{where}: unknown key {key!r} (known keys here: {', '.join(sorted(names))})")
     kwargs = {
-        name: _coerce(value, hints[name], f"{prefix}.{name}" if prefix else name, where) for name, value in table.items()
+        name: _coerce(value, hints[name], f"{prefix}.{name}" if prefix else name, where)
+        for name, value in table.items()
     }
     try:
         obj = cls(**kwargs)

@@ -40,7 +40,12 @@ class StreamCounts:
 
     def any(self) -> bool:
         return bool(
-            self.messages or self.gaps or self.duplicates or self.reordered or self.time_jumps or self.nonfinite
+            self.messages
+            or self.gaps
+            or self.duplicates
+            or self.reordered
+            or self.time_jumps
+            or self.nonfinite
             or self.dropped_samples
         )
 
@@ -53,20 +58,32 @@ class ServiceMetrics:
         self.bytes = Counter("warpsync_ingest_bytes", "Payload bytes accepted, per stream.", ["stream"], registry=r)
         self.samples = Counter("warpsync_ingest_samples", "Samples accepted, per stream.", ["stream"], registry=r)
         self.rejected = Counter("warpsync_ingest_rejected", "Messages rejected, per reason.", ["reason"], registry=r)
-        self.gaps = Counter("warpsync_ingest_gaps", "Sequence numbers skipped (lost chunks), per stream.", ["stream"], registry=r)
-        self.duplicates = Counter("warpsync_ingest_duplicates", "Duplicate chunks dropped, per stream.", ["stream"], registry=r)
-        self.reordered = Counter("warpsync_ingest_reordered", "Out-of-order chunks dropped, per stream.", ["stream"], registry=r)
+        self.gaps = Counter(
+            "warpsync_ingest_gaps", "Sequence numbers skipped (lost chunks), per stream.", ["stream"], registry=r
+        )
+        self.duplicates = Counter(
+            "warpsync_ingest_duplicates", "Duplicate chunks dropped, per stream.", ["stream"], registry=r
+        )
+        self.reordered = Counter(
+            "warpsync_ingest_reordered", "Out-of-order chunks dropped, per stream.", ["stream"], registry=r
+        )
         self.time_jumps = Counter(
             "warpsync_ingest_time_jumps", "Forward device-time jumps kept, per stream.", ["stream"], registry=r
         )
         self.nonfinite = Counter(
-            "warpsync_ingest_nonfinite_chunks", "Chunks with NaN/Inf kept or zero-filled, per stream.", ["stream"], registry=r
+            "warpsync_ingest_nonfinite_chunks",
+            "Chunks with NaN/Inf kept or zero-filled, per stream.",
+            ["stream"],
+            registry=r,
         )
         self.buffer_fill = Gauge(
             "warpsync_buffer_fill_ratio", "Unread fraction of the stream's ring buffer (0..1).", ["stream"], registry=r
         )
         self.buffer_dropped = Counter(
-            "warpsync_buffer_dropped_samples", "Samples dropped by an opt-in full policy, per stream.", ["stream"], registry=r
+            "warpsync_buffer_dropped_samples",
+            "Samples dropped by an opt-in full policy, per stream.",
+            ["stream"],
+            registry=r,
         )
         self.blocked = Counter(
             "warpsync_buffer_blocked_seconds", "Time ingest was held back by a full buffer (policy block).", registry=r
@@ -85,9 +102,14 @@ class ServiceMetrics:
             ["event"],
             registry=r,
         )
-        self.worker_up = Gauge("warpsync_worker_up", "1 while the ingest worker runs (inline or process).", ["worker"], registry=r)
+        self.worker_up = Gauge(
+            "warpsync_worker_up", "1 while the ingest worker runs (inline or process).", ["worker"], registry=r
+        )
         self.worker_restarts = Counter(
-            "warpsync_worker_restarts", "Ingest workers restarted after dying (a process) or failing (inline).", ["worker"], registry=r
+            "warpsync_worker_restarts",
+            "Ingest workers restarted after dying (a process) or failing (inline).",
+            ["worker"],
+            registry=r,
         )
         self.stage_errors = Counter(
             "warpsync_stage_errors", "Exceptions escaping a stage (its events lost).", ["stage"], registry=r

@@ -188,7 +188,8 @@ class SpeechOnDemand:
         self.stage: Any = None
         self._m_dropped = Counter(
             "warpsync_speech_dropped_while_loading_total",
-            "Audio/text chunks not queued for the speech stage while it loaded (queue full)", registry=registry,
+            "Audio/text chunks not queued for the speech stage while it loaded (queue full)",
+            registry=registry,
         )
 
     def _build_stage(self) -> Any:
@@ -223,8 +224,9 @@ class SpeechOnDemand:
             self._pending.clear()
             return []
         self.stage = self._built
-        log.info("speech stage loaded; replaying %d open streams and %d queued calls", len(self._open),
-                 len(self._pending))
+        log.info(
+            "speech stage loaded; replaying %d open streams and %d queued calls", len(self._open), len(self._pending)
+        )
         events: list[Event] = []
         for m in self._open.values():
             events += self.stage.open(m, now_s)
@@ -260,8 +262,9 @@ class SpeechOnDemand:
                 self.dropped_while_loading += 1
                 self._m_dropped.inc()
                 if self.dropped_while_loading == 1:
-                    log.warning("speech stage still loading: %d bytes queued, dropping further chunks",
-                                self._pending_bytes)
+                    log.warning(
+                        "speech stage still loading: %d bytes queued, dropping further chunks", self._pending_bytes
+                    )
             else:
                 self._pending.append(("samples", meta, dataclasses.replace(chunk, data=data)))
                 self._pending_bytes += size
@@ -271,8 +274,11 @@ class SpeechOnDemand:
         events = self._poll(now_s)
         if self.stage is not None:
             return events + self.stage.close(stream, now_s)
-        if self.loading and stream in self._open and any(k == "samples" and m.stream == stream
-                                                         for k, m, _ in self._pending):
+        if (
+            self.loading
+            and stream in self._open
+            and any(k == "samples" and m.stream == stream for k, m, _ in self._pending)
+        ):
             self._pending.append(("close", stream, now_s))  # its queued chunks are replayed first
         else:
             self._open.pop(stream, None)

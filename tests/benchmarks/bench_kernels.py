@@ -86,7 +86,10 @@ def case_full(rng, n, repeats):
     cells = n * n
     r = measure(
         [
-            ("warpsync dtw(return_path=False)", lambda: dtw(x, y, step_pattern="symmetric1", return_path=False).distance),
+            (
+                "warpsync dtw(return_path=False)",
+                lambda: dtw(x, y, step_pattern="symmetric1", return_path=False).distance,
+            ),
             ("dtaidistance distance(use_c=True)", lambda: dd.distance(x, y, use_c=True)),
             ("dtaidistance distance_fast (C + pruning)", lambda: dd.distance_fast(x, y)),
         ],
@@ -99,9 +102,11 @@ def case_full(rng, n, repeats):
     verdict("vs dtaidistance C (use_c=True)", c, ours, 6)
     verdict("vs dtaidistance C with pruning", r["dtaidistance distance_fast (C + pruning)"], ours, 6)
     rw, rc = cells / ours[0] / 1e9, cells / ours[1] / 1e9
-    print(f"  -> ours {rw:.2f} Gcells/s wall, {rc:.2f} Gcells/s per CPU second = {rc / GHZ:.2f} cells per cycle at "
-          f"{GHZ} GHz (floor 1.2 Gcells/s: wall {'MEETS' if rw >= 1.2 else 'BELOW'}, "
-          f"cpu {'MEETS' if rc >= 1.2 else 'BELOW'})")
+    print(
+        f"  -> ours {rw:.2f} Gcells/s wall, {rc:.2f} Gcells/s per CPU second = {rc / GHZ:.2f} cells per cycle at "
+        f"{GHZ} GHz (floor 1.2 Gcells/s: wall {'MEETS' if rw >= 1.2 else 'BELOW'}, "
+        f"cpu {'MEETS' if rc >= 1.2 else 'BELOW'})"
+    )
 
 
 def case_band(rng, n, w, repeats):
@@ -115,8 +120,10 @@ def case_band(rng, n, w, repeats):
     win = ("sakoechiba", w)
     r = measure(
         [
-            ("warpsync distance only (O(w) memory)",
-             lambda: dtw(x, y, step_pattern="symmetric1", window=win, return_path=False).distance),
+            (
+                "warpsync distance only (O(w) memory)",
+                lambda: dtw(x, y, step_pattern="symmetric1", window=win, return_path=False).distance,
+            ),
             ("warpsync with path (1 byte/cell)", lambda: dtw(x, y, step_pattern="symmetric1", window=win)),
             ("dtaidistance distance(window=w+1, use_c=True)", lambda: dd.distance(x, y, window=w + 1, use_c=True)),
             ("dtaidistance distance_fast(window=w+1)", lambda: dd.distance_fast(x, y, window=w + 1)),
@@ -150,7 +157,10 @@ def case_path(rng, n, d, repeats):
             ("warpsync dtw symmetric1 (tslearn/librosa's)", lambda: dtw(X, Y, step_pattern="symmetric1")),
             ("warpsync dtw symmetric2 (dtw-python's)", lambda: dtw(X, Y, step_pattern="symmetric2")),
             ("tslearn dtw_path", lambda: dtw_path(X, Y)),
-            ("librosa.sequence.dtw (metric sqeuclidean)", lambda: librosa.sequence.dtw(X=X.T, Y=Y.T, metric="sqeuclidean")),
+            (
+                "librosa.sequence.dtw (metric sqeuclidean)",
+                lambda: librosa.sequence.dtw(X=X.T, Y=Y.T, metric="sqeuclidean"),
+            ),
             ("dtw-python dtw (symmetric2)", lambda: dtw_python.dtw(X, Y, dist_method="sqeuclidean")),
         ],
         cells,
@@ -182,8 +192,10 @@ def case_batch(rng, k, n, repeats):
     r = measure(
         [
             ("warpsync dtw_all_pairs (prange)", lambda: dtw_all_pairs(S, step_pattern="symmetric1")),
-            ("dtaidistance distance_matrix_fast(parallel)",
-             lambda: dd.distance_matrix_fast(S, parallel=True, use_pruning=False)),
+            (
+                "dtaidistance distance_matrix_fast(parallel)",
+                lambda: dd.distance_matrix_fast(S, parallel=True, use_pruning=False),
+            ),
             ("dtaidistance ... with pruning", lambda: dd.distance_matrix_fast(S, parallel=True)),
             ("tslearn cdist_dtw(n_jobs=-1)", lambda: cdist_dtw(S, n_jobs=-1)),
         ],
@@ -262,8 +274,10 @@ def case_multiscale(n, band):
     agree = path_agreement(p_ms, p_ex, tol=1)
     same = path_agreement(p_ms, p_ex, tol=0)
     print(f"  distance multiscale {d_ms:.6f} vs exact banded {d_ex:.6f} (relative excess {(d_ms - d_ex) / d_ex:.2e})")
-    print(f"  multiscale path cells within 1 frame of the exact banded path: {100 * agree:.3f}% "
-          f"(same column: {100 * same:.3f}%)")
+    print(
+        f"  multiscale path cells within 1 frame of the exact banded path: {100 * agree:.3f}% "
+        f"(same column: {100 * same:.3f}%)"
+    )
     print(f"  -> floor >= 99% within one frame: {'MEETS' if agree >= 0.99 else 'BELOW'}", flush=True)
 
 
@@ -277,8 +291,10 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(20261128)
     import numba
 
-    print(f"numba {numba.__version__}, numpy {np.__version__}, threads {numba.get_num_threads()}, "
-          f"NUMBA_CACHE_DIR={os.environ.get('NUMBA_CACHE_DIR')}, load avg {os.getloadavg()}")
+    print(
+        f"numba {numba.__version__}, numpy {np.__version__}, threads {numba.get_num_threads()}, "
+        f"NUMBA_CACHE_DIR={os.environ.get('NUMBA_CACHE_DIR')}, load avg {os.getloadavg()}"
+    )
     q = args.quick
     cases = {c.strip() for c in args.cases.split(",")}
     if args.skip_multiscale:

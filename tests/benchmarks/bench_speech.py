@@ -113,16 +113,24 @@ def bench_accuracy(model, heldout: Path, n: int) -> None:
             if not np.isnan(en[k]):
                 err_ps.append(abs(b - en[k]))
     e1, e2 = np.array(err_ws) * 1000, np.array(err_ps) * 1000
-    print(f"utterances: {len(texts)}, audio {t_audio:.1f} s, boundaries: warpsync {len(e1)}, pocketsphinx {len(e2)} "
-          f"(pocketsphinx skipped {ps_skipped} utterances with out-of-dictionary words)")
-    print(f"warpsync    : MAE {e1.mean():6.1f} ms, within 20 ms {np.mean(e1 <= 20) * 100:5.1f}%, median {np.median(e1):5.1f} ms"
-          f"   [floor: MAE <= 20 ms, >= 80% within 20 ms]")
+    print(
+        f"utterances: {len(texts)}, audio {t_audio:.1f} s, boundaries: warpsync {len(e1)}, pocketsphinx {len(e2)} "
+        f"(pocketsphinx skipped {ps_skipped} utterances with out-of-dictionary words)"
+    )
+    print(
+        f"warpsync    : MAE {e1.mean():6.1f} ms, within 20 ms {np.mean(e1 <= 20) * 100:5.1f}%, median {np.median(e1):5.1f} ms"
+        f"   [floor: MAE <= 20 ms, >= 80% within 20 ms]"
+    )
     print(f"warpsync by boundary kind (calibration {model.calibration}):\n{summarize(recs)}")
     if len(e2):
         e3 = np.array(err_ws_common) * 1000
-        print(f"warpsync on the utterances pocketsphinx aligned: MAE {e3.mean():6.1f} ms, within 20 ms "
-              f"{np.mean(e3 <= 20) * 100:5.1f}%, median {np.median(e3):5.1f} ms")
-        print(f"pocketsphinx: MAE {e2.mean():6.1f} ms, within 20 ms {np.mean(e2 <= 20) * 100:5.1f}%, median {np.median(e2):5.1f} ms")
+        print(
+            f"warpsync on the utterances pocketsphinx aligned: MAE {e3.mean():6.1f} ms, within 20 ms "
+            f"{np.mean(e3 <= 20) * 100:5.1f}%, median {np.median(e3):5.1f} ms"
+        )
+        print(
+            f"pocketsphinx: MAE {e2.mean():6.1f} ms, within 20 ms {np.mean(e2 <= 20) * 100:5.1f}%, median {np.median(e2):5.1f} ms"
+        )
     print(f"CPU real-time factor (model + alignment + confidence): {t_model / t_audio:.4f}   [floor: <= 0.05]")
 
 
@@ -186,8 +194,10 @@ def bench_real(model, limit_asterisk: int) -> None:
             diffs += [abs(w.start_s - a), abs(w.end_s - b)]
     d = np.array(diffs) * 1000
     if len(d):
-        print(f"{n_utt} recordings ({n_skip} skipped), {len(d)} boundaries: |warpsync - pocketsphinx| mean {d.mean():.1f} ms,"
-              f" median {np.median(d):.1f} ms, within 20 ms {np.mean(d <= 20) * 100:.1f}%, within 50 ms {np.mean(d <= 50) * 100:.1f}%")
+        print(
+            f"{n_utt} recordings ({n_skip} skipped), {len(d)} boundaries: |warpsync - pocketsphinx| mean {d.mean():.1f} ms,"
+            f" median {np.median(d):.1f} ms, within 20 ms {np.mean(d <= 20) * 100:.1f}%, within 50 ms {np.mean(d <= 50) * 100:.1f}%"
+        )
 
 
 def bench_streaming(model, heldout: Path, n: int) -> None:
@@ -197,11 +207,17 @@ def bench_streaming(model, heldout: Path, n: int) -> None:
     d = np.load(heldout)
     d = {k: d[k] for k in d.files}
     texts = json.loads(str(d["texts"]))[:n]
-    wave = np.concatenate([d["audio"][d["offsets"][i] : d["offsets"][i + 1]] for i in range(len(texts))]).astype(np.float32) / 32768
+    wave = (
+        np.concatenate([d["audio"][d["offsets"][i] : d["offsets"][i + 1]] for i in range(len(texts))]).astype(
+            np.float32
+        )
+        / 32768
+    )
     text = " ".join(texts)
     we = WindowedEmissions(model, 3000, min_frames=20)  # [speech] step_s = 0.2
-    sa = StreamingAligner(model.vocab, len(model.vocab.tokens), model.hop_s, horizon_frames=300,
-                          calibration=model.calibration)
+    sa = StreamingAligner(
+        model.vocab, len(model.vocab.tokens), model.hop_s, horizon_frames=300, calibration=model.calibration
+    )
     sa.add_text(text)
     lat, chunk = [], 1600
     t_compute = 0.0
@@ -225,20 +241,27 @@ def bench_streaming(model, heldout: Path, n: int) -> None:
     so = np.array([(w.start_s, w.end_s) for w in off])
     ss = np.array([(w.start_s, w.end_s) for w in words])
     agree_s = np.mean(np.abs(so - ss) < 1e-9) if so.shape == ss.shape else float("nan")
-    print(f"{len(wave) / 16000:.1f} s of audio, {len(words)} words: latency p50 {np.percentile(lat, 50):.2f} s, "
-          f"p95 {np.percentile(lat, 95):.2f} s [floor: p95 <= 1.5 s]; forced commits {sa.stats.forced_commits}; "
-          f"streaming == offline on {agree * 100:.2f}% of boundaries (frames), {agree_s * 100:.2f}% (seconds, calibrated); compute RTF {t_compute / (len(wave) / 16000):.4f}")
+    print(
+        f"{len(wave) / 16000:.1f} s of audio, {len(words)} words: latency p50 {np.percentile(lat, 50):.2f} s, "
+        f"p95 {np.percentile(lat, 95):.2f} s [floor: p95 <= 1.5 s]; forced commits {sa.stats.forced_commits}; "
+        f"streaming == offline on {agree * 100:.2f}% of boundaries (frames), {agree_s * 100:.2f}% (seconds, calibrated); compute RTF {t_compute / (len(wave) / 16000):.4f}"
+    )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--heldout", type=Path, default=Path("/work/speechdata/heldout.npz"),
-                    help="held-out set from tools/speech/make_dataset.py")
+    ap.add_argument(
+        "--heldout",
+        type=Path,
+        default=Path("/work/speechdata/heldout.npz"),
+        help="held-out set from tools/speech/make_dataset.py",
+    )
     ap.add_argument("--n", type=int, default=100, help="held-out utterances to use")
     ap.add_argument("--asterisk", type=int, default=60, help="asterisk prompts to use for the real-speech check")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--torchaudio-python", default=None,
-                    help="a Python with torchaudio for the Viterbi peer (see bench_viterbi.py)")
+    ap.add_argument(
+        "--torchaudio-python", default=None, help="a Python with torchaudio for the Viterbi peer (see bench_viterbi.py)"
+    )
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--model", default="", help="TorchScript CTC model to measure (default: the shipped one)")
     a = ap.parse_args()

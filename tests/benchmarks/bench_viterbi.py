@@ -143,8 +143,9 @@ class Peer:
         np.savez(self.inputs, **arrays)
         script = tmp / "peer.py"
         script.write_text(PEER)
-        self.proc = subprocess.Popen([exe, str(script), str(self.inputs)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [exe, str(script), str(self.inputs)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         line = self.proc.stdout.readline().strip()
         if line != "ready":
             raise RuntimeError(f"the torchaudio process did not start (said {line!r})")
@@ -164,8 +165,14 @@ class Peer:
         return [d[f"p{i}"] for i in range(len(d.files))]
 
 
-def run(sizes: list[int] = [1000, 5000, 20000], reps: int = 5, seed: int = 0,  # noqa: B006
-        torchaudio_python: str | None = None, burst: int = 3, turn_s: float = 0.05) -> bool | None:
+def run(
+    sizes: list[int] = [1000, 5000, 20000],  # noqa: B006  read, never mutated
+    reps: int = 5,
+    seed: int = 0,
+    torchaudio_python: str | None = None,
+    burst: int = 3,
+    turn_s: float = 0.05,
+) -> bool | None:
     """Print the comparison; True/False: the floor was met / not; None: torchaudio could not be run."""
     rng = np.random.default_rng(seed)
     cases = []
@@ -175,11 +182,15 @@ def run(sizes: list[int] = [1000, 5000, 20000], reps: int = 5, seed: int = 0,  #
     align.forced_align(lp0, tg0)  # compile (or load the cache) outside the timings
     plain_forced_align(lp0, tg0, 0)
     exe = _torchaudio_python(torchaudio_python)
-    print(f"== CTC Viterbi on CPU: C=30, L=T/4, float64; {reps} alternating turns of >= {burst} calls and "
-          f">= {turn_s * 1e3:.0f} ms in a row (the first call of a turn not counted); cpu = thread CPU time ==")
+    print(
+        f"== CTC Viterbi on CPU: C=30, L=T/4, float64; {reps} alternating turns of >= {burst} calls and "
+        f">= {turn_s * 1e3:.0f} ms in a row (the first call of a turn not counted); cpu = thread CPU time =="
+    )
     if exe is None:
-        print("torchaudio: not importable here and no --torchaudio-python / $WARPSYNC_TORCHAUDIO_PYTHON given: "
-              "the peer was not run")
+        print(
+            "torchaudio: not importable here and no --torchaudio-python / $WARPSYNC_TORCHAUDIO_PYTHON given: "
+            "the peer was not run"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         peer = Peer(exe, cases, Path(tmp)) if exe else None
         rows = []
@@ -196,20 +207,33 @@ def run(sizes: list[int] = [1000, 5000, 20000], reps: int = 5, seed: int = 0,  #
                 pl.append((c, w))
                 if peer:
                     ta.append(peer.call(i, burst, turn_s))
-            rows.append((lp.shape[0], np.min(ws, axis=0), np.min(pl, axis=0), np.min(ta, axis=0) if ta else None,
-                         lab, np.array_equal(lab, lab_pl), np.median(ws, axis=0)[0],
-                         np.median(ta, axis=0)[0] if ta else None))
+            rows.append(
+                (
+                    lp.shape[0],
+                    np.min(ws, axis=0),
+                    np.min(pl, axis=0),
+                    np.min(ta, axis=0) if ta else None,
+                    lab,
+                    np.array_equal(lab, lab_pl),
+                    np.median(ws, axis=0)[0],
+                    np.median(ta, axis=0)[0] if ta else None,
+                )
+            )
         peer_paths = peer.paths() if peer else []
     ok = True
     for i, (T, ws, pl, ta, lab, same_pl, ws_med, ta_med) in enumerate(rows):
-        line = (f"T={T:6d}: warpsync {ws[0]:8.2f} ms cpu {ws[1]:8.2f} ms wall | plain loop {pl[0]:8.2f} ms cpu "
-                f"(x{pl[0] / ws[0]:4.2f}, same path: {same_pl})")
+        line = (
+            f"T={T:6d}: warpsync {ws[0]:8.2f} ms cpu {ws[1]:8.2f} ms wall | plain loop {pl[0]:8.2f} ms cpu "
+            f"(x{pl[0] / ws[0]:4.2f}, same path: {same_pl})"
+        )
         if ta is not None:
             same = np.array_equal(lab, peer_paths[i])
             ratio = ta[0] / ws[0]
             ok &= same and ratio >= FLOOR
-            line += (f" | torchaudio {ta[0]:8.2f} ms cpu {ta[1]:8.2f} ms wall: x{ratio:4.2f} cpu, "
-                     f"x{ta[1] / ws[1]:4.2f} wall (medians: x{ta_med / ws_med:4.2f} cpu), same path: {same}")
+            line += (
+                f" | torchaudio {ta[0]:8.2f} ms cpu {ta[1]:8.2f} ms wall: x{ratio:4.2f} cpu, "
+                f"x{ta[1] / ws[1]:4.2f} wall (medians: x{ta_med / ws_med:4.2f} cpu), same path: {same}"
+            )
         print(line)
     if not exe:
         return None
@@ -221,14 +245,23 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--sizes", default="1000,5000,20000")
-    ap.add_argument("--torchaudio-python", default=None,
-                    help="a Python with torchaudio (default: this one if it has it, else $WARPSYNC_TORCHAUDIO_PYTHON)")
+    ap.add_argument(
+        "--torchaudio-python",
+        default=None,
+        help="a Python with torchaudio (default: this one if it has it, else $WARPSYNC_TORCHAUDIO_PYTHON)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--burst", type=int, default=3, help="at least this many calls per turn (the first not counted)")
     ap.add_argument("--turn-ms", type=float, default=50.0, help="and at least this long per turn")
     args = ap.parse_args()
-    run([int(x) for x in args.sizes.split(",")], args.reps, args.seed, args.torchaudio_python, args.burst,
-        args.turn_ms / 1e3)
+    run(
+        [int(x) for x in args.sizes.split(",")],
+        args.reps,
+        args.seed,
+        args.torchaudio_python,
+        args.burst,
+        args.turn_ms / 1e3,
+    )
     return 0
 
 

@@ -17,13 +17,24 @@ pytestmark = pytest.mark.timeout(120)
 def _flags():
     d = f"/tmp/wsdemo-{os.getpid()}-{time.monotonic_ns()}"
     os.makedirs(d)
-    return ["--ingest", f"ipc://{d}/in", "--publish", f"ipc://{d}/pub", "--control", f"ipc://{d}/ctl", "--metrics-port", "0"]
+    return [
+        "--ingest",
+        f"ipc://{d}/in",
+        "--publish",
+        f"ipc://{d}/pub",
+        "--control",
+        f"ipc://{d}/ctl",
+        "--metrics-port",
+        "0",
+    ]
 
 
 def test_demo_runs_for_a_duration_and_shows_data_flowing():
     r = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
         [sys.executable, "-m", "warpsync", "demo", "--duration", "8", *_flags()],
-        capture_output=True, text=True, timeout=90,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert r.returncode == 0, r.stderr
     out = r.stdout
@@ -38,8 +49,9 @@ def test_demo_runs_for_a_duration_and_shows_data_flowing():
 
 
 def test_demo_stops_on_sigint():
-    proc = subprocess.Popen([sys.executable, "-m", "warpsync", "demo", *_flags()], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warpsync", "demo", *_flags()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         for line in proc.stdout:  # wait until data flows: the first status event
             if "stream.status" in line:

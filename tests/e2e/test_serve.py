@@ -43,9 +43,21 @@ def _serve(tmp_path: Path, *extra: str) -> subprocess.Popen:
     d = f"/tmp/wse2e-{os.getpid()}-{time.monotonic_ns()}"
     os.makedirs(d)
     cmd = [
-        sys.executable, "-m", "warpsync", "serve",
-        "--ingest", f"ipc://{d}/in", "--publish", f"ipc://{d}/pub", "--control", f"ipc://{d}/ctl",
-        "--metrics-port", "0", "--ready-file", str(tmp_path / "ready.json"), *extra,
+        sys.executable,
+        "-m",
+        "warpsync",
+        "serve",
+        "--ingest",
+        f"ipc://{d}/in",
+        "--publish",
+        f"ipc://{d}/pub",
+        "--control",
+        f"ipc://{d}/ctl",
+        "--metrics-port",
+        "0",
+        "--ready-file",
+        str(tmp_path / "ready.json"),
+        *extra,
     ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -114,17 +126,45 @@ def test_bind_error_is_clear_and_nonzero(tmp_path, zctx):
         d = f"/tmp/wse2e-{os.getpid()}-{time.monotonic_ns()}"
         os.makedirs(d)
         r = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
-            [sys.executable, "-m", "warpsync", "serve", "--control", f"tcp://127.0.0.1:{port}",
-             "--ingest", f"ipc://{d}/in", "--publish", f"ipc://{d}/pub", "--metrics-port", "0"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "warpsync",
+                "serve",
+                "--control",
+                f"tcp://127.0.0.1:{port}",
+                "--ingest",
+                f"ipc://{d}/in",
+                "--publish",
+                f"ipc://{d}/pub",
+                "--metrics-port",
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert r.returncode != 0
         assert "cannot bind the control socket" in r.stderr and "--control" in r.stderr
         assert "warpsync ready" not in r.stdout
         r = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
-            [sys.executable, "-m", "warpsync", "serve", "--ingest", f"tcp://127.0.0.1:{port}",
-             "--control", f"ipc://{d}/c", "--publish", f"ipc://{d}/pub", "--metrics-port", "0"],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "warpsync",
+                "serve",
+                "--ingest",
+                f"tcp://127.0.0.1:{port}",
+                "--control",
+                f"ipc://{d}/c",
+                "--publish",
+                f"ipc://{d}/pub",
+                "--metrics-port",
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert r.returncode != 0 and "cannot bind" in r.stderr and "--ingest" in r.stderr
     finally:

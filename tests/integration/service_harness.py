@@ -53,7 +53,9 @@ class RunningService:
         before = self.service._pub.subscribe_notices if self.service._pub else 0
         s.connect(self.endpoints.publish)
         try:
-            wait_for(lambda: (self.service._pub.subscribe_notices if self.service._pub else 0) > before, 5.0, "subscription")
+            wait_for(
+                lambda: (self.service._pub.subscribe_notices if self.service._pub else 0) > before, 5.0, "subscription"
+            )
         except BaseException:
             s.close()
             raise
@@ -135,5 +137,3 @@ def ipc_cfg(tmp_path, **ingest: Any) -> Config:
         control=dataclasses.replace(base.control, endpoint=f"ipc://{short}/control"),
         metrics=dataclasses.replace(base.metrics, port=0),
     )
-
-

@@ -57,8 +57,11 @@ def test_only_stages_without_samples_still_publish_status(start_service, tmp_pat
     from warpsync.config import Config
 
     cfg = ipc_cfg(tmp_path)
-    cfg = dataclasses.replace(cfg, engine=dataclasses.replace(cfg.engine, enabled=False),
-                              speech=dataclasses.replace(cfg.speech, enabled=False))
+    cfg = dataclasses.replace(
+        cfg,
+        engine=dataclasses.replace(cfg.engine, enabled=False),
+        speech=dataclasses.replace(cfg.speech, enabled=False),
+    )
     assert isinstance(cfg, Config)
     rs = start_service(cfg)
     assert not rs.service._samples_wanted()

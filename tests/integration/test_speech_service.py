@@ -30,10 +30,19 @@ def test_words_published_live_match_offline_alignment(start_service, zctx, tmp_p
     wait_for(lambda: rs.service.subscribe_notices() > 0, 5.0, "subscription")
     t0 = 100.0
     words = text.split()
-    with Publisher("cap", modality="text", session="s", control=rs.endpoints.control, context=zctx) as cap, Publisher(
-        "mic", modality="audio", rate_hz=float(rate), channels=1, dtype="f4", session="s",
-        control=rs.endpoints.control, context=zctx,
-    ) as mic:
+    with (
+        Publisher("cap", modality="text", session="s", control=rs.endpoints.control, context=zctx) as cap,
+        Publisher(
+            "mic",
+            modality="audio",
+            rate_hz=float(rate),
+            channels=1,
+            dtype="f4",
+            session="s",
+            control=rs.endpoints.control,
+            context=zctx,
+        ) as mic,
+    ):
         # the transcript arrives in pieces while the audio streams in 50 ms chunks
         step = int(0.05 * rate)
         for i, pos in enumerate(range(0, len(x), step)):
@@ -56,8 +65,9 @@ def test_words_published_live_match_offline_alignment(start_service, zctx, tmp_p
     assert [w["word"] for w in got] == text.split()
     assert [w["index"] for w in got] == list(range(len(got)))
     model = rs.service.stages[-1].stage.model
-    off = align.align_words(model.emissions(x), model.vocab.words(text), model.hop_s, offset_s=t0,
-                            calibration=model.calibration)
+    off = align.align_words(
+        model.emissions(x), model.vocab.words(text), model.hop_s, offset_s=t0, calibration=model.calibration
+    )
     got_spans = np.array([(w["start_s"], w["end_s"]) for w in got])
     want = np.array([(w.start_s, w.end_s) for w in off])
     assert np.mean(np.abs(got_spans - want) < 1e-6) >= 0.99  # live over sockets == offline

@@ -19,8 +19,9 @@ def test_talker_words_are_aligned_live(start_service, zctx, tmp_path):
     rs = start_service(ipc_cfg(tmp_path))
     sub = Subscriber(rs.endpoints.publish, topics=("speech.",), context=zctx)
     wait_for(lambda: rs.service.subscribe_notices() > 0, 5.0, "subscription")
-    sent = publish_talker(rs.endpoints.control, threading.Event(), zctx, realtime=False, loops=1,
-                          utterances=(utts, rate))
+    sent = publish_talker(
+        rs.endpoints.control, threading.Event(), zctx, realtime=False, loops=1, utterances=(utts, rate)
+    )
     assert sent["talker"] > 0 and sent["captions"] > 0
     want = " ".join(u.text for u in utts).split()
     got = []

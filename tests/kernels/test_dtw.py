@@ -52,8 +52,13 @@ def problems(draw):
     open_end = draw(st.booleans()) if STEP_PATTERNS[pattern].norm != "NA" else False
     window = draw(
         st.sampled_from(
-            [None, ("sakoechiba", draw(st.integers(0, 6))), ("slantedband", draw(st.integers(0, 4))),
-             ("itakura", draw(st.sampled_from([1.0, 1.5, 2.0, 3.0]))), "corridor"]
+            [
+                None,
+                ("sakoechiba", draw(st.integers(0, 6))),
+                ("slantedband", draw(st.integers(0, 4))),
+                ("itakura", draw(st.sampled_from([1.0, 1.5, 2.0, 3.0]))),
+                "corridor",
+            ]
         )
     )
     kind = draw(st.sampled_from(["normal", "constant", "int"]))

@@ -73,8 +73,9 @@ def test_user_torchscript_model_same_path(tmp_path):
 def test_model_errors(tmp_path):
     with pytest.raises(ModelError, match="vocabulary file"):
         AcousticModel.load(tmp_path / "missing.pt", "cpu")
-    (tmp_path / "junk.vocab.json").write_text(json.dumps({"tokens": ["_", "a"], "sample_rate_hz": 16000,
-                                                          "hop_samples": 160, "context_frames": 4}))
+    (tmp_path / "junk.vocab.json").write_text(
+        json.dumps({"tokens": ["_", "a"], "sample_rate_hz": 16000, "hop_samples": 160, "context_frames": 4})
+    )
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(ModelError, match="TorchScript"):
         AcousticModel.load(tmp_path / "junk.pt", "cpu")
@@ -130,8 +131,9 @@ def test_alignment_accuracy_on_heldout_espeak_voices(model):
         if it["kind"] != "espeak":
             continue
         x = sf.read(DATA / it["audio"], dtype="float32")[0]
-        ws = align.align_words(model.emissions(x), model.vocab.words(it["text"]), model.hop_s,
-                               calibration=model.calibration)
+        ws = align.align_words(
+            model.emissions(x), model.vocab.words(it["text"]), model.hop_s, calibration=model.calibration
+        )
         assert [w.index for w in ws] == list(range(len(it["text"].split())))
         for w in ws:
             for got, want in ((w.start_s, it["word_start_s"][w.index]), (w.end_s, it["word_end_s"][w.index])):

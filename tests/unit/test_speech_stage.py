@@ -39,7 +39,9 @@ def _feed(stage, rng, audio_meta, text_meta, x, text, t0=50.0):
         elif pos < len(x):
             n = int(rng.choice([0, 1, 160, 800, 1600, 3333]))
             chunk = x[pos : pos + n]
-            events += stage.samples(audio_meta, Samples(audio_meta.stream, seq, t0 + pos / audio_meta.rate_hz, now, chunk))
+            events += stage.samples(
+                audio_meta, Samples(audio_meta.stream, seq, t0 + pos / audio_meta.rate_hz, now, chunk)
+            )
             pos += n
         seq += 1
         now += 0.05
@@ -63,8 +65,9 @@ def test_stage_words_equal_offline_alignment(model, rng):
     words = [e for e in events if e.name == "speech.word"]
     status = [e for e in events if e.name == "speech.status"]
     assert [e.body["index"] for e in words] == list(range(len(text.split())))
-    off = align.align_words(model.emissions(x2), model.vocab.words(text), model.hop_s, offset_s=50.0,
-                            calibration=model.calibration)
+    off = align.align_words(
+        model.emissions(x2), model.vocab.words(text), model.hop_s, offset_s=50.0, calibration=model.calibration
+    )
     got = np.array([(e.body["start_s"], e.body["end_s"]) for e in words])
     want = np.array([(w.start_s, w.end_s) for w in off])
     assert np.mean(np.abs(got - want) < 1e-6) >= 0.99
@@ -131,8 +134,9 @@ def test_unpaired_audio_costs_no_model_time_and_a_late_pair_starts_the_axis(mode
     events += stage.close("captions", 2.0) + stage.close("mic", 2.0)
     words = [e for e in events if e.name == "speech.word"]
     assert len(words) == len(TEXT0.split())
-    off = align.align_words(model.emissions(x[:, 0]), model.vocab.words(TEXT0), model.hop_s, offset_s=12.0,
-                            calibration=model.calibration)
+    off = align.align_words(
+        model.emissions(x[:, 0]), model.vocab.words(TEXT0), model.hop_s, offset_s=12.0, calibration=model.calibration
+    )
     np.testing.assert_allclose([e.body["start_s"] for e in words], [w.start_s for w in off], atol=1e-6)
 
 

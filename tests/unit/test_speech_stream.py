@@ -72,8 +72,9 @@ def test_streaming_equals_offline(rng, mode):
     for _ in range(3):
         lp, text, _ = synthetic(rng, 150)
         off = align.align_words(lp, VOCAB.words(text), 0.01)
-        out, sa, _ = run_stream(rng, lp, text, text_first=mode == "text_first", audio_first=mode == "audio_first",
-                                max_window_frames=100000)
+        out, sa, _ = run_stream(
+            rng, lp, text, text_first=mode == "text_first", audio_first=mode == "audio_first", max_window_frames=100000
+        )
         assert [w.index for w in out] == [w.index for w in off]  # every word once, in order
         bo, bs = boundaries(off), boundaries(out)
         agree.append((bo[:, 1:] == bs[:, 1:]).mean())

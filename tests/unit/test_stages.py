@@ -103,8 +103,14 @@ def test_speech_stage_loads_in_the_background_and_replays_queued_chunks_in_order
     events = sp.tick(3.0)
     assert sp.stage is rec and [e.name for e in events] == ["speech.status"] * 3
     kinds = [(c[0], c[1]) for c in rec.calls]
-    assert kinds == [("open", "mic"), ("open", "imu"), ("open", "cap"), ("samples", "mic"), ("samples", "cap"),
-                     ("close", "mic")]
+    assert kinds == [
+        ("open", "mic"),
+        ("open", "imu"),
+        ("open", "cap"),
+        ("samples", "mic"),
+        ("samples", "cap"),
+        ("close", "mic"),
+    ]
     np.testing.assert_array_equal(rec.calls[3][2][:, 0], [0, 1, 2, 3])
     assert rec.calls[4][2] == "hello there"
     sp.samples(cap, chunk("cap", "again"))  # now straight through

@@ -9,8 +9,10 @@ from warpsync.sim.talker import AUDIO_STREAM, TEXT_STREAM, Utterance, load_utter
 
 
 def _utts(rng):
-    return [Utterance(rng.standard_normal(n).astype(np.float32), t) for n, t in
-            ((1234, "one two three four"), (800, "five"), (2001, "six seven eight nine ten eleven twelve"))]
+    return [
+        Utterance(rng.standard_normal(n).astype(np.float32), t)
+        for n, t in ((1234, "one two three four"), (800, "five"), (2001, "six seven eight nine ten eleven twelve"))
+    ]
 
 
 @pytest.mark.parametrize("loops", [1, 2])

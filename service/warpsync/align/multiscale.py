@@ -112,9 +112,10 @@ def dtw_multiscale(
         Xa, Ya = unit_rows(Xa), unit_rows(Ya)
     wd = SYMMETRIC_FAST[step_pattern]
     pyramid = [(Xa, Ya)]
-    while max(len(pyramid[-1][0]), len(pyramid[-1][1])) > coarsest and min(
-        len(pyramid[-1][0]), len(pyramid[-1][1])
-    ) >= 2 * factor:
+    while (
+        max(len(pyramid[-1][0]), len(pyramid[-1][1])) > coarsest
+        and min(len(pyramid[-1][0]), len(pyramid[-1][1])) >= 2 * factor
+    ):
         a, b = pyramid[-1]
         a2, b2 = downsample(a, factor), downsample(b, factor)
         if code == 2:
@@ -135,9 +136,7 @@ def dtw_multiscale(
         last, dirs = K.sym_fill(a, b, _transposed(a, b), code, lo, hi, rowptr, wd, True)
         dist = float(last[m - 1])
         if not np.isfinite(dist):
-            raise AlignmentError(
-                f"multiscale corridor at level {level} ({n}x{m}) admits no path; increase radius"
-            )
+            raise AlignmentError(f"multiscale corridor at level {level} ({n}x{m}) admits no path; increase radius")
         path = K.sym_backtrack(dirs, lo, rowptr, n - 1, m - 1)
         del dirs
         levels.append((n, m))

@@ -14,7 +14,15 @@ from scipy.ndimage import maximum_filter1d, minimum_filter1d
 
 from warpsync.errors import AlignmentError
 
-__all__ = ["check_band", "corridor_band", "full_band", "itakura_band", "sakoe_chiba_band", "slanted_band", "window_band"]
+__all__ = [
+    "check_band",
+    "corridor_band",
+    "full_band",
+    "itakura_band",
+    "sakoe_chiba_band",
+    "slanted_band",
+    "window_band",
+]
 
 
 def full_band(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +101,10 @@ def window_band(window, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
             raise AlignmentError(f"{kind} radius must be an int >= 0, got {arg!r}")
         return sakoe_chiba_band(n, m, int(arg)) if kind == "sakoechiba" else slanted_band(n, m, int(arg))
     if kind == "itakura":
-        if isinstance(arg, bool) or not isinstance(arg, (int, float, np.integer, np.floating)) or not (
-            math.isfinite(arg) and arg >= 1
+        if (
+            isinstance(arg, bool)
+            or not isinstance(arg, (int, float, np.integer, np.floating))
+            or not (math.isfinite(arg) and arg >= 1)
         ):
             raise AlignmentError(f"itakura max_slope must be a finite number >= 1, got {arg!r}")
         return itakura_band(n, m, float(arg))

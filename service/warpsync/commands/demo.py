@@ -49,7 +49,17 @@ def format_event(ev: Any) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(t))
     keys: tuple[str, ...] = ()
     if ev.event == "stream.status":
-        keys = ("rate_measured_hz", "chunks", "samples", "gaps", "stalled", "closed", "buffer_fill", "settled", "method")
+        keys = (
+            "rate_measured_hz",
+            "chunks",
+            "samples",
+            "gaps",
+            "stalled",
+            "closed",
+            "buffer_fill",
+            "settled",
+            "method",
+        )
     elif ev.event == "sync.offset":
         keys = ("reference", "offset_s", "drift_ppm", "uncertainty_s", "method", "settled", "confidence")
     elif ev.event == "sync.bundle":
@@ -193,6 +203,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     p.add_argument("--every", type=float, default=2.0, metavar="S", help="print frequent events and errors every S s")
     p.add_argument("--verbose", action="store_true", help="print every event")
-    p.add_argument("--no-talker", action="store_true",
-                   help="leave out the speaking source (a talker's microphone and live captions, aligned word by word)")
+    p.add_argument(
+        "--no-talker",
+        action="store_true",
+        help="leave out the speaking source (a talker's microphone and live captions, aligned word by word)",
+    )
     p.set_defaults(func=run_demo)

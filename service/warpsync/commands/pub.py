@@ -182,9 +182,7 @@ def _open_csv(path: Path, args: argparse.Namespace, frames_per_chunk: Any) -> So
     return _array_source(data, code, rate, args.modality or "sensor", times, t_first, frames_per_chunk)
 
 
-_SRT_TIME = re.compile(
-    r"^\s*(\d+):(\d{2}):(\d{2})[,.](\d{1,3})\s*-->\s*(\d+):(\d{2}):(\d{2})[,.](\d{1,3})(?:\s.*)?$"
-)
+_SRT_TIME = re.compile(r"^\s*(\d+):(\d{2}):(\d{2})[,.](\d{1,3})\s*-->\s*(\d+):(\d{2}):(\d{2})[,.](\d{1,3})(?:\s.*)?$")
 
 
 def _srt_seconds(h: str, m: str, s: str, frac: str) -> float:

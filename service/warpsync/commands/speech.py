@@ -39,10 +39,22 @@ def _ts(t: float, sep: str) -> str:
 def format_words(words, fmt: str, duration_s: float) -> str:
     if fmt == "json":
         return json.dumps(
-            [{"index": w.index, "word": w.text, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3),
-              "confidence": round(w.confidence, 4)} for w in words], indent=1)
+            [
+                {
+                    "index": w.index,
+                    "word": w.text,
+                    "start_s": round(w.start_s, 3),
+                    "end_s": round(w.end_s, 3),
+                    "confidence": round(w.confidence, 4),
+                }
+                for w in words
+            ],
+            indent=1,
+        )
     if fmt == "srt":
-        return "\n".join(f"{i}\n{_ts(w.start_s, ',')} --> {_ts(w.end_s, ',')}\n{w.text}\n" for i, w in enumerate(words, 1))
+        return "\n".join(
+            f"{i}\n{_ts(w.start_s, ',')} --> {_ts(w.end_s, ',')}\n{w.text}\n" for i, w in enumerate(words, 1)
+        )
     if fmt == "vtt":
         return "WEBVTT\n\n" + "\n".join(f"{_ts(w.start_s, '.')} --> {_ts(w.end_s, '.')}\n{w.text}\n" for w in words)
     # Praat TextGrid (long text format), one interval tier; gaps become empty intervals
@@ -55,14 +67,30 @@ def format_words(words, fmt: str, duration_s: float) -> str:
     end = max(duration_s, t)
     if end > t:
         iv.append((t, end, ""))
-    lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "", "xmin = 0", f"xmax = {end:.3f}",
-             "tiers? <exists>", "size = 1", "item []:", "    item [1]:", '        class = "IntervalTier"',
-             '        name = "words"', "        xmin = 0", f"        xmax = {end:.3f}",
-             f"        intervals: size = {len(iv)}"]
+    lines = [
+        'File type = "ooTextFile"',
+        'Object class = "TextGrid"',
+        "",
+        "xmin = 0",
+        f"xmax = {end:.3f}",
+        "tiers? <exists>",
+        "size = 1",
+        "item []:",
+        "    item [1]:",
+        '        class = "IntervalTier"',
+        '        name = "words"',
+        "        xmin = 0",
+        f"        xmax = {end:.3f}",
+        f"        intervals: size = {len(iv)}",
+    ]
     for i, (a, b, s) in enumerate(iv, 1):
         s = s.replace('"', '""')
-        lines += [f"        intervals [{i}]:", f"            xmin = {a:.3f}", f"            xmax = {b:.3f}",
-                  f'            text = "{s}"']
+        lines += [
+            f"        intervals [{i}]:",
+            f"            xmin = {a:.3f}",
+            f"            xmax = {b:.3f}",
+            f'            text = "{s}"',
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -77,9 +105,17 @@ def _align(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise AlignmentError(f"cannot read transcript {args.transcript}: {exc}") from None
     em = model.emissions(wave)
-    words = align_words(em, model.vocab.words(text), model.hop_s, blank=model.vocab.blank, star=not args.no_star,
-                        star_penalty=args.star_penalty, backend="torch" if model.device.type == "cuda" else "numba",
-                        device=str(model.device), calibration=model.calibration)
+    words = align_words(
+        em,
+        model.vocab.words(text),
+        model.hop_s,
+        blank=model.vocab.blank,
+        star=not args.no_star,
+        star_penalty=args.star_penalty,
+        backend="torch" if model.device.type == "cuda" else "numba",
+        device=str(model.device),
+        calibration=model.calibration,
+    )
     sys.stdout.write(format_words(words, args.format, len(wave) / model.sample_rate_hz))
     if args.format == "json":
         sys.stdout.write("\n")
@@ -89,9 +125,18 @@ def _align(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from ..speech.train import train
 
-    stats = train(Path(args.data), Path(args.out), epochs=args.epochs, seed=args.seed, channels=args.channels,
-                  lr=args.lr, blank_weight=args.blank_weight, init=Path(args.init) if args.init else None,
-                  threads=args.threads, word_weight=args.word_weight)
+    stats = train(
+        Path(args.data),
+        Path(args.out),
+        epochs=args.epochs,
+        seed=args.seed,
+        channels=args.channels,
+        lr=args.lr,
+        blank_weight=args.blank_weight,
+        init=Path(args.init) if args.init else None,
+        threads=args.threads,
+        word_weight=args.word_weight,
+    )
     print(json.dumps(stats))
     return 0
 
@@ -120,7 +165,11 @@ def register(subparsers) -> None:
     t.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (one-cycle schedule)")
     t.add_argument("--blank-weight", type=float, default=1.5, help="weight of the frame-level blank loss")
     t.add_argument("--init", default="", help="warm-start from this exported model (same shape)")
-    t.add_argument("--word-weight", type=float, default=0.0,
-                   help="weight of the word-level CTC term (each word's tokens inside its truth frames)")
+    t.add_argument(
+        "--word-weight",
+        type=float,
+        default=0.0,
+        help="weight of the word-level CTC term (each word's tokens inside its truth frames)",
+    )
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (at most the cores you may use)")
     t.set_defaults(func=_train)

@@ -71,8 +71,14 @@ def with_star(log_probs: np.ndarray, blank: int, star_penalty: float) -> np.ndar
     return np.ascontiguousarray(np.concatenate([lp, star[:, None]], axis=1))
 
 
-def viterbi(em: np.ndarray, tr: Trellis, *, backend: Backend = "numba", device: str = "cpu",
-            max_bp_bytes: int = DEFAULT_MAX_BP_BYTES) -> tuple[np.ndarray, float]:
+def viterbi(
+    em: np.ndarray,
+    tr: Trellis,
+    *,
+    backend: Backend = "numba",
+    device: str = "cpu",
+    max_bp_bytes: int = DEFAULT_MAX_BP_BYTES,
+) -> tuple[np.ndarray, float]:
     """Best complete path through the trellis: (states (T,) int64, total log-score)."""
     T, S = em.shape[0], tr.n_states
     if T == 0:
@@ -100,8 +106,23 @@ def viterbi(em: np.ndarray, tr: Trellis, *, backend: Backend = "numba", device: 
     if nb > 1:
         empty = np.zeros((0, S), np.int8)
         for b in range(nb - 1):
-            kernels._viterbi_block(em, tr.ext, tr.m2, tr.m3, prev, b * block, (b + 1) * block, lo_end, step, T,
-                                   empty, False, _NO_ROW, _NO_TAILS, 0)
+            kernels._viterbi_block(
+                em,
+                tr.ext,
+                tr.m2,
+                tr.m3,
+                prev,
+                b * block,
+                (b + 1) * block,
+                lo_end,
+                step,
+                T,
+                empty,
+                False,
+                _NO_ROW,
+                _NO_TAILS,
+                0,
+            )
             checkpoints.append(prev.copy())
     bp = np.empty((min(block, T), S), np.int8)
     s_end = -1
@@ -121,8 +142,9 @@ def viterbi(em: np.ndarray, tr: Trellis, *, backend: Backend = "numba", device: 
     return path, score
 
 
-def forced_align(log_probs: np.ndarray, targets: Sequence[int], *, blank: int = 0, backend: Backend = "numba",
-                 device: str = "cpu") -> tuple[np.ndarray, float]:
+def forced_align(
+    log_probs: np.ndarray, targets: Sequence[int], *, blank: int = 0, backend: Backend = "numba", device: str = "cpu"
+) -> tuple[np.ndarray, float]:
     """Plain CTC forced alignment (the contract of torchaudio.functional.forced_align for one utterance):
     returns the token label of every frame (blank where the path is on a blank) and the path's log-score."""
     lp = check_emissions(log_probs)
@@ -154,8 +176,9 @@ def path_match(em: np.ndarray, tr: Trellis, states: np.ndarray, spans: list[tupl
     return np.array([p[a:e].mean() if e > a else 0.0 for a, e in spans])
 
 
-def word_occupancy(em: np.ndarray, tr: Trellis, spans: list[tuple[int, int]], max_bytes: int = DEFAULT_MAX_BP_BYTES
-                   ) -> np.ndarray:
+def word_occupancy(
+    em: np.ndarray, tr: Trellis, spans: list[tuple[int, int]], max_bytes: int = DEFAULT_MAX_BP_BYTES
+) -> np.ndarray:
     """Forward–backward posterior, for each word, that its span's frames are in the word's states (mean over
     the span). Blocked like `viterbi` (alpha checkpoints, one block of alpha and beta at a time)."""
     T, S = em.shape[0], tr.n_states
@@ -217,9 +240,20 @@ def word_occupancy(em: np.ndarray, tr: Trellis, spans: list[tuple[int, int]], ma
     return np.clip(occ_sum / lengths, 0.0, 1.0)
 
 
-def align_words(log_probs: np.ndarray, words: Sequence[Word], hop_s: float, *, blank: int = 0, star: bool = True,
-                star_penalty: float = 1.5, backend: Backend = "numba", device: str = "cpu", confidence: bool = True,
-                offset_s: float = 0.0, calibration: BoundaryCalibration | None = None) -> list[WordSpan]:
+def align_words(
+    log_probs: np.ndarray,
+    words: Sequence[Word],
+    hop_s: float,
+    *,
+    blank: int = 0,
+    star: bool = True,
+    star_penalty: float = 1.5,
+    backend: Backend = "numba",
+    device: str = "cpu",
+    confidence: bool = True,
+    offset_s: float = 0.0,
+    calibration: BoundaryCalibration | None = None,
+) -> list[WordSpan]:
     """Align `words` (from `Vocabulary.words`) to emissions; words without tokens are left out.
     `calibration` shifts the seconds of each boundary by its kind (see `calibration.py`; frames unchanged)."""
     lp = check_emissions(log_probs)

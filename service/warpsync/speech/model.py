@@ -155,7 +155,9 @@ class AcousticModel:
         try:
             sr, hop, ctx = int(meta["sample_rate_hz"]), int(meta["hop_samples"]), int(meta["context_frames"])
         except (KeyError, TypeError, ValueError):
-            raise ModelError(f"vocabulary {vocab_path} needs integer sample_rate_hz, hop_samples, context_frames") from None
+            raise ModelError(
+                f"vocabulary {vocab_path} needs integer sample_rate_hz, hop_samples, context_frames"
+            ) from None
         model = cls(module, vocab, sr, hop, ctx, dev, BoundaryCalibration.load(p.with_suffix(".calib.json")))
         probe = model._run(np.zeros(hop * 8, np.float32))
         if probe.shape[1] != len(vocab.tokens):

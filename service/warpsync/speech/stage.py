@@ -54,7 +54,9 @@ class _Pair:
 class SpeechStage:
     name = "speech"
 
-    def __init__(self, cfg: SpeechConfig, registry: CollectorRegistry | None = None, model: AcousticModel | None = None):
+    def __init__(
+        self, cfg: SpeechConfig, registry: CollectorRegistry | None = None, model: AcousticModel | None = None
+    ):
         self.cfg = cfg
         if cfg.threads < 1:
             raise ConfigError(f"[speech] threads must be >= 1, got {cfg.threads}")
@@ -85,10 +87,17 @@ class SpeechStage:
     def _new_aligner(self, audio: _Audio) -> StreamingAligner:
         m, c = self.model, self.cfg
         return StreamingAligner(
-            m.vocab, len(m.vocab.tokens), m.hop_s, star=c.star, star_penalty=c.star_penalty, beam=c.beam,
+            m.vocab,
+            len(m.vocab.tokens),
+            m.hop_s,
+            star=c.star,
+            star_penalty=c.star_penalty,
+            beam=c.beam,
             horizon_frames=max(2, round(c.horizon_s / m.hop_s)),
             max_window_frames=max(round(c.horizon_s / m.hop_s), round(c.max_text_lag_s / m.hop_s)),
-            t0_s=audio.t0_s or 0.0, confidence=c.confidence, calibration=m.calibration,
+            t0_s=audio.t0_s or 0.0,
+            confidence=c.confidence,
+            calibration=m.calibration,
         )
 
     def _bind(self, pair: _Pair) -> None:
@@ -106,9 +115,13 @@ class SpeechStage:
         if meta.modality == "audio":
             hop = self.model.hop_samples
             self.audio[meta.stream] = _Audio(
-                meta, StreamResampler(meta.rate_hz, self.model.sample_rate_hz),
-                WindowedEmissions(self.model, max(1, int(self.cfg.block_s * self.model.sample_rate_hz / hop)),
-                                  max(1, round(self.cfg.step_s * self.model.sample_rate_hz / hop))),
+                meta,
+                StreamResampler(meta.rate_hz, self.model.sample_rate_hz),
+                WindowedEmissions(
+                    self.model,
+                    max(1, int(self.cfg.block_s * self.model.sample_rate_hz / hop)),
+                    max(1, round(self.cfg.step_s * self.model.sample_rate_hz / hop)),
+                ),
             )
             for p in self.pairs.values():
                 self._bind(p)
@@ -176,19 +189,34 @@ class SpeechStage:
         for w in words:
             self.m_words.labels(pair.text_stream).inc()
             self.m_lag.observe(max(0.0, newest_s - w.end_s))
-            evs.append(Event("speech.word", pair.text_stream, {
-                "word": w.text, "index": w.index, "start_s": w.start_s, "end_s": w.end_s,
-                "confidence": None if np.isnan(w.confidence) else round(float(w.confidence), 4),
-                "audio_stream": pair.audio_stream, "method": "speech", "time_axis": "audio_device",
-            }))
+            evs.append(
+                Event(
+                    "speech.word",
+                    pair.text_stream,
+                    {
+                        "word": w.text,
+                        "index": w.index,
+                        "start_s": w.start_s,
+                        "end_s": w.end_s,
+                        "confidence": None if np.isnan(w.confidence) else round(float(w.confidence), 4),
+                        "audio_stream": pair.audio_stream,
+                        "method": "speech",
+                        "time_axis": "audio_device",
+                    },
+                )
+            )
         return evs
 
     def _status(self, pair: _Pair, state: str) -> Event:
         st = pair.aligner.stats if pair.aligner else None
         body = {
-            "state": state, "audio_stream": pair.audio_stream, "method": "speech",
-            "frames": st.frames if st else 0, "audio_s": (st.frames * self.model.hop_s) if st else 0.0,
-            "words_received": st.words_received if st else 0, "words_aligned": st.words_committed if st else 0,
+            "state": state,
+            "audio_stream": pair.audio_stream,
+            "method": "speech",
+            "frames": st.frames if st else 0,
+            "audio_s": (st.frames * self.model.hop_s) if st else 0.0,
+            "words_received": st.words_received if st else 0,
+            "words_aligned": st.words_committed if st else 0,
             "window_s": (st.window_frames * self.model.hop_s) if st else 0.0,
             "forced_commits": st.forced_commits if st else 0,
             "dropped_audio_s": (st.dropped_frames * self.model.hop_s) if st else 0.0,

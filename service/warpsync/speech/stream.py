@@ -45,10 +45,21 @@ class StreamStats:
 
 
 class StreamingAligner:
-    def __init__(self, vocab: Vocabulary, n_classes: int, hop_s: float, *, star: bool = True,
-                 star_penalty: float = 1.5, beam: float = 15.0, horizon_frames: int = 300,
-                 max_window_frames: int = 6000, t0_s: float = 0.0, confidence: bool = True,
-                 calibration: BoundaryCalibration | None = None):
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        n_classes: int,
+        hop_s: float,
+        *,
+        star: bool = True,
+        star_penalty: float = 1.5,
+        beam: float = 15.0,
+        horizon_frames: int = 300,
+        max_window_frames: int = 6000,
+        t0_s: float = 0.0,
+        confidence: bool = True,
+        calibration: BoundaryCalibration | None = None,
+    ):
         """`calibration`: boundary shifts by kind, applied to seconds exactly as `align.align_words` does."""
         if not hop_s > 0:
             raise AlignmentError(f"hop_s must be > 0 seconds, got {hop_s}")
@@ -227,7 +238,7 @@ class StreamingAligner:
         for (k, w, sf, ef), c, ja in zip(done, conf, joined_after):
             c = c * self._match.pop(w.index, 0.0) / max(1, ef - sf)
             self._emit(w, sf, ef, c, ja)
-        self.words = self.words[len(done):]
+        self.words = self.words[len(done) :]
         self.stats.words_committed += len(done)
         # rebase: the decided state at the last row becomes the virtual start (the path was in it at the
         # frame before the new window's first)

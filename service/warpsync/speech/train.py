@@ -43,8 +43,14 @@ def _load(path: Path):
         toks = [t for w in words for t in w.tokens]
         st, en = w_start[woff[i] : woff[i + 1]], w_end[woff[i] : woff[i + 1]]
         T = 1 + len(wave) // HOP
-        utts.append((wave, np.array(toks, np.int64), _frame_labels(len(wave), st, en),
-                     _word_segments(T, [w.tokens for w in words], st, en)))
+        utts.append(
+            (
+                wave,
+                np.array(toks, np.int64),
+                _frame_labels(len(wave), st, en),
+                _word_segments(T, [w.tokens for w in words], st, en),
+            )
+        )
     return utts
 
 
@@ -97,9 +103,20 @@ def _word_segments(n_frames: int, tokens, start_s: np.ndarray, end_s: np.ndarray
     return out
 
 
-def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: float = 32.0, lr: float = 2e-3,
-          channels: int = 96, blank_weight: float = 1.5, max_minutes: float = 0.0, init: Path | None = None,
-          threads: int = 1, word_weight: float = 0.0) -> dict:
+def train(
+    data_dir: Path,
+    out: Path,
+    epochs: int = 2,
+    seed: int = 0,
+    batch_s: float = 32.0,
+    lr: float = 2e-3,
+    channels: int = 96,
+    blank_weight: float = 1.5,
+    max_minutes: float = 0.0,
+    init: Path | None = None,
+    threads: int = 1,
+    word_weight: float = 0.0,
+) -> dict:
     """Train and export `out` (+ vocabulary JSON). `init` warm-starts from an exported model of the same
     shape (the shipped weights: a first run of 2 epochs, a second of 2 epochs from it with lr 1e-3 and
     blank_weight 3.0, a third of 2 epochs from that adding word_weight 1.0 on 2 threads; docs/speech.md). The model is exported to `out` after every epoch
@@ -176,14 +193,32 @@ def train(data_dir: Path, out: Path, epochs: int = 2, seed: int = 0, batch_s: fl
             tot[1] += float(loss_blank.detach())
             tot[2] += 1
             if step % 50 == 0:
-                log.info("step %d/%d: ctc %.3f blank %.3f word %.3f (%.0f s)", step, total, tot[0] / tot[2],
-                         tot[1] / tot[2], tot[3] / tot[2], time.monotonic() - t0)
+                log.info(
+                    "step %d/%d: ctc %.3f blank %.3f word %.3f (%.0f s)",
+                    step,
+                    total,
+                    tot[0] / tot[2],
+                    tot[1] / tot[2],
+                    tot[3] / tot[2],
+                    time.monotonic() - t0,
+                )
             if max_minutes and time.monotonic() - t0 > max_minutes * 60:
                 break
-        stats = {"epoch": ep + 1, "ctc": tot[0] / tot[2], "blank": tot[1] / tot[2], "word": tot[3] / tot[2],
-                 "elapsed_s": time.monotonic() - t0}
-        log.info("epoch %d: ctc %.3f blank %.3f word %.3f (%.0f s)", ep + 1, stats["ctc"], stats["blank"],
-                 stats["word"], stats["elapsed_s"])
+        stats = {
+            "epoch": ep + 1,
+            "ctc": tot[0] / tot[2],
+            "blank": tot[1] / tot[2],
+            "word": tot[3] / tot[2],
+            "elapsed_s": time.monotonic() - t0,
+        }
+        log.info(
+            "epoch %d: ctc %.3f blank %.3f word %.3f (%.0f s)",
+            ep + 1,
+            stats["ctc"],
+            stats["blank"],
+            stats["word"],
+            stats["elapsed_s"],
+        )
         _export(model, out)
         if max_minutes and time.monotonic() - t0 > max_minutes * 60:
             log.warning("stopping at the %.0f-minute limit", max_minutes)

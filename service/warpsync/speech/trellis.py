@@ -68,7 +68,9 @@ def build_trellis(words: Sequence[Sequence[int]], blank: int, star_col: int | No
         lo.append(base + (2 if star_col is not None else 1))
         hi.append(len(ext) - 1)
     ext.extend([blank] + ([star_col] if star_col is not None else []))
-    return finish_trellis(np.asarray(ext, np.int64), blank, star_col, np.asarray(lo, np.int64), np.asarray(hi, np.int64))
+    return finish_trellis(
+        np.asarray(ext, np.int64), blank, star_col, np.asarray(lo, np.int64), np.asarray(hi, np.int64)
+    )
 
 
 def plain_trellis(targets: np.ndarray, blank: int) -> Trellis:

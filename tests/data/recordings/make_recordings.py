@@ -27,14 +27,37 @@ RIG = RigConfig(
     duration_s=12.0,
     cameras=(
         CameraConfig(
-            name="cam", fps=30.0, output="motion", mic_rate_hz=16000.0, mic_latency_s=0.037,
-            mic_acoustic_delay_s=0.004, clock=ClockConfig(offset_s=-8.25, drift_ppm=80.0), network=QUIET,
+            name="cam",
+            fps=30.0,
+            output="motion",
+            mic_rate_hz=16000.0,
+            mic_latency_s=0.037,
+            mic_acoustic_delay_s=0.004,
+            clock=ClockConfig(offset_s=-8.25, drift_ppm=80.0),
+            network=QUIET,
         ),
     ),
-    mics=(MicConfig(name="room", rate_hz=16000.0, chunk_samples=320, latency_s=0.011, acoustic_delay_s=0.007,
-                    clock=ClockConfig(offset_s=3.5, drift_ppm=25.0), network=QUIET),),
-    imus=(ImuConfig(name="imu", rate_hz=200.0, object=0, latency_s=0.02, clock=ClockConfig(offset_s=100.0, drift_ppm=-60.0),
-                    network=QUIET),),
+    mics=(
+        MicConfig(
+            name="room",
+            rate_hz=16000.0,
+            chunk_samples=320,
+            latency_s=0.011,
+            acoustic_delay_s=0.007,
+            clock=ClockConfig(offset_s=3.5, drift_ppm=25.0),
+            network=QUIET,
+        ),
+    ),
+    imus=(
+        ImuConfig(
+            name="imu",
+            rate_hz=200.0,
+            object=0,
+            latency_s=0.02,
+            clock=ClockConfig(offset_s=100.0, drift_ppm=-60.0),
+            network=QUIET,
+        ),
+    ),
 )
 
 
@@ -58,8 +81,11 @@ def main() -> None:
         for ti, (ax, ay, az) in zip(t, imu):
             fh.write(f"{ti:.5f},{ax:.4f},{ay:.4f},{az:.4f}\n")
     truth = sim.truth.to_json()
-    truth["files"] = {"room.flac": ["room", first["room"]], "cam.flac": ["cam.mic", first["cam.mic"]],
-                      "imu.csv": ["imu", first["imu"]]}
+    truth["files"] = {
+        "room.flac": ["room", first["room"]],
+        "cam.flac": ["cam.mic", first["cam.mic"]],
+        "imu.csv": ["imu", first["imu"]],
+    }
     (HERE / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
 
 
