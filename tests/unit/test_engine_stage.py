@@ -185,15 +185,45 @@ def test_sensor_is_aligned_to_the_fastest_camera_unless_told_otherwise():
             eng.open(m, HOST0)
         return eng
 
-    eng = engine()
+    no_bridge = dataclasses.replace(ContentConfig(), sensor_bridge=False)
+    eng = engine(dataclasses.replace(EngineConfig(), content=no_bridge))
     assert eng.partner_of(eng.streams["imu"]) == "cam60"  # ties: the first camera to join
     assert eng.partner_of(eng.streams["imu2"]) == "cam30"  # sync_to wins
     assert eng.partner_of(eng.streams["cam60"]) == "mic"  # cameras stay on the audio anchor
     assert eng.streams["imu"].kin is not None and eng.streams["mic"].kin is None
-    off = engine(
-        dataclasses.replace(EngineConfig(), content=dataclasses.replace(ContentConfig(), sensor_to_video=False))
-    )
+    assert eng.streams["imu"].imp is None and eng.streams["mic"].imp is None
+    off = engine(dataclasses.replace(EngineConfig(), content=dataclasses.replace(no_bridge, sensor_to_video=False)))
     assert off.partner_of(off.streams["imu"]) == "mic"
+
+
+def test_a_sensor_bridges_cameras_to_an_audio_anchor():
+    """`content.sensor_bridge` (default): with a microphone as the anchor, a sensor aligns to it by impacts and
+    cameras align to the fastest such sensor; a configured partner still wins, and a sensor with one bridges
+    nothing. Without a microphone anchor the old pairing holds."""
+    from warpsync.engine.session import SyncEngine
+
+    def engine(metas, cfg=None):
+        eng = SyncEngine(cfg or EngineConfig())
+        for m in metas:
+            eng.open(m, HOST0)
+        return eng
+
+    mic = StreamMeta("mic", "audio", 16000.0, (1,), "f4")
+    cam = StreamMeta("cam", "video", 30.0, (24, 32), "u1")
+    slow = StreamMeta("imu_slow", "sensor", 100.0, (3,), "f4")
+    imu = StreamMeta("imu", "sensor", 500.0, (3,), "f4")
+    told = StreamMeta("imu_told", "sensor", 1000.0, (3,), "f4", meta={"sync_to": "cam"})
+    eng = engine([mic, cam, slow, imu, told])
+    assert eng.partner_of(eng.streams["imu"]) == "mic"
+    assert eng.partner_of(eng.streams["imu_slow"]) == "mic"
+    assert eng.partner_of(eng.streams["cam"]) == "imu"  # the fastest sensor not told otherwise
+    assert eng.partner_of(eng.streams["imu_told"]) == "cam"
+    assert eng.streams["imu"].imp is not None and eng.streams["mic"].imp is not None
+    assert eng.streams["cam"].imp is None
+    # no microphone: the sensor goes to the camera, the camera to the anchor (the first stream)
+    dumb = engine([cam, imu])
+    assert dumb.partner_of(dumb.streams["imu"]) == "cam"
+    assert dumb.partner_of(dumb.streams["cam"]) == "cam" or dumb.is_anchor(dumb.streams["cam"])
 
 
 def test_raw_video_activity_on_consecutive_frames_kinetic_on_the_motion_baseline(rng):
@@ -221,3 +251,31 @@ def test_raw_video_activity_on_consecutive_frames_kinetic_on_the_motion_baseline
     mm = StreamMeta("vec", "video", 30.0, (16,), "f4", "motion")
     stage.open(mm, HOST0)
     assert stage.engine.streams["vec"].activity is None and st.activity is not None
+
+
+def test_a_partners_correction_moves_the_streams_aligned_to_it():
+    """A camera aligned to a sensor measured against the sensor's mapping; when the sensor's correction moves (it
+    locks to the microphone), the camera's correction, its re-lock candidates and its acquisition windows move
+    with it, and nothing else does."""
+    from warpsync.engine.session import SyncEngine
+
+    eng = SyncEngine(EngineConfig())
+    for m in (
+        StreamMeta("mic", "audio", 16000.0, (1,), "f4"),
+        StreamMeta("imu", "sensor", 500.0, (3,), "f4"),
+        StreamMeta("cam", "video", 30.0, (24, 32), "u1"),
+        StreamMeta("mic2", "audio", 16000.0, (1,), "f4"),
+    ):
+        eng.open(m, HOST0)
+    cam, mic2 = eng.streams["cam"], eng.streams["mic2"]
+    cam.filter.update(10.0, 0.004, 0.001)
+    cam.filter._outliers = [(10.5, 0.030, 0.001)]
+    mic2.filter.update(10.0, 0.002, 0.001)
+    eng.streams["imu"].acquire = [(9.0, 0.1, 0.001)]
+    cam.acquire = [(9.5, 0.020, 0.001)]
+    eng._propagate(eng.streams["imu"], -0.013)
+    assert cam.filter.x[0] == pytest.approx(0.004 - 0.013)
+    assert cam.filter._outliers[0][1] == pytest.approx(0.030 - 0.013)
+    assert cam.acquire[0][1] == pytest.approx(0.020 - 0.013)
+    assert mic2.filter.x[0] == pytest.approx(0.002)  # aligned to the microphone, not to the IMU
+    assert eng.streams["imu"].acquire[0][1] == 0.1  # the mover itself is not moved again

@@ -463,9 +463,10 @@ class ContentFilter:
         self.T = T
 
     def shift(self, d_s: float) -> None:
-        """Move the correction by `d_s` (the measurement's frame of reference moved, e.g. the clock model's
-        offset changed under it)."""
+        """Move the correction, and the outliers waiting to re-lock, by `d_s`: the frame of reference of the
+        measurements moved (the partner a stream is measured against changed its own correction)."""
         self.x[0] += d_s
+        self._outliers = [(T, z + d_s, s) for T, z, s in self._outliers]
 
     def update(self, T: float, z: float, sigma: float) -> bool:
         """Fold in a measured correction `z` ± `sigma` at reference time T. Returns whether it was accepted."""

@@ -77,15 +77,17 @@ class ContentHop:
         if partner is None or partner.extractor is None or len(st.env) < 4 or len(partner.env) < 4:
             st.last_reason = "no_data"
             return
-        # video and sensors are compared like with like: change of motion energy vs acceleration magnitude
+        # video and sensors are compared like with like: change of motion energy vs acceleration magnitude;
+        # sensors and microphones: the starts of contacts (impact envelopes)
         kinetic = st.kin is not None and partner.kin is not None and st.meta.modality != partner.meta.modality
-        s_env = st.kin if kinetic else st.env
-        p_env = partner.kin if kinetic else partner.env
+        impact = _impact_pair(st, partner)
+        s_env = st.imp if impact else st.kin if kinetic else st.env
+        p_env = partner.imp if impact else partner.kin if kinetic else partner.env
         if len(s_env) < 4 or len(p_env) < 4:
             st.last_reason = "no_data"
             return
         # fewer shared events per second across modalities (an IMU feels one object, a camera sees all): a longer window
-        window_s = c.kinetic_window_s if kinetic else c.window_s
+        window_s = c.impact_window_s if impact else c.kinetic_window_s if kinetic else c.window_s
         # only the tail of each history takes part: the window, the widest search and a margin
         span = window_s + 2.0 * c.prior_latency_s + 1.0
         s_t, s_v = _tail(s_env, span)
@@ -112,17 +114,24 @@ class ContentHop:
             # a lock that never got confirmed and then lost its content was likely a chance one: forget it
             # (a confirmed lock is kept through silence: capture latency does not change when the room goes quiet)
             log.info("stream %s: unconfirmed content lock dropped after %.1f s without content", st.name, c.timeout_s)
+            d_old, _ = f.predict(T_end)
             f.reset()
+            self._propagate(st, -d_old)
+        # a camera aligned to a sensor is measured as the sensor against the camera, the lag negated: the
+        # measurement is the same relation between the two mappings
+        swap = kinetic and st.meta.modality == "video" and partner.meta.modality == "sensor"
+        ms, mp = (partner, st) if swap else (st, partner)
         # a sensor against a camera: the camera's cells weighted by how they correlate with the sensor (it feels
         # one object; the camera sees them all)
         cells = (
             kinetic
             and c.cell_weighting
-            and st.meta.modality == "sensor"
-            and partner.cells is not None
-            and len(partner.cells) >= 4
+            and ms.meta.modality == "sensor"
+            and mp.cells is not None
+            and len(mp.cells) >= 4
         )
         w = _Window(st, partner, kinetic, cells, span, s_t, s_v, p_t, p_v, ts, tp, T_start, n)
+        mw = _Window(partner, st, kinetic, cells, span, p_t, p_v, s_t, s_v, tp, ts, T_start, n) if swap else w
         locked = f is not None and f.T is not None
         _, sig_pred = self.correction(st, T_end)
         L_prior = c.prior_latency_s + 5 * max(st.clock.estimate().uncertainty_s, partner.clock.estimate().uncertainty_s)
@@ -130,17 +139,17 @@ class ContentHop:
             L = L_prior
         else:
             L = min(max(c.min_search_s, c.search_sigmas * sig_pred), c.prior_latency_s)
-            if kinetic and st.meta.modality == "sensor" and partner.meta.modality == "video":
+            if kinetic and ms.meta.modality == "sensor" and mp.meta.modality == "video":
                 # at least the main lobe of a velocity change seen by the camera (1 + B frames: the sensor's
                 # frame weighting): narrower, a lock a frame off sees the truth only at the range's edge and
                 # never moves
-                L = max(L, (1 + self._motion_frames(partner)) / partner.meta.rate_hz)
-        m = self._measure(w, L, sig_pred, locked)
+                L = max(L, (1 + self._motion_frames(mp)) / mp.meta.rate_hz)
+        m = self._measure(mw, L, sig_pred, locked, swap)
         if locked and c.audit_search and not m.informative and m.reason in AUDIT_REASONS and L < L_prior:
             # nothing matches around the lock though the streams have content: search as widely as for a first
             # lock. A lag found there with a first lock's prominence is an outlier; consecutive ones re-lock (a
             # capture latency that changed by more than the locked search, a lock that was wrong)
-            wide = self._measure(w, L_prior, sig_pred, locked)
+            wide = self._measure(mw, L_prior, sig_pred, locked, swap)
             if wide.informative and wide.prominence >= c.acquire_prominence:
                 m = wide
         T_mid = T_start + 0.5 * (T_end - T_start)
@@ -182,13 +191,29 @@ class ContentHop:
         f.relock_hops = max(
             c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s), math.ceil(c.acquire_span_s / c.hop_s) + 1
         )
+        d_old = f.predict(T_mid)[0]
         accepted = f.update(T_mid, z, sigma)
         if accepted:
+            self._propagate(st, f.predict(T_mid)[0] - d_old)
             st.last_accept_T = T_end
             st.corr_ema = m.corr if st.corr_ema == 0 else 0.8 * st.corr_ema + 0.2 * m.corr
             st.last_reason = ""
         else:
             st.last_reason = "outlier"
+
+    def _propagate(self, st: StreamState, delta_s: float, _depth: int = 0) -> None:
+        """`st`'s correction moved by `delta_s`: the streams aligned to it were measured against its old mapping,
+        so their corrections, re-lock candidates and acquisition windows move with it (a camera aligned to a
+        sensor keeps what it measured when the sensor locks to the microphone), and so on down the chain."""
+        if delta_s == 0.0 or not math.isfinite(delta_s) or _depth > 8:
+            return
+        for other in self.streams.values():
+            if other is st or other.session != st.session or self.partner_of(other) != st.name:
+                continue
+            if other.filter is not None and other.filter.T is not None:
+                other.filter.shift(delta_s)
+            other.acquire = [(T, z + delta_s, s) for T, z, s in other.acquire]
+            self._propagate(other, delta_s, _depth + 1)
 
     def _acquired(
         self, w: _Window, m: LagMeasurement, z: float, sigma: float, T_end: float, T_mid: float, window_s: float
@@ -206,7 +231,7 @@ class ContentHop:
         # own, the span counts that new data. Other pairs keep the middles: an audio pair then locked on
         # growing windows, and their GCC-PHAT lags (30 us each, middles 0.25 s apart) gave the smoother a
         # spurious rate of 70 ppm (test_silence_falls_back_to_clock_and_confidence_says_so)
-        split_tested = cells and c.acquire_split
+        split_tested = (cells or _impact_pair(st, partner)) and c.acquire_split
         T_acq = T_end if split_tested else T_mid
         st.acquire.append((T_acq, z, sigma))
         # the span scales with the window: the same fraction of new data (an 8 s window needs 4 s); across
@@ -217,7 +242,7 @@ class ContentHop:
             # each window's halves already agreed on their own, so the windows' overlap no longer makes their
             # agreement weak evidence: 2 s of new data do, where the scaled span waited 4 s
             span_needed = c.acquire_span_s
-        if st.meta.modality != partner.meta.modality and not kinetic:
+        if st.meta.modality != partner.meta.modality and not kinetic and not _impact_pair(st, partner):
             span_needed = max(span_needed, window_s)
         st.acquire = [a for a in st.acquire if a[0] >= T_acq - span_needed - window_s]
         tol = max(3.0 * sigma, c.acquire_tolerance_s)
@@ -227,8 +252,13 @@ class ContentHop:
         st.acquire.clear()
         return float(np.median([a[1] for a in agree]))
 
-    def _measure(self, w: _Window, L: float, sig_pred: float, locked: bool) -> LagMeasurement:
-        """One window's lag within +-L seconds of the current mapping."""
+    def _measure(self, w: _Window, L: float, sig_pred: float, locked: bool, negate: bool = False) -> LagMeasurement:
+        """One window's lag within +-L seconds of the current mapping (`negate`: of the partner against the
+        stream, `w` built with their roles swapped)."""
+        m = self._measure_window(w, L, sig_pred, locked)
+        return dataclasses.replace(m, lag_s=-m.lag_s) if negate else m
+
+    def _measure_window(self, w: _Window, L: float, sig_pred: float, locked: bool) -> LagMeasurement:
         c = self.cfg.content
         st, partner, kinetic, cells, T_start, n = w.st, w.partner, w.kinetic, w.cells, w.T_start, w.n
         g = c.grid_s
@@ -240,7 +270,8 @@ class ContentHop:
         s_t, s_v, p_t, p_v, ts, tp, span = w.s_t, w.s_v, w.p_t, w.p_v, w.ts, w.tp, w.span
         grid = T_start + g * np.arange(n)
         gridc = T_start - M * g + g * np.arange(n + 2 * M)
-        sm = self.cfg.features.smooth_s / g
+        impact = _impact_pair(st, partner)
+        sm = (self.cfg.features.impact_smooth_s if impact else self.cfg.features.smooth_s) / g
         gap_p = max(3.0 * _median_step(p_t), 2 * g)
         gap_s = max(3.0 * _median_step(s_t), 2 * g)
         ref = resample(tp, p_v, grid, gap_p)
@@ -257,6 +288,13 @@ class ContentHop:
                 ref = frame_smooth(ref, 1.0 / (st.meta.rate_hz * g), self._motion_frames(st))
         ref = gaussian_smooth(ref, sm)
         cand = gaussian_smooth(cand, sm)
+
+        def new_lag(m: LagMeasurement) -> bool:
+            """Whether `m` would start a lock, or count towards a re-lock (an outlier to the current one)."""
+            if locked:
+                return abs(m.lag_s) > c.gate_sigmas * math.hypot(sig_pred, max(m.sigma_s, c.envelope_sigma_floor_s))
+            return m.prominence >= c.acquire_prominence
+
         if cells:
             # the candidate was smoothed on the fine grid (frame weighting, Gaussian) before it is decimated
             cell_lag = functools.partial(
@@ -277,29 +315,34 @@ class ContentHop:
                 m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand, M, k)
             # a lag that would start a lock (or count towards a re-lock, being an outlier to the current one) must
             # show in both halves of the window on their own
-            new_lag = (
-                abs(m.lag_s) > c.gate_sigmas * math.hypot(sig_pred, max(m.sigma_s, c.envelope_sigma_floor_s))
-                if locked
-                else m.prominence >= c.acquire_prominence
-            )
             if (
                 m.informative
                 and c.acquire_split
-                and new_lag
+                and new_lag(m)
                 and not _halves_agree(cell_lag, ref_cells, cand[::k], M // k, m.lag_s, 0.5 / partner.meta.rate_hz)
             ):
                 m = dataclasses.replace(m, informative=False, reason="split")
             return m
-        return measure_lag(
-            ref,
-            cand,
-            g,
-            M * g,
+        lag = functools.partial(
+            measure_lag,
+            grid_s=g,
+            max_lag_s=M * g,
             min_activity=c.min_activity,
-            min_corr=c.min_corr,
+            min_corr=c.impact_min_corr if impact else c.min_corr,
             min_prominence=c.min_prominence,
             min_peakiness=c.min_peakiness,
         )
+        m = lag(ref, cand)
+        if (
+            impact
+            and m.informative
+            and c.acquire_split
+            and new_lag(m)
+            and not _halves_agree(lambda r, cc: (lag(r, cc), None), ref, cand, M, m.lag_s, c.acquire_tolerance_s)
+        ):
+            # a sensor's impacts against a microphone's, as a camera's cells: the halves share no data
+            m = dataclasses.replace(m, informative=False, reason="split")
+        return m
 
     def _motion_frames(self, st: StreamState) -> int:
         """How many frame intervals the motion energy behind a camera's kinetic envelope spans: the configured
@@ -388,6 +431,11 @@ def _halves_agree(cell_lag, ref_cells: np.ndarray, cand: np.ndarray, M: int, lag
         if m.reason in ("silent", "flat", "edge") or abs(m.lag_s - lag_s) > tol_s:
             return False
     return True
+
+
+def _impact_pair(a: StreamState, b: StreamState) -> bool:
+    """A sensor and a microphone, both with impact envelopes: compared on those."""
+    return a.imp is not None and b.imp is not None and {a.meta.modality, b.meta.modality} == {"sensor", "audio"}
 
 
 def _median_step(times: np.ndarray) -> float:

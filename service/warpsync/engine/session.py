@@ -29,6 +29,7 @@ from warpsync_client.protocol import StreamMeta
 from ..errors import AlignmentError
 from ..features.audio import to_float_mono
 from ..features.base import SegmentedExtractor, envelope_extractor
+from ..features.impact import impact_extractor
 from .clock import ClockModel
 from .config import EngineConfig, SessionConfig
 from .content import ContentFilter, TimedBuffer
@@ -41,6 +42,8 @@ HOST = "host"
 RAW_RATE_MAX_HZ = 8000.0
 """Raw audio kept for GCC-PHAT refinement is block-averaged down to at most this rate, Hz."""
 KINETIC_MODALITIES = ("video", "sensor")
+IMPACT_MODALITIES = ("audio", "sensor")
+"""Modalities that also keep an impact envelope (what a microphone and a sensor on a struck object share)."""
 """Modalities that also keep a kinetic envelope (what video and sensors share: velocity changes)."""
 
 
@@ -87,6 +90,10 @@ class StreamState:
     """Kinetic envelope (video: change of motion energy; sensor: acceleration magnitude), for video-sensor pairs."""
     cells: TimedBuffer | None = None
     """Video: the kinetic envelope's per-cell terms (n, cells), weighted against a sensor partner per window."""
+    impact: SegmentedExtractor | None = None
+    """Audio and sensors, with `content.sensor_bridge`: the impact envelope's extractor (`features.impact`)."""
+    imp: TimedBuffer | None = None
+    """The impact envelope, for sensor-microphone pairs."""
     raw: TimedBuffer | None = None
     raw_rate_hz: float = 0.0
     raw_factor: int = 1
@@ -213,6 +220,14 @@ class SyncEngine(ContentHop):
         )
         if ext is not None and meta.modality in KINETIC_MODALITIES:
             st.kin = TimedBuffer()
+        if ext is not None and c.sensor_bridge and meta.modality in IMPACT_MODALITIES:
+            st.impact = impact_extractor(
+                meta.modality,
+                meta.rate_hz,
+                audio_hop_ms=ccfg.features.audio_hop_ms,
+                lookback_ms=ccfg.features.impact_lookback_ms,
+            )
+            st.imp = TimedBuffer()
         if ext is not None and self._motion_frames(st) > 1:
             st.activity = envelope_extractor(meta.modality, meta.rate_hz, tuple(meta.shape), units=meta.units)
         if meta.modality == "audio" and meta.rate_hz > 0:
@@ -284,6 +299,7 @@ class SyncEngine(ContentHop):
             try:
                 fr = st.extractor.push(t_dev_s, data)
                 act = st.activity.push(t_dev_s, data) if st.activity is not None else None
+                imp = st.impact.push(t_dev_s, data) if st.impact is not None else None
             except AlignmentError as exc:
                 # data the features cannot use (e.g. frames smaller than the motion grid): clock sync only
                 log.warning("stream %s: no content features (%s); it is synchronized by its clock only", st.name, exc)
@@ -292,6 +308,8 @@ class SyncEngine(ContentHop):
                 st.env.clear()
                 st.kin = None
                 st.cells = None
+                st.impact = None
+                st.imp = None
                 return event
             if len(fr):
                 vals = fr.values
@@ -307,6 +325,13 @@ class SyncEngine(ContentHop):
                     self._add_env(st, fr.times_s, vals)
             if act is not None and len(act):
                 self._add_env(st, act.times_s, act.values)
+            if imp is not None and len(imp):
+                st.imp.append(imp.times_s, imp.values)
+                # only the newest impact window (and the widest search around it) is ever used
+                c = self.cfg.content
+                keep_s = c.impact_window_s + 2.0 * c.prior_latency_s + 2.0
+                if st.imp.first_time < imp.times_s[-1] - 1.5 * keep_s:
+                    st.imp.trim_before(imp.times_s[-1] - keep_s)
         if st.raw is not None:
             self._add_raw(st, t_dev_s, data)
         return event
@@ -334,6 +359,10 @@ class SyncEngine(ContentHop):
             st.cells.clear()
         if st.kin is not None:
             st.kin.clear()
+        if st.imp is not None:
+            st.imp.clear()
+        if st.impact is not None:
+            st.impact.reset()
         if st.raw is not None:
             st.raw.clear()
             st.raw_tail = np.zeros(0)
@@ -410,6 +439,23 @@ class SyncEngine(ContentHop):
         p = sess.cfg.partners.get(st.name) or str(st.meta.meta.get("sync_to", "") or "")
         if p and p in self.streams and p != st.name:
             return p
+        if self.cfg.content.sensor_bridge and self._impact_anchor(sess) is not None:
+            # a sensor on a moving object bridges sound and sight: it aligns to the microphone by impacts, the
+            # cameras align to it by velocity changes
+            if st.meta.modality == "sensor" and st.imp is not None:
+                return self._impact_anchor(sess)
+            if st.meta.modality == "video" and st.kin is not None:
+                sensors = [
+                    self.streams[n]
+                    for n in sess.members
+                    if n in self.streams
+                    and self.streams[n].meta.modality == "sensor"
+                    and self.streams[n].kin is not None
+                    and self.streams[n].imp is not None
+                    and not (sess.cfg.partners.get(n) or self.streams[n].meta.meta.get("sync_to"))
+                ]
+                if sensors:
+                    return max(sensors, key=lambda s: s.meta.rate_hz).name  # ties: the first to join
         if st.meta.modality == "sensor" and self.cfg.content.sensor_to_video:
             # an IMU feels what a camera sees (velocity changes): align it to the fastest camera of its session
             cams = [
@@ -420,6 +466,11 @@ class SyncEngine(ContentHop):
             if cams:
                 return max(cams, key=lambda c: c.meta.rate_hz).name  # ties: the first to join
         return sess.reference or sess.anchor
+
+    def _impact_anchor(self, sess: Session) -> str | None:
+        """The session's anchor when it is a microphone with an impact envelope (what sensors bridge to)."""
+        a = self.streams.get(sess.reference or sess.anchor)
+        return a.name if a is not None and a.meta.modality == "audio" and a.imp is not None else None
 
     def is_anchor(self, st: StreamState) -> bool:
         sess = self.sessions[st.session]
