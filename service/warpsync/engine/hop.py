@@ -203,8 +203,9 @@ class ContentHop:
 
     def _propagate(self, st: StreamState, delta_s: float, _depth: int = 0) -> None:
         """`st`'s correction moved by `delta_s`: the streams aligned to it were measured against its old mapping,
-        so their corrections, re-lock candidates and acquisition windows move with it (a camera aligned to a
-        sensor keeps what it measured when the sensor locks to the microphone), and so on down the chain."""
+        so their corrections, re-lock candidates, acquisition windows and recorded measurements (offline) move
+        with it (a camera aligned to a sensor keeps what it measured when the sensor locks to the microphone), and
+        so on down the chain."""
         if delta_s == 0.0 or not math.isfinite(delta_s) or _depth > 8:
             return
         for other in self.streams.values():
@@ -213,6 +214,9 @@ class ContentHop:
             if other.filter is not None and other.filter.T is not None:
                 other.filter.shift(delta_s)
             other.acquire = [(T, z + delta_s, s) for T, z, s in other.acquire]
+            if other.measurements:
+                # offline: the measurements the robust fit sees are in the same frame
+                other.measurements = [(T, z + delta_s, s) for T, z, s in other.measurements]
             self._propagate(other, delta_s, _depth + 1)
 
     def _acquired(
