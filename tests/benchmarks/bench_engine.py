@@ -319,10 +319,17 @@ def capacity(args) -> None:
     gen_s = time.perf_counter() - t
     nbytes = sum(c.samples.nbytes for c in chunks)
     print(f"generated {len(chunks)} chunks ({nbytes / 1e6:.1f} MB) in {gen_s:.1f} s (not timed below)")
+    # the same [engine.content] / [engine.features] overrides as the scorecard
+    cfg = EngineConfig(
+        content=dataclasses.replace(ContentConfig(), **args.content_overrides),
+        features=dataclasses.replace(FeatureConfig(), **args.feature_overrides),
+    )
+    if args.content_overrides or args.feature_overrides:
+        print(f"overrides: content {args.content_overrides}, features {args.feature_overrides}")
     # warm-up: compile every kernel on a separate engine with the first 3 s
-    warm = EngineStage(EngineConfig(), CollectorRegistry())
+    warm = EngineStage(cfg, CollectorRegistry())
     _feed(warm, [c for c in chunks if c.arrival_s < 3.0])
-    stage = EngineStage(EngineConfig(), CollectorRegistry())
+    stage = EngineStage(cfg, CollectorRegistry())
     t, c0 = time.perf_counter(), time.process_time()
     n_events = _feed(stage, chunks)
     wall, cpu = time.perf_counter() - t, time.process_time() - c0

@@ -156,6 +156,7 @@ class SyncEngine(ContentHop):
         self.streams: dict[str, StreamState] = {}
         self.sessions: dict[str, Session] = {}
         self.hop_seconds: list[float] = []  # compute time of hops, for the stage's histogram (drained there)
+        self._partners: dict[str, str] = {}  # partner_of, until membership or a stream's features change
 
     # ----------------------------------------------------------------------------------------- membership
     def _session_of(self, meta: StreamMeta) -> str:
@@ -168,6 +169,7 @@ class SyncEngine(ContentHop):
         """A stream opened (or re-opened after a publisher restart: its clock model and content state are
         kept when the clock id is the same)."""
         ccfg = self.cfg
+        self._partners.clear()
         self._forget_clocks(now_s)
         clock = self.clocks.get(meta.clock_id)
         if clock is None:
@@ -256,6 +258,7 @@ class SyncEngine(ContentHop):
             st.open = False
 
     def _drop(self, st: StreamState) -> None:
+        self._partners.clear()
         sess = self.sessions.get(st.session)
         if sess and st.name in sess.members:
             sess.members.remove(st.name)
@@ -304,6 +307,7 @@ class SyncEngine(ContentHop):
                 # data the features cannot use (e.g. frames smaller than the motion grid): clock sync only
                 log.warning("stream %s: no content features (%s); it is synchronized by its clock only", st.name, exc)
                 st.extractor = None
+                self._partners.clear()
                 st.activity = None
                 st.env.clear()
                 st.kin = None
@@ -435,6 +439,13 @@ class SyncEngine(ContentHop):
         return base - (f.x[0] + f.x[1] * (base - f.T))
 
     def partner_of(self, st: StreamState) -> str:
+        """The stream `st` is content-aligned to (itself for the anchor)."""
+        p = self._partners.get(st.name)
+        if p is None:
+            p = self._partners[st.name] = self._find_partner(st)
+        return p
+
+    def _find_partner(self, st: StreamState) -> str:
         sess = self.sessions[st.session]
         p = sess.cfg.partners.get(st.name) or str(st.meta.meta.get("sync_to", "") or "")
         if p and p in self.streams and p != st.name:
