@@ -51,36 +51,50 @@ def onset_envelope(x: np.ndarray, rate_hz: float, *, hop_ms: float = 1.0, t0_s: 
     return AudioEnvelope(rate_hz, t0_s, hop_ms=hop_ms).push(x)
 
 
-class AudioEnvelope:
-    """Streaming `onset_envelope`: identical output for any chunking of the same samples."""
+class BlockEnergies:
+    """Streaming block log energies: samples in, ``(index of the first new block, log energies of the new complete
+    blocks)`` out; block k covers samples [kH, (k+1)H) and has ``log(mean(x^2) + ENERGY_FLOOR)``."""
 
-    def __init__(self, rate_hz: float, t0_s: float, *, hop_ms: float = 1.0) -> None:
+    def __init__(self, rate_hz: float, hop_ms: float) -> None:
         self.hop = _hop_samples(rate_hz, hop_ms)
-        self.rate_hz = float(rate_hz)
-        self.t0_s = float(t0_s)
-        self.hop_s = self.hop / self.rate_hz
         self._tail = np.zeros(0)
         self._k = 0  # index of the next complete block
-        self._prev: float | None = None  # log energy of block k-1
 
-    def push(self, x: np.ndarray) -> Frames:
+    def push(self, x: np.ndarray) -> tuple[int, np.ndarray]:
         y = to_float_mono(x)
         if len(self._tail):
             y = np.concatenate([self._tail, y])
         nb = len(y) // self.hop
         self._tail = y[nb * self.hop :].copy()
+        k0 = self._k
+        self._k += nb
+        blocks = y[: nb * self.hop].reshape(nb, self.hop)
+        return k0, np.log(np.mean(blocks * blocks, axis=1) + ENERGY_FLOOR)
+
+
+class AudioEnvelope:
+    """Streaming `onset_envelope`: identical output for any chunking of the same samples."""
+
+    def __init__(self, rate_hz: float, t0_s: float, *, hop_ms: float = 1.0) -> None:
+        self._blocks = BlockEnergies(rate_hz, hop_ms)
+        self.hop = self._blocks.hop
+        self.rate_hz = float(rate_hz)
+        self.t0_s = float(t0_s)
+        self.hop_s = self.hop / self.rate_hz
+        self._prev: float | None = None  # log energy of block k-1
+
+    def push(self, x: np.ndarray) -> Frames:
+        k0, e = self._blocks.push(x)
+        nb = len(e)
         if nb == 0:
             return Frames.empty()
-        blocks = y[: nb * self.hop].reshape(nb, self.hop)
-        e = np.log(np.mean(blocks * blocks, axis=1) + ENERGY_FLOOR)
         if self._prev is None:
             diffs = np.diff(e)
-            ks = np.arange(self._k + 1, self._k + nb)
+            ks = np.arange(k0 + 1, k0 + nb)
         else:
             diffs = np.diff(np.concatenate([[self._prev], e]))
-            ks = np.arange(self._k, self._k + nb)
+            ks = np.arange(k0, k0 + nb)
         self._prev = float(e[-1])
-        self._k += nb
         return Frames(self.t0_s + ks * self.hop_s, np.maximum(diffs, 0.0))
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import AlignmentError
-from .audio import ENERGY_FLOOR, _hop_samples, to_float_mono
+from .audio import BlockEnergies, _hop_samples
 from .base import Frames, SegmentedExtractor
 from .sensor import as_channels
 
@@ -48,24 +48,18 @@ class AudioImpacts:
     def __init__(self, rate_hz: float, t0_s: float, *, hop_ms: float = 1.0, lookback: int = 5) -> None:
         if int(lookback) < 1:
             raise AlignmentError(f"impact lookback must be at least one block, got {lookback}")
-        self.hop = _hop_samples(rate_hz, hop_ms)
+        self._blocks = BlockEnergies(rate_hz, hop_ms)
+        self.hop = self._blocks.hop
         self.rate_hz = float(rate_hz)
         self.t0_s = float(t0_s)
         self.lookback = int(lookback)
-        self._tail = np.zeros(0)
         self._prev = np.zeros(0)  # log energies of the last `lookback` blocks, oldest first
-        self._k = 0  # index of the next complete block
 
     def push(self, x: np.ndarray) -> Frames:
-        y = to_float_mono(x)
-        if len(self._tail):
-            y = np.concatenate([self._tail, y])
-        nb = len(y) // self.hop
-        self._tail = y[nb * self.hop :].copy()
+        k0, e = self._blocks.push(x)
+        nb = len(e)
         if nb == 0:
             return Frames.empty()
-        blocks = y[: nb * self.hop].reshape(nb, self.hop)
-        e = np.log(np.mean(blocks * blocks, axis=1) + ENERGY_FLOOR)
         ext = np.concatenate([self._prev, e])
         p = len(self._prev)
         L = self.lookback
@@ -74,8 +68,7 @@ class AudioImpacts:
         loudest = np.lib.stride_tricks.sliding_window_view(padded, L)[p : p + nb].max(axis=1)
         with np.errstate(invalid="ignore"):
             vals = np.where(np.isfinite(loudest), e - loudest, np.nan)
-        ks = self._k + np.arange(nb)
-        self._k += nb
+        ks = k0 + np.arange(nb)
         self._prev = ext[-L:].copy()
         keep = ~np.isnan(vals)
         return Frames(self.t0_s + (ks[keep] + 0.5) * self.hop / self.rate_hz, np.maximum(vals[keep], 0.0))
