@@ -279,3 +279,39 @@ def test_a_partners_correction_moves_the_streams_aligned_to_it():
     assert cam.acquire[0][1] == pytest.approx(0.020 - 0.013)
     assert mic2.filter.x[0] == pytest.approx(0.002)  # aligned to the microphone, not to the IMU
     assert eng.streams["imu"].acquire[0][1] == 0.1  # the mover itself is not moved again
+
+
+def test_an_unlocked_camera_takes_its_bridge_sensors_in_turn():
+    """Two bridge sensors: a camera not locked yet measures against each in turn, each with its own acquisition
+    windows (moved with that sensor's correction while parked); once locked it stays with its sensor. With one
+    sensor nothing turns."""
+    from warpsync.engine.session import SyncEngine
+
+    eng = SyncEngine(EngineConfig())
+    for m in (
+        StreamMeta("mic", "audio", 16000.0, (1,), "f4"),
+        StreamMeta("imu_a", "sensor", 500.0, (3,), "f4"),
+        StreamMeta("imu_b", "sensor", 500.0, (3,), "f4"),
+        StreamMeta("cam", "video", 30.0, (24, 32), "u1"),
+    ):
+        eng.open(m, HOST0)
+    cam = eng.streams["cam"]
+    assert eng.bridge_sensors(cam) == ["imu_a", "imu_b"]
+    assert eng.partner_of(cam) == "imu_a"
+    cam.acquire = [(5.0, 0.010, 0.001)]
+    eng._next_bridge_sensor(cam)
+    assert eng.partner_of(cam) == "imu_b" and cam.acquire == []
+    eng._propagate(eng.streams["imu_a"], 0.002)  # imu_a's correction moved: its parked windows too
+    eng._next_bridge_sensor(cam)
+    assert eng.partner_of(cam) == "imu_a"
+    assert cam.acquire[0][1] == pytest.approx(0.012)
+    cam.filter.update(6.0, 0.012, 0.001)  # locked with imu_a: it stays
+    eng._next_bridge_sensor(cam)
+    assert eng.partner_of(cam) == "imu_a"
+
+    one = SyncEngine(EngineConfig())
+    for m in (StreamMeta("mic", "audio", 16000.0, (1,), "f4"), StreamMeta("imu", "sensor", 500.0, (3,), "f4")):
+        one.open(m, HOST0)
+    one.open(StreamMeta("cam", "video", 30.0, (24, 32), "u1"), HOST0)
+    one._next_bridge_sensor(one.streams["cam"])
+    assert one.partner_of(one.streams["cam"]) == "imu"

@@ -209,7 +209,12 @@ class ContentHop:
         if delta_s == 0.0 or not math.isfinite(delta_s) or _depth > 8:
             return
         for other in self.streams.values():
-            if other is st or other.session != st.session or self.partner_of(other) != st.name:
+            if other is st or other.session != st.session:
+                continue
+            if st.name in other.acquire_parked:
+                # a camera's windows against this sensor, parked while it measures against another one
+                other.acquire_parked[st.name] = [(T, z + delta_s, s) for T, z, s in other.acquire_parked[st.name]]
+            if self.partner_of(other) != st.name:
                 continue
             if other.filter is not None and other.filter.T is not None:
                 other.filter.shift(delta_s)

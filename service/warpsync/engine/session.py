@@ -109,6 +109,11 @@ class StreamState:
     last_reason: str = ""
     edge_count: int = 0
     acquire: list = field(default_factory=list)
+    bridge_partner: str = ""
+    """A camera under the sensor bridge: the sensor it is measured against now (the one it locked with, once
+    locked; before that they take turns, see `SyncEngine.bridge_sensors`)."""
+    acquire_parked: dict = field(default_factory=dict)
+    """The acquisition windows of the sensors not measured against at this hop, by sensor."""
     next_hop_host_s: float = -math.inf
     measurements: list = field(default_factory=list)  # (T, correction, sigma) of informative windows (offline)
     stalled: bool = False
@@ -456,17 +461,9 @@ class SyncEngine(ContentHop):
             if st.meta.modality == "sensor" and st.imp is not None:
                 return self._impact_anchor(sess)
             if st.meta.modality == "video" and st.kin is not None:
-                sensors = [
-                    self.streams[n]
-                    for n in sess.members
-                    if n in self.streams
-                    and self.streams[n].meta.modality == "sensor"
-                    and self.streams[n].kin is not None
-                    and self.streams[n].imp is not None
-                    and not (sess.cfg.partners.get(n) or self.streams[n].meta.meta.get("sync_to"))
-                ]
+                sensors = self.bridge_sensors(st)
                 if sensors:
-                    return max(sensors, key=lambda s: s.meta.rate_hz).name  # ties: the first to join
+                    return st.bridge_partner if st.bridge_partner in sensors else sensors[0]
         if st.meta.modality == "sensor" and self.cfg.content.sensor_to_video:
             # an IMU feels what a camera sees (velocity changes): align it to the fastest camera of its session
             cams = [
@@ -477,6 +474,41 @@ class SyncEngine(ContentHop):
             if cams:
                 return max(cams, key=lambda c: c.meta.rate_hz).name  # ties: the first to join
         return sess.reference or sess.anchor
+
+    def bridge_sensors(self, st: StreamState) -> list[str]:
+        """The sensors a camera can reach the microphone through: those aligned to it by impacts (no configured
+        partner), fastest first (ties: the first to join)."""
+        sess = self.sessions[st.session]
+        sensors = [
+            self.streams[n]
+            for n in sess.members
+            if n in self.streams
+            and self.streams[n].meta.modality == "sensor"
+            and self.streams[n].kin is not None
+            and self.streams[n].imp is not None
+            and not (sess.cfg.partners.get(n) or self.streams[n].meta.meta.get("sync_to"))
+        ]
+        return [x.name for x in sorted(sensors, key=lambda x: -x.meta.rate_hz)]
+
+    def _next_bridge_sensor(self, st: StreamState) -> None:
+        """A camera not locked yet takes the next of its bridge sensors at each hop (a sensor's object may be out
+        of its view); each sensor keeps its own acquisition windows. Once locked it stays with its sensor."""
+        if st.filter is None or st.filter.T is not None or st.meta.modality != "video":
+            return
+        sess = self.sessions[st.session]
+        if not (self.cfg.content.sensor_bridge and self._impact_anchor(sess)):
+            return
+        if sess.cfg.partners.get(st.name) or st.meta.meta.get("sync_to"):
+            return
+        sensors = self.bridge_sensors(st)
+        if len(sensors) < 2:
+            return
+        cur = self.partner_of(st)
+        nxt = sensors[(sensors.index(cur) + 1) % len(sensors)] if cur in sensors else sensors[0]
+        st.acquire_parked[cur] = st.acquire
+        st.acquire = st.acquire_parked.pop(nxt, [])
+        st.bridge_partner = nxt
+        self._partners.pop(st.name, None)
 
     def _impact_anchor(self, sess: Session) -> str | None:
         """The session's anchor when it is a microphone with an impact envelope (what sensors bridge to)."""
@@ -513,6 +545,7 @@ class SyncEngine(ContentHop):
             st.next_hop_host_s = now_s + c.hop_s
             done += 1
             if c.enabled and st.extractor is not None and not self.is_anchor(st):
+                self._next_bridge_sensor(st)
                 self._content_hop(st)
             est = self.estimate(st)
             if est is not None:
@@ -587,14 +620,16 @@ class SyncEngine(ContentHop):
         if content_live:
             method: Method = "fused" if clock_settled else "content"
             unc = sig
-            settled = f.updates >= 3 and sig <= max(4 * c.grid_s, 0.005)
-            # aligned to a partner other than the anchor (an IMU to its camera): only as good as the partner's own
-            # mapping, which may still be on clock sync (capture latency unknown)
+            # aligned to a partner other than the anchor (a camera to its sensor): only as good as the partner's
+            # own mapping, which may still be on clock sync (capture latency unknown)
             pname = self.partner_of(st)
             partner = self.streams.get(pname)
             if partner is not None and not self.is_anchor(partner) and _depth < 8:
                 pe = self.estimate(partner, _depth + 1)
                 unc = math.hypot(unc, pe.uncertainty_s if pe is not None else c.prior_latency_s)
+            # settled as EVENTS-sync.md says: 3 content updates and a published uncertainty (the partner's
+            # included) of at most 5 ms; a camera locked to a sensor still on clock sync (115 ms) is not
+            settled = f.updates >= 3 and unc <= max(4 * c.grid_s, 0.005)
             conf = c.confidence_scale_s / (c.confidence_scale_s + unc) * math.exp(-max(age, 0.0) / c.timeout_s)
         else:
             method = "clock"
