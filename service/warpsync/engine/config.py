@@ -132,8 +132,9 @@ class ContentConfig:
     sensor_bridge: bool = True
     """Where the session's anchor is a microphone: a sensor without a configured partner is aligned to it by
     impacts (the start of a contact, as the microphone hears it and the sensor on the struck object feels it:
-    `features.impact`), and a camera without one to the fastest such sensor by velocity changes (kinetic
-    envelopes, the camera's cells weighted against the sensor). A sensor on a moving object then bridges what a
+    `features.impact`), and a camera without one to such a sensor by velocity changes (kinetic envelopes, the
+    camera's cells weighted against the sensor): the fastest; with several, a camera not locked yet takes them
+    in turn, one per hop, and stays with the one it locks with. A sensor on a moving object then bridges what a
     camera sees and what a microphone hears: a camera's motion peaks in the middle of a velocity change, its sound
     at the start, so cameras compared with microphones directly find nothing reliable. Off, a sensor goes to the
     fastest camera (`sensor_to_video`) and cameras to the anchor (default true)."""

@@ -31,7 +31,7 @@ from ..features.audio import to_float_mono
 from ..features.base import SegmentedExtractor, envelope_extractor
 from ..features.impact import impact_extractor
 from .clock import ClockModel
-from .config import EngineConfig, SessionConfig
+from .config import ContentConfig, EngineConfig, SessionConfig
 from .content import ContentFilter, TimedBuffer
 from .hop import RAW_WINDOW_S, ContentHop
 
@@ -42,9 +42,9 @@ HOST = "host"
 RAW_RATE_MAX_HZ = 8000.0
 """Raw audio kept for GCC-PHAT refinement is block-averaged down to at most this rate, Hz."""
 KINETIC_MODALITIES = ("video", "sensor")
+"""Modalities that also keep a kinetic envelope (what video and sensors share: velocity changes)."""
 IMPACT_MODALITIES = ("audio", "sensor")
 """Modalities that also keep an impact envelope (what a microphone and a sensor on a struck object share)."""
-"""Modalities that also keep a kinetic envelope (what video and sensors share: velocity changes)."""
 
 
 @dataclass(frozen=True)
@@ -335,12 +335,8 @@ class SyncEngine(ContentHop):
             if act is not None and len(act):
                 self._add_env(st, act.times_s, act.values)
             if imp is not None and len(imp):
-                st.imp.append(imp.times_s, imp.values)
                 # only the newest impact window (and the widest search around it) is ever used
-                c = self.cfg.content
-                keep_s = c.impact_window_s + 2.0 * c.prior_latency_s + 2.0
-                if st.imp.first_time < imp.times_s[-1] - 1.5 * keep_s:
-                    st.imp.trim_before(imp.times_s[-1] - keep_s)
+                _append_window(st.imp, imp.times_s, imp.values, self.cfg.content.impact_window_s, self.cfg.content)
         if st.raw is not None:
             self._add_raw(st, t_dev_s, data)
         return event
@@ -355,12 +351,8 @@ class SyncEngine(ContentHop):
             st.cells = TimedBuffer(dim=cells.shape[1])
         elif cells.shape[1] != st.cells.values.shape[1]:
             st.cells = TimedBuffer(dim=cells.shape[1])  # the description changed size: start over
-        st.cells.append(times, cells)
         # only the newest kinetic window (and the widest search around it) is ever used
-        c = self.cfg.content
-        keep_s = c.kinetic_window_s + 2.0 * c.prior_latency_s + 2.0
-        if st.cells.first_time < times[-1] - 1.5 * keep_s:
-            st.cells.trim_before(times[-1] - keep_s)
+        _append_window(st.cells, times, cells, self.cfg.content.kinetic_window_s, self.cfg.content)
 
     def _clear_content_buffers(self, st: StreamState) -> None:
         st.env.clear()
@@ -654,3 +646,12 @@ class SyncEngine(ContentHop):
             confidence=conf,
             content_reason=st.last_reason,
         )
+
+
+def _append_window(buf: TimedBuffer, times: np.ndarray, values: np.ndarray, window_s: float, c: ContentConfig) -> None:
+    """Append to a buffer of which only the newest window (and the widest search around it) is ever used, and
+    trim it to that (in steps, not at every chunk)."""
+    buf.append(times, values)
+    keep_s = window_s + 2.0 * c.prior_latency_s + 2.0
+    if buf.first_time < times[-1] - 1.5 * keep_s:
+        buf.trim_before(times[-1] - keep_s)
