@@ -55,6 +55,9 @@ class ClockEstimate:
     """Device-time span of the observations behind the estimate, seconds."""
     resets: int
     """How many jumps/restarts the model has seen."""
+    slope_span_s: float = 0.0
+    """Device-time span of the observations behind `drift_ppm`: after a jump or restart, the kept slope's (the
+    oscillator's rate does not change with a step), so the drift can be trusted before the offset settles."""
 
 
 def lower_envelope_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -242,7 +245,7 @@ class ClockModel:
         if self._dirty:
             self._refit()
         t = self._last_x if t_dev_s is None else t_dev_s
-        _a, b, _q, span, _xm, _ss = self._fit
+        _a, b, _q, span, _xm, slope_span = self._fit
         unc = self._uncertainty(t)
         cfg = self.cfg
         settled = span >= cfg.settle_min_span_s and (unc <= cfg.settle_uncertainty_s or span >= cfg.settle_timeout_s)
@@ -254,6 +257,7 @@ class ClockModel:
             settled=bool(settled),
             span_s=span,
             resets=self.resets,
+            slope_span_s=slope_span,
         )
 
     def to_host(self, t_dev_s: np.ndarray | float) -> np.ndarray | float:

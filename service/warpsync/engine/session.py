@@ -30,7 +30,7 @@ from ..errors import AlignmentError
 from ..features.audio import to_float_mono
 from ..features.base import SegmentedExtractor, envelope_extractor
 from ..features.impact import impact_extractor
-from .clock import ClockModel
+from .clock import PRIOR_MIN_SPAN_S, ClockModel
 from .config import ContentConfig, EngineConfig, SessionConfig
 from .content import ContentFilter, TimedBuffer
 from .hop import RAW_WINDOW_S, ContentHop
@@ -435,6 +435,13 @@ class SyncEngine(ContentHop):
         # the correction at each sample's own time (it has a rate): d(T) = d_k + r (T - T_k)
         return base - (f.x[0] + f.x[1] * (base - f.T))
 
+    def _clock_slopes_kept(self, st: StreamState, ref_est) -> bool:
+        """Whether the stream's clock slope (and the reference's, if a stream) rests on a long fit: after a jump
+        or restart the model keeps the slope from before until its new fit is long enough."""
+        ce = st.clock.estimate()
+        long = PRIOR_MIN_SPAN_S
+        return ce is not None and ce.slope_span_s >= long and (ref_est is None or ref_est.slope_span_s >= long)
+
     def partner_of(self, st: StreamState) -> str:
         """The stream `st` is content-aligned to (itself for the anchor)."""
         p = self._partners.get(st.name)
@@ -599,9 +606,10 @@ class SyncEngine(ContentHop):
         if content_live or (f is not None and f.T is not None and not self.is_anchor(st)):
             t_ref = T - d
             rate = f.x[1] if f is not None and f.T is not None else 0.0
-            if clock_settled:
+            if clock_settled or self._clock_slopes_kept(st, ref_est):
                 # the clock models' drift (minutes of timestamps) is the better drift estimate: the smoother's
-                # rate also absorbs the clock fit's early corrections, which later clock refits undo
+                # rate also absorbs the clock fit's early corrections, which later clock refits undo. After a
+                # jump the model's offset is young but its slope is the one from before (the same oscillator)
                 drift_ppm = clock_ppm
             else:
                 # t_ref = base(t_local) - d(T): d t_ref / d t_local ~ (1 + clock slope) (1 - rate)
