@@ -327,6 +327,8 @@ def test_a_sensor_bridges_the_cameras_to_the_room_microphone(seed):
     locks."""
     rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=seed, duration_s=40.0)
     _truth, out, _, _ = run(rig, reference="room")
+    assert {r["partner"] for r in out["imu1"]} == {"room"}  # what each event says it is aligned to
+    assert {r["partner"] for r in out["cam1"] + out["cam2"]} == {"imu1"}
     imu = _locked(out["imu1"])
     assert imu and imu[0]["t"] <= 15.0, "the IMU locks to the microphone"
     assert np.percentile([abs(r["err"]) for r in imu], 95) <= 1e-3
@@ -337,6 +339,7 @@ def test_a_sensor_bridges_the_cameras_to_the_room_microphone(seed):
             quarter = 0.25 / (60.0 if c == "cam1" else 30.0)
             assert np.percentile([abs(r["err"]) for r in rows], 95) <= quarter, c
     _truth, off, _, _ = run(rig, NO_BRIDGE, reference="room")
+    assert {r["partner"] for r in off["imu1"]} == {"cam1"} and {r["partner"] for r in off["cam1"]} == {"room"}
     assert not _locked(off["cam1"]) and not _locked(off["cam2"])
     assert min(abs(r["err"]) for r in off["cam1"] + off["cam2"]) > 0.01  # the latencies the bridge removes
 

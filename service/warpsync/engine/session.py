@@ -72,6 +72,8 @@ class Estimate:
     of the last informative content window; at most 0.25 for ``clock`` (timestamps cannot see capture latency)."""
     content_reason: str = ""
     """Why the last content window was not used (``silent``, ``low_corr``, ...), empty when it was."""
+    partner: str = ""
+    """The stream this one is content-aligned to (empty for the reference and the content anchor)."""
 
 
 @dataclass
@@ -653,6 +655,7 @@ class SyncEngine(ContentHop):
             settled=bool(settled),
             confidence=conf,
             content_reason=st.last_reason,
+            partner="" if self.is_anchor(st) else self.partner_of(st),
         )
 
 

@@ -44,6 +44,7 @@ def offset_body(e: Estimate) -> dict:
         "settled": e.settled,
         "confidence": e.confidence,
         "content": e.content_reason or "ok",
+        "partner": e.partner,
     }
 
 
