@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from service_flags import ipc_flags
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -17,16 +18,7 @@ pytestmark = pytest.mark.timeout(120)
 def _flags():
     d = f"/tmp/wsdemo-{os.getpid()}-{time.monotonic_ns()}"
     os.makedirs(d)
-    return [
-        "--ingest",
-        f"ipc://{d}/in",
-        "--publish",
-        f"ipc://{d}/pub",
-        "--control",
-        f"ipc://{d}/ctl",
-        "--metrics-port",
-        "0",
-    ]
+    return ipc_flags(d)
 
 
 def test_demo_runs_for_a_duration_and_shows_data_flowing():

@@ -16,6 +16,7 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
+from service_flags import ipc_flags
 
 from warpsync_client import protocol as P
 
@@ -47,14 +48,7 @@ def _serve(tmp_path: Path, *extra: str) -> subprocess.Popen:
         "-m",
         "warpsync",
         "serve",
-        "--ingest",
-        f"ipc://{d}/in",
-        "--publish",
-        f"ipc://{d}/pub",
-        "--control",
-        f"ipc://{d}/ctl",
-        "--metrics-port",
-        "0",
+        *ipc_flags(d),
         "--ready-file",
         str(tmp_path / "ready.json"),
         *extra,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import zmq
+from service_flags import ipc_flags
 
 from warpsync.sim import Truth
 from warpsync_client import Control
@@ -57,14 +58,7 @@ def service():
     proc = subprocess.Popen(
         _cli(
             "serve",
-            "--ingest",
-            f"ipc://{d}/in",
-            "--publish",
-            f"ipc://{d}/pub",
-            "--control",
-            f"ipc://{d}/ctl",
-            "--metrics-port",
-            "0",
+            *ipc_flags(d),
             "--workers",
             "1",
             "--ready-file",
