@@ -53,25 +53,22 @@ class AudioImpacts:
         self.rate_hz = float(rate_hz)
         self.t0_s = float(t0_s)
         self.lookback = int(lookback)
-        self._prev = np.zeros(0)  # log energies of the last `lookback` blocks, oldest first
+        self._prev = np.full(self.lookback, -np.inf)  # log energies of the last `lookback` blocks (-inf: none yet)
 
     def push(self, x: np.ndarray) -> Frames:
         k0, e = self._blocks.push(x)
         nb = len(e)
         if nb == 0:
             return Frames.empty()
-        ext = np.concatenate([self._prev, e])
-        p = len(self._prev)
         L = self.lookback
-        # the loudest of the (up to) L blocks before each new block: a sliding maximum over ext
-        padded = np.concatenate([np.full(L, -np.inf), ext])
-        loudest = np.lib.stride_tricks.sliding_window_view(padded, L)[p : p + nb].max(axis=1)
-        with np.errstate(invalid="ignore"):
-            vals = np.where(np.isfinite(loudest), e - loudest, np.nan)
-        ks = k0 + np.arange(nb)
+        ext = np.concatenate([self._prev, e])
+        # the loudest of the L blocks before each new block (a sliding maximum); block 0 has none before it
+        loudest = np.lib.stride_tricks.sliding_window_view(ext, L)[:nb].max(axis=1)
         self._prev = ext[-L:].copy()
-        keep = ~np.isnan(vals)
-        return Frames(self.t0_s + (ks[keep] + 0.5) * self.hop / self.rate_hz, np.maximum(vals[keep], 0.0))
+        keep = np.isfinite(loudest)
+        ks = k0 + np.arange(nb)[keep]
+        vals = np.maximum(e[keep] - loudest[keep], 0.0)
+        return Frames(self.t0_s + (ks + 0.5) * self.hop / self.rate_hz, vals)
 
 
 class SensorImpacts:
