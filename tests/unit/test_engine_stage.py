@@ -90,6 +90,26 @@ def test_events_status_and_metrics(rng):
     assert reg.get_sample_value("warpsync_engine_bundles_total", {"session": "s", "complete": "true"}) > 100
 
 
+def test_clock_only_estimates_settle_only_when_nothing_unknown_will_move_them(rng):
+    """`settled` needs a published uncertainty of at most 5 ms: b's clock model settles within 3 s, but its
+    capture latency (37 ms here) is unknown until content sync measures it, so its clock estimates are not
+    settled; its content estimates are. With content sync off nothing will move the clock estimate: settled."""
+
+    def offsets(content):
+        stage = EngineStage(EngineConfig(sessions={"s": SessionConfig(reference="a")}, content=content), CollectorRegistry())
+        events = feed(stage, rng, 8.0, text=False)
+        return [e.body for e in events if e.name == "sync.offset" and e.stream == "b"]
+
+    on = offsets(ContentConfig())
+    clock = [b for b in on if b["method"] == "clock"]
+    assert [b for b in clock if b["t_s"] >= 103.0], "b was on clock sync after its clock model settled"
+    assert all(b["uncertainty_s"] > 0.1 and not b["settled"] for b in clock)
+    assert on[-1]["method"] == "fused" and on[-1]["settled"] and on[-1]["uncertainty_s"] <= 0.005
+    off = offsets(ContentConfig(enabled=False))
+    assert all(b["method"] == "clock" and b["uncertainty_s"] > 0.1 for b in off)
+    assert off[-1]["settled"] and not off[0]["settled"]
+
+
 def test_stalled_then_resumed_and_reconnect_keeps_state(rng):
     stage = EngineStage(EngineConfig(sessions={"s": SessionConfig(reference="a")}), CollectorRegistry())
     feed(stage, rng, 6.0, text=False)

@@ -631,7 +631,7 @@ class SyncEngine(ContentHop):
                 unc = math.hypot(unc, pe.uncertainty_s if pe is not None else c.prior_latency_s)
             # settled as EVENTS-sync.md says: 3 content updates and a published uncertainty (the partner's
             # included) of at most 5 ms; a camera locked to a sensor still on clock sync (115 ms) is not
-            settled = f.updates >= 3 and unc <= max(4 * c.grid_s, 0.005)
+            settled = f.updates >= 3 and unc <= _settle_limit_s(c)
             conf = c.confidence_scale_s / (c.confidence_scale_s + unc) * math.exp(-max(age, 0.0) / c.timeout_s)
         else:
             method = "clock"
@@ -640,7 +640,11 @@ class SyncEngine(ContentHop):
             if f is not None and f.T is not None:
                 lat_unc = min(lat_unc, sig)
             unc = math.hypot(clock_unc, lat_unc)
-            settled = clock_settled
+            # the same rule: a settled clock model whose capture latency is unknown (115 ms) is not known to 5 ms,
+            # and content sync will still move it by that latency when it locks. Without content sync for the
+            # stream nothing will: the settled clock model is final (its uncertainty still says what is unknown)
+            content_can_move = c.enabled and st.extractor is not None
+            settled = clock_settled and (unc <= _settle_limit_s(c) or not content_can_move)
             conf = min(0.25, c.confidence_scale_s / (c.confidence_scale_s + unc)) * (1.0 if clock_settled else 0.2)
         return Estimate(
             stream=st.name,
@@ -657,6 +661,11 @@ class SyncEngine(ContentHop):
             content_reason=st.last_reason,
             partner="" if self.is_anchor(st) else self.partner_of(st),
         )
+
+
+def _settle_limit_s(c: ContentConfig) -> float:
+    """The published uncertainty up to which an estimate may be flagged settled (EVENTS-sync.md)."""
+    return max(4 * c.grid_s, 0.005)
 
 
 def _append_window(buf: TimedBuffer, times: np.ndarray, values: np.ndarray, window_s: float, c: ContentConfig) -> None:
