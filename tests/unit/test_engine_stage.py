@@ -335,3 +335,38 @@ def test_an_unlocked_camera_takes_its_bridge_sensors_in_turn():
     one.open(StreamMeta("cam", "video", 30.0, (24, 32), "u1"), HOST0)
     one._next_bridge_sensor(one.streams["cam"])
     assert one.partner_of(one.streams["cam"]) == "imu"
+
+
+def test_cross_validated_windows_lock_on_1_s_of_new_data_others_on_2():
+    """A first lock needs `acquire_hops` agreeing windows spanning some new data. A camera's windows against its
+    sensor's cells had each half agree with the whole (the split test), so 1 s of new data is enough
+    (`acquire_split_span_s`: the third window 0.5 s apart); two microphones' windows, not split, still need 2 s
+    (`acquire_span_s`, at the windows' middles)."""
+    from types import SimpleNamespace
+
+    from warpsync.engine.content import LagMeasurement
+    from warpsync.engine.session import SyncEngine
+
+    def windows(cfg, st, partner, cells, t_ends):
+        eng = SyncEngine(EngineConfig(content=cfg))
+        for m in (
+            StreamMeta("mic", "audio", 16000.0, (1,), "f4"),
+            StreamMeta("imu", "sensor", 500.0, (3,), "f4"),
+            StreamMeta("cam", "video", 30.0, (24, 32), "u1"),
+            StreamMeta("mic2", "audio", 16000.0, (1,), "f4"),
+        ):
+            eng.open(m, HOST0)
+        w = SimpleNamespace(st=eng.streams[st], partner=eng.streams[partner], kinetic=cells, cells=cells)
+        m = LagMeasurement(0.0, 0.6, 0.3, 0.001, True)
+        window_s = 8.0 if cells else 4.0
+        for k, t in enumerate(t_ends):
+            z = eng._acquired(w, m, 0.0123, 0.001, t, t - window_s / 2, window_s)
+            if z is not None:
+                return k + 1, z
+        return None, None
+
+    ends = [10.0 + 0.5 * k for k in range(10)]
+    assert windows(ContentConfig(), "cam", "imu", True, ends) == (3, pytest.approx(0.0123))
+    assert windows(ContentConfig(acquire_split_span_s=2.0), "cam", "imu", True, ends)[0] == 5
+    assert windows(ContentConfig(acquire_split=False), "cam", "imu", True, ends)[0] == 9  # 8 s windows: 4 s
+    assert windows(ContentConfig(), "mic2", "mic", False, ends)[0] == 5

@@ -249,8 +249,8 @@ class ContentHop:
         span_needed = c.acquire_span_s * window_s / c.window_s
         if split_tested:
             # each window's halves already agreed on their own, so the windows' overlap no longer makes their
-            # agreement weak evidence: 2 s of new data do, where the scaled span waited 4 s
-            span_needed = c.acquire_span_s
+            # agreement weak evidence: 1 s of new data (two hops) confirms it, where the scaled span waited 4 s
+            span_needed = c.acquire_split_span_s
         if st.meta.modality != partner.meta.modality and not kinetic and not _impact_pair(st, partner):
             span_needed = max(span_needed, window_s)
         st.acquire = [a for a in st.acquire if a[0] >= T_acq - span_needed - window_s]
