@@ -96,7 +96,9 @@ def test_clock_only_estimates_settle_only_when_nothing_unknown_will_move_them(rn
     settled; its content estimates are. With content sync off nothing will move the clock estimate: settled."""
 
     def offsets(content):
-        stage = EngineStage(EngineConfig(sessions={"s": SessionConfig(reference="a")}, content=content), CollectorRegistry())
+        stage = EngineStage(
+            EngineConfig(sessions={"s": SessionConfig(reference="a")}, content=content), CollectorRegistry()
+        )
         events = feed(stage, rng, 8.0, text=False)
         return [e.body for e in events if e.name == "sync.offset" and e.stream == "b"]
 
