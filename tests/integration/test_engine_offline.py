@@ -146,8 +146,11 @@ def test_offline_imu_on_camera_frames_agrees_with_online(seed):
     """The kinetic pair offline: the default rig's 60 fps camera (24x32 frames) and its IMU as the devices recorded
     them (`warpsync.sim.record`), start times on a shared clock (the IMU's 30 ms off: inside the first lock's
     range), aligned by the offline API, against the online engine fed the same run chunk by chunk. Both put the
-    IMU at the same place relative to the camera within half a quarter frame (2.1 ms), on the right lag (within
-    half a frame of the truth). Without timestamps the coarse
+    IMU at the same place relative to the camera within a quarter frame (4.2 ms), on the right lag (within half
+    a frame of the truth). (Within 2.1 ms until the online smoother weighed overlapping windows as the data they
+    share, `overlap_sigma`: it now follows its recent windows more, where the offline fit is one line through
+    all 40 s; seed 5: online 1.2 ms from the truth, offline 4.7 ms, where they were 3.3 and 4.2.) Without
+    timestamps the coarse
     search does not find this pair (an IMU feels one object, the camera sees all): see docs/engine.md."""
     from test_engine_sim import DEFAULT_RIG, _partner_err
     from test_engine_sim import run as run_online
@@ -177,7 +180,7 @@ def test_offline_imu_on_camera_frames_agrees_with_online(seed):
     s_end = truth.stream("cam1").scene_time(r.t_s - starts["cam1"][0] + starts["cam1"][1])
     offline = r.offset_s - (local("imu1", s_end) - r.t_s)
     assert abs(offline) <= 0.5 * frame, f"offline {offline * 1e3:.2f} ms from the truth"
-    assert abs(online - offline) <= 0.125 * frame, f"online {online * 1e3:.2f} ms, offline {offline * 1e3:.2f} ms"
+    assert abs(online - offline) <= 0.25 * frame, f"online {online * 1e3:.2f} ms, offline {offline * 1e3:.2f} ms"
 
 
 @pytest.mark.parametrize("seed", [3, 10])

@@ -113,6 +113,36 @@ def test_filter_converges_gates_and_relocks(rng):
     assert f.predict(62.0)[0] == pytest.approx(0.09, abs=1e-4)
 
 
+def test_filter_weighs_overlapping_windows_as_the_data_they_share_and_gates_each_on_its_own():
+    """Windows 16 hops long: each window's error is the mean of 16 hops' worth of error, shared with its
+    neighbours. Counted as independent (no `weight_sigma`) the filter fits a rate to that wander, extrapolates
+    it, and its sigma covers its error less than half the time; weighed with 4 sigma (sqrt(16)) its rate stays
+    near zero and its sigma is honest. The gate still holds each window to its own sigma: a wild window is an
+    outlier and a consistent step re-locks after `relock_hops`."""
+    sigma = 1e-3
+    rows = []
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        err = np.convolve(rng.normal(0, 4 * sigma, 60 + 15), np.ones(16) / 16, "valid")
+        plain, weighed = ContentFilter(), ContentFilter()
+        for k in range(60):
+            assert plain.update(0.5 * k, 0.02 + err[k], sigma)
+            assert weighed.update(0.5 * k, 0.02 + err[k], sigma, 4 * sigma)
+        ahead = [abs(f.predict(35.0)[0] - 0.02) for f in (plain, weighed)]
+        rows.append((abs(plain.x[1]), abs(weighed.x[1]), *ahead, plain.sigma_s, weighed.sigma_s))
+    r = np.array(rows)
+    assert np.median(r[:, 1]) < 0.3 * np.median(r[:, 0])  # spurious rate
+    assert np.percentile(r[:, 3], 95) < 0.8 * np.percentile(r[:, 2], 95)  # error 5 s ahead
+    assert np.mean(r[:, 2] <= 2 * r[:, 4]) < 0.6 and np.mean(r[:, 3] <= 2 * r[:, 5]) > 0.9  # sigma covers it
+    f = ContentFilter()
+    for k in range(60):
+        f.update(0.5 * k, 0.02, sigma, 4 * sigma)
+    assert not f.update(30.0, 0.02 + 20 * sigma, sigma, 4 * sigma)  # inside a gate of 6 x 4 sigma, outside 6 sigma
+    acc = [f.update(30.5 + 0.5 * i, 0.05, sigma, 4 * sigma) for i in range(3)]
+    assert acc == [False, False, True]
+    assert f.predict(32.0)[0] == pytest.approx(0.05, abs=1e-4)
+
+
 def test_timed_buffer_and_resample_gaps():
     b = TimedBuffer(capacity=4)
     b.append(np.arange(10.0), np.arange(10.0) * 2)

@@ -468,13 +468,19 @@ class ContentFilter:
         self.x[0] += d_s
         self._outliers = [(T, z + d_s, s) for T, z, s in self._outliers]
 
-    def update(self, T: float, z: float, sigma: float) -> bool:
-        """Fold in a measured correction `z` ± `sigma` at reference time T. Returns whether it was accepted."""
+    def update(self, T: float, z: float, sigma: float, weight_sigma: float | None = None) -> bool:
+        """Fold in a measured correction `z` ± `sigma` at reference time T. Returns whether it was accepted.
+
+        `weight_sigma` (default `sigma`) is the sigma the state is updated with, where measurements are not
+        independent (overlapping windows share their errors): the gate still holds the window to its own
+        `sigma`, so a step of the truth is an outlier (and re-locks) as before, while the estimate does not
+        grow more certain than the independent data behind it."""
         if not (math.isfinite(z) and math.isfinite(sigma) and sigma > 0):
             return False
+        w_sigma = sigma if weight_sigma is None else max(float(weight_sigma), sigma)
         if self.T is None:
             self.x = np.array([z, 0.0])
-            self.P = np.diag([sigma**2, self.rate_prior**2])
+            self.P = np.diag([w_sigma**2, self.rate_prior**2])
             self.T = T
             self.locked = True
             self.updates = 1
@@ -490,14 +496,14 @@ class ContentFilter:
                 ss = np.array([o[2] for o in self._outliers])
                 if np.ptp(zs) <= self.gate * math.sqrt(float(np.mean(ss**2))) + 1e-4:
                     self.x = np.array([z, 0.0])
-                    self.P = np.diag([sigma**2, self.rate_prior**2])
+                    self.P = np.diag([w_sigma**2, self.rate_prior**2])
                     self._outliers.clear()
                     self.updates += 1
                     return True
             return False
         self._outliers.clear()
         H = np.array([1.0, 0.0])
-        K = self.P @ H / S
+        K = self.P @ H / (self.P[0, 0] + w_sigma**2)
         self.x = self.x + K * innov
         self.P = self.P - np.outer(K, H @ self.P)
         self.updates += 1

@@ -192,7 +192,10 @@ class ContentHop:
             c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s), math.ceil(c.acquire_span_s / c.hop_s) + 1
         )
         d_old = f.predict(T_mid)[0]
-        accepted = f.update(T_mid, z, sigma)
+        # windows one hop apart share (window - hop) of their data and so most of their error: the smoother
+        # weighs them as the independent data they hold; the gate still holds each to its own sigma
+        overlap = c.overlap_sigma and (kinetic or impact)
+        accepted = f.update(T_mid, z, sigma, sigma * math.sqrt(window_s / c.hop_s) if overlap else None)
         if accepted:
             self._propagate(st, f.predict(T_mid)[0] - d_old)
             st.last_accept_T = T_end
