@@ -275,13 +275,11 @@ def test_raw_video_activity_on_consecutive_frames_kinetic_on_the_motion_baseline
     assert stage.engine.streams["vec"].activity is None and st.activity is not None
 
 
-def test_a_partners_correction_moves_the_streams_aligned_to_it():
-    """A camera aligned to a sensor measured against the sensor's mapping; when the sensor's correction moves (it
-    locks to the microphone), the camera's correction, its re-lock candidates and its acquisition windows move
-    with it, and nothing else does."""
+def _bridged_engine(cfg: EngineConfig):
+    """A microphone anchor, an IMU bridging a camera to it, and a second microphone."""
     from warpsync.engine.session import SyncEngine
 
-    eng = SyncEngine(EngineConfig())
+    eng = SyncEngine(cfg)
     for m in (
         StreamMeta("mic", "audio", 16000.0, (1,), "f4"),
         StreamMeta("imu", "sensor", 500.0, (3,), "f4"),
@@ -289,6 +287,14 @@ def test_a_partners_correction_moves_the_streams_aligned_to_it():
         StreamMeta("mic2", "audio", 16000.0, (1,), "f4"),
     ):
         eng.open(m, HOST0)
+    return eng
+
+
+def test_a_partners_correction_moves_the_streams_aligned_to_it():
+    """A camera aligned to a sensor measured against the sensor's mapping; when the sensor's correction moves (it
+    locks to the microphone), the camera's correction, its re-lock candidates and its acquisition windows move
+    with it, and nothing else does."""
+    eng = _bridged_engine(EngineConfig())
     cam, mic2 = eng.streams["cam"], eng.streams["mic2"]
     cam.filter.update(10.0, 0.004, 0.001)
     cam.filter._outliers = [(10.5, 0.030, 0.001)]
@@ -347,17 +353,9 @@ def test_cross_validated_windows_lock_on_1_s_of_new_data_others_on_2():
     from types import SimpleNamespace
 
     from warpsync.engine.content import LagMeasurement
-    from warpsync.engine.session import SyncEngine
 
     def windows(cfg, st, partner, cells, t_ends):
-        eng = SyncEngine(EngineConfig(content=cfg))
-        for m in (
-            StreamMeta("mic", "audio", 16000.0, (1,), "f4"),
-            StreamMeta("imu", "sensor", 500.0, (3,), "f4"),
-            StreamMeta("cam", "video", 30.0, (24, 32), "u1"),
-            StreamMeta("mic2", "audio", 16000.0, (1,), "f4"),
-        ):
-            eng.open(m, HOST0)
+        eng = _bridged_engine(EngineConfig(content=cfg))
         w = SimpleNamespace(st=eng.streams[st], partner=eng.streams[partner], kinetic=cells, cells=cells)
         m = LagMeasurement(0.0, 0.6, 0.3, 0.001, True)
         window_s = 8.0 if cells else 4.0
