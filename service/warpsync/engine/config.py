@@ -86,9 +86,9 @@ class ContentConfig:
     acquire_split_span_s: float = 1.0
     """The span `acquire_span_s` asks of the agreeing windows of a first lock where each window's halves were
     tested on their own (a sensor on a camera's cells, a sensor's impacts on a microphone's): each window is
-    cross-validated already, so 1 s of new data (two hops) confirms it. Default rig, seeds 1-56: every stream
-    settled within 10 s on 14 seeds (10 with 2 s), median 13.8 s (15.6 s), no new lock that was wrong, seconds
-    (default 1)."""
+    cross-validated already, so 1 s of new data (two hops) confirms it. Default rig, seeds 1-56 (before
+    `overlap_sigma`): every stream settled within 10 s on 14 seeds (10 with 2 s), median 13.8 s (15.6 s), no new
+    lock that was wrong, seconds (default 1)."""
     audit_search: bool = True
     """A locked stream whose window finds nothing around its lock while both streams have content (`low_corr`,
     `edge`, `ambiguous`, `broad`) searches that window again as widely as for a first lock; a lag found there with

@@ -642,8 +642,9 @@ class SyncEngine(ContentHop):
             unc = math.hypot(clock_unc, lat_unc)
             # the same rule: a settled clock model whose capture latency is unknown (115 ms) is not known to 5 ms,
             # and content sync will still move it by that latency when it locks. Without content sync for the
-            # stream nothing will: the settled clock model is final (its uncertainty still says what is unknown)
-            content_can_move = c.enabled and st.extractor is not None
+            # stream (or for the anchor, which the others are aligned to) nothing will: the settled clock model is
+            # final (its uncertainty still says what is unknown)
+            content_can_move = c.enabled and st.extractor is not None and not self.is_anchor(st)
             settled = clock_settled and (unc <= _settle_limit_s(c) or not content_can_move)
             conf = min(0.25, c.confidence_scale_s / (c.confidence_scale_s + unc)) * (1.0 if clock_settled else 0.2)
         return Estimate(
