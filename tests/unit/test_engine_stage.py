@@ -112,6 +112,27 @@ def test_clock_only_estimates_settle_only_when_nothing_unknown_will_move_them(rn
     assert off[-1]["settled"] and not off[0]["settled"]
 
 
+def test_the_content_anchor_keeps_its_clock_models_settled_flag(rng):
+    """The host as reference: the first audio stream is the content anchor, on clock sync, aligned to nothing (the
+    others are aligned to it). Half-second chunks arriving with 50 ms of exponential jitter leave its clock model 10 ms uncertain
+    when it settles on time (8 s); the anchor is settled all the same, its uncertainty published."""
+    stage = EngineStage(EngineConfig(), CollectorRegistry())
+    ma = StreamMeta("a", "audio", RATE, (1,), "f4")
+    stage.open(ma, HOST0)
+    src = scene_audio(rng, 21.0)
+    chunk = int(RATE) // 2
+    events = []
+    for k in range(40):
+        i = k * chunk
+        t_host = HOST0 + (i + chunk) / RATE
+        x = src[i : i + chunk].astype(np.float32)[:, None]
+        events += stage.samples(ma, Samples("a", k, 100.0 + i / RATE, t_host + rng.exponential(0.05), x))
+        events += stage.tick(t_host + 0.3)
+    assert stage.engine.is_anchor(stage.engine.streams["a"])
+    last = [e.body for e in events if e.name == "sync.offset" and e.stream == "a"][-1]
+    assert last["method"] == "clock" and last["uncertainty_s"] > 0.005 and last["settled"]
+
+
 def test_stalled_then_resumed_and_reconnect_keeps_state(rng):
     stage = EngineStage(EngineConfig(sessions={"s": SessionConfig(reference="a")}), CollectorRegistry())
     feed(stage, rng, 6.0, text=False)
