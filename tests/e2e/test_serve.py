@@ -113,52 +113,30 @@ def test_sigterm_also_exits_0(tmp_path):
         _reap(proc)
 
 
+def _serve_once(*flags: str) -> subprocess.CompletedProcess:
+    """`warpsync serve` with these socket flags (metrics on a free port), run to its exit."""
+    return subprocess.run(  # noqa: PLW1510  the callers check returncode themselves
+        [sys.executable, "-m", "warpsync", "serve", *flags, "--metrics-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_bind_error_is_clear_and_nonzero(tmp_path, zctx):
     blocker = zctx.socket(zmq.PULL)
     port = blocker.bind_to_random_port("tcp://127.0.0.1")
     try:
         d = f"/tmp/wse2e-{os.getpid()}-{time.monotonic_ns()}"
         os.makedirs(d)
-        r = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
-            [
-                sys.executable,
-                "-m",
-                "warpsync",
-                "serve",
-                "--control",
-                f"tcp://127.0.0.1:{port}",
-                "--ingest",
-                f"ipc://{d}/in",
-                "--publish",
-                f"ipc://{d}/pub",
-                "--metrics-port",
-                "0",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
+        r = _serve_once(
+            "--control", f"tcp://127.0.0.1:{port}", "--ingest", f"ipc://{d}/in", "--publish", f"ipc://{d}/pub"
         )
         assert r.returncode != 0
         assert "cannot bind the control socket" in r.stderr and "--control" in r.stderr
         assert "warpsync ready" not in r.stdout
-        r = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
-            [
-                sys.executable,
-                "-m",
-                "warpsync",
-                "serve",
-                "--ingest",
-                f"tcp://127.0.0.1:{port}",
-                "--control",
-                f"ipc://{d}/c",
-                "--publish",
-                f"ipc://{d}/pub",
-                "--metrics-port",
-                "0",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
+        r = _serve_once(
+            "--ingest", f"tcp://127.0.0.1:{port}", "--control", f"ipc://{d}/c", "--publish", f"ipc://{d}/pub"
         )
         assert r.returncode != 0 and "cannot bind" in r.stderr and "--ingest" in r.stderr
     finally:
