@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -309,6 +310,35 @@ def _bridged_engine(cfg: EngineConfig):
     ):
         eng.open(m, HOST0)
     return eng
+
+
+def test_a_camera_on_a_sensor_publishes_the_systematic_part_of_its_uncertainty():
+    """A camera aligned to a sensor by kinetic envelopes publishes `kinetic_bias_frames` of its frame period
+    (root-sum-square) however many windows its smoother has averaged: that bias does not average away. A
+    microphone aligned to a microphone publishes its smoother's sigma alone."""
+
+    def published(cfg):
+        eng = _bridged_engine(EngineConfig(content=cfg))
+        for st in eng.streams.values():
+            for k in range(100):  # 10 s of chunks, 2 ms of network delay: the clock models settle
+                st.clock.observe(100.0 + 0.1 * k, HOST0 + 0.1 * k + 0.002, st.name)
+            st.last_t_end_s = 100.0 + 9.9
+        T = HOST0 + 9.9
+        for name in ("imu", "cam", "mic2"):
+            st = eng.streams[name]
+            for k in range(5):
+                st.filter.update(T - 2.0 + 0.5 * k, 0.010, 0.0003)
+            st.last_accept_T = T
+        return {n: eng.estimate(eng.streams[n]) for n in ("imu", "cam", "mic2")}
+
+    on, off = published(ContentConfig()), published(ContentConfig(kinetic_bias_frames=0.0))
+    cam_on, cam_off = on["cam"], off["cam"]
+    assert cam_off.method == "fused" and cam_off.uncertainty_s < 0.001
+    # 0.1 of a 30 fps frame: 3.3 ms, with the smoother's own sigma and the IMU's beside it; still settled (<= 5 ms)
+    assert cam_on.uncertainty_s == pytest.approx(math.hypot(cam_off.uncertainty_s, 0.1 / 30.0), rel=1e-6)
+    assert cam_on.settled and cam_on.offset_s == cam_off.offset_s
+    assert on["mic2"].uncertainty_s == off["mic2"].uncertainty_s  # audio<->audio: nothing systematic added
+    assert on["imu"].uncertainty_s == off["imu"].uncertainty_s  # the IMU is aligned to the microphone
 
 
 def test_a_partners_correction_moves_the_streams_aligned_to_it():

@@ -61,6 +61,7 @@ def _events(
     conf=0.9,
     settled_after=3.0,
     latency_s=None,
+    uncertainty_s=0.0005,
 ):
     """sync.offset events every `hop` seconds of scene time whose offset error is err_fn(t_scene)."""
     out = []
@@ -78,7 +79,7 @@ def _events(
             "t_s": t_ref,
             "offset_s": truth.offset_at(sid, t_ref, reference) + err_fn(t),
             "drift_ppm": truth.drift_ppm_of(sid, reference) + drift_err_ppm,
-            "uncertainty_s": 0.0005,
+            "uncertainty_s": uncertainty_s,
             "method": method_fn(t) if method_fn else "fused",
             "settled": bool(t >= settled_after),
             "confidence": conf,
@@ -158,6 +159,25 @@ def test_known_errors_give_known_statistics(rng):
     assert card.streams["cam.mic"].settle_s == pytest.approx(32.0, abs=0.01)  # cam.mic jumps at 50 with cam
     assert card.streams["cam.mic"].max_s == pytest.approx(1.0 + ANCHOR_ERR)
     assert "FAIL" in card.format()
+
+
+def test_calibration_counts_errors_against_the_anchor_within_twice_the_published_uncertainty(rng):
+    truth = _truth()
+    noise = iter(rng.normal(0.0, 0.001, 10_000))
+    base = _anchor(truth)
+    # the camera is 5 ms off the anchor and says 0.5 ms; the IMU (scored against the camera) is right to 1 ms
+    # of the anchor: its calibration is against the anchor, as its published uncertainty is, not its partner
+    base += _events(truth, "cam", lambda t: ANCHOR_ERR + 0.005)
+    honest = score(truth, base + _events(truth, "imu", lambda t: ANCHOR_ERR + next(noise), uncertainty_s=0.001))
+    imu = honest.streams["imu"]
+    assert imu.partner == "cam" and imu.p50_s == pytest.approx(0.005, abs=0.001)
+    assert imu.within_2u == pytest.approx(0.954, abs=0.04)
+    assert honest.streams["cam"].within_2u == 0.0
+    assert honest.streams["room"].within_2u is None  # the anchor: nothing to calibrate against
+    # the same errors published as 0.25 ms: |N(0, 1)| <= 0.5 for 38 % of them
+    boastful = score(truth, base + _events(truth, "imu", lambda t: ANCHOR_ERR + next(noise), uncertainty_s=0.00025))
+    assert boastful.streams["imu"].within_2u == pytest.approx(0.383, abs=0.06)
+    assert "in_2u" in boastful.format()
 
 
 def test_failing_floors_are_reported():

@@ -69,6 +69,10 @@ class ContentConfig:
     min_activity: float = 1e-6
     """Windows whose activity envelope has a smaller standard deviation are uninformative (silence, no
     motion), in the envelope's units (default 1e-6)."""
+    kinetic_bias_frames: float = 0.1
+    """Systematic uncertainty of a camera<->sensor lag, in the camera's frame periods: published with the
+    correction (root-sum-square), never averaged away: a camera's motion energy is not linear in speed, so its
+    kinetic envelope peaks a fraction of a frame off the sensor's whatever the clocks (default 0.1)."""
     acquire_hops: int = 3
     """Informative windows that must agree before content sync first locks (default 3)."""
     acquire_span_s: float = 2.0

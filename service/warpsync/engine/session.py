@@ -437,6 +437,18 @@ class SyncEngine(ContentHop):
         # the correction at each sample's own time (it has a rate): d(T) = d_k + r (T - T_k)
         return base - (f.x[0] + f.x[1] * (base - f.T))
 
+    def _systematic_s(self, st: StreamState) -> float:
+        """The part of a content correction's uncertainty that averaging windows does not shrink: a camera's
+        kinetic envelope and a sensor's peak a fraction of a frame apart whatever the clocks (motion energy is
+        not linear in speed; with perfect clocks, 8 s windows of the default rig's 30 fps camera sit -2 to -5 ms
+        off its IMU on seeds 1-12, the 60 fps camera's -2 to +1 ms), `content.kinetic_bias_frames` of the
+        camera's frame period for a video<->sensor pair; 0 for other pairs."""
+        partner = self.streams.get(self.partner_of(st))
+        if partner is None or {st.meta.modality, partner.meta.modality} != {"video", "sensor"}:
+            return 0.0
+        video = st if st.meta.modality == "video" else partner
+        return self.cfg.content.kinetic_bias_frames / video.meta.rate_hz if video.meta.rate_hz > 0 else 0.0
+
     def _clock_slopes_kept(self, st: StreamState, ref_est) -> bool:
         """Whether the stream's clock slope (and the reference's, if a stream) rests on a long fit: after a jump
         or restart the model keeps the slope from before until its new fit is long enough."""
@@ -601,6 +613,8 @@ class SyncEngine(ContentHop):
         clock_ppm = 0.0 if same_clock else ((1 + b_r) / (1 + b_s) - 1) * 1e6
         T = float(base)
         d, sig = self.correction(st, T)
+        # what averaging windows cannot remove from a correction is published with it
+        sig = math.hypot(sig, self._systematic_s(st))
         f = st.filter
         c = self.cfg.content
         age = T - st.last_accept_T

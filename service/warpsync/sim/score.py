@@ -22,6 +22,8 @@ What is measured, per stream (and per method):
 * steady-state |error| p50/p95/max over events flagged settled, outside the `grace_s` after any disruption
   (clock jump, publisher restart, capture latency change) and outside silence/stillness intervals;
 * drift error: |drift_ppm - true| over events at least `drift_after_s` after stream start;
+* calibration (``within_2u``): the fraction of steady-state events whose error against the anchor (what the
+  published ``uncertainty_s`` is about) is within twice that uncertainty;
 * recovery after each jump/restart (and, on its own line, each capture latency change): from the disruption to
   the first event after which |error| stays within the floor in the same sense (until the next disruption);
 * event latency p50/p99 (from ``latency_s`` attached to an event by whoever measured it, e.g. receipt time
@@ -106,6 +108,10 @@ class StreamScore:
     p95_s: float | None
     max_s: float | None
     steady_events: int
+    within_2u: float | None
+    """Calibration of the published uncertainty: the fraction of steady-state events whose |error against the
+    anchor| is at most twice their ``uncertainty_s`` (about 0.95 for an honest Gaussian 1-sigma; None for the
+    anchor itself and for streams without steady-state events)."""
     drift_err_p95_ppm: float | None
     drift_err_max_ppm: float | None
     events_after_drift: int
@@ -173,7 +179,7 @@ class Scorecard:
             "errors vs partner (steady state; abs = against the reference timeline, incl. the anchor's latency)",
             (
                 "stream          modality vs          events settle_s flag_s  p50_ms  p95_ms  max_ms floor_ms abs_p95_ms "
-                "drift_p95_ppm recover_s"
+                "drift_p95_ppm recover_s in_2u"
             ),
         ]
         for s in self.streams.values():
@@ -182,7 +188,7 @@ class Scorecard:
                 f"{s.stream:<15} {s.modality:<8} {(s.partner or '(anchor)')[:11]:<11} {s.events:>6} "
                 f"{_f(s.settle_s, 1):>8} {_f(s.flag_settle_s, 1):>6} {_ms(s.p50_s):>7} {_ms(s.p95_s):>7} "
                 f"{_ms(s.max_s):>7} {s.floor_s * 1e3:>8.2f} {_ms(s.abs_p95_s):>10} {_f(s.drift_err_p95_ppm, 2):>13} "
-                f"{rec:>9}"
+                f"{rec:>9} {_f(s.within_2u, 2):>5}"
             )
         lines.append("")
         lines.append("by method (steady state)       events  p50_ms  p95_ms  confidence")
@@ -421,10 +427,11 @@ class Scorer:
 
     # ------------------------------------------------------------------------------------ results
 
-    def _relative(self, sid: str) -> tuple[list[_Obs], int]:
-        """The stream's observations with the partner's error at the same hop subtracted; (obs, unpaired)."""
+    def _relative(self, sid: str, partner: str | None = None) -> tuple[list[_Obs], int]:
+        """The stream's observations with the partner's error at the same hop subtracted; (obs, unpaired).
+        `partner` defaults to the stream's scored partner."""
         obs = sorted(self._obs.get(sid, []), key=lambda o: o.t)
-        partner = self.partners.get(sid)
+        partner = self.partners.get(sid) if partner is None else partner
         if partner is None:
             return obs, 0
         pobs = sorted(self._obs.get(partner, []), key=lambda o: o.t)
@@ -491,6 +498,10 @@ class Scorer:
                 break  # the run (or its events) ended before this disruption: nothing to score
             nxt = disruptions[i + 1][1] if i + 1 < len(disruptions) else math.inf
             recs.append((kind, d, _stay_within(t, err, floor, d, nxt)))
+        # calibration: the published uncertainty is against the anchor (content sync cannot see the anchor's own
+        # latency), so the error it should cover is the one against the anchor at the same hop
+        cal_obs = self._relative(sid, self.anchor)[0] if sid != self.anchor else []
+        cal = [abs(o.err_s) <= 2.0 * o.uncertainty_s for o in cal_obs if steady(o) and math.isfinite(o.uncertainty_s)]
         by_method: dict[str, dict[str, float]] = {}
         for m in sorted({o.method for o in obs}):
             msel = np.array([o.method == m for o in obs]) & sel
@@ -532,6 +543,7 @@ class Scorer:
             p95_s=_pct(es, 95),
             max_s=float(es.max()) if es.size else None,
             steady_events=int(es.size),
+            within_2u=float(np.mean(cal)) if cal else None,
             drift_err_p95_ppm=_pct(dr, 95),
             drift_err_max_ppm=float(dr.max()) if dr.size else None,
             events_after_drift=sum(1 for o in obs if o.t - start >= cfg.drift_after_s),
