@@ -351,8 +351,8 @@ def test_a_sensor_bridges_the_cameras_to_the_room_microphone(seed):
     assert min(abs(r["err"]) for r in off["cam1"] + off["cam2"]) > 0.01  # the latencies the bridge removes
 
 
-def _first_settled_lock(rows) -> float:
-    return next((r["t"] for r in rows if r["method"] != "clock" and r["settled"]), float("inf"))
+def _first_lock(rows) -> float:
+    return next((r["t"] for r in rows if r["method"] != "clock"), float("inf"))
 
 
 @pytest.mark.parametrize(("seed", "poor"), [(1, "imu1"), (4, "imu0")])
@@ -360,16 +360,19 @@ def test_cameras_try_each_bridge_sensor_until_one_locks(seed, poor):
     """Two IMUs on two objects (test rig, 30 fps motion vectors, 40 s): which one a camera sees change speed
     early depends on the scene. Told to use the poorer one (`partners`), a camera locks at 20-35 s (seed 1: imu1
     for both cameras; seed 4: imu0 for cam0); left to the bridge it takes the sensors in turn until one locks,
-    and both cameras lock within 10 s, within a quarter frame of the reference. (Seeds from the experiment that
-    showed it, docs/engine.md.)"""
+    and both cameras lock within 10 s, within a quarter frame of the reference, and are flagged settled within
+    5 s of their lock (their published uncertainty, which includes a tenth of a frame of systematic uncertainty,
+    `kinetic_bias_frames`, falls to 5 ms). (Seeds from the experiment that showed it, docs/engine.md.)"""
     rig = rig_for(seed, 40.0, imus=2, fps=30.0)
     _truth, out, _, _ = run(rig)
     for cam in ("cam0", "cam1"):
-        assert _first_settled_lock(out[cam]) <= 10.0, cam
+        lock = _first_lock(out[cam])
+        assert lock <= 10.0, cam
+        assert next(r["t"] for r in out[cam] if r["settled"] and r["t"] >= lock) <= lock + 5.0, cam
         locked = [abs(r["err"]) for r in out[cam] if r["method"] != "clock" and r["settled"]]
         assert np.percentile(locked, 95) <= 0.25 / 30.0, cam
     _truth, told, _, _ = run(rig, partners={"cam0": poor, "cam1": poor})
-    assert max(_first_settled_lock(told["cam0"]), _first_settled_lock(told["cam1"])) > 15.0
+    assert max(_first_lock(told["cam0"]), _first_lock(told["cam1"])) > 15.0
 
 
 def test_drift_right_after_a_clock_jump_is_the_kept_slope():
