@@ -396,6 +396,66 @@ def test_an_unlocked_camera_takes_its_bridge_sensors_in_turn():
     assert one.partner_of(one.streams["cam"]) == "imu"
 
 
+def test_windows_carried_by_one_half_lock_once_two_such_halves_share_no_data():
+    """A sensor's window against the microphone whose one half alone carries the lag (the other half without
+    content: `LagMeasurement.support`) counts towards a first lock, but windows carried that way lock only once
+    two of their carrying halves share no data: consecutive windows carried by the same stretch could all rest on
+    one event in it. A window cross-validated by both of its halves among them locks as before."""
+    from types import SimpleNamespace
+
+    from warpsync.engine.content import LagMeasurement
+
+    def lock_at(supports):
+        eng = _bridged_engine(EngineConfig())
+        w = SimpleNamespace(st=eng.streams["imu"], partner=eng.streams["mic"], kinetic=False, cells=False)
+        for k, (t, sup) in enumerate(supports):
+            m = LagMeasurement(0.0, 0.4, 0.2, 0.0003, True, support=sup)
+            if eng._acquired(w, m, 0.0051, 0.0003, t, t - 4.0, 8.0) is not None:
+                return k + 1
+        return None
+
+    ends = [10.0 + 0.5 * k for k in range(12)]
+    # every window carried by its second half [T - 4, T]: the halves of windows less than 4 s apart overlap
+    second = [(t, (t - 4.0, t)) for t in ends]
+    assert lock_at(second) == 9  # T = 14.0: its half [10, 14] shares nothing with the first window's [6, 10]
+    # carried by the first half, then (the event moved on) by the second: [2, 6] and [7, 11] share nothing
+    moved = [(10.0, (2.0, 6.0)), (10.5, (2.5, 6.5)), (11.0, (7.0, 11.0))]
+    assert lock_at(moved) == 3
+    # one window cross-validated by both halves among them: as a split-tested first lock, 3 windows over 1 s
+    assert lock_at([second[0], (ends[1], None), second[2]]) == 3
+    assert lock_at(second[:3]) is None
+
+
+def test_half_verdicts_tell_a_half_without_content_from_one_pointing_elsewhere(rng):
+    """`_half_verdicts`: each half of a sensor's impact window against the microphone's, on its own. Contacts in
+    both halves, 5 ms late: both carry the lag. No contact of the sensor's object in its first half: that half is
+    empty (nothing to say), not a disagreement. The first half's contacts 30 ms late instead: it points
+    elsewhere."""
+    from warpsync.engine.content import measure_lag
+    from warpsync.engine.hop import _half_verdicts
+
+    n, M, g = 8000, 100, 0.001
+
+    def bumps(at, lag, size):
+        x = np.zeros(size)
+        for e in at:
+            x[int(e) + lag : int(e) + lag + 3] += [0.5, 1.0, 0.5]
+        return x
+
+    mic_events = [700, 1900, 3100, 4500, 5600, 6900]  # the microphone hears every contact
+    ref = bumps(mic_events, 0, n) + bumps(rng.uniform(0, n - 10, 8), 0, n) + rng.normal(0, 0.02, n)
+
+    def cand(first_lag, second_lag):
+        x = rng.normal(0, 0.02, n + 2 * M)
+        x += bumps([e + M for e in mic_events if e < n // 2], first_lag, n + 2 * M) if first_lag is not None else 0
+        return x + bumps([e + M for e in mic_events if e >= n // 2], second_lag, n + 2 * M)
+
+    lag = lambda r, c: (measure_lag(r, c, g, M * g, min_corr=0.15, min_prominence=0.05), None)  # noqa: E731
+    assert _half_verdicts(lag, ref, cand(5, 5), M, 0.005, 0.002) == ["carries", "carries"]
+    assert _half_verdicts(lag, ref, cand(None, 5), M, 0.005, 0.002) == ["empty", "carries"]
+    assert _half_verdicts(lag, ref, cand(30, 5), M, 0.005, 0.002) == ["other", "carries"]
+
+
 def test_cross_validated_windows_lock_on_1_s_of_new_data_others_on_2():
     """A first lock needs `acquire_hops` agreeing windows spanning some new data. A camera's windows against its
     sensor's cells had each half agree with the whole (the split test), so 1 s of new data is enough

@@ -87,6 +87,13 @@ class ContentConfig:
     count towards a re-lock) counts only if each half of it, on its own, peaks within half a frame of the whole
     window's lag: windows 4 s apart share half their data, and a few events in that shared half can make them
     agree on a chance lag; the truth shows in both halves (default true)."""
+    acquire_one_sided: bool = True
+    """Before the first lock, a sensor's window against a microphone (impact envelopes) whose one half peaks at
+    the window's lag on its own while the other half has nothing to say (`low_corr`, `ambiguous`, `silent`: the
+    sensor's object made no contact there) counts, carried by that half; windows carried by one half each lock
+    only when two of those halves share no data. A half that points elsewhere still rejects the window. Cameras
+    on a sensor's cells keep both halves (one-sided, 3 of their 112 first locks on seeds 1-56 of the default rig
+    went 190-200 ms wrong) (default true)."""
     acquire_split_span_s: float = 1.0
     """The span `acquire_span_s` asks of the agreeing windows of a first lock where each window's halves were
     tested on their own (a sensor on a camera's cells, a sensor's impacts on a microphone's): each window is

@@ -193,6 +193,9 @@ class LagMeasurement:
     nothing stands out), ``flat`` (too short), ``low_corr``, ``ambiguous`` (several equally good lags),
     ``edge`` (best lag at the edge of the search range), ``broad`` (a main lobe wider than the content can
     locate: slow, smooth motion)."""
+    support: tuple[float, float] | None = None
+    """The stretch of the window (reference seconds) that carried the lag on its own, when only one half of it
+    did and the other had no content to say otherwise; None: the whole window (`engine.hop`)."""
 
 
 def _parabolic(c: np.ndarray, i: int) -> tuple[float, float]:

@@ -216,12 +216,12 @@ class ContentHop:
                 continue
             if st.name in other.acquire_parked:
                 # a camera's windows against this sensor, parked while it measures against another one
-                other.acquire_parked[st.name] = [(T, z + delta_s, s) for T, z, s in other.acquire_parked[st.name]]
+                other.acquire_parked[st.name] = [(a[0], a[1] + delta_s, *a[2:]) for a in other.acquire_parked[st.name]]
             if self.partner_of(other) != st.name:
                 continue
             if other.filter is not None and other.filter.T is not None:
                 other.filter.shift(delta_s)
-            other.acquire = [(T, z + delta_s, s) for T, z, s in other.acquire]
+            other.acquire = [(a[0], a[1] + delta_s, *a[2:]) for a in other.acquire]
             if other.measurements:
                 # offline: the measurements the robust fit sees are in the same frame
                 other.measurements = [(T, z + delta_s, s) for T, z, s in other.measurements]
@@ -245,7 +245,8 @@ class ContentHop:
         # spurious rate of 70 ppm (test_silence_falls_back_to_clock_and_confidence_says_so)
         split_tested = (cells or _impact_pair(st, partner)) and c.acquire_split
         T_acq = T_end if split_tested else T_mid
-        st.acquire.append((T_acq, z, sigma))
+        # (a window carried by one half alone, the other half without content, says which half: `support`)
+        st.acquire.append((T_acq, z, sigma, m.support))
         # the span scales with the window: the same fraction of new data (an 8 s window needs 4 s); across
         # modalities without a matched feature (video motion vs audio onsets: fewer shared events, different
         # shapes) the agreeing windows must not overlap at all
@@ -260,6 +261,11 @@ class ContentHop:
         tol = max(3.0 * sigma, c.acquire_tolerance_s)
         agree = [a for a in st.acquire if abs(a[1] - z) <= max(tol, 3.0 * a[2])]
         if len(agree) < c.acquire_hops or T_acq - agree[0][0] < span_needed:
+            return None
+        supports = [a[3] if len(a) > 3 else None for a in agree]
+        if all(x is not None for x in supports) and not _disjoint_pair(supports):
+            # every agreeing window was carried by one half alone: the lag must show in two stretches of data
+            # that share nothing, or one event in the stretch they share could carry them all
             return None
         st.acquire.clear()
         return float(np.median([a[1] for a in agree]))
@@ -345,14 +351,16 @@ class ContentHop:
             min_peakiness=c.min_peakiness,
         )
         m = lag(ref, cand)
-        if (
-            impact
-            and m.informative
-            and c.acquire_split
-            and new_lag(m)
-            and not _halves_agree(lambda r, cc: (lag(r, cc), None), ref, cand, M, m.lag_s, c.acquire_tolerance_s)
-        ):
+        if impact and m.informative and c.acquire_split and new_lag(m):
             # a sensor's impacts against a microphone's, as a camera's cells: the halves share no data
+            v = _half_verdicts(lambda r, cc: (lag(r, cc), None), ref, cand, M, m.lag_s, c.acquire_tolerance_s)
+            if all(x in HALF_AGREES for x in v):
+                return m
+            if not locked and c.acquire_one_sided and sorted(v) == ["carries", "empty"]:
+                # one half finds the lag on its own, the other has nothing to say (the sensor's object made no
+                # contact there): the window counts for a first lock, carried by that half (see `_acquired`)
+                h, i = n // 2, v.index("carries")
+                return dataclasses.replace(m, support=(T_start + i * h * g, T_start + (i + 1) * h * g))
             m = dataclasses.replace(m, informative=False, reason="split")
         return m
 
@@ -433,16 +441,37 @@ def _tail(buf: TimedBuffer, span_s: float) -> tuple[np.ndarray, np.ndarray]:
     return t[i:], buf.values[i:]
 
 
-def _halves_agree(cell_lag, ref_cells: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float) -> bool:
-    """Whether each half of a window (the first and the second half of `ref_cells`, each with its own stretch of
-    `cand` and the same search range of `M` steps) peaks within `tol_s` of the whole window's `lag_s` on its own.
-    The halves share no data, so a lag carried by a few events in one of them does not pass."""
-    h = len(ref_cells) // 2
+HALF_AGREES = ("carries", "agrees")
+HALF_EMPTY = ("low_corr", "ambiguous", "silent", "flat")
+"""Reasons a half window has nothing to say about a lag (no shared content), as opposed to pointing elsewhere."""
+
+
+def _half_verdicts(measure, ref: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float) -> list[str]:
+    """What each half of a window (the first and the second half of `ref`, each with its own stretch of `cand` and
+    the same search range of `M` steps) says of the whole window's `lag_s` on its own (`measure(ref, cand)` returns
+    ``(LagMeasurement, _)``): ``carries`` (an informative peak within `tol_s` of it), ``agrees`` (a peak there,
+    not informative itself), ``empty`` (no peak to speak of: `HALF_EMPTY`) or ``other`` (a peak elsewhere, or at
+    the range's edge). The halves share no data."""
+    h = len(ref) // 2
+    out = []
     for lo in (0, h):
-        m, _ = cell_lag(ref_cells[lo : lo + h], cand[lo : lo + h + 2 * M])
-        if m.reason in ("silent", "flat", "edge") or abs(m.lag_s - lag_s) > tol_s:
-            return False
-    return True
+        m, _ = measure(ref[lo : lo + h], cand[lo : lo + h + 2 * M])
+        if m.reason not in ("silent", "flat", "edge") and abs(m.lag_s - lag_s) <= tol_s:
+            out.append("carries" if m.informative else "agrees")
+        else:
+            out.append("empty" if m.reason in HALF_EMPTY else "other")
+    return out
+
+
+def _halves_agree(cell_lag, ref_cells: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float) -> bool:
+    """Whether each half of a window peaks within `tol_s` of the whole window's `lag_s` on its own
+    (`_half_verdicts`): a lag carried by a few events in one of them does not pass."""
+    return all(v in HALF_AGREES for v in _half_verdicts(cell_lag, ref_cells, cand, M, lag_s, tol_s))
+
+
+def _disjoint_pair(spans: list[tuple[float, float]]) -> bool:
+    """Whether two of the (start, end) spans share no time."""
+    return any(a[1] <= b[0] or b[1] <= a[0] for i, a in enumerate(spans) for b in spans[i + 1 :])
 
 
 def _impact_pair(a: StreamState, b: StreamState) -> bool:
