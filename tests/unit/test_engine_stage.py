@@ -450,7 +450,7 @@ def test_half_verdicts_tell_a_half_without_content_from_one_pointing_elsewhere(r
         x += bumps([e + M for e in mic_events if e < n // 2], first_lag, n + 2 * M) if first_lag is not None else 0
         return x + bumps([e + M for e in mic_events if e >= n // 2], second_lag, n + 2 * M)
 
-    lag = lambda r, c: (measure_lag(r, c, g, M * g, min_corr=0.15, min_prominence=0.05), None)  # noqa: E731
+    lag = lambda r, c: (measure_lag(r, c, g, M * g, min_corr=0.15, min_prominence=0.05), None)
     assert _half_verdicts(lag, ref, cand(5, 5), M, 0.005, 0.002) == ["carries", "carries"]
     assert _half_verdicts(lag, ref, cand(None, 5), M, 0.005, 0.002) == ["empty", "carries"]
     assert _half_verdicts(lag, ref, cand(30, 5), M, 0.005, 0.002) == ["other", "carries"]
