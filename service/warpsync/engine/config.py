@@ -92,8 +92,8 @@ class ContentConfig:
     the window's lag on its own while the other half has nothing to say (`low_corr`, `ambiguous`, `silent`: the
     sensor's object made no contact there) counts, carried by that half; windows carried by one half each lock
     only when two of those halves share no data. A half that points elsewhere still rejects the window. Cameras
-    on a sensor's cells keep both halves (one-sided, 3 of their 112 first locks on seeds 1-56 of the default rig
-    went 190-200 ms wrong) (default true)."""
+    on a sensor's cells keep both halves (replayed on seeds 1-56 of the default rig, one-sided windows made 3
+    more of the cameras' 112 first locks, 190-202 ms wrong) (default true)."""
     acquire_split_span_s: float = 1.0
     """The span `acquire_span_s` asks of the agreeing windows of a first lock where each window's halves were
     tested on their own (a sensor on a camera's cells, a sensor's impacts on a microphone's): each window is
