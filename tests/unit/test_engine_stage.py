@@ -350,8 +350,8 @@ def test_a_partners_correction_moves_the_streams_aligned_to_it():
     cam.filter.update(10.0, 0.004, 0.001)
     cam.filter._outliers = [(10.5, 0.030, 0.001)]
     mic2.filter.update(10.0, 0.002, 0.001)
-    eng.streams["imu"].acquire = [(9.0, 0.1, 0.001)]
-    cam.acquire = [(9.5, 0.020, 0.001)]
+    eng.streams["imu"].acquire = [(9.0, 0.1, 0.001, None)]
+    cam.acquire = [(9.5, 0.020, 0.001, None)]
     eng._propagate(eng.streams["imu"], -0.013)
     assert cam.filter.x[0] == pytest.approx(0.004 - 0.013)
     assert cam.filter._outliers[0][1] == pytest.approx(0.030 - 0.013)
@@ -377,7 +377,7 @@ def test_an_unlocked_camera_takes_its_bridge_sensors_in_turn():
     cam = eng.streams["cam"]
     assert eng.bridge_sensors(cam) == ["imu_a", "imu_b"]
     assert eng.partner_of(cam) == "imu_a"
-    cam.acquire = [(5.0, 0.010, 0.001)]
+    cam.acquire = [(5.0, 0.010, 0.001, None)]
     eng._next_bridge_sensor(cam)
     assert eng.partner_of(cam) == "imu_b" and cam.acquire == []
     eng._propagate(eng.streams["imu_a"], 0.002)  # imu_a's correction moved: its parked windows too

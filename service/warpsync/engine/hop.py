@@ -216,12 +216,13 @@ class ContentHop:
                 continue
             if st.name in other.acquire_parked:
                 # a camera's windows against this sensor, parked while it measures against another one
-                other.acquire_parked[st.name] = [(a[0], a[1] + delta_s, *a[2:]) for a in other.acquire_parked[st.name]]
+                parked = other.acquire_parked[st.name]
+                other.acquire_parked[st.name] = [(T, z + delta_s, s, sup) for T, z, s, sup in parked]
             if self.partner_of(other) != st.name:
                 continue
             if other.filter is not None and other.filter.T is not None:
                 other.filter.shift(delta_s)
-            other.acquire = [(a[0], a[1] + delta_s, *a[2:]) for a in other.acquire]
+            other.acquire = [(T, z + delta_s, s, sup) for T, z, s, sup in other.acquire]
             if other.measurements:
                 # offline: the measurements the robust fit sees are in the same frame
                 other.measurements = [(T, z + delta_s, s) for T, z, s in other.measurements]
@@ -262,7 +263,7 @@ class ContentHop:
         agree = [a for a in st.acquire if abs(a[1] - z) <= max(tol, 3.0 * a[2])]
         if len(agree) < c.acquire_hops or T_acq - agree[0][0] < span_needed:
             return None
-        supports = [a[3] if len(a) > 3 else None for a in agree]
+        supports = [a[3] for a in agree]
         if all(x is not None for x in supports) and not _disjoint_pair(supports):
             # every agreeing window was carried by one half alone: the lag must show in two stretches of data
             # that share nothing, or one event in the stretch they share could carry them all

@@ -111,6 +111,8 @@ class StreamState:
     last_reason: str = ""
     edge_count: int = 0
     acquire: list = field(default_factory=list)
+    """Before the first lock, the windows that may start it: (T, correction, sigma, support), support the half
+    window that alone carried the lag (`LagMeasurement.support`) or None."""
     bridge_partner: str = ""
     """A camera under the sensor bridge: the sensor it is measured against now (the one it locked with, once
     locked; before that they take turns, see `SyncEngine.bridge_sensors`)."""
