@@ -4,6 +4,7 @@ and Ctrl-C (SIGINT) stops it cleanly too."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,8 @@ def test_demo_runs_for_a_duration_and_shows_data_flowing():
     assert "stream.rejected" not in out
     # the live error line against the simulator's truth, and the scorecard at the end
     assert "live |offset error| vs truth:" in out and "floors" in out
+    # every scored event carries its latency: receipt minus when the chunk holding its newest sample was sent
+    assert re.search(r"event latency p50 [0-9.]+ ms, p99 [0-9.]+ ms", out), out[-3000:]
 
 
 def test_demo_stops_on_sigint():

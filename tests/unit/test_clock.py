@@ -111,6 +111,32 @@ def test_clock_jump_detected_and_recovered_within_5s(rng, step_s):
     assert abs(e.offset_s - truth[-1][2]) < 1e-3
 
 
+@pytest.mark.parametrize("late_s", [0.06, 0.1, 0.3])
+def test_late_first_observations_rebase_a_young_model_without_a_jump(rng, late_s):
+    """The first 1.5 s of chunks arrive `late_s` late (a host busy at startup: every demo start showed 50-100
+    ms): the model starts again from the first timely one ("rebase", not "jump") and is as exact as ever."""
+    m = ClockModel()
+    events = []
+    for k in range(1000):
+        t = k * 0.02
+        extra = late_s if t < 1.5 else 0.0
+        ev = m.observe(50.0 + t, 1000.0 + t + 0.002 + extra + rng.exponential(0.001))
+        if ev:
+            events.append((t, ev))
+    assert [ev for _, ev in events] == ["rebase"] and 1.5 <= events[0][0] < 1.6
+    assert m.resets == 0 and m.rebases == 1
+    e = m.estimate()
+    assert e.settled and abs(e.offset_s - (950.0 + 0.002)) < 1e-3
+
+
+def test_a_step_once_the_model_has_seen_its_young_span_is_a_jump(rng):
+    """The same step below the envelope: a rebase at 2 s, a jump at 6 s (`young_span_s` = 5 s)."""
+    for at, kind in ((2.0, "rebase"), (6.0, "jump")):
+        m = ClockModel()
+        _truth, events = simulate(m, rng, offset_s=3.0, drift_ppm=50, seconds=12, step=(at, 0.3), spike_p=0.0)
+        assert [ev for _, ev in events] == [kind] and at <= events[0][0] < at + 0.05
+
+
 def test_restart_resets_and_reconnect_keeps_state(rng):
     m = ClockModel()
     simulate(m, rng, offset_s=1.0, drift_ppm=0, seconds=5, t_dev0=100.0)

@@ -29,7 +29,9 @@ def scene_audio(rng, seconds):
     return x
 
 
-def feed(stage, rng, seconds, *, latency_b=0.037, dev_off_b=12.5, text=True):
+def feed(stage, rng, seconds, *, latency_b=0.037, dev_off_b=12.5, text=True, late_s=0.0, late_until_s=0.0):
+    """Two audio streams (b holds a's content `latency_b` later) and a text stream; every chunk that arrives
+    before `late_until_s` arrives `late_s` late (a host busy at startup)."""
     src = scene_audio(rng, seconds + 1)
     ma = StreamMeta("a", "audio", RATE, (1,), "f4", session="s")
     mb = StreamMeta("b", "audio", RATE, (1,), "f4", session="s")
@@ -42,6 +44,7 @@ def feed(stage, rng, seconds, *, latency_b=0.037, dev_off_b=12.5, text=True):
         xa = (src[i + lag : i + lag + chunk] + rng.normal(0, 0.001, chunk)).astype(np.float32)[:, None]
         xb = (src[i : i + chunk] + rng.normal(0, 0.001, chunk)).astype(np.float32)[:, None]
         t_host = HOST0 + (i + chunk) / RATE
+        t_host += late_s if t_host < HOST0 + late_until_s else 0.0
         events += stage.samples(ma, Samples("a", k, 100.0 + i / RATE, t_host + 0.001 + rng.exponential(0.001), xa))
         events += stage.samples(mb, Samples("b", k, dev_off_b + i / RATE, t_host + 0.001 + rng.exponential(0.001), xb))
         if text and k % 100 == 0:
@@ -89,6 +92,29 @@ def test_events_status_and_metrics(rng):
     assert reg.get_sample_value("warpsync_engine_hop_seconds_count") > 10
     assert reg.get_sample_value("warpsync_engine_content_windows_total", {"stream": "b", "outcome": "ok"}) > 5
     assert reg.get_sample_value("warpsync_engine_bundles_total", {"session": "s", "complete": "true"}) > 100
+
+
+@pytest.mark.parametrize("young_span_s", [5.0, 0.0])
+def test_late_first_chunks_are_a_rebase_not_a_clock_jump(rng, young_span_s):
+    """Every chunk of the first 1.5 s arrives 80 ms late (the host busy at startup), then on time: the clock
+    models start again from the first timely chunk, reported as a rebase, not as a jump (`young_span_s = 0`
+    reports it as a jump, as before), and content sync is as exact as without the delay."""
+    reg = CollectorRegistry()
+    cfg = EngineConfig(sessions={"s": SessionConfig(reference="a")})
+    cfg = dataclasses.replace(cfg, clock=dataclasses.replace(cfg.clock, young_span_s=young_span_s))
+    stage = EngineStage(cfg, reg)
+    events = feed(stage, rng, 12.0, late_s=0.08, late_until_s=1.5, text=False)
+    jumped = [e.stream for e in events if e.name == "stream.status" and e.body["jumped"]]
+
+    def count(kind):
+        return sum(reg.get_sample_value("warpsync_engine_clock_events_total", {"stream": s, "kind": kind}) or 0 for s in "ab")
+
+    if young_span_s > 0:
+        assert jumped == [] and count("jump") == 0 and count("rebase") >= 2  # each stream has its own clock
+    else:
+        assert set(jumped) == {"a", "b"} and count("jump") >= 2 and count("rebase") == 0
+    last = [e for e in events if e.name == "sync.offset" and e.stream == "b"][-1].body
+    assert last["settled"] and last["offset_s"] == pytest.approx((12.5 - 100.0) + 0.037, abs=2e-4)
 
 
 def test_clock_only_estimates_settle_only_when_nothing_unknown_will_move_them(rng):

@@ -24,16 +24,30 @@ log = logging.getLogger(__name__)
 
 
 def rig_publisher(
-    control: str, stop: threading.Event, context: zmq.Context, on_start: Callable[[Any], None] | None = None
+    control: str,
+    stop: threading.Event,
+    context: zmq.Context,
+    on_start: Callable[[Any], None] | None = None,
+    send_log: Any = None,
 ) -> dict[str, int]:
     """Publish the default rig (configs/rigs/default.toml: cameras with their microphones, a room microphone,
     an IMU; each device with its own clock offset, drift, capture latency and network jitter, a clock jump and
     a publisher restart) in real time until `stop` is set; every stream is closed with an acknowledgement.
-    ``on_start(truth)`` receives the simulator's ground truth. Returns the chunks sent per stream."""
+    ``on_start(truth)`` receives the simulator's ground truth; ``send_log`` (a `warpsync.sim.run.SendLog`)
+    records when each chunk left, for the event latency. Returns the chunks sent per stream."""
     from ..sim.rig import load_rig
     from ..sim.run import publish_rig
 
-    res = publish_rig(load_rig(), control, math.inf, realtime=True, stop_event=stop, context=context, on_start=on_start)
+    res = publish_rig(
+        load_rig(),
+        control,
+        math.inf,
+        realtime=True,
+        stop_event=stop,
+        context=context,
+        on_start=on_start,
+        send_log=send_log,
+    )
     return res.chunks
 
 
@@ -76,24 +90,36 @@ def format_event(ev: Any) -> str:
 class _Display:
     """What the demo prints: every event once per `every_s` per (event, stream) for the frequent kinds, all
     others as they come, and every `every_s` a line of each stream's current |offset error| against the
-    simulator's truth (relative to its partner stream, as the scorecard measures it)."""
+    simulator's truth (relative to its partner stream, as the scorecard measures it). Each scored event's
+    latency is its receipt time minus the time the chunk holding its newest sample was sent (`send_log`), as
+    `warpsync simulate --score` measures it."""
 
     def __init__(self, every_s: float, verbose: bool) -> None:
+        from ..sim.run import SendLog
+
         self.every_s = every_s
         self.verbose = verbose
         self.scorer: Any = None
+        self.truth: Any = None
+        self.send_log = SendLog()
         self._last: dict[tuple[str, str], float] = {}
         self._next_live = time.monotonic() + every_s
 
     def start(self, truth: Any) -> None:
         from ..sim.score import Scorer
 
+        self.truth = truth
         self.scorer = Scorer(truth)
 
     def __call__(self, ev: Any) -> None:
         now = time.monotonic()
         if self.scorer is not None and ev.event in ("sync.offset", "sync.bundle"):
-            self.scorer.add(ev.header)
+            from ..sim.run import attach_latency
+
+            hdr = {**ev.header, "recv_s": time.time()}
+            hdr.setdefault("stream", ev.stream)
+            attach_latency([hdr], self.truth, self.send_log)
+            self.scorer.add(hdr)
         key = (ev.event, ev.stream)
         if self.verbose or ev.event not in _QUIET or now - self._last.get(key, -1e9) >= self.every_s:
             self._last[key] = now
@@ -142,7 +168,11 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
 
         def publish() -> None:
             try:
-                sent.update(publisher(service.endpoints.control, stop, ctx, on_start=display.start))
+                sent.update(
+                    publisher(
+                        service.endpoints.control, stop, ctx, on_start=display.start, send_log=display.send_log
+                    )
+                )
             except BaseException as exc:  # noqa: BLE001  recorded and surfaced; stops the demo
                 log.error("demo publisher failed: %s", exc)
                 errors.append(exc)

@@ -14,7 +14,9 @@ network delay are absorbed into the offset. Content sync (`engine.content`) meas
 
 Jumps: an observation below the envelope by more than `jump_s` (a delay that would be negative) is a jump at
 once; observations all above it by more than `jump_s` for `jump_confirm_s` are a jump too; device time going
-backwards is a restart. Either resets the model, seeded with the observations since the jump.
+backwards is a restart. Either resets the model, seeded with the observations since the jump. A model whose
+observations span less than `young_span_s` has not seen enough to tell a jump from its first observations having
+arrived late (a host busy at startup): a point below its envelope restarts it from that point as a ``rebase``.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class ClockModel:
     def __init__(self, cfg: ClockConfig | None = None) -> None:
         self.cfg = cfg or ClockConfig()
         self.resets = 0
+        self.rebases = 0
+        """Young models started again because their first observations were late (`ClockConfig.young_span_s`)."""
         # the oscillator's rate survives a clock step or a reboot: the slope of the last long fit is kept
         self._prior_b: float | None = None
         self._prior_span = 0.0
@@ -117,7 +121,8 @@ class ClockModel:
 
     # ------------------------------------------------------------------------------------------ updates
     def observe(self, t_dev_s: float, arrival_s: float, source: str = "") -> str | None:
-        """Add one (device time, host arrival time) pair. Returns ``"jump"``, ``"restart"`` or None.
+        """Add one (device time, host arrival time) pair. Returns ``"jump"``, ``"restart"``, ``"rebase"`` (a
+        young model's first observations were late: it starts again from this one) or None.
 
         `source` names the stream the observation came from: streams sharing a clock interleave, so device
         time going backwards (a restart) is judged per source."""
@@ -138,7 +143,12 @@ class ClockModel:
         elif self._fit is not None:
             r = (arrival_s - t_dev_s) - self._predict_y(t_dev_s)
             margin = cfg.jump_s + 3.0 * self._uncertainty(t_dev_s)
-            if r < -margin:
+            if r < -margin and self._x0 is not None and t_dev_s - self._x0 < cfg.young_span_s:
+                log.debug("observation %.6f s below a young delay envelope: its first observations were late", -r)
+                self._clear()
+                self.rebases += 1
+                event = "rebase"
+            elif r < -margin:
                 log.info("observation %.6f s below the delay envelope: clock jump", -r)
                 self._reset([])
                 event = "jump"

@@ -26,6 +26,12 @@ class ClockConfig:
     jump_confirm_s: float = 0.75
     """A jump upwards (all observations late by more than `jump_s`) is confirmed after this much device time;
     a jump below the envelope (physically impossible delay) is confirmed at once, seconds (default 0.75)."""
+    young_span_s: float = 5.0
+    """While a model's observations span less than this, one below its envelope by more than `jump_s` (plus 3
+    uncertainties) means its first observations arrived late (a host busy at startup: every `warpsync demo`
+    start showed one to four such points, 50-100 ms below), not that the clock jumped: the model starts again
+    from that observation, reported as a ``rebase`` clock event, without the stream's `jumped` flag and keeping
+    its content features. A real step this early is followed the same way, unflagged, seconds (default 5)."""
     backwards_s: float = 0.001
     """Device time going backwards by more than this is a device restart, seconds (default 0.001)."""
     forget_s: float = 600.0

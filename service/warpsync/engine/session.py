@@ -284,7 +284,8 @@ class SyncEngine(ContentHop):
 
     # --------------------------------------------------------------------------------------------- data
     def add(self, stream: str, t_dev_s: float, arrival_s: float, data: np.ndarray) -> str | None:
-        """A chunk: returns the clock event it caused (``jump``/``restart``) or None."""
+        """A chunk: returns the clock event it caused (``jump``/``restart``/``rebase``, see `ClockModel.observe`)
+        or None."""
         st = self.streams[stream]
         n = len(data) if not isinstance(data, str) else 0
         rate = st.meta.rate_hz
@@ -292,7 +293,7 @@ class SyncEngine(ContentHop):
         st.last_arrival_s = max(st.last_arrival_s, arrival_s)
         st.stalled = False
         event = st.clock.observe(t_end, arrival_s, st.name) if n > 0 or rate <= 0 else None
-        if event:
+        if event in ("jump", "restart"):  # a "rebase" (late first observations) keeps what the features saw
             st.jumped = True
             for other in self.streams.values():
                 if other.clock is st.clock:
@@ -306,7 +307,7 @@ class SyncEngine(ContentHop):
             st.first_t_s = t_dev_s
         st.segments.append((t_dev_s, n, st.samples_total))
         st.samples_total += n
-        st.last_t_end_s = max(st.last_t_end_s, t_end) if not event else t_end
+        st.last_t_end_s = max(st.last_t_end_s, t_end) if event in (None, "rebase") else t_end
         if st.extractor is not None:
             try:
                 fr = st.extractor.push(t_dev_s, data)

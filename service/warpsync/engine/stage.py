@@ -87,7 +87,7 @@ class EngineStage:
         )
         self._m_jumps = Counter(
             "warpsync_engine_clock_events_total",
-            "Clock jumps and device restarts detected",
+            "Clock jumps, device restarts and rebases (a young clock model's first observations were late)",
             ["stream", "kind"],
             registry=registry,
         )
@@ -122,6 +122,7 @@ class EngineStage:
         ev = self.engine.add(meta.stream, chunk.t_dev_s, chunk.arrival_s, chunk.data)
         if ev:
             self._m_jumps.labels(meta.stream, ev).inc()
+        if ev in ("jump", "restart"):
             for other in self.engine.streams.values():
                 if other.clock is st.clock:
                     events += self._status(other)

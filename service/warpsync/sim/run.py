@@ -54,11 +54,10 @@ class SendLog:
 
     def sent_at(self, stream: str, t_local_s: float) -> float | None:
         """Host time the chunk holding device time ``t_local_s`` was sent (None if not in the log)."""
-        with self._lock:
-            entries = list(self._log.get(stream, ()))
-        for t0, t1, sent in reversed(entries):
-            if t0 - 1e-9 <= t_local_s <= t1 + 1e-9:
-                return sent
+        with self._lock:  # newest first: an event is about recent data, so this stops after a few entries
+            for t0, t1, sent in reversed(self._log.get(stream, ())):
+                if t0 - 1e-9 <= t_local_s <= t1 + 1e-9:
+                    return sent
         return None
 
 
