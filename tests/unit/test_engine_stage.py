@@ -107,7 +107,9 @@ def test_late_first_chunks_are_a_rebase_not_a_clock_jump(rng, young_span_s):
     jumped = [e.stream for e in events if e.name == "stream.status" and e.body["jumped"]]
 
     def count(kind):
-        return sum(reg.get_sample_value("warpsync_engine_clock_events_total", {"stream": s, "kind": kind}) or 0 for s in "ab")
+        return sum(
+            reg.get_sample_value("warpsync_engine_clock_events_total", {"stream": s, "kind": kind}) or 0 for s in "ab"
+        )
 
     if young_span_s > 0:
         assert jumped == [] and count("jump") == 0 and count("rebase") >= 2  # each stream has its own clock

@@ -169,9 +169,7 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
         def publish() -> None:
             try:
                 sent.update(
-                    publisher(
-                        service.endpoints.control, stop, ctx, on_start=display.start, send_log=display.send_log
-                    )
+                    publisher(service.endpoints.control, stop, ctx, on_start=display.start, send_log=display.send_log)
                 )
             except BaseException as exc:  # noqa: BLE001  recorded and surfaced; stops the demo
                 log.error("demo publisher failed: %s", exc)
