@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -163,22 +164,29 @@ class SpeechOnDemand:
     Until a text stream opens this keeps only the metadata of the open streams. The first text stream starts
     a loader thread that builds `warpsync.speech.stage.SpeechStage`; meanwhile the chunks of audio and text
     streams are queued (copied, at most `MAX_PENDING_BYTES` in all; beyond that they are dropped and counted
-    in `dropped_while_loading` and `warpsync_speech_dropped_while_loading_total`). Once built, the opens of the streams still open and the queued calls are
-    replayed in order, then every call passes through. Audio received before the first text stream opened
+    in `dropped_while_loading` and `warpsync_speech_dropped_while_loading_total`). Once built, the opens of the streams
+    still open and the queued calls are replayed in order, at most `REPLAY_BUDGET_S` of them per service call (a
+    backlog of 215 calls replayed at once held the loop for 63 ms in the demo, and every other stage's events
+    with it); calls arriving meanwhile join the queue behind them, and the stage's ``tick`` waits until the
+    queue is empty. Then every call passes through. Audio received before the first text stream opened
     is not aligned. If the build fails (no torch, a bad model file) the error is logged once and speech sync
-    stays off; the other stages are unaffected.
+    stays off; the other stages are unaffected. With ``speech.preload`` the stage is built at construction
+    instead (the service's startup), and every call passes through from the start.
     """
 
     name = "speech"
     MAX_PENDING_BYTES = 64 * 2**20
     """Payload bytes queued while the stage loads (about 4 minutes of one 48 kHz float32 microphone)."""
+    REPLAY_BUDGET_S = 0.005
+    """Most time one service call spends replaying queued calls once the stage is built (at least two calls
+    are replayed per call, so the queue shrinks whatever the budget), seconds."""
 
     def __init__(self, cfg: Config, registry: CollectorRegistry, build: Callable[[], Any] | None = None) -> None:
         self._cfg = cfg.speech
         self._registry = registry
         self._build = build or self._build_stage
         self._open: dict[str, StreamMeta] = {}
-        self._pending: list[tuple[str, Any, Any]] = []
+        self._pending: deque[tuple[str, Any, Any]] = deque()
         self._pending_bytes = 0
         self._loader: threading.Thread | None = None
         self._built: Any = None
@@ -191,6 +199,14 @@ class SpeechOnDemand:
             "Audio/text chunks not queued for the speech stage while it loaded (queue full)",
             registry=registry,
         )
+        if self._cfg.preload:  # at startup, before any stream (`SpeechConfig.preload`)
+            log.info("loading the speech stage (speech.preload)")
+            self._load()
+            if self._error is not None:
+                self.failed = True
+                log.error("speech sync is off: building the speech stage failed: %s", self._error)
+            else:
+                self.stage = self._built
 
     def _build_stage(self) -> Any:
         from .speech.stage import SpeechStage
@@ -231,13 +247,44 @@ class SpeechOnDemand:
         for m in self._open.values():
             events += self.stage.open(m, now_s)
         self._open.clear()
-        pending, self._pending, self._pending_bytes = self._pending, [], 0
-        for kind, a, b in pending:
-            events += self.stage.samples(a, b) if kind == "samples" else self.stage.close(a, b)
+        return events + self._drain()
+
+    def _drain(self) -> list[Event]:
+        """Replay queued calls in order for at most `REPLAY_BUDGET_S` (and at least two calls)."""
+        events: list[Event] = []
+        t0 = time.perf_counter()
+        done = 0
+        while self._pending and (done < 2 or time.perf_counter() - t0 < self.REPLAY_BUDGET_S):
+            kind, a, b = self._pending.popleft()
+            done += 1
+            if kind == "samples":
+                self._pending_bytes -= _payload_bytes(b.data)
+                events += self.stage.samples(a, b)
+            elif kind == "open":
+                events += self.stage.open(a, b)
+            else:
+                events += self.stage.close(a, b)
+        if not self._pending:
+            self._pending_bytes = 0
         return events
+
+    def _queue_samples(self, meta: StreamMeta, chunk: Samples) -> None:
+        data = chunk.data if isinstance(chunk.data, str) else np.array(chunk.data, copy=True)
+        size = _payload_bytes(data)
+        if self._pending_bytes + size > self.MAX_PENDING_BYTES:
+            self.dropped_while_loading += 1
+            self._m_dropped.inc()
+            if self.dropped_while_loading == 1:
+                log.warning("speech stage still loading: %d bytes queued, dropping further chunks", self._pending_bytes)
+        else:
+            self._pending.append(("samples", meta, dataclasses.replace(chunk, data=data)))
+            self._pending_bytes += size
 
     def open(self, meta: StreamMeta, now_s: float) -> list[Event]:
         events = self._poll(now_s)
+        if self.stage is not None and self._pending:
+            self._pending.append(("open", meta, now_s))
+            return events + self._drain()
         if self.stage is not None:
             return events + self.stage.open(meta, now_s)
         if self.failed:
@@ -250,28 +297,25 @@ class SpeechOnDemand:
         return events
 
     def samples(self, meta: StreamMeta, chunk: Samples) -> list[Event]:
-        if self.stage is not None:  # the per-chunk path once loaded: straight through
+        if self.stage is not None and not self._pending:  # the per-chunk path once loaded: straight through
             return self.stage.samples(meta, chunk)
         events = self._poll(time.time())
         if self.stage is not None:
+            if self._pending and meta.modality in ("audio", "text"):  # behind the queued calls
+                self._queue_samples(meta, chunk)
+                return events + self._drain()
+            if self._pending:
+                events += self._drain()
             return events + self.stage.samples(meta, chunk)
         if self.loading and meta.modality in ("audio", "text") and meta.stream in self._open:
-            data = chunk.data if isinstance(chunk.data, str) else np.array(chunk.data, copy=True)
-            size = len(data.encode()) if isinstance(data, str) else data.nbytes
-            if self._pending_bytes + size > self.MAX_PENDING_BYTES:
-                self.dropped_while_loading += 1
-                self._m_dropped.inc()
-                if self.dropped_while_loading == 1:
-                    log.warning(
-                        "speech stage still loading: %d bytes queued, dropping further chunks", self._pending_bytes
-                    )
-            else:
-                self._pending.append(("samples", meta, dataclasses.replace(chunk, data=data)))
-                self._pending_bytes += size
+            self._queue_samples(meta, chunk)
         return events
 
     def close(self, stream: str, now_s: float) -> list[Event]:
         events = self._poll(now_s)
+        if self.stage is not None and self._pending:
+            self._pending.append(("close", stream, now_s))
+            return events + self._drain()
         if self.stage is not None:
             return events + self.stage.close(stream, now_s)
         if (
@@ -286,4 +330,14 @@ class SpeechOnDemand:
 
     def tick(self, now_s: float) -> list[Event]:
         events = self._poll(now_s)
-        return events + ([] if self.stage is None else self.stage.tick(now_s))
+        if self.stage is None:
+            return events
+        if self._pending:  # the stage's clock waits for the calls that came before it
+            events += self._drain()
+            if self._pending:
+                return events
+        return events + self.stage.tick(now_s)
+
+
+def _payload_bytes(data: Any) -> int:
+    return len(data.encode()) if isinstance(data, str) else int(data.nbytes)

@@ -117,6 +117,64 @@ def test_speech_stage_loads_in_the_background_and_replays_queued_chunks_in_order
     assert rec.calls[-1][:2] == ("samples", "cap")
 
 
+def test_queued_calls_are_replayed_a_budget_at_a_time_in_order(monkeypatch):
+    """A backlog is replayed over several service calls, not in one (it held the demo's loop for 63 ms): calls
+    arriving meanwhile join the queue behind it, and the stage's tick waits until the queue is empty."""
+    import threading
+    import time
+
+    gate = threading.Event()
+
+    class Slow(_Recorder):
+        ticks = 0
+
+        def samples(self, meta, chunk):
+            time.sleep(0.002)
+            return super().samples(meta, chunk)
+
+        def tick(self, now_s):
+            self.ticks += 1
+            return []
+
+    rec = Slow()
+    sp, chunk = _on_demand(lambda: gate.wait(10) and rec)
+    monkeypatch.setattr(SpeechOnDemand, "REPLAY_BUDGET_S", 0.005)
+    mic = StreamMeta("mic", "audio", 16000.0, (1,))
+    cam = StreamMeta("cam", "video", 30.0, (2, 2))
+    sp.open(mic, 0.0)
+    sp.open(StreamMeta("cap", "text", 0.0, (), "utf8"), 0.0)
+    for i in range(40):
+        sp.samples(mic, chunk("mic", np.full((4, 1), i, np.float32), i))
+    gate.set()
+    assert sp.wait_loaded(10)
+    sp.tick(1.0)
+    replayed = sum(1 for c in rec.calls if c[0] == "samples")
+    assert 2 <= replayed < 10 and rec.ticks == 0  # a budget's worth, not the backlog
+    sp.samples(mic, chunk("mic", np.full((4, 1), 40, np.float32), 40))  # joins the queue behind the backlog
+    sp.samples(cam, chunk("cam", np.zeros((1, 2, 2), np.float32)))  # not speech: straight through
+    sp.close("mic", 2.0)
+    for _ in range(40):
+        sp.tick(2.0)
+    got = [int(c[2][0, 0]) for c in rec.calls if c[0] == "samples" and c[1] == "mic"]
+    assert got == list(range(41))
+    assert [c[:2] for c in rec.calls][-1] == ("close", "mic") and rec.ticks > 0
+    assert not sp._pending and sp._pending_bytes == 0
+    sp.samples(mic, chunk("mic", np.zeros((4, 1), np.float32), 41))  # then straight through
+    assert rec.calls[-1][:2] == ("samples", "mic")
+
+
+def test_preload_builds_the_speech_stage_at_construction():
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, speech=dataclasses.replace(cfg.speech, preload=True))
+    rec = _Recorder()
+    sp = SpeechOnDemand(cfg, CollectorRegistry(), build=lambda: rec)
+    assert sp.stage is rec and not sp.loading  # before any stream
+    sp.open(StreamMeta("mic", "audio", 16000.0, (1,)), 0.0)
+    assert rec.calls == [("open", "mic")]
+    bad = SpeechOnDemand(cfg, CollectorRegistry(), build=lambda: 1 / 0)
+    assert bad.failed and bad.stage is None and bad.open(StreamMeta("cap", "text", 0.0, (), "utf8"), 0.0) == []
+
+
 def test_speech_stage_queue_is_bounded_and_drops_are_counted(monkeypatch):
     import threading
 

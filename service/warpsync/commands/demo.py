@@ -6,6 +6,7 @@ simulator's truth, until Ctrl-C or ``--duration`` seconds; then the scorecard.""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -135,6 +136,9 @@ def run_demo(args: argparse.Namespace, publisher: Callable[..., Any] = rig_publi
     from ..server import Service
 
     cfg = effective_config(args)
+    if not getattr(args, "no_talker", False) and cfg.speech.enabled:
+        # the talker's captions will need the speech stage: build it before the rig starts, not mid-stream
+        cfg = dataclasses.replace(cfg, speech=dataclasses.replace(cfg.speech, preload=True))
     service = Service(cfg)
     stop = threading.Event()
     errors: list[BaseException] = []

@@ -13,6 +13,11 @@ class SpeechConfig:
     """Path of a TorchScript CTC model (with its vocabulary beside it); empty uses the shipped model."""
     device: str = "auto"
     """torch device: `auto` (CUDA when available, else CPU), `cpu` or `cuda[:N]`."""
+    preload: bool = False
+    """Build the speech stage (import torch, load the model) when the service starts, before its ready line,
+    instead of in the background when the first `text` stream opens. The import holds the interpreter for a
+    second or two, and done mid-stream it delayed every stage's events by up to 260 ms in `warpsync demo` (which
+    preloads, since it starts a talker). Default false: a rig without a transcript never pays for it."""
     threads: int = 1
     """torch CPU threads for the model (process-wide, set when the speech stage loads). 1 by default: the
     model needs a few percent of one core, and more threads spin against the ingest workers and the engine
