@@ -352,6 +352,34 @@ def _cells_and_sensor(rng, first, second, lag_steps, n=2000, M=50, d=16, cell=3)
     return X, cand
 
 
+def test_a_half_whose_best_peak_is_broad_is_judged_near_the_whole_windows_lag():
+    """Slow motion in the second half (a hump one cell sees and the sensor feels 35 steps early, 60 ms wide)
+    outweighs the object's sharp events there over the whole range, but locates nothing (``broad``): searched
+    again over the main lobe of a velocity change around the whole window's lag, the half carries it."""
+    from warpsync.engine.hop import _half_verdicts
+
+    M, Mn = 50, 13
+    cell_lag = functools.partial(
+        measure_lag_cells, grid_s=0.004, max_lag_s=M * 0.004, min_corr=0.3, min_prominence=0.05, max_lobe_s=0.05
+    )
+    near = (functools.partial(cell_lag, max_lag_s=Mn * 0.004), Mn, 0.004)
+    changed = 0
+    for seed in range(3):
+        X, cand = _cells_and_sensor(np.random.default_rng(seed), [150, 420, 700, 930], [1150, 1500, 1800], (7, 7))
+        t = np.arange(len(cand))
+        for e in (1300, 1700):
+            X[:, 5] += 0.5 * np.exp(-0.5 * ((t[: len(X)] - e) / 15.0) ** 2)
+            cand += 0.5 * np.exp(-0.5 * ((t - (e + M - 35)) / 15.0) ** 2)
+        m, _ = cell_lag(X, cand)
+        assert m.informative and m.lag_s == pytest.approx(0.028, abs=0.002)
+        h = len(X) // 2
+        second, _ = cell_lag(X[h:], cand[h : h + h + 2 * M])
+        plain = _half_verdicts(cell_lag, X, cand, M, m.lag_s, 0.008)
+        assert _half_verdicts(cell_lag, X, cand, M, m.lag_s, 0.008, near) == ["carries", "carries"]
+        changed += second.reason == "broad" and plain == ["carries", "other"]
+    assert changed == 3
+
+
 def test_halves_agree_only_when_both_halves_carry_the_lag(rng):
     from warpsync.engine.hop import _halves_agree
 
@@ -370,6 +398,8 @@ def test_halves_agree_only_when_both_halves_carry_the_lag(rng):
     m, _ = cell_lag(X, cand)
     assert m.informative and m.lag_s == pytest.approx(0.028, abs=0.002)
     assert not _halves_agree(cell_lag, X, cand, M, m.lag_s, 0.008)
+    near = (functools.partial(cell_lag, max_lag_s=13 * 0.004), 13, 0.004)
+    assert not _halves_agree(cell_lag, X, cand, M, m.lag_s, 0.008, near)  # a sharp peak elsewhere is not broad
     # nothing at all in the second half of the sensor's window: nothing to confirm with
     X, cand = _cells_and_sensor(rng, [150, 420, 700, 930], [], (7, 7))
     cand[M + 1000 :] = 0.0

@@ -93,6 +93,11 @@ class ContentConfig:
     count towards a re-lock) counts only if each half of it, on its own, peaks within half a frame of the whole
     window's lag: windows 4 s apart share half their data, and a few events in that shared half can make them
     agree on a chance lag; the truth shows in both halves (default true)."""
+    split_broad_near: bool = True
+    """Before a camera's first lock, a half of a window (the split test of its cells) whose best peak is a
+    ``broad`` hump of slow motion away from the window's lag, which locates nothing, is searched again around
+    that lag over the main lobe of a velocity change (1 + B frames either side), as a locked window would be; it
+    carries the lag if it peaks informatively within a quarter frame of it there (default true)."""
     acquire_one_sided: bool = True
     """Before the first lock, a sensor's window against a microphone (impact envelopes) whose one half peaks at
     the window's lag on its own while the other half has nothing to say (`low_corr`, `ambiguous`, `silent`: the

@@ -332,13 +332,25 @@ class ContentHop:
             m, weights = cell_lag(ref_cells, cand[::k])
             if m.informative and k > 1:
                 m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand, M, k)
+            # before the first lock, a half whose best peak is a broad hump elsewhere is searched again around the
+            # whole window's lag, as a locked window would be (the main lobe of a velocity change, 1 + B frames);
+            # an outlier to a lock keeps the plain test (a looser first version applied to outliers too re-locked
+            # seed 12 of the default rig 45 ms off: overriding a lock takes more than making the first one)
+            Mn = math.ceil((1 + self._motion_frames(partner)) / (partner.meta.rate_hz * k * g))
+            near = (
+                (functools.partial(cell_lag, max_lag_s=Mn * k * g), Mn, k * g)
+                if c.split_broad_near and not locked
+                else None
+            )
             # a lag that would start a lock (or count towards a re-lock, being an outlier to the current one) must
             # show in both halves of the window on their own
             if (
                 m.informative
                 and c.acquire_split
                 and new_lag(m)
-                and not _halves_agree(cell_lag, ref_cells, cand[::k], M // k, m.lag_s, 0.5 / partner.meta.rate_hz)
+                and not _halves_agree(
+                    cell_lag, ref_cells, cand[::k], M // k, m.lag_s, 0.5 / partner.meta.rate_hz, near=near
+                )
             ):
                 m = dataclasses.replace(m, informative=False, reason="split")
             return m
@@ -447,27 +459,50 @@ HALF_EMPTY = ("low_corr", "ambiguous", "silent", "flat")
 """Reasons a half window has nothing to say about a lag (no shared content), as opposed to pointing elsewhere."""
 
 
-def _half_verdicts(measure, ref: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float) -> list[str]:
+def _half_verdicts(
+    measure, ref: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float, near=None
+) -> list[str]:
     """What each half of a window (the first and the second half of `ref`, each with its own stretch of `cand` and
     the same search range of `M` steps) says of the whole window's `lag_s` on its own (`measure(ref, cand)` returns
     ``(LagMeasurement, _)``): ``carries`` (an informative peak within `tol_s` of it), ``agrees`` (a peak there,
     not informative itself), ``empty`` (no peak to speak of: `HALF_EMPTY`) or ``other`` (a peak elsewhere, or at
-    the range's edge). The halves share no data."""
+    the range's edge). The halves share no data.
+
+    `near` = ``(measure_near, Mn, grid_s)``: a half whose best peak is ``broad`` (a hump of slow motion, which
+    locates nothing) and away from `lag_s` is measured again by `measure_near` over ``+-Mn`` steps of `grid_s`
+    around `lag_s`; it carries the lag if it peaks informatively there within ``tol_s / 2`` (a narrow search
+    finds some peak near any lag: accepting a non-informative one, or one half a frame off, let chance lock a
+    test rig's camera 236 ms off)."""
     h = len(ref) // 2
     out = []
     for lo in (0, h):
         m, _ = measure(ref[lo : lo + h], cand[lo : lo + h + 2 * M])
         if m.reason not in ("silent", "flat", "edge") and abs(m.lag_s - lag_s) <= tol_s:
             out.append("carries" if m.informative else "agrees")
+        elif m.reason == "broad" and near is not None and _carries_near(near, ref, cand, lo, h, M, lag_s, tol_s / 2):
+            out.append("carries")
         else:
             out.append("empty" if m.reason in HALF_EMPTY else "other")
     return out
 
 
-def _halves_agree(cell_lag, ref_cells: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float) -> bool:
+def _carries_near(near, ref: np.ndarray, cand: np.ndarray, lo: int, h: int, M: int, lag_s: float, tol_s: float) -> bool:
+    """Whether the half of `ref` starting at row `lo` peaks informatively within `tol_s` of `lag_s` when searched
+    only near it (`_half_verdicts`' `near`)."""
+    measure_near, Mn, grid_s = near
+    j = round(lag_s / grid_s)
+    if abs(j) + Mn > M:
+        return False
+    m, _ = measure_near(ref[lo : lo + h], cand[lo + M + j - Mn : lo + M + j + h + Mn])
+    return m.informative and abs(m.lag_s + j * grid_s - lag_s) <= tol_s
+
+
+def _halves_agree(
+    cell_lag, ref_cells: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float, near=None
+) -> bool:
     """Whether each half of a window peaks within `tol_s` of the whole window's `lag_s` on its own
     (`_half_verdicts`): a lag carried by a few events in one of them does not pass."""
-    return all(v in HALF_AGREES for v in _half_verdicts(cell_lag, ref_cells, cand, M, lag_s, tol_s))
+    return all(v in HALF_AGREES for v in _half_verdicts(cell_lag, ref_cells, cand, M, lag_s, tol_s, near))
 
 
 def _disjoint_pair(spans: list[tuple[float, float]]) -> bool:
