@@ -203,8 +203,7 @@ class SpeechOnDemand:
             log.info("loading the speech stage (speech.preload)")
             self._load()
             if self._error is not None:
-                self.failed = True
-                log.error("speech sync is off: building the speech stage failed: %s", self._error)
+                self._fail()
             else:
                 self.stage = self._built
 
@@ -234,10 +233,7 @@ class SpeechOnDemand:
         if self.stage is not None or self._loader is None or self.failed or self._loader.is_alive():
             return []
         if self._error is not None:
-            self.failed = True
-            log.error("speech sync is off: building the speech stage failed: %s", self._error)
-            self._open.clear()
-            self._pending.clear()
+            self._fail()
             return []
         self.stage = self._built
         log.info(
@@ -248,6 +244,14 @@ class SpeechOnDemand:
             events += self.stage.open(m, now_s)
         self._open.clear()
         return events + self._drain()
+
+    def _fail(self) -> None:
+        """The build failed: speech sync stays off, nothing is kept for it."""
+        self.failed = True
+        log.error("speech sync is off: building the speech stage failed: %s", self._error)
+        self._open.clear()
+        self._pending.clear()
+        self._pending_bytes = 0
 
     def _drain(self) -> list[Event]:
         """Replay queued calls in order for at most `REPLAY_BUDGET_S` (and at least two calls)."""
