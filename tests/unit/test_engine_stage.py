@@ -487,8 +487,9 @@ def test_half_verdicts_tell_a_half_without_content_from_one_pointing_elsewhere(r
 def test_cross_validated_windows_lock_on_1_s_of_new_data_others_on_2():
     """A first lock needs `acquire_hops` agreeing windows spanning some new data. A camera's windows against its
     sensor's cells had each half agree with the whole (the split test), so 1 s of new data is enough
-    (`acquire_split_span_s`: the third window 0.5 s apart); two microphones' windows, not split, still need 2 s
-    (`acquire_span_s`, at the windows' middles)."""
+    (`acquire_split_span_s`: the third window 0.5 s apart; a span is whole hops, so one a drifting clock makes a
+    hair short counts); two microphones' windows, not split, still need 2 s (`acquire_span_s`, at the windows'
+    middles)."""
     from types import SimpleNamespace
 
     from warpsync.engine.content import LagMeasurement
@@ -506,6 +507,11 @@ def test_cross_validated_windows_lock_on_1_s_of_new_data_others_on_2():
 
     ends = [10.0 + 0.5 * k for k in range(10)]
     assert windows(ContentConfig(), "cam", "imu", True, ends) == (3, pytest.approx(0.0123))
+    # hops of a device clock 40 ppm fast, on the reference timeline (seed 47 of the default rig): two hops span
+    # 0.99992 s, still two hops of new data
+    assert windows(ContentConfig(), "cam", "imu", True, [9.5092423 + 0.49996 * k for k in range(10)])[0] == 3
+    # a hop short is not: windows 0.5 and 0.6 s apart lock only with a third 1 s after the first
+    assert windows(ContentConfig(), "cam", "imu", True, [10.0, 10.1, 10.6, 11.0])[0] == 4
     assert windows(ContentConfig(acquire_split_span_s=2.0), "cam", "imu", True, ends)[0] == 5
     assert windows(ContentConfig(acquire_split=False), "cam", "imu", True, ends)[0] == 9  # 8 s windows: 4 s
     assert windows(ContentConfig(), "mic2", "mic", False, ends)[0] == 5

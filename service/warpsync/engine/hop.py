@@ -39,9 +39,34 @@ log = logging.getLogger(__name__)
 
 RAW_WINDOW_S = 2.0
 """Length of the raw-audio window refined by GCC-PHAT, seconds."""
+SPAN_SLACK_HOPS = 0.25
+"""How much less than its span, in hops, the agreeing windows of a first lock may span (`ContentHop._acquired`)."""
 AUDIT_REASONS = ("low_corr", "edge", "ambiguous", "broad")
 """Why a locked window around the lock can fail while the streams have content: then the search widens
 (`ContentConfig.audit_search`)."""
+
+
+@dataclass(frozen=True)
+class WindowTrace:
+    """One window a content hop measured, for `SyncEngine.on_window` (diagnostics: `tools/engine/trace_windows.py`)."""
+
+    stream: str
+    partner: str
+    T_start: float
+    """The window on the reference timeline, seconds (through both streams' mappings at the time)."""
+    T_end: float
+    search_s: float
+    """The lag range searched, +- seconds around the current mapping."""
+    measurement: LagMeasurement
+    """The stream's lag against its partner (the same convention whichever of the two was measured against the
+    other); `reason` ``split``: informative as a whole, its halves disagreeing."""
+    locked: bool
+    """Whether the stream's content sync was locked when the hop began."""
+    outcome: str
+    """What the hop did: ``""`` (accepted by the smoother, or the first lock), ``acquiring``, ``outlier``, or why
+    the window was not informative (the stream's last reason after the hop)."""
+    correction_s: float | None
+    """The stream's content correction after the hop (None while not locked)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +95,7 @@ class ContentHop:
     cfg: EngineConfig
     streams: dict[str, StreamState]
     record: bool
+    _traced: list | None = None  # the hop's windows, while `on_window` is set (`SyncEngine._traced_hop`)
 
     def _content_hop(self, st: StreamState) -> None:
         c = self.cfg.content
@@ -261,7 +287,9 @@ class ContentHop:
         st.acquire = [a for a in st.acquire if a[0] >= T_acq - span_needed - window_s]
         tol = max(3.0 * sigma, c.acquire_tolerance_s)
         agree = [a for a in st.acquire if abs(a[1] - z) <= max(tol, 3.0 * a[2])]
-        if len(agree) < c.acquire_hops or T_acq - agree[0][0] < span_needed:
+        # a span is whole hops of data: a hop's end moves with the device clock's drift and the chunking (two hops
+        # of a camera 40 ppm fast span 0.99992 s of reference time), so a quarter hop short still counts
+        if len(agree) < c.acquire_hops or T_acq - agree[0][0] < span_needed - SPAN_SLACK_HOPS * c.hop_s:
             return None
         supports = [a[3] for a in agree]
         if all(x is not None for x in supports) and not _disjoint_pair(supports):
@@ -275,7 +303,10 @@ class ContentHop:
         """One window's lag within +-L seconds of the current mapping (`negate`: of the partner against the
         stream, `w` built with their roles swapped)."""
         m = self._measure_window(w, L, sig_pred, locked)
-        return dataclasses.replace(m, lag_s=-m.lag_s) if negate else m
+        m = dataclasses.replace(m, lag_s=-m.lag_s) if negate else m
+        if self._traced is not None:
+            self._traced.append((w.T_start, w.T_start + w.n * self.cfg.content.grid_s, L, m))
+        return m
 
     def _measure_window(self, w: _Window, L: float, sig_pred: float, locked: bool) -> LagMeasurement:
         c = self.cfg.content

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,7 +34,7 @@ from ..features.impact import impact_extractor
 from .clock import PRIOR_MIN_SPAN_S, ClockModel
 from .config import ContentConfig, EngineConfig, SessionConfig
 from .content import ContentFilter, TimedBuffer
-from .hop import RAW_WINDOW_S, ContentHop
+from .hop import RAW_WINDOW_S, ContentHop, WindowTrace
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,8 @@ class SyncEngine(ContentHop):
         """`record` keeps every informative window's measurement (unbounded: for the offline API only)."""
         self.cfg = cfg or EngineConfig()
         self.record = record
+        self.on_window: Callable[[WindowTrace], None] | None = None
+        """Called with every window a content hop measures (diagnostics; None: nothing is kept)."""
         self.clocks: dict[str, ClockModel] = {}
         self.streams: dict[str, StreamState] = {}
         self.sessions: dict[str, Session] = {}
@@ -562,12 +565,31 @@ class SyncEngine(ContentHop):
             done += 1
             if c.enabled and st.extractor is not None and not self.is_anchor(st):
                 self._next_bridge_sensor(st)
-                self._content_hop(st)
+                if self.on_window is None:
+                    self._content_hop(st)
+                else:
+                    self._traced_hop(st)
             est = self.estimate(st)
             if est is not None:
                 out.append(est)
         sess.next_hop_host_s = min((self.streams[n].next_hop_host_s for n in sess.members), default=now_s + c.hop_s)
         return out
+
+    def _traced_hop(self, st: StreamState) -> None:
+        """`_content_hop`, each window it measured passed to `on_window` (a locked window that found nothing and
+        was searched again widely is two)."""
+        locked = st.filter is not None and st.filter.T is not None
+        self._traced = []
+        try:
+            self._content_hop(st)
+        finally:
+            traced, self._traced = self._traced, None
+        f = st.filter
+        corr = f.predict(f.T)[0] if f is not None and f.T is not None else None
+        for T_start, T_end, L, m in traced:
+            self.on_window(
+                WindowTrace(st.name, self.partner_of(st), T_start, T_end, L, m, locked, st.last_reason, corr)
+            )
 
     def _order(self, sess: Session) -> list[str]:
         done: list[str] = []

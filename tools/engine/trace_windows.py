@@ -1,0 +1,144 @@
+"""Every window content sync measures on a simulated rig, beside the lag the truth says it should have found.
+
+Run: .venv/bin/python tools/engine/trace_windows.py [--rig FILE] [--seed N] [--duration S] [--stream NAME ...]
+     [--content KEY=VALUE ...] [--out FILE.jsonl] [--until-lock]
+
+The rig is replayed through `EngineStage` as `tests/benchmarks/bench_engine.py` does; `SyncEngine.on_window` hands
+over each window a hop measures (`WindowTrace`). The true lag of a window is what would put the stream where the
+truth has it relative to its partner: minus the difference of their published errors (offset minus
+`Truth.offset_at`) at the last `sync.offset` event of each at or before the window's end. A window is `right`
+when its lag is within the floor of that (a quarter frame of the camera for a pair with one, 1 ms otherwise). Prints, per stream, the windows by reason and prominence, right or not; `--out` writes every window as a
+JSON line (stream, partner, window, search range, lag, correlation, prominence, reason, outcome, true lag).
+`--until-lock` keeps only the windows before each stream's first lock (what acquisition saw).
+
+How the engine's acquisition rules were measured (docs/engine.md: "Two hops of new data", "Sensor locks carried
+by one half"): which windows a rule would have taken, and whether they were right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import collections
+import dataclasses
+import json
+import sys
+
+from prometheus_client import CollectorRegistry
+
+from warpsync.engine.config import ContentConfig, EngineConfig
+from warpsync.engine.hop import WindowTrace
+from warpsync.engine.stage import EngineStage
+from warpsync.sim import Simulator, load_rig
+from warpsync.sim.run import replay_offline
+from warpsync.sim.truth import HOST
+
+
+def _overrides(pairs: list[str]) -> dict:
+    fields = {f.name: f.type for f in dataclasses.fields(ContentConfig)}
+    out = {}
+    for p in pairs:
+        key, _, value = p.partition("=")
+        if key not in fields:
+            raise SystemExit(f"--content: no [engine.content] key {key!r}")
+        default = getattr(ContentConfig(), key)
+        out[key] = value.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(value)
+    return out
+
+
+def trace(sim: Simulator, duration_s: float, cfg: EngineConfig) -> tuple[list[WindowTrace], dict[str, tuple]]:
+    """The simulator's rig replayed through the engine: every window measured, and each stream's published
+    errors ``(times, errors)`` against the truth."""
+    stage = EngineStage(cfg, CollectorRegistry())
+    windows: list[WindowTrace] = []
+    stage.engine.on_window = windows.append
+    errors: dict[str, tuple[list, list]] = collections.defaultdict(lambda: ([], []))
+
+    def on_events(evs, _now):
+        for ev in evs:
+            sid = ev.get("stream")
+            if ev.get("event") != "sync.offset" or sid not in sim.truth.streams:
+                continue
+            ref = ev.get("reference") or HOST
+            ts, es = errors[sid]
+            ts.append(float(ev["t_s"]))
+            es.append(float(ev["offset_s"]) - sim.truth.offset_at(sid, float(ev["t_s"]), ref))
+
+    replay_offline(sim, stage, duration_s, on_events=on_events)
+    return windows, dict(errors)
+
+
+def tolerance_s(truth, w: WindowTrace) -> float:
+    """The floor a window's lag is judged by: a quarter frame of the pair's camera, else 1 ms."""
+    hz = [truth.streams[s].rate_hz for s in (w.stream, w.partner) if truth.streams[s].modality == "video"]
+    return 0.25 / min(hz) if hz else 0.001
+
+
+def true_lag(errors: dict[str, tuple[list, list]], w: WindowTrace) -> float | None:
+    """The lag that would put `w.stream` where the truth has it against its partner, at the window's end."""
+    at = []
+    for sid in (w.stream, w.partner):
+        if sid not in errors:
+            return None
+        ts, es = errors[sid]
+        i = bisect.bisect_right(ts, w.T_end) - 1
+        if i < 0:
+            return None
+        at.append(es[i])
+    return -(at[0] - at[1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rig", default=None, help="rig TOML (default configs/rigs/default.toml)")
+    ap.add_argument("--seed", type=int, default=None, help="the rig's seed (default: the rig file's)")
+    ap.add_argument("--duration", type=float, default=30.0, help="seconds of signal (default 30)")
+    ap.add_argument("--stream", action="append", default=[], help="only these streams (repeatable)")
+    ap.add_argument("--content", action="append", default=[], metavar="KEY=VALUE", help="an [engine.content] setting")
+    ap.add_argument("--out", default=None, help="write every window as a JSON line here")
+    ap.add_argument("--until-lock", action="store_true", help="only the windows before each stream's first lock")
+    args = ap.parse_args()
+    rig = load_rig(args.rig)
+    if args.seed is not None:
+        rig = dataclasses.replace(rig, seed=args.seed)
+    cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), **_overrides(args.content)))
+    sim = Simulator(rig)
+    windows, errors = trace(sim, args.duration, cfg)
+    locked_once: set[str] = set()
+    rows = []
+    for w in windows:
+        if args.stream and w.stream not in args.stream:
+            continue
+        if w.locked:
+            locked_once.add(w.stream)
+        if args.until_lock and w.stream in locked_once:
+            continue
+        m, truth = w.measurement, true_lag(errors, w)
+        right = None if truth is None else abs(m.lag_s - truth) <= tolerance_s(sim.truth, w)
+        rows.append((w, truth, right))
+    if args.out:
+        with open(args.out, "w") as fh:
+            for w, truth, right in rows:
+                m = w.measurement
+                row = {"stream": w.stream, "partner": w.partner, "T_start": w.T_start, "T_end": w.T_end}
+                row |= {"search_s": w.search_s, "lag_s": m.lag_s, "corr": m.corr, "prominence": m.prominence}
+                row |= {"informative": m.informative, "reason": m.reason, "locked": w.locked, "outcome": w.outcome}
+                row |= {"true_lag_s": truth, "right": right}
+                fh.write(json.dumps(row) + "\n")
+    table: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for w, _truth, right in rows:
+        m = w.measurement
+        prom = "<0.1" if m.prominence < 0.1 else "<0.2" if m.prominence < 0.2 else ">=0.2"
+        table[w.stream][(m.reason or "informative", prom, "locked" if w.locked else "unlocked", right)] += 1
+    print(f"rig {rig.name!r}, seed {rig.seed}, {args.duration:g} s: {len(windows)} windows")
+    print(f"{'stream':10} {'reason':12} {'prom':6} {'state':9} {'right':>6} {'wrong':>6} {'no truth':>8}")
+    for sid in sorted(table):
+        keys = sorted({k[:3] for k in table[sid]})
+        for k in keys:
+            c = table[sid]
+            print(f"{sid:10} {k[0]:12} {k[1]:6} {k[2]:9} {c[k + (True,)]:6} {c[k + (False,)]:6} {c[k + (None,)]:8}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
