@@ -8,12 +8,13 @@ type or a value outside a `Literal` is a `ConfigError` that names the key and th
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import sys
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -147,6 +148,28 @@ def load(path: str | Path | None) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
     return from_mapping(table, str(p))
+
+
+def parse_overrides(items: Iterable[str], cls: type, where: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as fields of the section dataclass `cls` (for command-line flags such as the
+    benchmarks' ``--content``), checked as a config file's keys are: VALUE is a TOML value (``4``, ``0.3``,
+    ``false``, ``"x"``) or a Python literal (``False``). An unknown key or a wrong type is a `ConfigError` naming
+    `where`."""
+    table: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"{where} {item!r}: expected KEY=VALUE")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise ConfigError(f"{where} {item!r}: {text!r} is not a value") from None
+        table[key.strip()] = value
+    built = _build(cls, table, "", where)
+    return {k: getattr(built, k) for k in table}
 
 
 def to_mapping(obj: Any) -> dict[str, Any]:

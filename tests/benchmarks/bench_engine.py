@@ -42,8 +42,10 @@ import time
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from warpsync.config import parse_overrides
 from warpsync.engine.config import ContentConfig, EngineConfig, FeatureConfig
 from warpsync.engine.stage import EngineStage
+from warpsync.errors import ConfigError
 from warpsync.sim import (
     CameraConfig,
     ClockConfig,
@@ -166,18 +168,11 @@ def _seen_lines(rig: RigConfig, card, bin_s: float = 4.0, until_s: float = 32.0)
 
 
 def _overrides(items: list[str], cls: type, flag: str) -> dict:
-    """``KEY=VALUE`` strings to fields of the config dataclass `cls` (values parsed as Python literals: 4, 0.3,
-    False)."""
-    import ast
-
-    fields = {f.name for f in dataclasses.fields(cls)}
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in fields:
-            raise SystemExit(f"{flag} {item!r}: expected KEY=VALUE with KEY one of {sorted(fields)}")
-        out[key] = ast.literal_eval(value)
-    return out
+    """``KEY=VALUE`` strings to fields of the config dataclass `cls` (`warpsync.config.parse_overrides`)."""
+    try:
+        return parse_overrides(items, cls, flag)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def scorecard(args, rig: RigConfig) -> None:

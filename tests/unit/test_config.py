@@ -55,3 +55,20 @@ def test_values_override_defaults(tmp_path):
 def test_missing_file_is_config_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         config.load(tmp_path / "nope.toml")
+
+
+def test_command_line_overrides_are_checked_as_config_keys_are():
+    """`parse_overrides`: KEY=VALUE flags (the benchmarks' --content) take TOML values or Python literals, are
+    coerced by the field's type, and an unknown key or a wrong type is a ConfigError naming the flag."""
+    from warpsync.config import parse_overrides
+    from warpsync.engine.config import ContentConfig
+
+    got = parse_overrides(
+        ["kinetic_window_s=6", "audit_search=False", "sensor_bridge=true"], ContentConfig, "--content"
+    )
+    assert got == {"kinetic_window_s": 6.0, "audit_search": False, "sensor_bridge": True}
+    assert isinstance(got["kinetic_window_s"], float)
+    for bad, words in (("no_such_key=1", "unknown key"), ("audit_search=3", "must be bool"), ("hop_s", "KEY=VALUE")):
+        with pytest.raises(ConfigError, match=words) as exc:
+            parse_overrides([bad], ContentConfig, "--content")
+        assert "--content" in str(exc.value)

@@ -26,24 +26,14 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
+from warpsync.config import parse_overrides
 from warpsync.engine.config import ContentConfig, EngineConfig
 from warpsync.engine.hop import WindowTrace
 from warpsync.engine.stage import EngineStage
+from warpsync.errors import ConfigError
 from warpsync.sim import Simulator, load_rig
 from warpsync.sim.run import replay_offline
 from warpsync.sim.truth import HOST
-
-
-def _overrides(pairs: list[str]) -> dict:
-    fields = {f.name: f.type for f in dataclasses.fields(ContentConfig)}
-    out = {}
-    for p in pairs:
-        key, _, value = p.partition("=")
-        if key not in fields:
-            raise SystemExit(f"--content: no [engine.content] key {key!r}")
-        default = getattr(ContentConfig(), key)
-        out[key] = value.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(value)
-    return out
 
 
 def trace(sim: Simulator, duration_s: float, cfg: EngineConfig) -> tuple[list[WindowTrace], dict[str, tuple]]:
@@ -101,7 +91,11 @@ def main() -> int:
     rig = load_rig(args.rig)
     if args.seed is not None:
         rig = dataclasses.replace(rig, seed=args.seed)
-    cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), **_overrides(args.content)))
+    try:
+        content = parse_overrides(args.content, ContentConfig, "--content")
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), **content))
     sim = Simulator(rig)
     windows, errors = trace(sim, args.duration, cfg)
     locked_once: set[str] = set()
