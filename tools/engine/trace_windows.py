@@ -11,8 +11,8 @@ when its lag is within the floor of that (a quarter frame of the camera for a pa
 JSON line (stream, partner, window, search range, lag, correlation, prominence, reason, outcome, true lag).
 `--until-lock` keeps only the windows before each stream's first lock (what acquisition saw).
 
-How the engine's acquisition rules were measured (docs/engine.md: "Two hops of new data", "Sensor locks carried
-by one half"): which windows a rule would have taken, and whether they were right.
+What an acquisition rule is measured on (docs/engine.md, "Two hops of new data"; earlier rules were measured the
+same way with scripts that were not kept): which windows it would have taken, and whether they were right.
 """
 
 from __future__ import annotations
