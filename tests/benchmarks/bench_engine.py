@@ -357,6 +357,7 @@ def _feed(stage, chunks) -> int:
 def feature_lags(args, rig: RigConfig) -> None:
     from warpsync.engine.content import gaussian_smooth, measure_lag, resample
     from warpsync.features.base import envelope_extractor
+    from warpsync.features.impact import impact_extractor
 
     cams = sorted(rig.cameras, key=lambda c: -c.fps)
     if not cams or not rig.mics:
@@ -367,6 +368,7 @@ def feature_lags(args, rig: RigConfig) -> None:
     dur = min(args.duration, 60.0)
     sim = Simulator(rig)
     truth = sim.truth
+    feats = FeatureConfig()
     ext, parts = {}, {}
     for ch in sim.chunks(dur):
         if ch.stream not in (cam, mic, imu):
@@ -377,14 +379,29 @@ def feature_lags(args, rig: RigConfig) -> None:
             ext[ch.stream] = envelope_extractor(
                 m.modality, m.rate_hz, tuple(m.shape), units=m.units, kinetic=m.modality != "audio"
             )
-        fr = ext[ch.stream].push(ch.t_dev_s, ch.samples)
-        if len(fr):
-            parts.setdefault(ch.stream, []).append((fr.times_s, fr.values))
+            if m.modality == "video":  # the cells the engine weighs against a sensor (B-frame motion energy)
+                ext[(ch.stream, "cells")] = envelope_extractor(
+                    m.modality,
+                    m.rate_hz,
+                    tuple(m.shape),
+                    units=m.units,
+                    kinetic=True,
+                    cells=True,
+                    motion_baseline_frames=feats.motion_baseline_frames,
+                )
+            else:
+                ext[(ch.stream, "impacts")] = impact_extractor(m.modality, m.rate_hz)
+        for key in (ch.stream, (ch.stream, "cells"), (ch.stream, "impacts")):
+            if key in ext:
+                fr = ext[key].push(ch.t_dev_s, ch.samples)
+                if len(fr):
+                    parts.setdefault(key, []).append((fr.times_s, fr.values))
 
-    def series(name):
-        t = np.concatenate([a for a, _ in parts[name]])
+    def series(key):
+        name = key if isinstance(key, str) else key[0]
+        t = np.concatenate([a for a, _ in parts[key]])
         st = truth.streams[name]
-        return np.array([st.scene_time(x) for x in t]), np.concatenate([b for _, b in parts[name]])
+        return np.array([st.scene_time(x) for x in t]), np.concatenate([b for _, b in parts[key]])
 
     g, w_s, max_lag = 0.001, 8.0, 100
     grid = np.arange(5.0, dur - 1.0, g)
@@ -424,6 +441,97 @@ def feature_lags(args, rig: RigConfig) -> None:
     if imu:
         t_i, v_i = series(imu)
         row(f"{imu} activity (jolt rising)", t_i, v_i[:, 0], 0.01)
+        _cell_lags(
+            rig,
+            cams[0],
+            series((cam, "cells")),
+            series((imu, "impacts")),
+            t_i,
+            v_i[:, 1],
+            series((mic, "impacts")),
+            dur,
+            feats,
+        )
+
+
+def _cell_lags(rig, camera, cells, imu_impacts, t_imu, imu_kinetic, mic_impacts, dur, feats) -> None:
+    """The camera's cells against a sensor as the engine weighs them (`measure_lag_cells`, 8 s windows every
+    second from 8.5 s), with perfect clocks: the IMU's kinetic envelope (the engine's camera<->IMU pair), and
+    the room microphone's impact envelope through a response that turns contact starts into what a camera's
+    kinetic envelope shows (every object's, where the IMU feels one): the scene's own velocity change
+    (|acceleration| of a raised-cosine change of `kick_s`, known only to the simulator), the response the engine
+    learns (`content.contact_response`: the IMU's kinetic envelope regressed on the room's impacts, a FIR over
+    -30..+90 ms, here over the whole run), and the same regressed on the IMU's own impacts instead."""
+    from warpsync.engine.content import (
+        frame_smooth,
+        gaussian_smooth,
+        gaussian_smooth_columns,
+        measure_lag_cells,
+        resample,
+    )
+    from warpsync.engine.response import ContactResponse
+
+    g, fps = 0.001, camera.fps
+    grid = np.arange(0.0, dur, g)
+    k = max(1, int(0.25 / (fps * g)))
+    M = k * int(np.ceil(0.2 / (k * g)))
+    n = int(8.0 / g)
+    t_c, v_c = cells
+
+    def on_grid(t, v):
+        return np.nan_to_num(resample(t, v if v.ndim == 1 else v[:, 0], grid, 0.01))
+
+    imu_i, imu_k, mic_i = on_grid(*imu_impacts), on_grid(t_imu, imu_kinetic), on_grid(*mic_impacts)
+
+    def through(x, lags, h):
+        out = np.zeros_like(x)
+        for lag, w in zip(lags, h):
+            out += w * np.roll(x, lag)
+        return np.maximum(out, 0.0)
+
+    lo, hi = -30, 90
+    lags = np.arange(lo, hi + 1)
+    n_out = len(grid) + lo - hi
+    # what the engine learns (`ContactResponse`): the IMU's kinetic envelope against the microphone's impacts;
+    # and, for comparison, against the IMU's own impacts (its jerk also rises within a contact's second half)
+    response = {}
+    for name, x in (("room", mic_i), ("own", imu_i)):
+        r = ContactResponse(g, (lo * g, hi * g))
+        r.add(x[: n_out + hi - lo], imu_k[hi : hi + n_out])
+        response[name] = r.response
+    ks = round(rig.scene.kick_s / g)
+    shape = np.sin(np.pi * np.arange(ks + 1) / ks)
+    q = 250.0 / fps
+    print(f"  {camera.name}'s cells (the engine's per-cell weighting, 8 s windows every 1 s from 8.5 s) against:")
+    for label, x in (
+        ("imu1 kinetic (the engine's pair)", imu_k),
+        ("room impacts through the kick's shape", through(mic_i, np.arange(ks + 1), shape)),
+        ("room impacts through the IMU's response", through(mic_i, lags, response["room"])),
+        ("  the same learned on the IMU's impacts", through(mic_i, lags, response["own"])),
+    ):
+        found = []
+        for t_end in np.arange(8.5, dur - 0.3, 1.0):
+            i1 = int(t_end / g)
+            i0 = i1 - n
+            if i0 - M < 0 or i1 + M > len(grid):
+                continue
+            ref = gaussian_smooth_columns(resample(t_c, v_c[:, 2:], grid[i0:i1:k], 2.5 / fps), feats.smooth_s / (k * g))
+            cand = gaussian_smooth(
+                frame_smooth(x[i0 - M : i1 + M].copy(), 1.0 / (fps * g), feats.motion_baseline_frames),
+                feats.smooth_s / g,
+            )
+            m, _ = measure_lag_cells(ref, cand[::k], k * g, M * g, max_lobe_s=3.0 / fps)
+            found.append((m.informative, m.lag_s * 1e3))
+        lag_ms = np.array([lag for inf, lag in found if inf])
+        if len(lag_ms) == 0:
+            print(f"    {label:<40} no informative window of {len(found)}")
+            continue
+        q1, q3 = np.percentile(lag_ms, [25, 75])
+        print(
+            f"    {label:<40} informative {len(lag_ms):>2} of {len(found)}  lag median {np.median(lag_ms):6.1f} ms "
+            f"(IQR {q1:6.1f} .. {q3:6.1f})  within a quarter frame: {np.mean(np.abs(lag_ms) <= q):.0%}, "
+            f"three: {np.mean(np.abs(lag_ms) <= 3 * q):.0%}"
+        )
 
 
 def live(args, rig: RigConfig) -> None:

@@ -173,6 +173,15 @@ class ContentConfig:
     camera sees and what a microphone hears: a camera's motion peaks in the middle of a velocity change, its sound
     at the start, so cameras compared with microphones directly find nothing reliable. Off, a sensor goes to the
     fastest camera (`sensor_to_video`) and cameras to the anchor (default true)."""
+    contact_response: bool = True
+    """With the sensor bridge: a sensor locked to the microphone learns the response that turns the microphone's
+    impacts (contact starts) into its kinetic envelope (the velocity changes that follow: `engine.response`), and
+    once that rests on `response_min_s` of learning a camera aligned to the sensor is weighed against every
+    contact the microphone hears, through that response, instead of the sensor's own envelope: the microphone
+    hears every object, the sensor feels one. It assumes the other objects' contacts take the sensor's object's
+    time course (default true)."""
+    response_min_s: float = 8.0
+    """Seconds a sensor must have learned its contact response from before a camera is weighed through it (default 8)."""
     impact_window_s: float = 8.0
     """Length of the window of a sensor-microphone pair (impact envelopes), seconds: only the contacts of the
     sensor's own object are shared (default 8)."""

@@ -30,6 +30,7 @@ from .content import (
     measure_lag_cells,
     resample,
 )
+from .response import ContactResponse
 
 if TYPE_CHECKING:
     from .config import EngineConfig
@@ -41,6 +42,8 @@ RAW_WINDOW_S = 2.0
 """Length of the raw-audio window refined by GCC-PHAT, seconds."""
 SPAN_SLACK_HOPS = 0.25
 """How much less than its span, in hops, the agreeing windows of a first lock may span (`ContentHop._acquired`)."""
+RESPONSE_RELEARN_S = 0.002
+"""A sensor's correction that moves by more than this (a re-lock) makes it learn its contact response again."""
 AUDIT_REASONS = ("low_corr", "edge", "ambiguous", "broad")
 """Why a locked window around the lock can fail while the streams have content: then the search widens
 (`ContentConfig.audit_search`)."""
@@ -112,6 +115,8 @@ class ContentHop:
         if len(s_env) < 4 or len(p_env) < 4:
             st.last_reason = "no_data"
             return
+        if impact and c.contact_response and st.kin is not None:
+            self._learn_response(st, partner)
         # fewer shared events per second across modalities (an IMU feels one object, a camera sees all): a longer window
         window_s = c.impact_window_s if impact else c.kinetic_window_s if kinetic else c.window_s
         # only the tail of each history takes part: the window, the widest search and a margin
@@ -156,8 +161,6 @@ class ContentHop:
             and mp.cells is not None
             and len(mp.cells) >= 4
         )
-        w = _Window(st, partner, kinetic, cells, span, s_t, s_v, p_t, p_v, ts, tp, T_start, n)
-        mw = _Window(partner, st, kinetic, cells, span, p_t, p_v, s_t, s_v, tp, ts, T_start, n) if swap else w
         locked = f is not None and f.T is not None
         _, sig_pred = self.correction(st, T_end)
         L_prior = c.prior_latency_s + 5 * max(st.clock.estimate().uncertainty_s, partner.clock.estimate().uncertainty_s)
@@ -170,12 +173,30 @@ class ContentHop:
                 # frame weighting): narrower, a lock a frame off sees the truth only at the range's edge and
                 # never moves
                 L = max(L, (1 + self._motion_frames(mp)) / mp.meta.rate_hz)
-        m = self._measure(mw, L, sig_pred, locked, swap)
+        w = _Window(st, partner, kinetic, cells, span, s_t, s_v, p_t, p_v, ts, tp, T_start, n)
+        mws = [_Window(partner, st, kinetic, cells, span, p_t, p_v, s_t, s_v, tp, ts, T_start, n) if swap else w]
+        heard = self._through_response(partner, T_start, T_end, L_prior) if swap and cells else None
+        if heard is not None:
+            # a camera on a sensor that has learned its contact response: first every contact the microphone
+            # hears, through that response (the sensor feels one object, the camera sees them all), then, where
+            # that finds nothing (a camera that sees few of the objects the microphone hears), the sensor itself
+            mws.insert(
+                0, _Window(partner, st, kinetic, cells, span, heard[0], heard[1], s_t, s_v, heard[0], ts, T_start, n)
+            )
+
+        def measure(L_s: float) -> LagMeasurement:
+            for mw in mws:
+                m = self._measure(mw, L_s, sig_pred, locked, swap)
+                if m.informative:
+                    break
+            return m
+
+        m = measure(L)
         if locked and c.audit_search and not m.informative and m.reason in AUDIT_REASONS and L < L_prior:
             # nothing matches around the lock though the streams have content: search as widely as for a first
             # lock. A lag found there with a first lock's prominence is an outlier; consecutive ones re-lock (a
             # capture latency that changed by more than the locked search, a lock that was wrong)
-            wide = self._measure(mw, L_prior, sig_pred, locked, swap)
+            wide = measure(L_prior)
             if wide.informative and wide.prominence >= c.acquire_prominence:
                 m = wide
         T_mid = T_start + 0.5 * (T_end - T_start)
@@ -237,6 +258,10 @@ class ContentHop:
         so on down the chain."""
         if delta_s == 0.0 or not math.isfinite(delta_s) or _depth > 8:
             return
+        if st.response is not None and abs(delta_s) > RESPONSE_RELEARN_S:
+            # learned on the old mapping: learn again from the buffers, through the new one
+            st.response.reset()
+            st.response_T = -math.inf
         for other in self.streams.values():
             if other is st or other.session != st.session:
                 continue
@@ -407,6 +432,61 @@ class ContentHop:
                 return dataclasses.replace(m, support=(T_start + i * h * g, T_start + (i + 1) * h * g))
             m = dataclasses.replace(m, informative=False, reason="split")
         return m
+
+    def _learn_response(self, st: StreamState, mic: StreamState) -> None:
+        """A sensor locked to a microphone learns its contact response (`engine.response`): its kinetic envelope
+        against the microphone's impacts, both through their current mappings, from where it stopped learning to
+        the newest data both have. Only while locked: unlocked, the two are not on one timeline."""
+        f = st.filter
+        if f is None or f.T is None or mic.imp is None or len(mic.imp) < 4 or len(st.kin) < 4:
+            return
+        g = self.cfg.content.grid_s
+        if st.response is None:
+            st.response = ContactResponse(g)
+        r = st.response
+        # only what has not been learned yet (and a second before it, for the response's lags and the resampling)
+        last = self.to_ref(st, np.array([st.kin.last_time]))
+        if last is None:
+            return
+        span = min(self.cfg.content.history_s, float(last[0]) - st.response_T + 1.0)
+        k_t, k_v = _tail(st.kin, span)
+        i_t, i_v = _tail(mic.imp, span)
+        tk, ti = self.to_ref(st, k_t), self.to_ref(mic, i_t)
+        if tk is None or ti is None:
+            return
+        T0 = max(st.response_T, tk[0], ti[0] + r.hi * g)
+        n = int((min(tk[-1], ti[-1] + r.lo * g) - 3 * self.cfg.features.smooth_s - T0) / g)
+        if n < int(self.cfg.content.hop_s / g):
+            return
+        y = resample(tk, k_v, T0 + g * np.arange(n), max(3.0 * _median_step(k_t), 2 * g))
+        x = resample(ti, i_v, T0 - r.hi * g + g * np.arange(n + r.hi - r.lo), max(3.0 * _median_step(i_t), 2 * g))
+        r.add(x, y)
+        st.response_T = T0 + n * g
+
+    def _through_response(
+        self, sensor: StreamState, T_start: float, T_end: float, L: float
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The impacts of the microphone `sensor` is locked to, through the sensor's learned contact response, on
+        the grid from `L` (and a margin) before `T_start` to as far after `T_end`: (times, values). None until the
+        response rests on `content.response_min_s` of learning, or while the sensor is not locked."""
+        c = self.cfg.content
+        r = sensor.response
+        f = sensor.filter
+        if not c.contact_response or r is None or r.learned_s < c.response_min_s or f is None or f.T is None:
+            return None
+        mic = self.streams.get(self.partner_of(sensor))
+        if mic is None or mic.imp is None or len(mic.imp) < 4:
+            return None
+        i_t, i_v = _tail(mic.imp, T_end - T_start + 2 * L + 2.0)
+        ti = self.to_ref(mic, i_t)
+        if ti is None:
+            return None
+        g = c.grid_s
+        m = math.ceil(L / g) + 8
+        n = round((T_end - T_start) / g) + 2 * m
+        t0 = T_start - m * g
+        x = resample(ti, i_v, t0 - r.hi * g + g * np.arange(n + r.hi - r.lo), max(3.0 * _median_step(i_t), 2 * g))
+        return t0 + g * np.arange(n), r.apply(x)
 
     def _motion_frames(self, st: StreamState) -> int:
         """How many frame intervals the motion energy behind a camera's kinetic envelope spans: the configured

@@ -35,6 +35,7 @@ from .clock import PRIOR_MIN_SPAN_S, ClockModel
 from .config import ContentConfig, EngineConfig, SessionConfig
 from .content import ContentFilter, TimedBuffer
 from .hop import RAW_WINDOW_S, ContentHop, WindowTrace
+from .response import ContactResponse
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ class StreamState:
     """Audio and sensors, with `content.sensor_bridge`: the impact envelope's extractor (`features.impact`)."""
     imp: TimedBuffer | None = None
     """The impact envelope, for sensor-microphone pairs."""
+    response: ContactResponse | None = None
+    """A sensor locked to a microphone: its learned contact response (`content.contact_response`)."""
+    response_T: float = -math.inf
+    """Reference time up to which `response` has learned, seconds."""
     raw: TimedBuffer | None = None
     raw_rate_hz: float = 0.0
     raw_factor: int = 1
