@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_learned_in_pieces_with_gaps_equals_the_one_shot_fit():
     r = ContactResponse(0.001, (LO * 1e-3, HI * 1e-3), memory_s=math.inf)
     n = len(kin) + LO - HI
     cuts = [0, 1, 4321, 5100, 9000, 15_555, n]
-    for a, b in zip(cuts[:-1], cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         r.add(mic[a : b + HI - LO], kin[HI + a : HI + b])
     np.testing.assert_allclose(r.response, ref, rtol=1e-9, atol=1e-12)
     rows = n - 300 - (HI - LO) - 100  # output rows that touch neither gap
@@ -53,7 +54,7 @@ def test_the_microphones_other_contacts_shrink_the_response_but_do_not_shift_it(
     mic, kin = _scene(2, 60_000, kick_ms)
     r = ContactResponse(0.001, (LO * 1e-3, HI * 1e-3))
     n = len(kin) + LO - HI
-    r.add(mic[:n + HI - LO], kin[HI : HI + n])
+    r.add(mic[: n + HI - LO], kin[HI : HI + n])
     resp = r.response
     lags = r.lags
     true_peak = kick_ms // 2
