@@ -58,3 +58,24 @@ def test_trace_windows_tool_writes_every_window_beside_its_true_lag(tmp_path):
     cam_mic = [x for x in rows if x["stream"] == "cam1.mic" and x["informative"] and x["true_lag_s"] is not None]
     # a camera's microphone against the room: its informative windows find the truth within a millisecond
     assert cam_mic and sum(x["right"] for x in cam_mic) >= 0.8 * len(cam_mic)
+
+
+def test_windows_say_when_a_camera_was_weighed_through_its_sensors_contact_response():
+    """Seed 1: the IMU locks to the room microphone before 6 s and learns its contact response from the data it
+    has buffered since its start; once that is 6 s of data the cameras' windows are measured against the room's
+    impacts through it first."""
+    eng, windows, _ = _run(1, 16.0, hook=True)
+    imu = eng.streams["imu1"]
+    assert imu.response is not None and imu.response.learned_s >= eng.cfg.content.response_min_s
+    through = [w for w in windows if w.against == "response"]
+    assert {w.stream for w in through} == {"cam1", "cam2"}
+    assert all(w.partner == "imu1" for w in through)
+    first = min(w.T_end for w in through)
+    # nothing before the IMU was locked and had `response_min_s` of data; every camera window after it first
+    # tries the response
+    imu_lock = min(w.T_end for w in windows if w.stream == "imu1" and w.locked)
+    assert imu_lock <= first <= 8.0 and first >= eng.cfg.content.response_min_s
+    later = [w for w in windows if w.stream in ("cam1", "cam2") and w.T_end > first + 0.1]
+    tried = {(w.stream, w.T_end) for w in through}
+    assert all((w.stream, w.T_end) in tried for w in later)
+    assert all(w.against == "" for w in windows if w.stream not in ("cam1", "cam2"))

@@ -114,7 +114,8 @@ def main() -> int:
         with open(args.out, "w") as fh:
             for w, truth, right in rows:
                 m = w.measurement
-                row = {"stream": w.stream, "partner": w.partner, "T_start": w.T_start, "T_end": w.T_end}
+                row = {"stream": w.stream, "partner": w.partner, "against": w.against}
+                row |= {"T_start": w.T_start, "T_end": w.T_end}
                 row |= {"search_s": w.search_s, "lag_s": m.lag_s, "corr": m.corr, "prominence": m.prominence}
                 row |= {"informative": m.informative, "reason": m.reason, "locked": w.locked, "outcome": w.outcome}
                 row |= {"true_lag_s": truth, "right": right}

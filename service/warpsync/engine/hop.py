@@ -70,6 +70,10 @@ class WindowTrace:
     the window was not informative (the stream's last reason after the hop)."""
     correction_s: float | None
     """The stream's content correction after the hop (None while not locked)."""
+    against: str = ""
+    """What the partner's side of the window was: ``""`` its own envelope, ``response`` the impacts of the
+    microphone it is locked to through its learned contact response (a camera on a sensor,
+    `content.contact_response`)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ class _Window:
     tp: np.ndarray
     T_start: float
     n: int
+    heard: bool = False
+    """The sensor's side is the microphone's impacts through the sensor's contact response."""
 
 
 class ContentHop:
@@ -181,7 +187,10 @@ class ContentHop:
             # hears, through that response (the sensor feels one object, the camera sees them all), then, where
             # that finds nothing (a camera that sees few of the objects the microphone hears), the sensor itself
             mws.insert(
-                0, _Window(partner, st, kinetic, cells, span, heard[0], heard[1], s_t, s_v, heard[0], ts, T_start, n)
+                0,
+                _Window(
+                    partner, st, kinetic, cells, span, heard[0], heard[1], s_t, s_v, heard[0], ts, T_start, n, True
+                ),
             )
 
         def measure(L_s: float) -> LagMeasurement:
@@ -330,7 +339,7 @@ class ContentHop:
         m = self._measure_window(w, L, sig_pred, locked)
         m = dataclasses.replace(m, lag_s=-m.lag_s) if negate else m
         if self._traced is not None:
-            self._traced.append((w.T_start, w.T_start + w.n * self.cfg.content.grid_s, L, m))
+            self._traced.append((w.T_start, w.T_start + w.n * self.cfg.content.grid_s, L, m, w.heard))
         return m
 
     def _measure_window(self, w: _Window, L: float, sig_pred: float, locked: bool) -> LagMeasurement:

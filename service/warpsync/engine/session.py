@@ -591,9 +591,10 @@ class SyncEngine(ContentHop):
             traced, self._traced = self._traced, None
         f = st.filter
         corr = f.predict(f.T)[0] if f is not None and f.T is not None else None
-        for T_start, T_end, L, m in traced:
+        for T_start, T_end, L, m, heard in traced:
+            against = "response" if heard else ""
             self.on_window(
-                WindowTrace(st.name, self.partner_of(st), T_start, T_end, L, m, locked, st.last_reason, corr)
+                WindowTrace(st.name, self.partner_of(st), T_start, T_end, L, m, locked, st.last_reason, corr, against)
             )
 
     def _order(self, sess: Session) -> list[str]:
