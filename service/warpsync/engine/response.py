@@ -10,8 +10,9 @@ predicts the kinetic envelope of every contact it hears, which a camera's cells 
 (`engine/hop.py`): a camera sees every object, not only the sensor's. It rests on the other objects' contacts
 having the sensor's object's time course (the same kind of contact).
 
-`ContactResponse` accumulates the normal equations with exponential forgetting, so feeding it a recording in
-pieces gives the response fed at once (`test_response.py`); `fit_response` is the one-shot reference.
+`ContactResponse` accumulates the normal equations (with exponential forgetting over `RESPONSE_MEMORY_S` of data;
+without it, a recording fed in pieces gives the response of the whole: `test_response.py`); `fit_response` is the
+one-shot reference. Nothing here is kept per sample: the state is one (k, k) matrix and a k-vector, k = 121 lags.
 """
 
 from __future__ import annotations
