@@ -469,7 +469,7 @@ def _cell_lags(rig, camera, cells, imu_impacts, t_imu, imu_kinetic, mic_impacts,
         measure_lag_cells,
         resample,
     )
-    from warpsync.engine.response import ContactResponse
+    from warpsync.engine.response import ContactResponse, through_response
 
     g, fps = 0.001, camera.fps
     grid = np.arange(0.0, dur, g)
@@ -483,14 +483,11 @@ def _cell_lags(rig, camera, cells, imu_impacts, t_imu, imu_kinetic, mic_impacts,
 
     imu_i, imu_k, mic_i = on_grid(*imu_impacts), on_grid(t_imu, imu_kinetic), on_grid(*mic_impacts)
 
-    def through(x, lags, h):
-        out = np.zeros_like(x)
-        for lag, w in zip(lags, h):
-            out += w * np.roll(x, lag)
-        return np.maximum(out, 0.0)
+    def through(x, lo, hi, r):
+        # the whole run through a response, zeros before and after it (what `ContactResponse.apply` computes)
+        return through_response(np.concatenate([np.zeros(hi), x, np.zeros(-lo)]), r, lo, hi)
 
     lo, hi = -30, 90
-    lags = np.arange(lo, hi + 1)
     n_out = len(grid) + lo - hi
     # what the engine learns (`ContactResponse`): the IMU's kinetic envelope against the microphone's impacts;
     # and, for comparison, against the IMU's own impacts (its jerk also rises within a contact's second half)
@@ -505,9 +502,9 @@ def _cell_lags(rig, camera, cells, imu_impacts, t_imu, imu_kinetic, mic_impacts,
     print(f"  {camera.name}'s cells (the engine's per-cell weighting, 8 s windows every 1 s from 8.5 s) against:")
     for label, x in (
         ("imu1 kinetic (the engine's pair)", imu_k),
-        ("room impacts through the kick's shape", through(mic_i, np.arange(ks + 1), shape)),
-        ("room impacts through the IMU's response", through(mic_i, lags, response["room"])),
-        ("  the same learned on the IMU's impacts", through(mic_i, lags, response["own"])),
+        ("room impacts through the kick's shape", through(mic_i, 0, ks, shape)),
+        ("room impacts through the IMU's response", through(mic_i, lo, hi, response["room"])),
+        ("  the same learned on the IMU's impacts", through(mic_i, lo, hi, response["own"])),
     ):
         found = []
         for t_end in np.arange(8.5, dur - 0.3, 1.0):

@@ -183,8 +183,8 @@ class ContentConfig:
     response_min_s: float = 6.0
     """Seconds of data a sensor must have learned its contact response from before a camera is weighed through it:
     with perfect clocks, 6 s of the default rig put 84 % of cam1's windows within a quarter frame (60 s: 88 %,
-    4 s: 77 %); in the engine, seeds 1-56: settle within 10 s on 32 seeds with 6 s, 28 with 8 s; with 4 s 32 too, but video<->audio
-    and IMU<->video within the floor on 54 seeds instead of 56 and 55 (default 6)."""
+    4 s: 77 %); in the engine, seeds 1-56: settle within 10 s on 32 seeds with 6 s, 28 with 8 s; with 4 s 32 too,
+    but video<->audio and IMU<->video within the floor on 54 seeds instead of 56 and 55 (default 6)."""
     impact_window_s: float = 8.0
     """Length of the window of a sensor-microphone pair (impact envelopes), seconds: only the contacts of the
     sensor's own object are shared (default 8)."""

@@ -468,8 +468,7 @@ class ContentHop:
         if n < int(self.cfg.content.hop_s / g):
             return
         y = resample(tk, k_v, T0 + g * np.arange(n), max(3.0 * _median_step(k_t), 2 * g))
-        x = resample(ti, i_v, T0 - r.hi * g + g * np.arange(n + r.hi - r.lo), max(3.0 * _median_step(i_t), 2 * g))
-        r.add(x, y)
+        r.add(resample(ti, i_v, r.input_times(T0, n), max(3.0 * _median_step(i_t), 2 * g)), y)
         st.response_T = T0 + n * g
 
     def _through_response(
@@ -494,7 +493,7 @@ class ContentHop:
         m = math.ceil(L / g) + 8
         n = round((T_end - T_start) / g) + 2 * m
         t0 = T_start - m * g
-        x = resample(ti, i_v, t0 - r.hi * g + g * np.arange(n + r.hi - r.lo), max(3.0 * _median_step(i_t), 2 * g))
+        x = resample(ti, i_v, r.input_times(t0, n), max(3.0 * _median_step(i_t), 2 * g))
         return t0 + g * np.arange(n), r.apply(x)
 
     def _motion_frames(self, st: StreamState) -> int:

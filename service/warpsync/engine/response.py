@@ -37,6 +37,12 @@ def _design(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return sliding_window_view(x, hi - lo + 1)[:, ::-1]
 
 
+def through_response(x: np.ndarray, r: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Impacts `x` through the response `r` (lags ``lo .. hi`` grid steps): ``n = len(x) - (hi - lo)`` outputs, the
+    first ``hi`` steps after `x` starts, clipped at zero (an envelope); NaN where an input was missing."""
+    return np.maximum(_design(np.asarray(x, dtype=np.float64), lo, hi) @ r, 0.0)
+
+
 def fit_response(x: np.ndarray, y: np.ndarray, lo: int, hi: int, ridge: float = RESPONSE_RIDGE) -> np.ndarray:
     """The reference: the ridge FIR ``r`` (lags ``lo .. hi`` grid steps) with ``y[t] ~ sum_l r[l - lo] x[t - l]``,
     by an explicit design matrix; `x` and `y` on one grid, NaN where missing (rows with a NaN take no part)."""
@@ -123,10 +129,11 @@ class ContactResponse:
             self._r = _solve(self._A, self._b, self.ridge)
         return self._r
 
+    def input_times(self, t0: float, n: int) -> np.ndarray:
+        """The grid times of the inputs that ``n`` outputs from `t0` on depend on (what `add` and `apply` take)."""
+        return t0 + self.grid_s * np.arange(-self.hi, n - self.lo)
+
     def apply(self, x: np.ndarray) -> np.ndarray:
         """The predicted kinetic envelope for impacts `x` (``n + hi - lo`` points laid out as in `add`; ``n``
         out), clipped at zero (an envelope); NaN where an input was missing."""
-        x = np.asarray(x, dtype=np.float64)
-        X = _design(x, self.lo, self.hi)
-        out = X @ self.response
-        return np.maximum(out, 0.0)
+        return through_response(x, self.response, self.lo, self.hi)
