@@ -454,6 +454,32 @@ def test_windows_carried_by_one_half_lock_once_two_such_halves_share_no_data():
     assert lock_at(second[:3]) is None
 
 
+def test_windows_under_the_lock_prominence_count_when_their_contacts_beat_chance():
+    """A sensor's impact window whose peak stands out less than `acquire_prominence` counts towards a first
+    lock only where the lag puts more of its contacts onto the microphone's impacts than chance lines up
+    (`LagMeasurement.chance` at most `acquire_coincidence`); with the rule off, or a chance above it, it does
+    not."""
+    from types import SimpleNamespace
+
+    from warpsync.engine.config import ContentConfig
+    from warpsync.engine.content import LagMeasurement
+
+    def lock_at(chance, cfg=None):
+        eng = _bridged_engine(EngineConfig(content=cfg or ContentConfig()))
+        w = SimpleNamespace(st=eng.streams["imu"], partner=eng.streams["mic"], kinetic=False, cells=False)
+        for k in range(6):
+            t = 10.0 + 0.5 * k
+            m = LagMeasurement(0.0, 0.3, 0.07, 0.0003, True, chance=chance)
+            if eng._acquired(w, m, 0.0051, 0.0003, t, t - 4.0, 8.0) is not None:
+                return k + 1
+        return None
+
+    assert lock_at(0.003) == 3
+    assert lock_at(0.05) is None
+    assert lock_at(1.0) is None
+    assert lock_at(0.003, ContentConfig(acquire_coincidence=0.0)) is None
+
+
 def test_half_verdicts_tell_a_half_without_content_from_one_pointing_elsewhere(rng):
     """`_half_verdicts`: each half of a sensor's impact window against the microphone's, on its own. Contacts in
     both halves, 5 ms late: both carry the lag. No contact of the sensor's object in its first half: that half is

@@ -8,7 +8,8 @@ over each window a hop measures (`WindowTrace`). The true lag of a window is wha
 truth has it relative to its partner: minus the difference of their published errors (offset minus
 `Truth.offset_at`) at the last `sync.offset` event of each at or before the window's end. A window is `right`
 when its lag is within the floor of that (a quarter frame of the camera for a pair with one, 1 ms otherwise). Prints, per stream, the windows by reason and prominence, right or not; `--out` writes every window as a
-JSON line (stream, partner, window, search range, lag, correlation, prominence, reason, outcome, true lag).
+JSON line (stream, partner, window, search range, lag, correlation, prominence, reason, outcome, the coincidence
+bound `chance` of a sensor's impact window before its first lock, true lag).
 `--until-lock` keeps only the windows before each stream's first lock (what acquisition saw).
 
 What an acquisition rule is measured on (docs/engine.md, "Two hops of new data"; earlier rules were measured the
@@ -118,6 +119,7 @@ def main() -> int:
                 row |= {"T_start": w.T_start, "T_end": w.T_end}
                 row |= {"search_s": w.search_s, "lag_s": m.lag_s, "corr": m.corr, "prominence": m.prominence}
                 row |= {"informative": m.informative, "reason": m.reason, "locked": w.locked, "outcome": w.outcome}
+                row |= {"chance": m.chance}
                 row |= {"true_lag_s": truth, "right": right}
                 fh.write(json.dumps(row) + "\n")
     table: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)

@@ -105,6 +105,12 @@ class ContentConfig:
     only when two of those halves share no data. A half that points elsewhere still rejects the window. Cameras
     on a sensor's cells keep both halves (replayed on seeds 1-56 of the default rig, one-sided windows made 3
     more of the cameras' 112 first locks, 190-202 ms wrong) (default true)."""
+    acquire_coincidence: float = 0.01
+    """Before a sensor's first lock on a microphone (impact envelopes): a window whose lag puts more of the
+    sensor's contacts onto the microphone's impacts than chance would line up at any lag of the search (the
+    bound of `engine.coincidence` at most this) counts towards the lock whatever its prominence, and when
+    carried by one half, as a whole: the lag rests on several separate contacts, not on one event. 0 turns it
+    off (default 0.01)."""
     acquire_split_span_s: float = 1.0
     """The span `acquire_span_s` asks of the agreeing windows of a first lock where each window's halves were
     tested on their own (a sensor on a camera's cells, a sensor's impacts on a microphone's): each window is

@@ -196,6 +196,10 @@ class LagMeasurement:
     support: tuple[float, float] | None = None
     """The stretch of the window (reference seconds) that carried the lag on its own, when only one half of it
     did and the other had no content to say otherwise; None: the whole window (`engine.hop`)."""
+    chance: float = 1.0
+    """A sensor's impact window before its first lock: the bound on how likely chance alone puts as many of its
+    contacts onto the microphone's impacts at some lag of the search (`engine.coincidence`); 1.0 when not
+    computed."""
 
 
 def _parabolic(c: np.ndarray, i: int) -> tuple[float, float]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .coincidence import coincidence
 from .content import (
     LagMeasurement,
     TimedBuffer,
@@ -297,7 +298,7 @@ class ContentHop:
         # acquisition: lock only on `acquire_hops` informative windows that agree and span at least
         # `acquire_span_s` (consecutive windows overlap: agreement between them alone is weak evidence; a
         # chance correlation does not survive new data, the truth does)
-        if m.prominence < c.acquire_prominence:
+        if m.prominence < c.acquire_prominence and not m.chance <= c.acquire_coincidence:
             return None
         # a window's new data is measured at its end: while the first windows still grow, their middles
         # advance half as fast. For a sensor on a camera's cells, whose windows' halves already agreed on their
@@ -377,7 +378,7 @@ class ContentHop:
             """Whether `m` would start a lock, or count towards a re-lock (an outlier to the current one)."""
             if locked:
                 return abs(m.lag_s) > c.gate_sigmas * math.hypot(sig_pred, max(m.sigma_s, c.envelope_sigma_floor_s))
-            return m.prominence >= c.acquire_prominence
+            return m.prominence >= c.acquire_prominence or m.chance <= c.acquire_coincidence
 
         if cells:
             # the candidate was smoothed on the fine grid (frame weighting, Gaussian) before it is decimated
@@ -429,6 +430,9 @@ class ContentHop:
             min_peakiness=c.min_peakiness,
         )
         m = lag(ref, cand)
+        if impact and m.informative and not locked and c.acquire_coincidence > 0:
+            # how many of the sensor's contacts the microphone heard at this lag, against chance
+            m = dataclasses.replace(m, chance=coincidence(ref, cand, M, round(m.lag_s / g), g)[2])
         if impact and m.informative and c.acquire_split and new_lag(m):
             # a sensor's impacts against a microphone's, as a camera's cells: the halves share no data
             v = _half_verdicts(lambda r, cc: (lag(r, cc), None), ref, cand, M, m.lag_s, c.acquire_tolerance_s)
@@ -436,7 +440,10 @@ class ContentHop:
                 return m
             if not locked and c.acquire_one_sided and sorted(v) == ["carries", "empty"]:
                 # one half finds the lag on its own, the other has nothing to say (the sensor's object made no
-                # contact there): the window counts for a first lock, carried by that half (see `_acquired`)
+                # contact there): the window counts for a first lock, carried by that half (see `_acquired`),
+                # or as a whole where the lag rests on more coinciding contacts than chance lines up
+                if m.chance <= c.acquire_coincidence:
+                    return m
                 h, i = n // 2, v.index("carries")
                 return dataclasses.replace(m, support=(T_start + i * h * g, T_start + (i + 1) * h * g))
             m = dataclasses.replace(m, informative=False, reason="split")
