@@ -432,7 +432,8 @@ class ContentHop:
         m = lag(ref, cand)
         if impact and m.informative and not locked and c.acquire_coincidence > 0:
             # how many of the sensor's contacts the microphone heard at this lag, against chance
-            m = dataclasses.replace(m, chance=coincidence(ref, cand, M, round(m.lag_s / g), g)[2])
+            j = min(M, max(-M, round(m.lag_s / g)))
+            m = dataclasses.replace(m, chance=coincidence(ref, cand, M, j, g)[2])
         if impact and m.informative and c.acquire_split and new_lag(m):
             # a sensor's impacts against a microphone's, as a camera's cells: the halves share no data
             v = _half_verdicts(lambda r, cc: (lag(r, cc), None), ref, cand, M, m.lag_s, c.acquire_tolerance_s)
