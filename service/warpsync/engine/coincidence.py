@@ -33,7 +33,7 @@ def _local_max(x: np.ndarray, w: int) -> np.ndarray:
     return sliding_window_view(np.pad(x, w, constant_values=-np.inf), 2 * w + 1).max(axis=1)
 
 
-def _tail(k: int, v: int, p: float) -> float:
+def _binomial_tail(k: int, v: int, p: float) -> float:
     """P(X >= v) for X ~ Binomial(k, p)."""
     return float(sum(math.comb(k, i) * p**i * (1.0 - p) ** (k - i) for i in range(v, k + 1)))
 
@@ -60,7 +60,7 @@ def coincidence(ref: np.ndarray, cand: np.ndarray, M: int, j: int, grid_s: float
     if k == 0:
         return 0, 0, 1.0
     p0 = float(heard.mean())
-    return v, k, min(1.0, _tail(k, v, p0) * (2 * M + 1) / (2 * tol + 1))
+    return v, k, min(1.0, _binomial_tail(k, v, p0) * (2 * M + 1) / (2 * tol + 1))
 
 
 def coincidence_reference(ref, cand, M: int, j: int, grid_s: float) -> tuple[int, int, float]:
