@@ -206,6 +206,11 @@ class ContentConfig:
     """Ridge of that weighting, as a fraction of the mean cell energy: shrinks the weights and the correlation
     chance gives 16 free weights (default 0.1)."""
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.acquire_coincidence <= 1.0:
+            # a bound on a probability: above 1 every informative window would count, below 0 none
+            raise ValueError(f"acquire_coincidence must be within [0, 1], got {self.acquire_coincidence}")
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
