@@ -298,7 +298,7 @@ class ContentHop:
         # acquisition: lock only on `acquire_hops` informative windows that agree and span at least
         # `acquire_span_s` (consecutive windows overlap: agreement between them alone is weak evidence; a
         # chance correlation does not survive new data, the truth does)
-        if m.prominence < c.acquire_prominence and not m.chance <= c.acquire_coincidence:
+        if m.prominence < c.acquire_prominence and m.chance > c.acquire_coincidence:
             return None
         # a window's new data is measured at its end: while the first windows still grow, their middles
         # advance half as fast. For a sensor on a camera's cells, whose windows' halves already agreed on their
@@ -357,8 +357,8 @@ class ContentHop:
         gridc = T_start - M * g + g * np.arange(n + 2 * M)
         impact = _impact_pair(st, partner)
         sm = (self.cfg.features.impact_smooth_s if impact else self.cfg.features.smooth_s) / g
-        gap_p = max(3.0 * _median_step(p_t), 2 * g)
-        gap_s = max(3.0 * _median_step(s_t), 2 * g)
+        gap_p = _max_gap(p_t, g)
+        gap_s = _max_gap(s_t, g)
         ref = resample(tp, p_v, grid, gap_p)
         cand = resample(ts, s_v, gridc, gap_s)
         if cells:
@@ -475,8 +475,8 @@ class ContentHop:
         n = int((min(tk[-1], ti[-1] + r.lo * g) - 3 * self.cfg.features.smooth_s - T0) / g)
         if n < int(self.cfg.content.hop_s / g):
             return
-        y = resample(tk, k_v, T0 + g * np.arange(n), max(3.0 * _median_step(k_t), 2 * g))
-        r.add(resample(ti, i_v, r.input_times(T0, n), max(3.0 * _median_step(i_t), 2 * g)), y)
+        y = resample(tk, k_v, T0 + g * np.arange(n), _max_gap(k_t, g))
+        r.add(resample(ti, i_v, r.input_times(T0, n), _max_gap(i_t, g)), y)
         st.response_T = T0 + n * g
 
     def _through_response(
@@ -501,7 +501,7 @@ class ContentHop:
         m = math.ceil(L / g) + 8
         n = round((T_end - T_start) / g) + 2 * m
         t0 = T_start - m * g
-        x = resample(ti, i_v, r.input_times(t0, n), max(3.0 * _median_step(i_t), 2 * g))
+        x = resample(ti, i_v, r.input_times(t0, n), _max_gap(i_t, g))
         return t0 + g * np.arange(n), r.apply(x)
 
     def _motion_frames(self, st: StreamState) -> int:
@@ -640,6 +640,12 @@ def _disjoint_pair(spans: list[tuple[float, float]]) -> bool:
 def _impact_pair(a: StreamState, b: StreamState) -> bool:
     """A sensor and a microphone, both with impact envelopes: compared on those."""
     return a.imp is not None and b.imp is not None and {a.meta.modality, b.meta.modality} == {"sensor", "audio"}
+
+
+def _max_gap(times: np.ndarray, grid_s: float) -> float:
+    """The longest step between a stream's samples that `resample` bridges: three median steps, at least two
+    grid steps; longer ones are missing data."""
+    return max(3.0 * _median_step(times), 2 * grid_s)
 
 
 def _median_step(times: np.ndarray) -> float:
