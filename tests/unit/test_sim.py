@@ -306,6 +306,33 @@ def test_drops_skip_seq_and_jitter_is_positive(rng):
     assert 0.003 + 0.002 < np.median(transit) < 0.003 + 0.006
 
 
+def test_a_path_delay_step_moves_arrivals_not_timestamps_or_truth():
+    """`delay_step_s` at `delay_step_at_s`: the chunks stamped after it arrive that much sooner (or later); their
+    device times, their samples and the truth are those of the same rig without it."""
+    mic = MicConfig(name="m", rate_hz=8000.0, chunk_samples=80, network=NetworkConfig(jitter_s=0.001, spike_prob=0.0))
+    rig = RigConfig(name="path", seed=11, duration_s=6.0, mics=(mic,))
+    stepped = dataclasses.replace(
+        rig,
+        mics=(
+            dataclasses.replace(
+                mic, network=dataclasses.replace(mic.network, delay_step_at_s=3.0, delay_step_s=-0.0015)
+            ),
+        ),
+    )
+    a, b = Simulator(rig), Simulator(stepped)
+    ca, cb = list(a.chunks()), list(b.chunks())
+    assert [c.t_dev_s for c in ca] == [c.t_dev_s for c in cb]
+    assert all(np.array_equal(x.samples, y.samples) for x, y in zip(ca, cb))
+    st = a.truth.stream("m")
+    stamped = np.array([st.scene_time(c.t_dev_s + (c.n - 1) / 8000.0) + st.delay_s for c in ca])
+    d = np.array([y.arrival_s - x.arrival_s for x, y in zip(ca, cb)])
+    assert np.all(d[stamped < 3.0] == 0.0)
+    assert np.median(d[stamped >= 3.01]) == pytest.approx(-0.0015, abs=1e-9)
+    assert a.truth.offset_at("m", 4.0) == b.truth.offset_at("m", 4.0)
+    with pytest.raises(ValueError, match="delay_step_s"):
+        NetworkConfig(base_delay_s=0.001, delay_step_s=-0.002)
+
+
 def test_truth_json_round_trip(tmp_path):
     truth = Simulator(_quiet_rig(), t0_host_s=1000.0).truth
     p = tmp_path / "truth.json"

@@ -125,6 +125,9 @@ class StreamState:
     acquire_parked: dict = field(default_factory=dict)
     """The acquisition windows of the sensors not measured against at this hop, by sensor."""
     next_hop_host_s: float = -math.inf
+    held: tuple | None = None
+    """(local time, its clock-mapped reference time, the clocks' resets) at the last hop: how far a clock refit
+    moved the stream's mapping since (`SyncEngine._hold_mapping`)."""
     measurements: list = field(default_factory=list)  # (T, correction, sigma) of informative windows (offline)
     stalled: bool = False
     jumped: bool = False
@@ -568,6 +571,8 @@ class SyncEngine(ContentHop):
                 break
             st.next_hop_host_s = now_s + c.hop_s
             done += 1
+            if c.enabled:
+                self._hold_mapping(st)
             if c.enabled and st.extractor is not None and not self.is_anchor(st):
                 self._next_bridge_sensor(st)
                 if self.on_window is None:
@@ -579,6 +584,45 @@ class SyncEngine(ContentHop):
                 out.append(est)
         sess.next_hop_host_s = min((self.streams[n].next_hop_host_s for n in sess.members), default=now_s + c.hop_s)
         return out
+
+    def _hold_mapping(self, st: StreamState) -> None:
+        """Between two hops the clock model may be refitted without a jump: its delay envelope moved (a network
+        path that got faster or slower, a busy host, an old minimum leaving the fit's window). That moves the
+        stream's clock mapping, which content sync had put right: a content-locked stream's correction takes the
+        move back at the newest local time of the last hop, so only the refit's slope gets through (the clock's
+        drift, from a longer fit than content's). Without this an audio pair locked to 15 us kept a 0.3-0.9 ms
+        error for tens of seconds: its GCC-PHAT lags, gated out by the tight lock, were taken for wrong peaks
+        while its envelope agreed within its 1 ms floor. A stream not locked (or the anchor) is on its clock:
+        its mapping did move, and the streams aligned to it move with it. Nothing is taken back across a jump,
+        restart or rebase (the clock's own news), nor while the clock model is young (`_clock_mature`)."""
+        t = st.last_t_end_s
+        base = self.clock_map(st, t) if math.isfinite(t) else None
+        sess = self.sessions[st.session]
+        ref = self.streams.get(sess.reference) if sess.reference else None
+        clocks = (st.clock.resets, st.clock.rebases) + ((ref.clock.resets, ref.clock.rebases) if ref else ())
+        held, st.held = st.held, ((t, float(base), clocks) if base is not None and math.isfinite(base) else None)
+        if held is None or base is None or held[2] != clocks or not self._clock_mature(st, ref):
+            return
+        now = self.clock_map(st, held[0])
+        delta = float(now) - held[1] if now is not None else math.nan
+        if delta == 0.0 or not math.isfinite(delta):
+            return
+        f = st.filter
+        if f is not None and f.T is not None and not self.is_anchor(st):
+            f.shift(delta)
+            if st.measurements:
+                st.measurements = [(T, z + delta, sg) for T, z, sg in st.measurements]
+        else:
+            self._propagate(st, -delta)
+
+    @staticmethod
+    def _clock_mature(st: StreamState, ref: StreamState | None) -> bool:
+        """Whether the stream's clock model (and the reference stream's) rests on `PRIOR_MIN_SPAN_S` of
+        observations: a younger delay envelope is still finding the path's least delay, and its refits are news
+        (after a jump they took a locked microphone's 2.4 ms error away; held, they kept it)."""
+        return all(
+            (e := x.clock.estimate()) is not None and e.span_s >= PRIOR_MIN_SPAN_S for x in (st, ref) if x is not None
+        )
 
     def _traced_hop(self, st: StreamState) -> None:
         """`_content_hop`, each window it measured passed to `on_window` (a locked window that found nothing and

@@ -232,6 +232,8 @@ class _Stream:
                 r = self.net_rng
                 dropped = net.drop_prob > 0 and r.random() < net.drop_prob
                 delay = net.base_delay_s + (r.exponential(net.jitter_s) if net.jitter_s > 0 else 0.0)
+                if net.delay_step_at_s is not None and self.h(k + n - 1) >= net.delay_step_at_s:
+                    delay += net.delay_step_s
                 if net.spike_prob > 0 and r.random() < net.spike_prob:
                     delay += r.exponential(net.spike_s) if net.spike_s > 0 else 0.0
                 if dropped:

@@ -65,12 +65,21 @@ class NetworkConfig:
     """How long the publisher is gone, seconds (the samples captured meanwhile are lost). Default 1."""
     restart_clock_step_s: float = 0.0
     """Clock step the restart brings (a device reboot resetting its clock), seconds. Default 0."""
+    delay_step_at_s: float | None = None
+    """Scene time the path's fixed delay changes by `delay_step_s` (a route change, a host that got busy or idle);
+    unset: never. Timestamps see it (the clock model's delay envelope moves), the truth does not."""
+    delay_step_s: float = 0.0
+    """How much the fixed delay changes at `delay_step_at_s`, seconds (negative: faster). Default 0."""
 
     def __post_init__(self) -> None:
         for name in ("base_delay_s", "jitter_s", "spike_s", "restart_gap_s"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"network {name} must be a finite number >= 0, got {v}")
+        if not (math.isfinite(self.delay_step_s) and self.base_delay_s + self.delay_step_s >= 0):
+            raise ValueError(
+                f"network base_delay_s + delay_step_s must be a finite number >= 0, got {self.delay_step_s}"
+            )
         for name in ("spike_prob", "drop_prob"):
             v = getattr(self, name)
             if not 0 <= v < 1:
