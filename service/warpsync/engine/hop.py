@@ -222,14 +222,25 @@ class ContentHop:
         lag, sigma = m.lag_s, max(m.sigma_s, c.envelope_sigma_floor_s)
         if c.raw_audio_refine and st.raw is not None and partner.raw is not None:
             r = self._refine_raw(st, partner, T_end, lag, max(3 * sigma, 0.0005))
+            # the run of gated GCC lags is of consecutive hops
+            held = st.gcc_gated if st.gcc_gated and T_end - st.gcc_gated[-1][0] <= 1.5 * c.hop_s else []
+            st.gcc_gated = []
             if r is not None:
                 if f.T is not None:
                     # locked: a GCC peak the smoother would gate out while the envelope agrees with the lock is
-                    # a wrong GCC peak (one loud event can make it persist for a whole window), not news
+                    # a wrong GCC peak (one loud event can make it persist for a whole raw window), not news;
+                    # unless such peaks agree with each other for longer than a raw window: then the mapping
+                    # moved by less than the envelope resolves, and they go to the smoother (which re-locks on
+                    # consecutive outliers that agree)
                     _, sig_p = self.correction(st, T_mid)
                     g_out = abs(r[0]) > c.gate_sigmas * math.hypot(sig_p, r[1])
                     e_in = abs(lag) <= c.gate_sigmas * math.hypot(sig_p, sigma)
-                    if not (g_out and e_in):
+                    if g_out and e_in:
+                        run = [x for x in held if abs(x[1] - r[0]) <= c.gate_sigmas * math.hypot(x[2], r[1])]
+                        st.gcc_gated = (run if len(run) == len(held) else []) + [(T_end, r[0], r[1])]
+                        if T_end - st.gcc_gated[0][0] > RAW_WINDOW_S:
+                            lag, sigma = r
+                    else:
                         lag, sigma = r
                 else:
                     lag, sigma = r

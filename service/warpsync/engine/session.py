@@ -116,6 +116,9 @@ class StreamState:
     corr_ema: float = 0.0
     last_reason: str = ""
     edge_count: int = 0
+    gcc_gated: list = field(default_factory=list)
+    """Consecutive hops whose GCC-PHAT lag the lock gated out while the envelope agreed with it: (T_end, lag,
+    sigma), all within the gate of each other (`ContentHop._content_hop`)."""
     acquire: list = field(default_factory=list)
     """Before the first lock, the windows that may start it: (T, correction, sigma, support), support the half
     window that alone carried the lag (`LagMeasurement.support`) or None."""
