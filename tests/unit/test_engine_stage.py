@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from warpsync.engine.config import ContentConfig, EngineConfig, SessionConfig
+from warpsync.engine.session import SyncEngine
 from warpsync.engine.stage import EngineStage
 from warpsync.stage import Samples
 from warpsync_client.protocol import StreamMeta
@@ -541,3 +542,44 @@ def test_cross_validated_windows_lock_on_1_s_of_new_data_others_on_2():
     assert windows(ContentConfig(acquire_split_span_s=2.0), "cam", "imu", True, ends)[0] == 5
     assert windows(ContentConfig(acquire_split=False), "cam", "imu", True, ends)[0] == 9  # 8 s windows: 4 s
     assert windows(ContentConfig(), "mic2", "mic", False, ends)[0] == 5
+
+
+def test_no_estimate_maps_data_from_before_a_clock_jump_through_the_clock_after_it(rng):
+    """Two streams on one device clock; it jumps 1.5 s forward at 12 s. The first stream reports the jump; the
+    second's newest data, and one chunk of it still in flight, were stamped before it. An estimate for those
+    local times through the clock after the jump was 1.5 s off (seen live in `make demo`: cam2 1500 ms after
+    cam2.mic saw its clock jump). Now the second stream has no estimate until it has data from after the jump,
+    and the chunk in flight is dropped."""
+    off, jump_at, jump, chunk = -100.0, 12.0, 1.5, 160
+    eng = SyncEngine(EngineConfig(content=ContentConfig(enabled=False)))
+    for name in ("x", "y"):
+        eng.open(StreamMeta(name, "audio", RATE, (1,), "f4", clock="dev"), HOST0)
+    zeros = np.zeros((chunk, 1), np.float32)
+    in_flight = None
+    checked = []
+
+    def hop(now):
+        for st in eng.streams.values():
+            st.next_hop_host_s = -math.inf
+        for e in eng.hop("default", now, max_streams=None):
+            jumped = e.t_local_s >= HOST0 + off + jump_at + jump - 1e-6
+            checked.append(abs(e.offset_s - (off + jump if jumped else off)))
+
+    for k in range(int(20 * RATE) // chunk):
+        t = k * chunk / RATE
+        t_dev = HOST0 + off + t + (jump if t >= jump_at else 0.0)
+        arrival = HOST0 + t + chunk / RATE + 0.001 + rng.exponential(0.001)
+        eng.add("x", t_dev, arrival, zeros)
+        if math.isclose(t, jump_at - chunk / RATE):
+            in_flight = t_dev  # y's last chunk before the jump arrives after x's first one after it
+            continue
+        if math.isclose(t, jump_at):
+            hop(arrival + 0.0005)  # between x's report of the jump and y's next chunk
+            eng.add("y", in_flight, arrival + 0.0001, zeros)
+            hop(arrival + 0.0002)
+        eng.add("y", t_dev, arrival, zeros)
+        if k % 10 == 0:
+            hop(arrival + 0.002)
+    assert len(checked) > 100
+    assert max(checked) < 0.05  # the clock's offset plus the network delay, never a jump off
+    assert eng.streams["y"].stale_chunks == 1

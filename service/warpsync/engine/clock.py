@@ -107,6 +107,9 @@ class ClockModel:
         self._prior_b: float | None = None
         self._prior_span = 0.0
         self.last_seen_s = -math.inf
+        self.held_back = False
+        """The last observation lay above the delay envelope by more than a jump's margin (a jump candidate, not
+        fitted)."""
         self._clear()
 
     def _clear(self) -> None:
@@ -136,6 +139,7 @@ class ClockModel:
     def _observe(self, t_dev_s: float, arrival_s: float, last: float) -> str | None:
         cfg = self.cfg
         event = None
+        self.held_back = False
         if self._x0 is not None and t_dev_s < last - cfg.backwards_s:
             log.info("device time went back by %.6f s: device restart", last - t_dev_s)
             self._reset([])
@@ -153,6 +157,7 @@ class ClockModel:
                 self._reset([])
                 event = "jump"
             elif r > margin:
+                self.held_back = True
                 self._pending.append((t_dev_s, arrival_s))
                 if t_dev_s - self._pending[0][0] >= cfg.jump_confirm_s:
                     log.info(
@@ -243,6 +248,11 @@ class ClockModel:
         sig_b = q * math.sqrt(12.0 / max(n, 2)) / slope_span
         dx = (t_dev_s - self._x0) - xm
         return math.sqrt(sig_a**2 + (sig_b * dx) ** 2)
+
+    @property
+    def origin_s(self) -> float | None:
+        """Device time of the first observation the current fit rests on (since the last jump or restart)."""
+        return self._x0
 
     @property
     def ready(self) -> bool:

@@ -116,6 +116,8 @@ class StreamState:
     corr_ema: float = 0.0
     last_reason: str = ""
     edge_count: int = 0
+    stale_chunks: int = 0
+    """Chunks stamped before a clock jump that arrived after it (dropped: `SyncEngine.add`)."""
     gcc_gated: list = field(default_factory=list)
     """Consecutive hops whose GCC-PHAT lag the lock gated out while the envelope agreed with it: (T_end, lag,
     sigma), all within the gate of each other (`ContentHop._content_hop`)."""
@@ -298,8 +300,8 @@ class SyncEngine(ContentHop):
 
     # --------------------------------------------------------------------------------------------- data
     def add(self, stream: str, t_dev_s: float, arrival_s: float, data: np.ndarray) -> str | None:
-        """A chunk: returns the clock event it caused (``jump``/``restart``/``rebase``, see `ClockModel.observe`)
-        or None."""
+        """A chunk: returns the clock event it caused (``jump``/``restart``/``rebase``, see `ClockModel.observe`),
+        ``stale`` (stamped before a jump another stream on its clock reported, and dropped) or None."""
         st = self.streams[stream]
         n = len(data) if not isinstance(data, str) else 0
         rate = st.meta.rate_hz
@@ -312,6 +314,15 @@ class SyncEngine(ContentHop):
             for other in self.streams.values():
                 if other.clock is st.clock:
                     self._clear_content_buffers(other)
+                    if other is not st:
+                        # its newest data is of the clock before the jump: no estimate until it has newer data
+                        other.last_t_end_s = -math.inf
+        elif st.clock.held_back and st.clock.resets and st.clock.origin_s is not None and t_end < st.clock.origin_s:
+            # stamped before a forward jump that another stream on this clock reported first (it was in flight):
+            # the new model puts it a jump off (above its delay envelope), and content restarted at the jump
+            log.debug("stream %s: a chunk stamped before its clock's jump arrived after it; dropped", st.name)
+            st.stale_chunks += 1
+            return "stale"
         if n == 0 or isinstance(data, str) or rate <= 0:
             return event
         if data.dtype.kind == "f" and not np.isfinite(data).all():

@@ -87,7 +87,8 @@ class EngineStage:
         )
         self._m_jumps = Counter(
             "warpsync_engine_clock_events_total",
-            "Clock jumps, device restarts and rebases (a young clock model's first observations were late)",
+            "Clock jumps, device restarts, rebases (a young clock model's first observations were late) and stale "
+            "chunks (stamped before a jump another stream on the clock reported, dropped)",
             ["stream", "kind"],
             registry=registry,
         )
