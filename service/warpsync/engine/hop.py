@@ -223,7 +223,7 @@ class ContentHop:
         if c.raw_audio_refine and st.raw is not None and partner.raw is not None:
             r = self._refine_raw(st, partner, T_end, lag, max(3 * sigma, 0.0005))
             # the run of gated GCC lags is of consecutive hops
-            held = st.gcc_gated if st.gcc_gated and T_end - st.gcc_gated[-1][0] <= 1.5 * c.hop_s else []
+            gated = st.gcc_gated if st.gcc_gated and T_end - st.gcc_gated[-1][0] <= 1.5 * c.hop_s else []
             st.gcc_gated = []
             if r is not None:
                 if f.T is not None:
@@ -236,8 +236,8 @@ class ContentHop:
                     g_out = abs(r[0]) > c.gate_sigmas * math.hypot(sig_p, r[1])
                     e_in = abs(lag) <= c.gate_sigmas * math.hypot(sig_p, sigma)
                     if g_out and e_in:
-                        run = [x for x in held if abs(x[1] - r[0]) <= c.gate_sigmas * math.hypot(x[2], r[1])]
-                        st.gcc_gated = (run if len(run) == len(held) else []) + [(T_end, r[0], r[1])]
+                        run = [x for x in gated if abs(x[1] - r[0]) <= c.gate_sigmas * math.hypot(x[2], r[1])]
+                        st.gcc_gated = (run if len(run) == len(gated) else []) + [(T_end, r[0], r[1])]
                         if T_end - st.gcc_gated[0][0] > RAW_WINDOW_S:
                             lag, sigma = r
                     else:
