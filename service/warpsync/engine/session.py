@@ -116,8 +116,6 @@ class StreamState:
     corr_ema: float = 0.0
     last_reason: str = ""
     edge_count: int = 0
-    stale_chunks: int = 0
-    """Chunks stamped before a clock jump that arrived after it (dropped: `SyncEngine.add`)."""
     gcc_gated: list = field(default_factory=list)
     """Consecutive hops whose GCC-PHAT lag the lock gated out while the envelope agreed with it: (T_end, lag,
     sigma), all within the gate of each other (`ContentHop._content_hop`)."""
@@ -321,7 +319,6 @@ class SyncEngine(ContentHop):
             # stamped before a forward jump that another stream on this clock reported first (it was in flight):
             # the new model puts it a jump off (above its delay envelope), and content restarted at the jump
             log.debug("stream %s: a chunk stamped before its clock's jump arrived after it; dropped", st.name)
-            st.stale_chunks += 1
             return "stale"
         if n == 0 or isinstance(data, str) or rate <= 0:
             return event
