@@ -231,14 +231,15 @@ class _Stream:
                 net = self.net
                 r = self.net_rng
                 dropped = net.drop_prob > 0 and r.random() < net.drop_prob
+                stamped = self.h(k + n - 1)  # scene time the chunk's last sample is stamped
                 delay = net.base_delay_s + (r.exponential(net.jitter_s) if net.jitter_s > 0 else 0.0)
-                if net.delay_step_at_s is not None and self.h(k + n - 1) >= net.delay_step_at_s:
+                if net.delay_step_at_s is not None and stamped >= net.delay_step_at_s:
                     delay += net.delay_step_s
                 if net.spike_prob > 0 and r.random() < net.spike_prob:
                     delay += r.exponential(net.spike_s) if net.spike_s > 0 else 0.0
                 if dropped:
                     continue
-                arrival = max(self.t0 + self.h(k + n - 1) + delay, self.last_arrival)
+                arrival = max(self.t0 + stamped + delay, self.last_arrival)
                 self.last_arrival = arrival
                 t_dev = self.r0 + k / self.rate + self.step_total(k)
                 out.append(SimChunk(self.meta, seq, t_dev, arrival, data[j * n : (j + 1) * n], self.restart_flag))
