@@ -335,6 +335,24 @@ def test_a_network_path_that_gets_faster_does_not_move_a_locked_audio_pair():
     assert np.percentile(after, 95) <= 0.4e-3, f"p95 {np.percentile(after, 95) * 1e3:.3f} ms after the change"
 
 
+def test_a_path_that_gets_faster_while_the_clock_model_is_young_is_covered_then_taken_back():
+    """cam1's path gets 0.6 ms faster at 6 s, while its clock model rests on 6 s of timestamps. A young model's
+    refits are not held (it is still finding the path's least delay), and its lower envelope tilts: the slope
+    jumps by about 100 ppm. Content sync's smoother took that tilt into its rate; when the model's fit was long
+    enough to drop it (14 s), the rate stayed, and the microphone ran off at 100 ppm, 1.5 ms by 30 s, under a
+    published uncertainty of tens of microseconds. A refit now moves the correction's rate with the clock's
+    slope (as far as measurements fixed it), and a young refit's move is process noise that the published
+    uncertainty covers until measurements have taken it back."""
+    rig = rig_for(9, 30.0, cam1_net=NetworkConfig(delay_step_at_s=6.0, delay_step_s=-0.0006))
+    _truth, out, _, _ = run(rig)
+    early = [r for r in out["cam1.mic"] if 6.0 <= r["t"] < 13.0 and r["method"] != "clock"]
+    late = [abs(r["err"]) for r in out["cam1.mic"] if r["t"] >= 13.0]
+    assert len(early) > 8 and len(late) > 20
+    covered = np.mean([abs(r["err"]) <= 2 * r["uncertainty_s"] for r in early])
+    assert covered >= 0.9, f"{covered:.2f} of the errors within twice the published uncertainty at 6-13 s"
+    assert np.percentile(late, 95) <= 0.1e-3, f"p95 {np.percentile(late, 95) * 1e3:.3f} ms from 13 s"
+
+
 def test_a_sub_millisecond_latency_change_is_followed():
     """cam0's microphone gains 0.4 ms of capture latency at 20 s: inside its envelope's 1 ms sigma, outside the
     locked GCC-PHAT gate (6 sigma of tens of microseconds). Those GCC lags were taken for wrong peaks (one loud

@@ -143,6 +143,38 @@ def test_filter_weighs_overlapping_windows_as_the_data_they_share_and_gates_each
     assert f.predict(32.0)[0] == pytest.approx(0.05, abs=1e-4)
 
 
+def test_a_moved_clock_mapping_moves_the_learned_rate_and_not_the_prior():
+    """`hold`: the mapping under the correction moved by d at T and its slope by r. A rate the measurements fixed
+    (60 of 0.1 ms precision over 30 s) moves with the slope, so the correction follows the mapping's move at
+    every time; a rate still at its prior (one measurement) keeps it: the clock's new slope gets through."""
+    learned = ContentFilter()
+    for k in range(60):
+        assert learned.update(0.5 * k, 0.01 + 40e-6 * 0.5 * k, 1e-4)
+    fresh = ContentFilter()
+    fresh.update(29.5, 0.01, 1e-4)
+    for f, share in ((learned, 1.0), (fresh, 0.0)):
+        before = {T: f.predict(T)[0] for T in (29.5, 31.0, 35.0)}
+        f.hold(0.002, 50e-6, 30.0)
+        for T, d in before.items():
+            want = d + 0.002 + share * 50e-6 * (T - 30.0)
+            assert f.predict(T)[0] == pytest.approx(want, abs=0.03 * 50e-6 * abs(T - 30.0) + 1e-7)
+
+
+def test_a_disturbance_widens_the_gate_and_the_sigma_by_its_size():
+    """`disturb`: a move of the frame of unknown truth is process noise. A 0.5 ms move of a filter locked to
+    20 us would be gated out (a wrong peak); disturbed by it, the filter's sigma covers it and the next
+    measurement is taken in."""
+    f, g = ContentFilter(), ContentFilter()
+    for x in (f, g):
+        for k in range(20):
+            x.update(0.5 * k, 0.0, 2e-5)
+    assert not f.update(10.0, 0.0005, 2e-5)
+    g.disturb(0.0005, 30e-6)
+    assert g.sigma_s >= 0.0005
+    assert g.update(10.0, 0.0005, 2e-5)
+    assert g.predict(10.0)[0] == pytest.approx(0.0005, abs=5e-5)
+
+
 def test_timed_buffer_and_resample_gaps():
     b = TimedBuffer(capacity=4)
     b.append(np.arange(10.0), np.arange(10.0) * 2)

@@ -469,11 +469,29 @@ class ContentFilter:
         self.P = F @ self.P @ F.T + np.diag([self.q_d * abs(dt), self.q_r * abs(dt)])
         self.T = T
 
-    def shift(self, d_s: float) -> None:
-        """Move the correction, and the outliers waiting to re-lock, by `d_s`: the frame of reference of the
-        measurements moved (the partner a stream is measured against changed its own correction)."""
+    def shift(self, d_s: float, rate: float = 0.0, at_T: float | None = None) -> None:
+        """Move the correction, and the outliers waiting to re-lock, by `d_s` at reference time `at_T` (default:
+        the filter's own time) and its rate by `rate`: the frame of reference of the measurements moved (the
+        partner a stream is measured against changed its own correction, or a clock refit moved a mapping)."""
+        T0 = self.T if at_T is None or self.T is None else at_T
+        if self.T is not None and rate:
+            self.x[1] += rate
+            self.x[0] -= rate * (T0 - self.T)
+        else:
+            rate = 0.0
         self.x[0] += d_s
-        self._outliers = [(T, z + d_s, s) for T, z, s in self._outliers]
+        self._outliers = [(T, z + d_s + rate * (T - T0), s) for T, z, s in self._outliers]
+
+    def hold(self, d_s: float, rate: float, T: float) -> float:
+        """The clock mapping under the correction moved by `d_s` at reference time `T` and its slope by `rate`:
+        move the correction with it, so that the mapping content measured stays where it was. The level moves
+        in full (measurements fixed it); the rate in the share the measurements fixed, ``1 - P_rr / prior^2``
+        (a rate still at its prior is the clock's, and the clock's new slope gets through). Returns the rate moved."""
+        if self.T is None or not (math.isfinite(d_s) and math.isfinite(rate)):
+            return 0.0
+        w = min(max(1.0 - self.P[1, 1] / self.rate_prior**2, 0.0), 1.0) if self.rate_prior > 0 else 0.0
+        self.shift(d_s, w * rate, T)
+        return w * rate
 
     def update(self, T: float, z: float, sigma: float, weight_sigma: float | None = None) -> bool:
         """Fold in a measured correction `z` ± `sigma` at reference time T. Returns whether it was accepted.
@@ -515,6 +533,15 @@ class ContentFilter:
         self.P = self.P - np.outer(K, H @ self.P)
         self.updates += 1
         return True
+
+    def disturb(self, d_s: float, rate: float = 0.0) -> None:
+        """The frame the correction is measured in moved by `d_s` (and its slope by `rate`), and whether the
+        correction should move with it is not known: the variances grow by their squares (process noise), so the
+        measurements that follow decide, within the gate, and the published sigma covers the move until they
+        have."""
+        if self.T is not None and math.isfinite(d_s) and math.isfinite(rate):
+            self.P[0, 0] += d_s * d_s
+            self.P[1, 1] += rate * rate
 
     @property
     def sigma_s(self) -> float:

@@ -599,31 +599,50 @@ class SyncEngine(ContentHop):
     def _hold_mapping(self, st: StreamState) -> None:
         """Between two hops the clock model may be refitted without a jump: its delay envelope moved (a network
         path that got faster or slower, a busy host, an old minimum leaving the fit's window). That moves the
-        stream's clock mapping, which content sync had put right: a content-locked stream's correction takes the
-        move back at the newest local time of the last hop, so only the refit's slope gets through (the clock's
-        drift, from a longer fit than content's). Without this an audio pair locked to 15 us kept a 0.3-0.9 ms
-        error for tens of seconds: its GCC-PHAT lags, gated out by the tight lock, were taken for wrong peaks
-        while its envelope agreed within its 1 ms floor. A stream not locked (or the anchor) is on its clock:
-        its mapping did move, and the streams aligned to it move with it. Nothing is taken back across a jump,
-        restart or rebase (the clock's own news), nor while the clock model is young (`_clock_mature`)."""
+        stream's clock mapping, level and slope, which content sync had put right.
+
+        A content-locked stream's correction takes the level's move back at the newest local time of the last
+        hop (without this an audio pair locked to 15 us kept a 0.3-0.9 ms error for tens of seconds: its GCC-PHAT
+        lags, gated out by the tight lock, were taken for wrong peaks while its envelope agreed within its 1 ms
+        floor), and the slope's move in the share its measurements fixed the correction's rate
+        (`ContentFilter.hold`): a smoother that had taken a young clock's tilted slope into its rate kept that
+        rate when the slope was refitted, and a locked microphone ran off at 100 ppm. A stream whose rate is
+        still its prior gets the clock's new slope (from a longer fit than content's).
+
+        While the clock model is young (`_clock_mature`) its level moves are news: a young envelope is still
+        finding the path's least delay (after a jump they took a locked microphone's 2.4 ms error away; held,
+        they kept it). Then the move is process noise (`ContentFilter.disturb`): the published uncertainty covers
+        it and the measurements that follow decide. A stream not locked (or the anchor) is on its clock: its
+        mapping did move, and once its model is mature the streams aligned to it move with it. Nothing is taken
+        back across a jump, restart or rebase (the clock's own news)."""
         t = st.last_t_end_s
-        base = self.clock_map(st, t) if math.isfinite(t) else None
+        pts = (t - 1.0, t)
+        base = [self.clock_map(st, x) for x in pts] if math.isfinite(t) else [None]
+        ok = all(b is not None and math.isfinite(b) for b in base)
         sess = self.sessions[st.session]
         ref = self.streams.get(sess.reference) if sess.reference else None
         clocks = (st.clock.resets, st.clock.rebases) + ((ref.clock.resets, ref.clock.rebases) if ref else ())
-        held, st.held = st.held, ((t, float(base), clocks) if base is not None and math.isfinite(base) else None)
-        if held is None or base is None or held[2] != clocks or not self._clock_mature(st, ref):
+        held, st.held = st.held, ((t, [float(b) for b in base], clocks) if ok else None)
+        if held is None or not ok or held[2] != clocks:
             return
-        now = self.clock_map(st, held[0])
-        delta = float(now) - held[1] if now is not None else math.nan
-        if delta == 0.0 or not math.isfinite(delta):
+        now = [self.clock_map(st, x) for x in (held[0] - 1.0, held[0])]
+        if any(x is None for x in now):
+            return
+        delta = float(now[1]) - held[1][1]
+        slope = float(now[1]) - float(now[0]) - (held[1][1] - held[1][0])
+        if (delta == 0.0 and slope == 0.0) or not (math.isfinite(delta) and math.isfinite(slope)):
             return
         f = st.filter
+        T_ref = held[1][1]
+        mature = self._clock_mature(st, ref)
         if f is not None and f.T is not None and not self.is_anchor(st):
-            f.shift(delta)
+            kept = delta if mature else 0.0
+            kept_rate = f.hold(kept, slope, T_ref)
+            if not mature:
+                f.disturb(delta, slope)
             if st.measurements:
-                st.measurements = [(T, z + delta, sg) for T, z, sg in st.measurements]
-        else:
+                st.measurements = [(T, z + kept + kept_rate * (T - T_ref), sg) for T, z, sg in st.measurements]
+        elif mature:
             self._propagate(st, -delta)
 
     @staticmethod
