@@ -639,11 +639,20 @@ class SyncEngine(ContentHop):
             kept = delta if mature else 0.0
             kept_rate = f.hold(kept, slope, T_ref)
             if not mature:
-                f.disturb(delta, slope)
+                f.disturb(delta, slope if self._resolves_rate(st) else 0.0)
             if st.measurements:
                 st.measurements = [(T, z + kept + kept_rate * (T - T_ref), sg) for T, z, sg in st.measurements]
         elif mature:
             self._propagate(st, -delta)
+
+    def _resolves_rate(self, st: StreamState) -> bool:
+        """Whether `st`'s content measurements resolve a rate a young clock's tilt would need: raw-audio pairs
+        (GCC-PHAT, tens of microseconds). An envelope pair's windows share most of their error with their
+        neighbours, and a freed rate fits that wander (docs/engine.md, "A young clock's refits")."""
+        partner = self.streams.get(self.partner_of(st))
+        return bool(
+            self.cfg.content.raw_audio_refine and st.raw is not None and partner is not None and partner.raw is not None
+        )
 
     @staticmethod
     def _clock_mature(st: StreamState, ref: StreamState | None) -> bool:
