@@ -173,6 +173,10 @@ def test_a_disturbance_widens_the_gate_and_the_sigma_by_its_size():
     assert g.sigma_s >= 0.0005
     assert g.update(10.0, 0.0005, 2e-5)
     assert g.predict(10.0)[0] == pytest.approx(0.0005, abs=5e-5)
+    pinned = ContentFilter(rate_prior=0.0)
+    pinned.update(0.0, 0.0, 2e-5)
+    pinned.disturb(0.0005, 30e-6)
+    assert pinned.P[1, 1] == 0.0 and pinned.sigma_s >= 0.0005
 
 
 def test_timed_buffer_and_resample_gaps():

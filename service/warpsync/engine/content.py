@@ -541,7 +541,8 @@ class ContentFilter:
         have."""
         if self.T is not None and math.isfinite(d_s) and math.isfinite(rate):
             self.P[0, 0] += d_s * d_s
-            self.P[1, 1] += rate * rate
+            if self.rate_prior > 0:  # a zero prior pins the rate at the clock's
+                self.P[1, 1] += rate * rate
 
     @property
     def sigma_s(self) -> float:
