@@ -338,11 +338,12 @@ def test_a_network_path_that_gets_faster_does_not_move_a_locked_audio_pair():
 def test_a_path_that_gets_faster_while_the_clock_model_is_young_is_covered_then_taken_back():
     """cam1's path gets 0.6 ms faster at 6 s, while its clock model rests on 6 s of timestamps. A young model's
     refits are not held (it is still finding the path's least delay), and its lower envelope tilts: the slope
-    jumps by about 100 ppm. Content sync's smoother took that tilt into its rate; when the model's fit was long
-    enough to drop it (14 s), the rate stayed, and the microphone ran off at 100 ppm, 1.5 ms by 30 s, under a
-    published uncertainty of tens of microseconds. A refit now moves the correction's rate with the clock's
-    slope (as far as measurements fixed it), and a young refit's move is process noise that the published
-    uncertainty covers until measurements have taken it back."""
+    moves by about 120 ppm. The smoother's gate took the GCC-PHAT lags that saw it for wrong peaks (0.6-1.2 ms
+    off, under an uncertainty of 0.04-0.19 ms); after the model's fit dropped the tilt (14 s), one late lag put
+    -94 ppm into the smoother's rate, and the microphone ran off at 100 ppm, 1.5 ms by 30 s. Now a young
+    refit's move is process noise the published uncertainty covers and the next lags correct, and a refit's
+    change of slope moves the correction's rate as far as measurements fixed it (docs/engine.md, "A young
+    clock's refits")."""
     rig = rig_for(9, 30.0, cam1_net=NetworkConfig(delay_step_at_s=6.0, delay_step_s=-0.0006))
     _truth, out, _, _ = run(rig)
     early = [r for r in out["cam1.mic"] if 6.0 <= r["t"] < 13.0 and r["method"] != "clock"]

@@ -616,8 +616,8 @@ class SyncEngine(ContentHop):
         mapping did move, and once its model is mature the streams aligned to it move with it. Nothing is taken
         back across a jump, restart or rebase (the clock's own news)."""
         t = st.last_t_end_s
-        pts = (t - 1.0, t)
-        base = [self.clock_map(st, x) for x in pts] if math.isfinite(t) else [None]
+        # the mapping at the newest local time and one second before it: its level and its slope
+        base = [self.clock_map(st, x) for x in (t - 1.0, t)] if math.isfinite(t) else [None]
         ok = all(b is not None and math.isfinite(b) for b in base)
         sess = self.sessions[st.session]
         ref = self.streams.get(sess.reference) if sess.reference else None
