@@ -160,6 +160,31 @@ def test_network_congestion_shorter_than_confirm_is_not_a_jump(rng):
     assert m.resets == 0
 
 
+def test_data_in_flight_from_before_a_jump_is_never_the_start_of_another(rng):
+    """Two streams on one clock; the clock steps 1.5 s forward at 20 s. The microphone's first chunk after the
+    step reports the jump. Then the camera's last frames from before it arrive (they were in flight): above the
+    new envelope by 1.5 s, they are held back, as they should be. Then one of the microphone's chunks is 0.2 s
+    late (a busy host). It is above the envelope too, and 1.5 s of device time after the held-back frames: taken
+    together they looked like 0.75 s of late observations, a second jump, and the model started again from the
+    frames of the old clock, 1.5 s off. Data stamped before the model's first observation starts no jump."""
+    m = ClockModel()
+    offset = 900.0
+
+    def obs(t_true, late=0.0, src="mic"):
+        t_dev = t_true + (1.5 if t_true >= 20.0 else 0.0)
+        return m.observe(t_dev, offset + t_true + 0.002 + late + rng.exponential(0.0005), src)
+
+    events = [obs(k * 0.02) for k in range(1000)]  # 0-20 s
+    assert obs(20.0) == "jump" and not any(events)
+    for k in range(3):  # frames stamped before the step, arriving after it
+        assert obs(19.95 + 0.0167 * k, late=0.07, src="cam") is None and m.held_back
+    assert obs(20.02, late=0.2) is None  # a late chunk: not a second jump
+    assert m.resets == 1 and m.origin_s == pytest.approx(21.5)
+    for k in range(2, 50):
+        assert obs(20.0 + 0.02 * k) is None
+    assert m.to_host(np.array([22.5]))[0] == pytest.approx(offset + 21.0 + 0.002, abs=2e-3)
+
+
 def test_mapping_round_trip():
     m = ClockModel()
     for k in range(500):

@@ -158,6 +158,11 @@ class ClockModel:
                 event = "jump"
             elif r > margin:
                 self.held_back = True
+                if self._x0 is not None and t_dev_s < self._x0:
+                    # stamped before this model's first observation: data from before a jump, in flight while
+                    # another stream reported it. It starts no jump of its own (with one late chunk after it, it
+                    # spanned the 0.75 s of a confirmed jump, and the model restarted from the old clock's data)
+                    return None
                 self._pending.append((t_dev_s, arrival_s))
                 if t_dev_s - self._pending[0][0] >= cfg.jump_confirm_s:
                     log.info(
