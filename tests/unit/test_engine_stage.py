@@ -582,3 +582,20 @@ def test_no_estimate_maps_data_from_before_a_clock_jump_through_the_clock_after_
             hop(arrival + 0.002)
     assert len(checked) > 100
     assert max(checked) < 0.05  # the clock's offset plus the network delay, never a jump off
+
+
+def test_an_estimate_refers_to_the_newest_sample_not_the_end_of_its_chunk(rng):
+    """`t_local_s` is the newest sample's stamp (PROTOCOL: "the stream's newest sample"). It was the end of the
+    newest chunk, one sample period later: for a camera's last frame before a clock jump, the instant at which the
+    first frame stamped after the jump begins, where the truth is the new clock's (`make demo` scored cam2
+    1500 ms off there in 2 of 7 runs)."""
+    eng = SyncEngine(EngineConfig(content=ContentConfig(enabled=False)))
+    eng.open(StreamMeta("cam", "video", 30.0, (4, 4), "u1", clock="cam"), HOST0)
+    frame = np.zeros((1, 4, 4), np.uint8)
+    last = None
+    for k in range(150):
+        last = HOST0 - 40.0 + k / 30.0
+        eng.add("cam", last, HOST0 + (k + 1) / 30.0 + 0.002 + rng.exponential(0.001), frame)
+    est = eng.estimate(eng.streams["cam"])
+    assert est is not None
+    assert est.t_local_s == pytest.approx(last, abs=1e-9)
