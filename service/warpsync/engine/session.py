@@ -704,7 +704,7 @@ class SyncEngine(ContentHop):
             return None
         # the newest sample's own stamp (the protocol's `t_s`), not the end of its chunk: at a clock jump, the end
         # of the last chunk before it is where the first sample stamped after the jump begins, and the truth there
-        # is the new clock's (`make demo` scored cam2 1500 ms off there in 2 of 7 runs)
+        # is the new clock's (`make demo` scored cam2 1500 ms off there in 3 of 9 runs)
         t_local = st.last_t_end_s - (1.0 / st.meta.rate_hz if st.meta.rate_hz > 0 else 0.0)
         base = self.clock_map(st, t_local)
         if base is None:
