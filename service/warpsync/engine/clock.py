@@ -110,6 +110,9 @@ class ClockModel:
         self.held_back = False
         """The last observation lay above the delay envelope by more than a jump's margin (a jump candidate, not
         fitted)."""
+        self.stale = False
+        """The last observation was held back and stamped before the model's first observation: data from before
+        a jump, in flight while another stream reported it."""
         self._clear()
 
     def _clear(self) -> None:
@@ -139,7 +142,7 @@ class ClockModel:
     def _observe(self, t_dev_s: float, arrival_s: float, last: float) -> str | None:
         cfg = self.cfg
         event = None
-        self.held_back = False
+        self.held_back = self.stale = False
         if self._x0 is not None and t_dev_s < last - cfg.backwards_s:
             log.info("device time went back by %.6f s: device restart", last - t_dev_s)
             self._reset([])
@@ -159,9 +162,9 @@ class ClockModel:
             elif r > margin:
                 self.held_back = True
                 if self._x0 is not None and t_dev_s < self._x0:
-                    # stamped before this model's first observation: data from before a jump, in flight while
-                    # another stream reported it. It starts no jump of its own (with one late chunk after it, it
-                    # spanned the 0.75 s of a confirmed jump, and the model restarted from the old clock's data)
+                    # stale: it starts no jump of its own (with one late chunk after it, it spanned the 0.75 s of
+                    # a confirmed jump, and the model restarted from the old clock's data)
+                    self.stale = True
                     return None
                 self._pending.append((t_dev_s, arrival_s))
                 if t_dev_s - self._pending[0][0] >= cfg.jump_confirm_s:

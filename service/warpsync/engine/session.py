@@ -129,8 +129,8 @@ class StreamState:
     """The acquisition windows of the sensors not measured against at this hop, by sensor."""
     next_hop_host_s: float = -math.inf
     held: tuple | None = None
-    """(local time, its clock-mapped reference time, the clocks' resets) at the last hop: how far a clock refit
-    moved the stream's mapping since (`SyncEngine._hold_mapping`)."""
+    """(newest local time t, the clock mapping at t - 1 s and t, the clocks' resets and rebases) at the last hop:
+    how far a clock refit moved the stream's mapping, level and slope, since (`SyncEngine._hold_mapping`)."""
     measurements: list = field(default_factory=list)  # (T, correction, sigma) of informative windows (offline)
     stalled: bool = False
     jumped: bool = False
@@ -315,7 +315,7 @@ class SyncEngine(ContentHop):
                     if other is not st:
                         # its newest data is of the clock before the jump: no estimate until it has newer data
                         other.last_t_end_s = -math.inf
-        elif st.clock.held_back and st.clock.resets and st.clock.origin_s is not None and t_end < st.clock.origin_s:
+        elif st.clock.stale and st.clock.resets:
             # stamped before a forward jump that another stream on this clock reported first (it was in flight):
             # the new model puts it a jump off (above its delay envelope), and content restarted at the jump
             log.debug("stream %s: a chunk stamped before its clock's jump arrived after it; dropped", st.name)
