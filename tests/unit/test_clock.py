@@ -185,6 +185,33 @@ def test_data_in_flight_from_before_a_jump_is_never_the_start_of_another(rng):
     assert m.to_host(np.array([22.5]))[0] == pytest.approx(offset + 21.0 + 0.002, abs=2e-3)
 
 
+def test_data_in_flight_from_before_a_backward_step_restarts_nothing(rng):
+    """The mirror case: the clock steps 1.5 s back at 20 s (a device reboot). The microphone's first chunk after it
+    goes back in device time: a restart. The camera's last frames from before it arrive next: under the new, young
+    envelope they are a delay of -1.5 s, and the model started again from them (a ``rebase`` onto the old clock),
+    then restarted again at the camera's first frame after the step. They are the old model's data, in flight:
+    stale, not fitted. Past `in_flight_s` of host time after the restart, data the new model cannot explain is a
+    jump again."""
+    m = ClockModel()
+    offset = 900.0
+
+    def obs(t_true, late=0.0, src="mic", step=-1.5):
+        t_dev = t_true + (step if t_true >= 20.0 else 0.0)
+        return m.observe(t_dev, offset + t_true + 0.002 + late + rng.exponential(0.0005), src)
+
+    events = [obs(k * 0.02) for k in range(1000)]  # 0-20 s
+    assert obs(20.0) == "restart" and not any(events)
+    for k in range(3):  # frames stamped before the step, arriving after it
+        assert obs(19.95 + 0.0167 * k, late=0.07, src="cam") is None and m.stale and not m.held_back
+    assert obs(20.0, src="cam") is None and not m.stale  # the camera's first frame after it: no second restart
+    assert m.resets == 1 and m.rebases == 0
+    for k in range(1, 50):
+        assert obs(20.0 + 0.02 * k) is None and obs(20.0 + 0.02 * k, src="cam") is None
+    assert m.to_host(np.array([19.5]))[0] == pytest.approx(offset + 21.0 + 0.002, abs=2e-3)
+    # a new stream of the clock whose data the old model explains, past in_flight_s: the clock stepped back again
+    assert obs(23.0, src="imu", step=0.0) == "rebase" and not m.stale
+
+
 def test_mapping_round_trip():
     m = ClockModel()
     for k in range(500):

@@ -17,6 +17,8 @@ once; observations all above it by more than `jump_s` for `jump_confirm_s` are a
 backwards is a restart. Either resets the model, seeded with the observations since the jump. A model whose
 observations span less than `young_span_s` has not seen enough to tell a jump from its first observations having
 arrived late (a host busy at startup): a point below its envelope restarts it from that point as a ``rebase``.
+Streams sharing a clock interleave: for `in_flight_s` after a jump or restart, data from before it that another
+stream's chunks overtook (the previous model explains it, the new one cannot) is ``stale``, not a jump of its own.
 """
 
 from __future__ import annotations
@@ -111,8 +113,10 @@ class ClockModel:
         """The last observation lay above the delay envelope by more than a jump's margin (a jump candidate, not
         fitted)."""
         self.stale = False
-        """The last observation was held back and stamped before the model's first observation: data from before
-        a jump, in flight while another stream reported it."""
+        """The last observation was data from before the last jump or restart, in flight while another stream of
+        the clock reported it (`_from_before`): not fitted, and no jump of its own."""
+        # the model before the last jump or restart: (a, b, x0, margin, host time of the reset)
+        self._before: tuple[float, float, float, float, float] | None = None
         self._clear()
 
     def _clear(self) -> None:
@@ -135,21 +139,30 @@ class ClockModel:
         self.last_seen_s = max(self.last_seen_s, arrival_s)
         last = self._last_by_source.get(source, -math.inf)
         try:
-            return self._observe(t_dev_s, arrival_s, last)
+            return self._observe(t_dev_s, arrival_s, last, source in self._last_by_source)
         finally:
-            self._last_by_source[source] = t_dev_s
+            if not self.stale:
+                self._last_by_source[source] = t_dev_s
 
-    def _observe(self, t_dev_s: float, arrival_s: float, last: float) -> str | None:
+    def _observe(self, t_dev_s: float, arrival_s: float, last: float, seen: bool) -> str | None:
         cfg = self.cfg
         event = None
         self.held_back = self.stale = False
         if self._x0 is not None and t_dev_s < last - cfg.backwards_s:
             log.info("device time went back by %.6f s: device restart", last - t_dev_s)
-            self._reset([])
+            self._reset([], arrival_s)
             event = "restart"
         elif self._fit is not None:
             r = (arrival_s - t_dev_s) - self._predict_y(t_dev_s)
             margin = cfg.jump_s + 3.0 * self._uncertainty(t_dev_s)
+            if (r < -margin or r > margin) and not seen and self._from_before(t_dev_s, arrival_s, r):
+                # in flight across a jump or restart another stream of the clock reported: below the new envelope
+                # (a backward step) it would restart a young model from the old clock's data; above it (a forward
+                # step), with one late chunk after it, it spanned the 0.75 s of a confirmed jump
+                log.debug("observation from before the clock's last jump or restart; stale")
+                self.stale = True
+                self.held_back = r > margin
+                return None
             if r < -margin and self._x0 is not None and t_dev_s - self._x0 < cfg.young_span_s:
                 log.debug("observation %.6f s below a young delay envelope: its first observations were late", -r)
                 self._clear()
@@ -157,21 +170,16 @@ class ClockModel:
                 event = "rebase"
             elif r < -margin:
                 log.info("observation %.6f s below the delay envelope: clock jump", -r)
-                self._reset([])
+                self._reset([], arrival_s)
                 event = "jump"
             elif r > margin:
                 self.held_back = True
-                if self._x0 is not None and t_dev_s < self._x0:
-                    # stale: it starts no jump of its own (with one late chunk after it, it spanned the 0.75 s of
-                    # a confirmed jump, and the model restarted from the old clock's data)
-                    self.stale = True
-                    return None
                 self._pending.append((t_dev_s, arrival_s))
                 if t_dev_s - self._pending[0][0] >= cfg.jump_confirm_s:
                     log.info(
                         "observations %.6f s above the delay envelope for %.3f s: clock jump", r, cfg.jump_confirm_s
                     )
-                    self._reset(self._pending)
+                    self._reset(self._pending, arrival_s)
                     return "jump"
                 return None
             else:
@@ -179,8 +187,23 @@ class ClockModel:
         self._add(t_dev_s, arrival_s)
         return event
 
-    def _reset(self, seed: list[tuple[float, float]]) -> None:
+    def _from_before(self, t_dev_s: float, arrival_s: float, r: float) -> bool:
+        """Whether an observation outside the envelope (residual `r`) is the previous model's: within
+        `in_flight_s` of the reset, a possible delay under that model, and a smaller one than under this."""
+        if self._before is None:
+            return False
+        a, b, x0, margin, at = self._before
+        if arrival_s - at > self.cfg.in_flight_s:
+            return False
+        r_before = (arrival_s - t_dev_s) - (a + b * (t_dev_s - x0))
+        return -margin <= r_before and (r < 0 or r_before < r)
+
+    def _reset(self, seed: list[tuple[float, float]], arrival_s: float) -> None:
         seed = list(seed)
+        if self._fit is not None and self._x0 is not None:
+            a, b = self._fit[0], self._fit[1]
+            margin = self.cfg.jump_s + 3.0 * self._uncertainty(self._last_x)
+            self._before = (a, b, self._x0, margin, arrival_s)
         if self._fit is not None and self._fit[3] >= max(PRIOR_MIN_SPAN_S, self._prior_span):
             self._prior_b, self._prior_span = self._fit[1], self._fit[3]
         self._clear()

@@ -34,6 +34,11 @@ class ClockConfig:
     its content features. A real step this early is followed the same way, unflagged, seconds (default 5)."""
     backwards_s: float = 0.001
     """Device time going backwards by more than this is a device restart, seconds (default 0.001)."""
+    in_flight_s: float = 2.0
+    """For this long after a jump or restart (host time), a chunk from a stream of the clock that has sent nothing
+    since, which the clock model before the reset explains and the new one cannot, is data from before it that
+    was in flight: dropped and counted as ``stale``, not taken for another jump. Later, such data is a jump
+    again, seconds (default 2)."""
     forget_s: float = 600.0
     """A clock model not fed for this long (host time) is dropped; below it the model survives a publisher's
     reconnect under the same clock id, seconds (default 600)."""
