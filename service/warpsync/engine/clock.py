@@ -7,7 +7,9 @@ fits the *lower envelope* of those minima over a sliding window: the line below 
 them on average (the linear program of Moon, Skelly & Towsley, "Estimation and removal of clock skew from
 network delay measurements", 1999). Its optimum is the edge of the lower convex hull that supports the hull at
 the mean abscissa, so one fit is O(n). This is what LSL's time correction + dejitter achieve with a
-regression over minutes; the envelope settles in seconds because jitter only ever adds delay.
+regression over minutes; the envelope settles in seconds because jitter only ever adds delay. The published
+drift (`ClockModel.drift`) is the slope of a low quantile line through the same minima (`quantile_line_fit`):
+in a live service a bin's least delay wanders with the host's load, and the envelope tilts with its troughs.
 
 What timestamps cannot see: the device's capture latency (time between sensing and stamping) and the minimum
 network delay are absorbed into the offset. Content sync (`engine.content`) measures the former.
@@ -34,11 +36,11 @@ from .config import ClockConfig
 
 log = logging.getLogger(__name__)
 
+QUANTILE_MIN_BINS = 20
+"""With fewer bins than this (10 s of 0.5 s bins) the published drift is the lower envelope's slope whatever
+`ClockConfig.slope_quantile` says."""
 PRIOR_MIN_SPAN_S = 10.0
 """A fit spanning at least this much device time passes its slope on across a jump or restart, seconds."""
-PRIOR_KEEP_S = 30.0
-"""After a jump or restart the kept slope is used until the new fit spans this much (or the old one's span),
-seconds."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,60 @@ def lower_envelope_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(y[i] - b * x[i]), float(b)
 
 
+def quantile_line_fit(x: np.ndarray, y: np.ndarray, p: float, tol: float = 1e-10) -> tuple[float, float]:
+    """The line ``y = a + b x`` that a share `p` of the points lie below: the minimum of
+    ``sum(rho_p(y_i - a - b x_i))``, ``rho_p(r) = r (p - [r < 0])`` (quantile regression, Koenker & Bassett 1978).
+
+    For a fixed slope the best intercept is a `p`-quantile of ``y - b x``; what is left is a convex function of the
+    slope, minimized by golden-section search in a bracket grown from the lower envelope's slope (`p` → 0) until
+    the slope is known to within `tol`. Returns (a, b); fewer than three points give `lower_envelope_fit`'s line."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"quantile_line_fit: p must be in (0, 1), got {p}")
+    a0, b0 = lower_envelope_fit(x, y)
+    n = len(x)
+    if n < 3:
+        return a0, b0
+    xm = float(x.mean())
+    xc = x - xm
+    k = max(0, min(math.ceil(p * n) - 1, n - 1))
+
+    def cost(b: float) -> tuple[float, float]:
+        z = y - b * xc
+        a = float(np.partition(z, k)[k])
+        r = z - a
+        return float(np.sum(r * np.where(r < 0.0, p - 1.0, p))), a
+
+    # bracket [lo, hi] around the minimum: grow the step until the cost rises on both sides
+    step = 1e-7 + abs(b0) * 1e-3
+    f0 = cost(b0)[0]
+    lo, hi = b0 - step, b0 + step
+    f_lo, f_hi = cost(lo)[0], cost(hi)[0]
+    while f_lo < f0 and step < 1.0:
+        b0, f0, hi = lo, f_lo, b0
+        step *= 2.0
+        lo = b0 - step
+        f_lo = cost(lo)[0]
+    while f_hi < f0 and step < 1.0:
+        b0, f0, lo = hi, f_hi, b0
+        step *= 2.0
+        hi = b0 + step
+        f_hi = cost(hi)[0]
+    g = 0.5 * (math.sqrt(5.0) - 1.0)
+    c, d = hi - g * (hi - lo), lo + g * (hi - lo)
+    fc, fd = cost(c)[0], cost(d)[0]
+    while hi - lo > tol:
+        if fc <= fd:
+            hi, d, fd = d, c, fc
+            c = hi - g * (hi - lo)
+            fc = cost(c)[0]
+        else:
+            lo, c, fc = c, d, fd
+            d = lo + g * (hi - lo)
+            fd = cost(d)[0]
+    b = 0.5 * (lo + hi)
+    return cost(b)[1] - b * xm, b
+
+
 class ClockModel:
     """Offset/drift of one device clock against the host clock. Pure: time comes in as arguments."""
 
@@ -126,6 +182,7 @@ class ClockModel:
         self._last_x = -math.inf
         self._last_by_source: dict[str, float] = {}
         self._fit: tuple[float, float, float, float, float, float] | None = None  # a, b, q, span, xm, slope span
+        self._rate: float | None = None  # the published drift's slope, computed when asked (`drift`)
         self._dirty = False
         self._n_obs = 0
 
@@ -249,7 +306,7 @@ class ClockModel:
         n = len(xs)
         span = float(xs[-1] - xs[0]) if n > 1 else 0.0
         slope_span = span
-        if self._prior_b is not None and span < min(self._prior_span, PRIOR_KEEP_S):
+        if self._prior_b is not None and span < min(self._prior_span, self.cfg.prior_keep_s):
             # young model after a jump/restart: the slope from before, the offset from the new envelope
             b = self._prior_b
             a = float(np.min(ys - b * xs))
@@ -260,6 +317,7 @@ class ClockModel:
         # jitter floor: how far typical bin minima sit above the envelope
         q = float(np.median(res)) if n > 2 else 0.0
         self._fit = (a, b, q, span, float(np.mean(xs)), slope_span)
+        self._rate = None
 
     # ------------------------------------------------------------------------------------------ queries
     def _predict_y(self, t_dev_s: float) -> float:
@@ -336,5 +394,22 @@ class ClockModel:
 
     @property
     def drift(self) -> float:
-        """Current slope d(host - device)/d(device), dimensionless (0 before data)."""
-        return 0.0 if self._fit is None else self._fit[1]
+        """The clock's rate, d(host - device)/d(device), dimensionless (0 before data): what the engine publishes
+        as drift. From `QUANTILE_MIN_BINS` bins on, unless the slope from before a jump is still kept, it is the
+        slope of the line `ClockConfig.slope_quantile` of the bins' minimum delays lie below; the mapping
+        (`to_host`, `estimate`) keeps the lower envelope's, which content sync's measurements are relative to.
+        In a live service a bin's least delay wanders with the host's load, and the envelope, resting on the two
+        deepest troughs, tilts with them (docs/engine.md, "Drift in a live service")."""
+        if self._fit is None:
+            return 0.0
+        if self._dirty:
+            self._refit()
+        if self._rate is None:
+            assert self._fit is not None
+            _a, b, _q, span, _xm, slope_span = self._fit
+            self._rate = b
+            if self.cfg.slope_quantile > 0.0 and len(self._bins) >= QUANTILE_MIN_BINS and slope_span == span:
+                xs = np.fromiter((v[1] for v in self._bins), float, len(self._bins))
+                ys = np.fromiter((v[2] for v in self._bins), float, len(self._bins))
+                self._rate = quantile_line_fit(xs, ys, self.cfg.slope_quantile)[1]
+        return self._rate

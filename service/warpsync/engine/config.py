@@ -32,6 +32,16 @@ class ClockConfig:
     start showed one to four such points, 50-100 ms below), not that the clock jumped: the model starts again
     from that observation, reported as a ``rebase`` clock event, without the stream's `jumped` flag and keeping
     its content features. A real step this early is followed the same way, unflagged, seconds (default 5)."""
+    slope_quantile: float = 0.1
+    """The published drift is the slope of the line this share of the bins' minimum delays lie below (quantile
+    regression), once 10 s of bins are in; the clock mapping keeps the lower envelope's slope. 0: the envelope's
+    slope for both. The envelope rests on the two lowest minima it touches, and in a live service those wander
+    with the host's load: five 110-120 s live runs of the default rig put the worst clock's drift 2.5-6.4 ppm off
+    with 0, 1.7-3.6 ppm with 0.1 (docs/engine.md, "Drift in a live service") (default 0.1)."""
+    prior_keep_s: float = 60.0
+    """After a jump or restart the slope from before (the same oscillator) is kept until the new fit spans this
+    much, or as much as the fit before did if less, seconds. A shorter fit's slope is the poorer one: 30 s put
+    cam2's live drift 3-6 ppm off (default 60)."""
     backwards_s: float = 0.001
     """Device time going backwards by more than this is a device restart, seconds (default 0.001)."""
     in_flight_s: float = 2.0
