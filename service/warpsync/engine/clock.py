@@ -52,7 +52,8 @@ class ClockEstimate:
     offset_s: float
     """Host minus device time at `t_dev_s` (includes the minimum network delay), seconds."""
     drift_ppm: float
-    """d(host - device)/d(device) in parts per million."""
+    """d(host - device)/d(device) of the mapping (the lower envelope's slope, or the one kept from before a jump),
+    in parts per million. `ClockModel.drift` is the rate the engine publishes."""
     uncertainty_s: float
     """One-sigma uncertainty of `offset_s` at `t_dev_s`, seconds."""
     settled: bool
