@@ -40,7 +40,9 @@ QUANTILE_MIN_BINS = 20
 """With fewer bins than this (10 s of 0.5 s bins) the published drift is the lower envelope's slope whatever
 `ClockConfig.slope_quantile` says."""
 PRIOR_MIN_SPAN_S = 10.0
-"""A fit spanning at least this much device time passes its slope on across a jump or restart, seconds."""
+"""A fit spanning at least this much device time is mature: its refits are no longer news, and its slope is the
+drift to publish (`SyncEngine._clock_mature`, `_clock_slopes_kept`), seconds. Across a jump or restart any fit
+of at least `ClockConfig.settle_min_span_s` passes its slope on, until the new fit spans as much."""
 
 
 @dataclass(frozen=True)
@@ -262,7 +264,7 @@ class ClockModel:
             a, b = self._fit[0], self._fit[1]
             margin = self.cfg.jump_s + 3.0 * self._uncertainty(self._last_x)
             self._before = (a, b, self._x0, margin, arrival_s)
-        if self._fit is not None and self._fit[3] >= max(PRIOR_MIN_SPAN_S, self._prior_span):
+        if self._fit is not None and self._fit[3] >= max(self.cfg.settle_min_span_s, self._prior_span):
             self._prior_b, self._prior_span = self._fit[1], self._fit[3]
         self._clear()
         self.resets += 1
