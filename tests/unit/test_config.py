@@ -51,6 +51,9 @@ def test_a_bound_on_a_probability_outside_0_1_is_an_error(tmp_path):
         config.load(p)
     p.write_text("[engine.content]\nacquire_coincidence = 0.0\n")
     assert config.load(p).engine.content.acquire_coincidence == 0.0
+    p.write_text("[engine.clock]\nslope_quantile = 1.0\n")
+    with pytest.raises(ConfigError, match=r"t\.toml.*slope_quantile must be within \[0, 1\), got 1.0"):
+        config.load(p)
 
 
 def test_values_override_defaults(tmp_path):

@@ -53,6 +53,11 @@ class ClockConfig:
     """A clock model not fed for this long (host time) is dropped; below it the model survives a publisher's
     reconnect under the same clock id, seconds (default 600)."""
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.slope_quantile < 1.0:
+            # a share of the bins' minima below the line: 1 or more puts every one of them below it
+            raise ValueError(f"slope_quantile must be within [0, 1), got {self.slope_quantile}")
+
 
 @dataclass(frozen=True)
 class ContentConfig:
