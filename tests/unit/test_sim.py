@@ -358,6 +358,27 @@ def test_still_and_silence_intervals():
     assert np.abs(scene.acceleration(np.array([2.5, 4.5]), 0)).max() > 0
 
 
+@pytest.mark.parametrize("t0", [0.5, 127.99, 600.0, 5000.0])
+def test_sound_late_in_a_run_takes_the_grid_path_and_equals_the_per_sample_reference(t0):
+    """A 48 kHz block of samples is a uniform grid whatever the scene time, up to the rounding of the times
+    themselves (from 128 s on, one unit in their last place is more than 1e-9 of a step: the grid test used to
+    fail there, and every block of the room microphone went sample by sample, 35 times slower). The grid path's
+    rotations equal the sample-by-sample evaluation."""
+    from warpsync.sim.scene import _is_uniform
+
+    scene = Scene(SceneConfig(sound_rate_hz=40.0), 7)
+    t = t0 + np.arange(2400) / 48000.0
+    assert _is_uniform(t)
+    y = scene.sound(t)
+    assert np.abs(y).max() > 0
+    ref = np.concatenate([scene.sound(t[i : i + 1]) for i in range(t.size)])
+    # each phase w * t rounds at a unit in the last place of t: late in a run, per sample as much as per grid
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-9 * max(1.0, t0 / 100.0))
+    moved = t.copy()
+    moved[1200] += 1e-3 / 48000.0  # a thousandth of a step off the grid is not a grid
+    assert not _is_uniform(moved)
+
+
 def test_random_rig_draws_over_the_issue_ranges():
     for seed in range(6):
         rig = random_rig(seed, cameras=2, mics=1, imus=2)
