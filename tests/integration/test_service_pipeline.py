@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import urllib.request
 
 import numpy as np
 import pytest
+import zmq
 from service_harness import ipc_cfg, recv_events, wait_for
+from zmq.utils.monitor import recv_monitor_message
 
 from warpsync_client import protocol as P
 
@@ -90,9 +93,10 @@ def test_streams_status_ping_and_a_real_metrics_scrape(start_service, tmp_path):
 
 def _acc_closed_at_4_and_reopened(rs):
     """Stream ``acc``: chunks 0-4 pushed, closed (acknowledged), re-opened to resume at seq 4. Returns the
-    PUSH socket and the chunk sent."""
+    PUSH socket (monitored: `_reconnected`) and the chunk sent."""
     assert rs.open(_meta("acc", 100.0, (3,)))["ok"]
     push = rs.push()
+    push.monitor = push.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
     x = np.ones((10, 3), np.float32)
     for seq in range(5):
         push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
@@ -106,6 +110,7 @@ def _restarted_and_resumed(rs, push, x, first: int, received: int) -> None:
     rejected as old, seqs `first`..9 are accepted, and the close acknowledges `received` chunks in all."""
     wait_for(lambda: rs.request("status")["workers"][0]["restarts"] == 1, 30, "restart")
     wait_for(lambda: rs.request("status")["workers"][0]["alive"], 30, "worker back")
+    _reconnected(push)
     push.send_multipart(P.encode_chunk("acc", 4, 0.4, x))
     for seq in range(first, 10):
         push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
@@ -113,6 +118,28 @@ def _restarted_and_resumed(rs, push, x, first: int, received: int) -> None:
     assert ack["ok"] and ack["received"] == received and ack["rejected"] == 1
     assert rs.metric("warpsync_worker_restarts_total", worker="0") == 1
     assert rs.metric("warpsync_worker_up", worker="0") == 1
+
+
+def _reconnected(push, timeout_s: float = 30.0) -> None:
+    """Wait until `push` has lost its peer (the worker that died) and connected to the new one, then stop
+    monitoring it. A chunk sent before the PUSH socket has seen the old peer go is queued on that peer's pipe
+    and lost with it (as a real client's would be): waiting for the service's status alone left that to the
+    scheduler, and the test failed under load."""
+    mon = push.monitor
+    lost = False
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not mon.poll(int(left * 1000)):
+                raise TimeoutError("the PUSH socket did not reconnect to the restarted worker")
+            event = recv_monitor_message(mon)["event"]
+            lost = lost or event == zmq.EVENT_DISCONNECTED
+            if lost and event == zmq.EVENT_CONNECTED:
+                return
+    finally:
+        push.disable_monitor()
+        mon.close(linger=0)
 
 
 def test_killed_worker_is_restarted_counted_and_streams_resume(start_service, tmp_path):
