@@ -93,24 +93,24 @@ def test_streams_status_ping_and_a_real_metrics_scrape(start_service, tmp_path):
 
 def _acc_closed_at_4_and_reopened(rs):
     """Stream ``acc``: chunks 0-4 pushed, closed (acknowledged), re-opened to resume at seq 4. Returns the
-    PUSH socket (monitored: `_reconnected`) and the chunk sent."""
+    PUSH socket, its connection monitor (`_reconnected`) and the chunk sent."""
     assert rs.open(_meta("acc", 100.0, (3,)))["ok"]
     push = rs.push()
-    push.monitor = push.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+    mon = push.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
     x = np.ones((10, 3), np.float32)
     for seq in range(5):
         push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
     assert rs.request("close", stream="acc", seq=4)["ok"]
     assert rs.open(_meta("acc", 100.0, (3,)))["resume_seq"] == 4
-    return push, x
+    return push, mon, x
 
 
-def _restarted_and_resumed(rs, push, x, first: int, received: int) -> None:
+def _restarted_and_resumed(rs, push, mon, x, first: int, received: int) -> None:
     """After worker 0 was made to die: it comes back (counted) and resumes ``acc`` at seq 4: a resent seq 4 is
     rejected as old, seqs `first`..9 are accepted, and the close acknowledges `received` chunks in all."""
     wait_for(lambda: rs.request("status")["workers"][0]["restarts"] == 1, 30, "restart")
     wait_for(lambda: rs.request("status")["workers"][0]["alive"], 30, "worker back")
-    _reconnected(push)
+    _reconnected(push, mon)
     push.send_multipart(P.encode_chunk("acc", 4, 0.4, x))
     for seq in range(first, 10):
         push.send_multipart(P.encode_chunk("acc", seq, seq * 0.1, x))
@@ -120,12 +120,11 @@ def _restarted_and_resumed(rs, push, x, first: int, received: int) -> None:
     assert rs.metric("warpsync_worker_up", worker="0") == 1
 
 
-def _reconnected(push, timeout_s: float = 30.0) -> None:
+def _reconnected(push, mon, timeout_s: float = 30.0) -> None:
     """Wait until `push` has lost its peer (the worker that died) and connected to the new one, then stop
     monitoring it. A chunk sent before the PUSH socket has seen the old peer go is queued on that peer's pipe
     and lost with it (as a real client's would be): waiting for the service's status alone left that to the
     scheduler, and the test failed under load."""
-    mon = push.monitor
     lost = False
     deadline = time.monotonic() + timeout_s
     try:
@@ -144,12 +143,12 @@ def _reconnected(push, timeout_s: float = 30.0) -> None:
 
 def test_killed_worker_is_restarted_counted_and_streams_resume(start_service, tmp_path):
     rs = start_service(ipc_cfg(tmp_path, worker_mode="process"))
-    push, x = _acc_closed_at_4_and_reopened(rs)
+    push, mon, x = _acc_closed_at_4_and_reopened(rs)
     slot = rs.service._pool.slots[0]
     old_pid = slot.process.pid
     os.kill(old_pid, signal.SIGKILL)
     # the restarted worker got the stream back with its sequence position: seq 5 continues, seq 4 is old
-    _restarted_and_resumed(rs, push, x, first=5, received=10)
+    _restarted_and_resumed(rs, push, mon, x, first=5, received=10)
     assert slot.process.pid != old_pid
     push.close()
 
@@ -171,14 +170,14 @@ def test_an_inline_worker_that_fails_is_restarted_counted_and_streams_resume(sta
 
     monkeypatch.setattr(W.Worker, "collect", collect)
     rs = start_service(ipc_cfg(tmp_path, worker_mode="inline"))
-    push, x = _acc_closed_at_4_and_reopened(rs)
+    push, mon, x = _acc_closed_at_4_and_reopened(rs)
     slot = rs.service._pool.slots[0]
     old = slot.worker
     armed["fail"] = True
     push.send_multipart(P.encode_chunk("acc", 5, 0.5, x))
     # seq 5 woke the worker that failed: a failed worker is not called again, so it was lost with its socket
     # (as a dead process's queue is); nothing else is: 0-4 and 6-9
-    _restarted_and_resumed(rs, push, x, first=6, received=9)
+    _restarted_and_resumed(rs, push, mon, x, first=6, received=9)
     assert slot.worker is not old
     push.close()
 
