@@ -13,6 +13,14 @@ start-up is done (`tune_process`).
   the worker's I/O thread spent 190–240 µs per message where raw pyzmq's receiver, which frees each message
   at once and so reuses one buffer, spends about 130. Memory the process has used stays with it up to
   `TRIM_BYTES` of free heap.
+* **BLAS runs on the calling thread** (`single_threaded_blas`). The engine's linear algebra is small and
+  frequent (a 121 x 121 solve and an 8000 x 121 product per camera hop, the cells' ridge fits), on one event
+  loop. OpenBLAS (numpy's and scipy's) hands such calls to a thread per core and keeps those threads spinning
+  between calls. `tests/benchmarks/soak_service.py` on 2 cores (the default rig for 4 min, in real time, the
+  simulator in a second process): `warpsync serve` used 0.37-0.62 of a core with OpenBLAS's threads and
+  0.23-0.27 with one, with the same hop times (p99 under 50 ms) and event latency (p99 69 and 75 ms). The
+  capacity benchmark (`bench_engine.py`) has always run with one BLAS thread: the service now runs as it
+  measured.
 """
 
 from __future__ import annotations
@@ -21,6 +29,10 @@ import ctypes
 import gc
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from threadpoolctl import threadpool_limits
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +71,17 @@ def keep_freed_memory() -> bool:
     return ok
 
 
+def single_threaded_blas() -> threadpool_limits | None:
+    """Limit every BLAS library loaded so far (OpenBLAS, MKL, BLIS) to one thread, process-wide. Returns the
+    limiter (`restore_original_limits()` undoes it), or None when no BLAS library is loaded."""
+    from threadpoolctl import threadpool_limits
+
+    limiter = threadpool_limits(limits=1, user_api="blas")
+    return limiter if limiter.get_original_num_threads().get("blas") is not None else None
+
+
 def tune_process() -> None:
-    """Both of the above, for a long-running process whose start-up is done."""
+    """All of the above, for a long-running process whose start-up is done."""
     quiet_gc()
     keep_freed_memory()
+    single_threaded_blas()

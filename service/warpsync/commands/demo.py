@@ -240,4 +240,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="leave out the speaking source (a talker's microphone and live captions, aligned word by word)",
     )
-    p.set_defaults(func=run_demo)
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """`run_demo` with BLAS on one thread, as `warpsync serve` runs (`warpsync.tuning`), and back after."""
+    from ..tuning import single_threaded_blas
+
+    limiter = single_threaded_blas()
+    try:
+        return run_demo(args)
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
