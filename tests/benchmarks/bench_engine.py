@@ -563,8 +563,8 @@ def live(args, rig: RigConfig) -> None:
         return
     ep = svc.endpoints
     try:
-        coll = EventCollector(ep.publish).start()
         log = SendLog()
+        coll = EventCollector(ep.publish, send_log=log).start()
         res = publish_rig(rig, ep.control, dur, realtime=True, send_log=log)
         events = coll.stop(linger_s=1.0)
     finally:

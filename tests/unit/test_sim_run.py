@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+import zmq
 
 from warpsync.sim import ImuConfig, MicConfig, NetworkConfig, RigConfig, Simulator
 from warpsync.sim.run import SendLog, attach_latency, publish_rig, replay_offline
@@ -141,3 +142,32 @@ def test_attach_latency_upper_bound_from_truth():
     ev = {"event": "sync.offset", "stream": "m", "t_s": 101.0, "reference": "host", "recv_s": 101.5}
     attach_latency([ev], truth)
     assert ev["latency_s"] == pytest.approx(0.5 - st.delay_s)
+
+
+def test_the_collector_stamps_each_events_send_time_on_receipt_which_a_long_run_would_have_rolled_out(zctx):
+    """The send log keeps a bounded number of chunks per stream: the chunk an event names is looked up as the
+    event arrives, so its latency is still receipt minus send time after the log has moved on."""
+    from warpsync.sim.run import EventCollector
+    from warpsync_client import protocol as P
+
+    truth = Simulator(_rig(), t0_host_s=100.0).truth
+    log = SendLog(maxlen=2)
+    log.note("m", 1.00, 1.02, 200.0)
+    pub = zctx.socket(zmq.PUB)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    coll = EventCollector(f"tcp://127.0.0.1:{port}", context=zctx, send_log=log).start()
+    try:
+        body = {"t_s": 101.0, "t_local_s": 1.01, "reference": "host"}
+        deadline = time.monotonic() + 10
+        while not coll.events and time.monotonic() < deadline:  # the subscription reaches the PUB
+            pub.send_multipart(P.encode_event("sync.offset", body, stream="m"))
+            time.sleep(0.05)
+    finally:
+        events = coll.stop()
+        pub.close(linger=0)
+    assert events and events[0]["sent_s"] == 200.0
+    log.note("m", 1.02, 1.04, 200.02)
+    log.note("m", 1.04, 1.06, 200.04)  # the event's chunk is out of the log now
+    assert log.sent_at("m", 1.01) is None
+    attach_latency(events[:1], truth, log)
+    assert events[0]["latency_s"] == pytest.approx(events[0]["recv_s"] - 200.0)

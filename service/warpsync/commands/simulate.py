@@ -54,8 +54,8 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     stop_on_signals(stop)
     live = _LivePrinter(args.live_every) if args.score and args.live_every > 0 else None
-    collector = EventCollector(args.publish, on_event=live).start() if args.score else None
     send_log = SendLog() if args.score else None
+    collector = EventCollector(args.publish, on_event=live, send_log=send_log).start() if args.score else None
 
     def started(truth: Any) -> None:
         if live is not None:

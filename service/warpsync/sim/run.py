@@ -10,9 +10,11 @@ shows as a gap in device time, not in seq).
 In ``--fast`` mode the service's arrival times are not the simulated ones, so clock sync sees a burst, not
 the device clocks: score fast runs for content sync only, or use the offline benchmark.
 
-`EventCollector` subscribes to ``sync.`` events in a background thread and stamps each with the receipt time;
-`attach_latency` turns that into the event latency the scorecard reports: receipt time minus the time the
-chunk holding the event's newest sample (``t_local_s``) was sent.
+`EventCollector` subscribes to ``sync.`` events in a background thread and stamps each with the receipt time
+and, given the run's `SendLog`, the time the chunk holding the event's newest sample (``t_local_s``) was sent,
+looked up as the event arrives (among the newest chunks: the log keeps a bounded number per stream, so a
+lookup after a run of minutes would miss the early events, and scan the whole log for each one);
+`attach_latency` turns that into the event latency the scorecard reports: receipt time minus send time.
 """
 
 from __future__ import annotations
@@ -147,9 +149,11 @@ class EventCollector:
         topics: tuple[str, ...] = ("sync.",),
         context: zmq.Context | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        send_log: SendLog | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.on_event = on_event
+        self.send_log = send_log
         self.topics = topics
         self.events: list[dict[str, Any]] = []
         self._ctx = context
@@ -181,6 +185,11 @@ class EventCollector:
                     hdr = dict(ev.header)
                     hdr["recv_s"] = time.time()
                     hdr.setdefault("stream", ev.stream)
+                    tl = hdr.get("t_local_s")
+                    if self.send_log is not None and isinstance(tl, (int, float)):
+                        sent = self.send_log.sent_at(hdr["stream"], float(tl))
+                        if sent is not None:
+                            hdr["sent_s"] = sent
                     self.events.append(hdr)
                     if self.on_event is not None:
                         self.on_event(hdr)
@@ -198,15 +207,18 @@ class EventCollector:
 
 def attach_latency(events: list[dict[str, Any]], truth: Truth, send_log: SendLog | None = None) -> None:
     """Set ``latency_s`` on each event that has ``recv_s``: receipt minus the send time of the chunk holding
-    the event's newest sample when ``send_log`` knows it; otherwise receipt minus the host time that sample was
-    stamped on its device (an upper bound: it adds the chunk's length and the network transit)."""
+    the event's newest sample, stamped at receipt (``sent_s``, `EventCollector`) or found in ``send_log``;
+    otherwise receipt minus the host time that sample was stamped on its device (an upper bound: it adds the
+    chunk's length and the network transit)."""
     for ev in events:
         recv = ev.get("recv_s")
         sid = ev.get("stream")
         if not isinstance(recv, float) or sid not in truth.streams:
             continue
         tl = ev.get("t_local_s")
-        sent = send_log.sent_at(sid, float(tl)) if send_log is not None and isinstance(tl, (int, float)) else None
+        sent = ev.get("sent_s")
+        if not isinstance(sent, float) and send_log is not None and isinstance(tl, (int, float)):
+            sent = send_log.sent_at(sid, float(tl))
         if sent is not None:
             ev["latency_s"] = recv - sent
             continue
