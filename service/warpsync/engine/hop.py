@@ -251,7 +251,7 @@ class ContentHop:
                     # lock to beyond that lag, the raw signals' sharpest GCC peak may still be at the lock. Then
                     # the lock stands: an envelope can peak off for seconds (the default rig at 846 s: 13 ms
                     # for four windows, which re-locked a camera microphone 13 ms off for 3.5 s, while GCC
-                    # peaked at the lock at 70-130 times its mean). A real step moves the raw peak as well.
+                    # peaked at the lock at 60-240 times its mean). A real step moves the raw peak as well.
                     r0 = self._refine_raw(st, partner, T_end, 0.0, abs(lag) + max(3 * sigma, 0.0005))
                     if r0 is not None and abs(r0[0]) <= c.gate_sigmas * math.hypot(sig_p, r0[1]):
                         lag, sigma = r0
