@@ -39,7 +39,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
-    """Resident set of `pid` and its children threads (one process), MiB."""
+    """Resident set of process `pid` (all its threads; not its child processes), MiB."""
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE / 2**20
 

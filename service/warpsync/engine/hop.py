@@ -225,6 +225,7 @@ class ContentHop:
             # the run of gated GCC lags is of consecutive hops
             gated = st.gcc_gated if st.gcc_gated and T_end - st.gcc_gated[-1][0] <= 1.5 * c.hop_s else []
             st.gcc_gated = []
+            sig_p = self.correction(st, T_mid)[1] if f.T is not None else math.inf  # the lock's sigma
             if r is not None:
                 if f.T is not None:
                     # locked: a GCC peak the smoother would gate out while the envelope agrees with the lock is
@@ -232,7 +233,6 @@ class ContentHop:
                     # unless such peaks agree with each other for longer than a raw window: then the mapping
                     # moved by less than the envelope resolves, and they go to the smoother (which re-locks on
                     # consecutive outliers that agree)
-                    _, sig_p = self.correction(st, T_mid)
                     g_out = abs(r[0]) > c.gate_sigmas * math.hypot(sig_p, r[1])
                     e_in = abs(lag) <= c.gate_sigmas * math.hypot(sig_p, sigma)
                     if g_out and e_in:
@@ -244,17 +244,15 @@ class ContentHop:
                         lag, sigma = r
                 else:
                     lag, sigma = r
-            if f.T is not None:
-                _, sig_p = self.correction(st, T_mid)
-                if abs(lag) > c.gate_sigmas * math.hypot(sig_p, sigma):
-                    # locked, and the envelope (or GCC around it) puts the mapping elsewhere: searched from the
-                    # lock to beyond that lag, the raw signals' sharpest GCC peak may still be at the lock. Then
-                    # the lock stands: an envelope can peak off for seconds (the default rig at 846 s: 13 ms
-                    # for four windows, which re-locked a camera microphone 13 ms off for 3.5 s, while GCC
-                    # peaked at the lock at 60-240 times its mean). A real step moves the raw peak as well.
-                    r0 = self._refine_raw(st, partner, T_end, 0.0, abs(lag) + max(3 * sigma, 0.0005))
-                    if r0 is not None and abs(r0[0]) <= c.gate_sigmas * math.hypot(sig_p, r0[1]):
-                        lag, sigma = r0
+            if f.T is not None and abs(lag) > c.gate_sigmas * math.hypot(sig_p, sigma):
+                # locked, and the envelope (or GCC around it) puts the mapping elsewhere: searched from the
+                # lock to beyond that lag, the raw signals' sharpest GCC peak may still be at the lock. Then
+                # the lock stands: an envelope can peak off for seconds (the default rig at 846 s: 13 ms
+                # for four windows, which re-locked a camera microphone 13 ms off for 3.5 s, while GCC
+                # peaked at the lock at 60-240 times its mean). A real step moves the raw peak as well.
+                r0 = self._refine_raw(st, partner, T_end, 0.0, abs(lag) + max(3 * sigma, 0.0005))
+                if r0 is not None and abs(r0[0]) <= c.gate_sigmas * math.hypot(sig_p, r0[1]):
+                    lag, sigma = r0
         d_now, _ = self.correction(st, T_mid)
         z = d_now + lag
         if self.record:
