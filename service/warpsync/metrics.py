@@ -4,18 +4,24 @@ Hot-path counts are not pushed into Prometheus per message (a labelled ``Counter
 the event loop accumulates plain integers per stream (`StreamCounts`) and `ServiceMetrics.flush` adds them
 to the labelled counters a few times a second and before every scrape-visible state change. Worker
 processes hold no metrics: the service process derives everything from the records they forward, so the
-one HTTP endpoint covers all of them.
+one HTTP endpoint covers all of them. The service process's own memory, CPU and garbage collections are the
+client library's standard ``process_*`` and ``python_gc_*`` families; each worker process's memory and CPU
+are read from /proc at scrape time (`WorkerProcessCollector`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import make_wsgi_app
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
 
 from .errors import ConfigError
 
@@ -50,10 +56,64 @@ class StreamCounts:
         )
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def read_proc(pid: int, proc: str = "/proc") -> tuple[int, float] | None:
+    """(resident bytes, user + system CPU seconds) of process `pid` from /proc, or None once it is gone (or
+    where there is no /proc)."""
+    try:
+        with open(f"{proc}/{pid}/statm") as f:
+            rss = int(f.read().split()[1]) * _PAGE
+        with open(f"{proc}/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # the name, in parentheses, may hold spaces
+    except (OSError, IndexError, ValueError):
+        return None
+    return rss, (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+
+
+class WorkerProcessCollector:
+    """``warpsync_worker_resident_memory_bytes{worker}`` and ``warpsync_worker_cpu_seconds_total{worker}``:
+    each live ingest worker *process*, read at scrape time. `pids()` gives {worker index: pid}; inline
+    workers have none (they run in the service process, whose ``process_*`` families count them). A worker
+    started again is a new process: its CPU counter starts again from 0, which Prometheus' ``rate`` reads as a
+    counter reset."""
+
+    def __init__(self, pids: Callable[[], dict[int, int]], proc: str = "/proc") -> None:
+        self.pids = pids
+        self.proc = proc
+
+    def collect(self) -> Iterator[Metric]:
+        rss = GaugeMetricFamily(
+            "warpsync_worker_resident_memory_bytes", "Resident memory of each ingest worker process.", labels=["worker"]
+        )
+        cpu = CounterMetricFamily(
+            "warpsync_worker_cpu_seconds",
+            "User and system CPU time of each ingest worker process (since it was last started).",
+            labels=["worker"],
+        )
+        for index, pid in sorted(self.pids().items()):
+            got = read_proc(pid, self.proc)
+            if got is not None:
+                rss.add_metric([str(index)], got[0])
+                cpu.add_metric([str(index)], got[1])
+        yield rss
+        yield cpu
+
+
 class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         r = registry
+        # the service process: process_{resident_memory_bytes,cpu_seconds_total,open_fds,...}, python_gc_*,
+        # python_info (the client library's standard collectors, here on the injected registry)
+        ProcessCollector(registry=r)
+        GCCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.worker_pids: Callable[[], dict[int, int]] = dict
+        """{worker index: pid} of the live worker processes; the service sets it once its pool exists."""
+        r.register(WorkerProcessCollector(lambda: self.worker_pids()))
         self.messages = Counter("warpsync_ingest_messages", "Chunks accepted, per stream.", ["stream"], registry=r)
         self.bytes = Counter("warpsync_ingest_bytes", "Payload bytes accepted, per stream.", ["stream"], registry=r)
         self.samples = Counter("warpsync_ingest_samples", "Samples accepted, per stream.", ["stream"], registry=r)

@@ -6,10 +6,11 @@
 
 Starts `warpsync serve` on its embedded defaults (ipc endpoints in a temporary folder, an ephemeral metrics
 port) and `warpsync simulate --score --json` publishing the default rig into it in real time, as two real
-processes. Every `--sample-s` seconds it reads the service process's resident memory and CPU time from /proc
-and scrapes its Prometheus endpoint, and prints, per interval: RSS, CPU used (fraction of one core), chunks
-ingested, events published, and the interval's p99 of ingest-to-publish latency and of a content hop's
-compute time (from the histograms' bucket deltas: an upper bucket bound). At the end the service is stopped
+processes. Every `--sample-s` seconds it scrapes the service's Prometheus endpoint and prints, per interval:
+RSS and CPU used (fraction of one core) of the service process and its worker processes together
+(``process_*`` and ``warpsync_worker_*``), generation-2 garbage collections, chunks ingested, events
+published, and the interval's p99 of ingest-to-publish latency and of a content hop's compute time (from the
+histograms' bucket deltas: an upper bucket bound). At the end the service is stopped
 with SIGINT (it must exit 0) and the simulator's scorecard is summarized.
 
 The ratio it prints: the service's RSS at the end against its RSS at `--warm-s` (default 180 s, once the
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -33,22 +33,6 @@ from pathlib import Path
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    """Resident set of process `pid` (all its threads; not its child processes), MiB."""
-    with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * PAGE / 2**20
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of `pid` (all its threads), and of its waited-for children."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / TICKS  # utime stime cutime cstime
 
 
 def scrape(url: str) -> dict[str, dict]:
@@ -63,6 +47,20 @@ def scrape(url: str) -> dict[str, dict]:
 
 def total(m: dict, name: str) -> float:
     return sum(m.get(name, {}).values())
+
+
+def rss_mib(m: dict) -> float:
+    """Resident memory of the service process and of its worker processes, MiB."""
+    return (total(m, "process_resident_memory_bytes") + total(m, "warpsync_worker_resident_memory_bytes")) / 2**20
+
+
+def cpu_s(m: dict) -> float:
+    """CPU seconds of the service process and of its worker processes."""
+    return total(m, "process_cpu_seconds_total") + total(m, "warpsync_worker_cpu_seconds_total")
+
+
+def gen2(m: dict) -> float:
+    return m.get("python_gc_collections_total", {}).get((("generation", "2"),), 0.0)
 
 
 def buckets(m: dict, name: str) -> list[tuple[float, float]]:
@@ -129,11 +127,13 @@ def main() -> int:
         f"soak: `warpsync serve` (pid {serve.pid}, {args.worker_mode} workers) fed the default rig in real time "
         f"for {args.minutes:g} min by `warpsync simulate` (pid {sim.pid}); a sample every {args.sample_s:g} s\n"
     )
-    print(f"{'t_s':>6} {'rss_MiB':>8} {'cpu_core':>8} {'chunks':>8} {'events':>8} {'lat_p99':>9} {'hop_p99':>9}")
+    print(
+        f"{'t_s':>6} {'rss_MiB':>8} {'cpu_core':>8} {'gc2':>4} {'chunks':>8} {'events':>8} {'lat_p99':>9} {'hop_p99':>9}"
+    )
     t0 = time.monotonic()
     rows: list[tuple[float, float]] = []
     prev = scrape(metrics)
-    prev_cpu, prev_t = cpu_s(serve.pid), t0
+    prev_t = t0
     try:
         while sim.poll() is None:
             time.sleep(max(0.0, prev_t + args.sample_s - time.monotonic()))
@@ -141,19 +141,20 @@ def main() -> int:
                 print(f"the service exited ({serve.returncode}) during the run; log: {d / 'serve.log'}")
                 sim.kill()
                 return 1
-            now, m, c, r = time.monotonic(), scrape(metrics), cpu_s(serve.pid), rss_mib(serve.pid)
-            t = now - t0
+            now, m = time.monotonic(), scrape(metrics)
+            t, r = now - t0, rss_mib(m)
             rows.append((t, r))
             chunks = total(m, "warpsync_ingest_messages_total") - total(prev, "warpsync_ingest_messages_total")
             events = total(m, "warpsync_events_published_total") - total(prev, "warpsync_events_published_total")
             lat = interval_quantile(prev, m, "warpsync_ingest_to_publish_latency_seconds", 0.99)
             hop = interval_quantile(prev, m, "warpsync_engine_hop_seconds", 0.99)
             print(
-                f"{t:6.0f} {r:8.1f} {(c - prev_cpu) / (now - prev_t):8.3f} {chunks:8.0f} {events:8.0f} "
+                f"{t:6.0f} {r:8.1f} {(cpu_s(m) - cpu_s(prev)) / (now - prev_t):8.3f} {gen2(m) - gen2(prev):4.0f} "
+                f"{chunks:8.0f} {events:8.0f} "
                 f"{_fmt_s(lat):>9} {_fmt_s(hop):>9}",
                 flush=True,
             )
-            prev, prev_cpu, prev_t = m, c, now
+            prev, prev_t = m, now
         out = sim.stdout.read() if sim.stdout else ""
     finally:
         if serve.poll() is None:

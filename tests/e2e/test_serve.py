@@ -1,5 +1,5 @@
-"""`warpsync serve` as a subprocess: ready line and ready file, data through it, SIGINT -> exit 0; a bind
-error is a clear message and a non-zero exit."""
+"""`warpsync serve` as a subprocess: ready line and ready file, data through it, its processes' memory and
+CPU on a real scrape, SIGINT -> exit 0; a bind error is a clear message and a non-zero exit."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import msgpack
 import numpy as np
 import pytest
 import zmq
+from prometheus_client.parser import text_string_to_metric_families
 from service_flags import ipc_flags
 
 from warpsync_client import protocol as P
@@ -93,7 +94,19 @@ def test_serve_ready_data_and_sigint_exit_0(tmp_path, zctx, mode):
             ack = msgpack.unpackb(ctl.recv(), raw=False)
             assert ack["ok"] and ack["received"] == 20
             body = urllib.request.urlopen(ready["metrics"], timeout=10).read().decode()
-            assert "warpsync_worker_up" in body
+            m = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for fam in text_string_to_metric_families(body)
+                for s in fam.samples
+            }
+            assert m[("warpsync_worker_up", (("worker", "1"),))] == 1
+            assert m[("process_resident_memory_bytes", ())] > 0 and m[("process_cpu_seconds_total", ())] > 0
+            for w in ("0", "1"):  # each worker process's own memory and CPU; inline workers have none
+                key = (("worker", w),)
+                assert (("warpsync_worker_resident_memory_bytes", key) in m) is (mode == "process")
+                if mode == "process":
+                    assert m[("warpsync_worker_resident_memory_bytes", key)] > 0
+                    assert m[("warpsync_worker_cpu_seconds_total", key)] > 0
         finally:
             ctl.close(linger=0)
             push.close(linger=0)

@@ -247,6 +247,7 @@ class Service:
             reserved.append(cfg.metrics.port or None)
         self._pool = WorkerPool(ctx, cfg.ingest, tuple(p for p in reserved if p))
         self._pool.start()
+        self.metrics.worker_pids = self._pool.process_pids
         for slot in self._pool.slots:
             self.metrics.worker_up.labels(str(slot.index)).set(1)
         self.endpoints = Endpoints(

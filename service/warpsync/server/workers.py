@@ -238,6 +238,11 @@ class WorkerPool:
             else:
                 slot.bye = True
 
+    def process_pids(self) -> dict[int, int]:
+        """{worker index: pid} of worker processes the pool counts as up (none for inline workers). Reads only
+        attributes: it is called from the metrics thread, which must not reap a process (``exitcode``)."""
+        return {s.index: s.process.pid for s in self.slots if s.process is not None and s.alive and s.process.pid}
+
     def all_gone(self) -> bool:
         if self.inline:
             return all(s.bye or not s.alive for s in self.slots)
