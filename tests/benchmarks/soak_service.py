@@ -13,9 +13,10 @@ published, and the interval's p99 of ingest-to-publish latency and of a content 
 histograms' bucket deltas: an upper bucket bound). At the end the service is stopped
 with SIGINT (it must exit 0) and the simulator's scorecard is summarized.
 
-The ratio it prints: the service's RSS at the end against its RSS at `--warm-s` (default 180 s, once the
-engine's 120 s of history and every per-stream buffer are full), and the growth per hour a straight line
-through the samples after `--warm-s` gives. Bounded memory shows as a ratio near 1.0 and a slope near 0 over
+The ratio it prints: the service's RSS (its processes together) at the end against its RSS at `--warm-s`
+(default 180 s, once the engine's 120 s of history and every per-stream buffer are full), and the growth per
+hour a straight line through the samples after `--warm-s` gives, and one through their second half (growth
+that slows shows as a smaller second figure); then each process's RSS at both times. Bounded memory shows as a ratio near 1.0 and a slope near 0 over
 a run several times longer than the warm-up.
 """
 
@@ -52,6 +53,14 @@ def total(m: dict, name: str) -> float:
 def rss_mib(m: dict) -> float:
     """Resident memory of the service process and of its worker processes, MiB."""
     return (total(m, "process_resident_memory_bytes") + total(m, "warpsync_worker_resident_memory_bytes")) / 2**20
+
+
+def rss_parts_mib(m: dict) -> str:
+    """The service process's RSS and each worker process's, MiB, as text."""
+    parts = [f"service {total(m, 'process_resident_memory_bytes') / 2**20:.1f}"]
+    for labels, v in sorted(m.get("warpsync_worker_resident_memory_bytes", {}).items()):
+        parts.append(f"worker {dict(labels)['worker']} {v / 2**20:.1f}")
+    return ", ".join(parts)
 
 
 def cpu_s(m: dict) -> float:
@@ -132,6 +141,7 @@ def main() -> int:
     )
     t0 = time.monotonic()
     rows: list[tuple[float, float]] = []
+    parts: list[tuple[float, str]] = []  # (t, each process's RSS) per sample
     prev = scrape(metrics)
     prev_t = t0
     try:
@@ -144,6 +154,7 @@ def main() -> int:
             now, m = time.monotonic(), scrape(metrics)
             t, r = now - t0, rss_mib(m)
             rows.append((t, r))
+            parts.append((t, rss_parts_mib(m)))
             chunks = total(m, "warpsync_ingest_messages_total") - total(prev, "warpsync_ingest_messages_total")
             events = total(m, "warpsync_events_published_total") - total(prev, "warpsync_events_published_total")
             lat = interval_quantile(prev, m, "warpsync_ingest_to_publish_latency_seconds", 0.99)
@@ -169,11 +180,15 @@ def main() -> int:
     if len(warm) >= 2:
         tt, rr = np.array(warm).T
         slope = np.polyfit(tt, rr, 1)[0] * 3600
+        half = len(tt) // 2
+        late = np.polyfit(tt[half:], rr[half:], 1)[0] * 3600 if len(tt) - half >= 2 else float("nan")
         print(
             f"RSS: {rows[0][1]:.1f} MiB at {rows[0][0]:.0f} s, {warm[0][1]:.1f} MiB at {warm[0][0]:.0f} s (warm), "
             f"{warm[-1][1]:.1f} MiB at the end ({warm[-1][0]:.0f} s); end / warm = {warm[-1][1] / warm[0][1]:.3f}; "
-            f"line through the warm samples: {slope:+.1f} MiB per hour"
+            f"line through the warm samples: {slope:+.1f} MiB per hour, through their second half: {late:+.1f}"
         )
+        w0 = next(p for t, p in parts if t >= args.warm_s)
+        print(f"  by process, warm: {w0}; end: {parts[-1][1]}")
     try:
         card = json.loads(out)
     except json.JSONDecodeError:
