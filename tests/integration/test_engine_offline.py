@@ -151,7 +151,7 @@ def test_offline_imu_on_camera_frames_agrees_with_online(seed):
     share, `overlap_sigma`: it now follows its recent windows more, where the offline fit is one line through
     all 40 s; seed 5: online 1.2 ms from the truth, offline 4.7 ms, where they were 3.3 and 4.2.) Without
     timestamps the coarse
-    search does not find this pair (an IMU feels one object, the camera sees all): see docs/engine.md."""
+    search does not find this pair (an IMU feels one object, the camera sees all): see docs/engine.md, "Numbers now", Offline."""
     from test_engine_sim import DEFAULT_RIG, _partner_err
     from test_engine_sim import run as run_online
 

@@ -271,7 +271,7 @@ def test_two_frame_motion_energy_locks_where_the_camera_sees_the_kicks(seed):
     what they add, and windows whose halves agree may lock after 2 s of new data: the IMU locks within 9 s, on
     the right lag (locked p95 1.3 and 4.4 ms in these 20 s; seed 6's first locked seconds are 4.4 ms off, its
     locked p95 over 120 s is 1.5 ms), where consecutive-frame energies lock on 0 and 8 of 39 events. The
-    quarter-frame p95 is the benchmark's to measure (docs/engine.md: 24 seeds and 32 held out)."""
+    quarter-frame p95 is the benchmark's to measure (docs/engine.md, "Numbers now")."""
     content, n = _imu_vs_cam1(seed, 20.0)
     before, _ = _imu_vs_cam1(seed, 20.0, ONE_FRAME)
     assert len(content) >= 0.5 * n, f"{len(content)} of {n} events content-locked"
@@ -383,7 +383,7 @@ def test_a_path_that_gets_faster_while_the_clock_model_is_young_is_covered_then_
     off, under an uncertainty of 0.04-0.19 ms); after the model's fit dropped the tilt (14 s), one late lag put
     -94 ppm into the smoother's rate, and the microphone ran off at 100 ppm, 1.5 ms by 30 s. Now a young
     refit's move is process noise the published uncertainty covers and the next lags correct, and a refit's
-    change of slope moves the correction's rate as far as measurements fixed it (docs/engine.md, "A young
+    change of slope moves the correction's rate as far as measurements fixed it (docs/engine-log.md, "A young
     clock's refits")."""
     rig = rig_for(9, 30.0, cam1_net=NetworkConfig(delay_step_at_s=6.0, delay_step_s=-0.0006))
     _truth, out, _, _ = run(rig)
@@ -452,11 +452,11 @@ def test_cameras_try_each_bridge_sensor_until_one_locks(seed, poor):
     for both cameras; seed 4: imu0 for cam0); left to the bridge it takes the sensors in turn until one locks,
     and both cameras lock within 10 s, within a quarter frame of the reference, and are flagged settled within
     5 s of their lock (their published uncertainty, which includes a tenth of a frame of systematic uncertainty,
-    `kinetic_bias_frames`, falls to 5 ms). (Seeds from the experiment that showed it, docs/engine.md.) Through
+    `kinetic_bias_frames`, falls to 5 ms). (Seeds from the experiment that showed it, docs/engine-log.md.) Through
     the poorer sensor's learned contact response they lock by 12 s all the same."""
     rig = rig_for(seed, 40.0, imus=2, fps=30.0)
     # the turn-taking on the sensors' own envelopes (with the contact response, seed 1's cam0 is weighed through
-    # the room after its lock and flagged 7 s after it: docs/engine.md, "Every contact the microphone hears")
+    # the room after its lock and flagged 7 s after it: docs/engine-log.md, "Every contact the microphone hears")
     own = EngineConfig(content=dataclasses.replace(ContentConfig(), contact_response=False))
     _truth, out, _, _ = run(rig, own)
     for cam in ("cam0", "cam1"):

@@ -6,7 +6,7 @@ Run: .venv/bin/python tools/engine/early_jump.py [--case SEED:JUMP_AT ...] [--st
 The rigs are `rig_for(seed, duration)` of tests/integration/test_engine_sim.py (two cameras with microphones and a
 room microphone, the room as reference); cam0's clock (80 ppm) steps by `--step` seconds at each case's scene time.
 Prints, per case, cam0.mic's |error| p95 and max (ms) from 5 s after the jump to the end, and the largest |rate| of
-its correction (ppm), sampled at every hop. docs/engine.md, "A clock that jumps young", has the numbers it gave.
+its correction (ppm), sampled at every hop. docs/engine-log.md, "A clock that jumps young", has the numbers it gave.
 """
 
 from __future__ import annotations

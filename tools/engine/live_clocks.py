@@ -10,7 +10,7 @@ clock models were fed, prints the run's scorecard and writes the pairs with the 
 `replay` feeds those pairs, in their order, to one `ClockModel` per device clock and prints, per clock, the p95
 over the observations after 60 s of |slope error| in ppm, against the truth (abs) and relative to the room
 microphone's clock (rel: what the scorecard's drift error is for a stream that follows its clock's slope), and
-the clock events. One line per `--clock` setting (an empty string: the defaults). docs/engine.md, "Drift in a
+the clock events. One line per `--clock` setting (an empty string: the defaults). docs/engine-log.md, "Drift in a
 live service", has the numbers it gave.
 """
 

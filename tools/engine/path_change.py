@@ -7,7 +7,7 @@ The rigs are `rig_for(seed, duration)` of tests/integration/test_engine_sim.py (
 room microphone, the room as reference); cam1's path gets `--step` seconds slower (negative: faster) at `--at`
 (`NetworkConfig.delay_step_at_s`). Timestamps see the change, the truth does not. Prints, per seed and stretch,
 cam1.mic's |error| p95 (ms), its median published uncertainty (ms), and the share of its events whose error is
-within twice that uncertainty (`in_2u`). docs/engine.md, "A young clock's refits", has the numbers it gave.
+within twice that uncertainty (`in_2u`). docs/engine-log.md, "A young clock's refits", has the numbers it gave.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ JSON line (stream, partner, window, search range, lag, correlation, prominence, 
 bound `chance` of a sensor's impact window before its first lock, true lag).
 `--until-lock` keeps only the windows before each stream's first lock (what acquisition saw).
 
-What an acquisition rule is measured on (docs/engine.md, "Two hops of new data"; earlier rules were measured the
+What an acquisition rule is measured on (docs/engine-log.md, "Two hops of new data"; earlier rules were measured the
 same way with scripts that were not kept): which windows it would have taken, and whether they were right.
 """
 

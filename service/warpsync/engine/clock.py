@@ -402,7 +402,7 @@ class ClockModel:
         slope of the line `ClockConfig.slope_quantile` of the bins' minimum delays lie below; the mapping
         (`to_host`, `estimate`) keeps the lower envelope's, which content sync's measurements are relative to.
         In a live service a bin's least delay wanders with the host's load, and the envelope, resting on the two
-        deepest troughs, tilts with them (docs/engine.md, "Drift in a live service")."""
+        deepest troughs, tilts with them (docs/engine-log.md, "Drift in a live service")."""
         if self._fit is None:
             return 0.0
         if self._dirty:

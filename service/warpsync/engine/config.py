@@ -37,7 +37,7 @@ class ClockConfig:
     regression), once 10 s of bins are in; the clock mapping keeps the lower envelope's slope. 0: the envelope's
     slope for both. The envelope rests on the two lowest minima it touches, and in a live service those wander
     with the host's load: five 110-120 s live runs of the default rig put the worst clock's drift 2.5-6.4 ppm off
-    with 0, 1.7-3.6 ppm with 0.1 (docs/engine.md, "Drift in a live service") (default 0.1)."""
+    with 0, 1.7-3.6 ppm with 0.1 (docs/engine-log.md, "Drift in a live service") (default 0.1)."""
     prior_keep_s: float = 60.0
     """After a jump or restart the slope from before (the same oscillator) is kept until the new fit spans this
     much, or as much as the fit before did if less, seconds. A shorter fit's slope is the poorer one: 30 s put

@@ -648,7 +648,7 @@ class SyncEngine(ContentHop):
     def _resolves_rate(self, st: StreamState) -> bool:
         """Whether `st`'s content measurements resolve a rate a young clock's tilt would need: raw-audio pairs
         (GCC-PHAT, tens of microseconds). An envelope pair's windows share most of their error with their
-        neighbours, and a freed rate fits that wander (docs/engine.md, "A young clock's refits")."""
+        neighbours, and a freed rate fits that wander (docs/engine-log.md, "A young clock's refits")."""
         partner = self.streams.get(self.partner_of(st))
         return bool(
             self.cfg.content.raw_audio_refine and st.raw is not None and partner is not None and partner.raw is not None
