@@ -16,8 +16,8 @@ with SIGINT (it must exit 0) and the simulator's scorecard is summarized.
 The ratio it prints: the service's RSS (its processes together) at the end against its RSS at `--warm-s`
 (default 180 s, once the engine's 120 s of history and every per-stream buffer are full), and the growth per
 hour a straight line through the samples after `--warm-s` gives, and one through their second half (growth
-that slows shows as a smaller second figure); then each process's RSS at both times. Bounded memory shows as a ratio near 1.0 and a slope near 0 over
-a run several times longer than the warm-up.
+that slows shows as a smaller second figure); then each process's RSS at both times. Bounded memory shows as a
+ratio near 1.0 and a slope near 0 over a run several times longer than the warm-up.
 """
 
 from __future__ import annotations
