@@ -129,7 +129,7 @@ def _sensor_lines(scorer: Scorer, card) -> None:
         if not obs:
             continue
         err = np.array([abs(o.err_s) for o in obs])
-        locked = np.array([o.method != "clock" for o in obs])
+        locked = np.array([o.method in ("content", "fused") for o in obs])
         t = np.array([o.t for o in obs])
         floor = scorer.floor_s(sid)
         lp95 = f"{np.percentile(err[locked], 95) * 1e3:.2f} ms" if locked.any() else "-"

@@ -32,6 +32,8 @@ from warpsync.sim.rig import (
 from warpsync.stage import Samples
 
 T0_HOST = 1_700_000_000.0
+LOCKED = ("content", "fused")
+"""The methods of a stream that content sync has locked (`clock` and `lead` are not)."""
 DEFAULT_RIG = Path(__file__).resolve().parents[2] / "configs" / "rigs" / "default.toml"
 
 
@@ -190,6 +192,9 @@ def test_no_false_content_lock_across_modalities(bridge):
             for r in out[s]:
                 if r["method"] == "clock":
                     assert r["confidence"] <= 0.25
+                elif r["method"] == "lead":
+                    # not locked yet: the lag its windows point at, which may be wrong, and says so
+                    assert r["confidence"] <= 0.25 and not r["settled"] and r["uncertainty_s"] >= 0.1
                 elif s == "imu0" and not bridge:
                     # aligned to its camera: right relative to it, and no more certain than the camera is
                     pair = r["err"] - _partner_err(out["cam0"], r["t"])
@@ -221,10 +226,10 @@ def test_imu_aligned_to_its_camera_within_a_quarter_frame(seed):
     cam_t = np.array([r["t"] for r in cam])
 
     def cam_locked(t):
-        return cam[int(np.argmin(np.abs(cam_t - t)))]["method"] != "clock"
+        return cam[int(np.argmin(np.abs(cam_t - t)))]["method"] in LOCKED
 
     pairs = [(r, r["err"] - _partner_err(cam, r["t"])) for r in out["imu0"]]
-    content = [abs(p) for r, p in pairs if r["method"] != "clock" and cam_locked(r["t"])]
+    content = [abs(p) for r, p in pairs if r["method"] in LOCKED and cam_locked(r["t"])]
     clock = [abs(p) for r, p in pairs if r["method"] == "clock"]
     assert len(content) >= 0.5 * len(pairs), "content should hold for most of the run"
     assert np.percentile(content, 95) <= 0.25 / fps
@@ -241,7 +246,7 @@ def _imu_vs_cam1(seed: int, duration_s: float, cfg: EngineConfig = NO_BRIDGE) ->
     rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=seed, duration_s=duration_s)
     _truth, out, _, _ = run(rig, cfg, reference="room")
     pairs = [(r, r["err"] - _partner_err(out["cam1"], r["t"])) for r in out["imu1"]]
-    return [abs(p) for r, p in pairs if r["method"] != "clock"], len(pairs)
+    return [abs(p) for r, p in pairs if r["method"] in LOCKED], len(pairs)
 
 
 ONE_FRAME = EngineConfig(
@@ -387,7 +392,7 @@ def test_a_path_that_gets_faster_while_the_clock_model_is_young_is_covered_then_
     clock's refits")."""
     rig = rig_for(9, 30.0, cam1_net=NetworkConfig(delay_step_at_s=6.0, delay_step_s=-0.0006))
     _truth, out, _, _ = run(rig)
-    early = [r for r in out["cam1.mic"] if 6.0 <= r["t"] < 13.0 and r["method"] != "clock"]
+    early = [r for r in out["cam1.mic"] if 6.0 <= r["t"] < 13.0 and r["method"] in LOCKED]
     late = [abs(r["err"]) for r in out["cam1.mic"] if r["t"] >= 13.0]
     assert len(early) > 8 and len(late) > 20
     covered = np.mean([abs(r["err"]) <= 2 * r["uncertainty_s"] for r in early])
@@ -410,7 +415,7 @@ def test_a_sub_millisecond_latency_change_is_followed():
 
 
 def _locked(rows, t_from: float = 0.0):
-    return [r for r in rows if r["method"] != "clock" and r["t"] >= t_from]
+    return [r for r in rows if r["method"] in LOCKED and r["t"] >= t_from]
 
 
 @pytest.mark.parametrize("seed", [3, 10])
@@ -438,11 +443,47 @@ def test_a_sensor_bridges_the_cameras_to_the_room_microphone(seed):
     _truth, off, _, _ = run(rig, NO_BRIDGE, reference="room")
     assert {r["partner"] for r in off["imu1"]} == {"cam1"} and {r["partner"] for r in off["cam1"]} == {"room"}
     assert not _locked(off["cam1"]) and not _locked(off["cam2"])
+    # nor do they publish a lead: a camera's motion and a microphone's onsets are no matched feature
+    assert not any(r["method"] == "lead" for r in off["cam1"] + off["cam2"])
     assert min(abs(r["err"]) for r in off["cam1"] + off["cam2"]) > 0.01  # the latencies the bridge removes
 
 
 def _first_lock(rows) -> float:
-    return next((r["t"] for r in rows if r["method"] != "clock"), float("inf"))
+    return next((r["t"] for r in rows if r["method"] in LOCKED), float("inf"))
+
+
+def _within_from(rows, floor_s: float) -> float:
+    """The first time after which every published |error| is within `floor_s` (inf if the last one is not)."""
+    out = [r["t"] for r in rows if abs(r["err"]) > floor_s]
+    if not out:
+        return rows[0]["t"]
+    later = [r["t"] for r in rows if r["t"] > out[-1]]
+    return later[0] if later else float("inf")
+
+
+def test_a_lead_is_published_until_the_first_lock_and_moves_no_lock():
+    """The default rig, seed 56, 16 s. Before a stream's first lock its published offset is its lead
+    (`content.publish_lead`): the lag its windows point at, with method `lead`, not settled, the clock's 115 ms
+    uncertainty and a confidence of at most 0.25. cam2 (30 fps, 110 ms of capture latency) locks at 15.1 s; its
+    lead is within its quarter frame from 7.1 s on, where the clock's mapping stays a capture latency off until the
+    lock.
+    Publishing leads changes nothing the engine measures: with `publish_lead = false` every stream locks at the
+    same time and ends at the same offset, and no event is a lead."""
+    rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=56, duration_s=16.0)
+    _truth, on, _, _ = run(rig, reference="room")
+    quiet = EngineConfig(content=dataclasses.replace(ContentConfig(), publish_lead=False))
+    _truth, off, _, _ = run(rig, quiet, reference="room")
+    assert any(r["method"] == "lead" for s in on for r in on[s])
+    for s in on:
+        assert not any(r["method"] == "lead" for r in off[s]), s
+        assert _first_lock(on[s]) == _first_lock(off[s]), s
+        assert on[s][-1]["offset_s"] == pytest.approx(off[s][-1]["offset_s"], abs=1e-9), s
+        for r in on[s]:
+            if r["method"] == "lead":
+                assert r["t"] < _first_lock(on[s]) and not r["settled"], s
+                assert r["uncertainty_s"] >= 0.1 and r["confidence"] <= 0.25, s
+    quarter = 0.25 / 30.0
+    assert _within_from(on["cam2"], quarter) <= 10.0 < _within_from(off["cam2"], quarter)
 
 
 @pytest.mark.parametrize(("seed", "poor"), [(1, "imu1"), (4, "imu0")])
@@ -463,7 +504,7 @@ def test_cameras_try_each_bridge_sensor_until_one_locks(seed, poor):
         lock = _first_lock(out[cam])
         assert lock <= 10.0, cam
         assert next(r["t"] for r in out[cam] if r["settled"] and r["t"] >= lock) <= lock + 5.0, cam
-        locked = [abs(r["err"]) for r in out[cam] if r["method"] != "clock" and r["settled"]]
+        locked = [abs(r["err"]) for r in out[cam] if r["method"] in LOCKED and r["settled"]]
         assert np.percentile(locked, 95) <= 0.25 / 30.0, cam
     told = {"cam0": poor, "cam1": poor}
     _truth, alone, _, _ = run(rig, own, partners=told)
@@ -473,7 +514,7 @@ def test_cameras_try_each_bridge_sensor_until_one_locks(seed, poor):
     _truth, heard, _, _ = run(rig, partners=told)
     for cam in ("cam0", "cam1"):
         assert _first_lock(heard[cam]) <= 12.0, cam
-        locked = [abs(r["err"]) for r in heard[cam] if r["method"] != "clock" and r["settled"]]
+        locked = [abs(r["err"]) for r in heard[cam] if r["method"] in LOCKED and r["settled"]]
         assert np.percentile(locked, 95) <= 0.25 / 30.0, cam
 
 

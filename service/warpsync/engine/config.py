@@ -137,6 +137,17 @@ class ContentConfig:
     cross-validated already, so 1 s of new data (two hops) confirms it. Default rig, seeds 1-56 (before
     `overlap_sigma`): every stream settled within 10 s on 14 seeds (10 with 2 s), median 13.8 s (15.6 s), no new
     lock that was wrong, seconds (default 1)."""
+    publish_lead: bool = True
+    """Before a stream's first lock, publish the lag its windows point at (its *lead*, method `lead`) instead of
+    the clock's mapping, which misses the whole capture latency: the newest window that counts towards the lock
+    (with those that agree with it), else two windows of consecutive hops that agree, a window whose halves
+    disagreed included; only where both streams are compared on a feature they sense alike. Never settled, with
+    the clock's uncertainty: the lock's tests still decide what is known, and nothing the engine measures
+    changes. A stream measured against one that publishes a lead moves with it. Default rig, seeds 1-56 (57-84):
+    every stream within its floor by 10 s on 39 seeds (21) instead of 35 (15); before their first settled flag,
+    the cameras' and the IMU's offsets within their floor 33-59 % of the time (11-45 % on the clock's mapping),
+    but once in 50-80 events about 200 ms off (docs/engine-log.md, "Leads before the first lock") (default
+    true)."""
     audit_search: bool = True
     """A locked stream whose window finds nothing around its lock while both streams have content (`low_corr`,
     `edge`, `ambiguous`, `broad`) searches that window again as widely as for a first lock; a lag found there with

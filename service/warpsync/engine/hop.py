@@ -194,14 +194,27 @@ class ContentHop:
                 ),
             )
 
+        tried: list[LagMeasurement] = []
+
         def measure(L_s: float) -> LagMeasurement:
             for mw in mws:
                 m = self._measure(mw, L_s, sig_pred, locked, swap)
+                tried.append(m)
                 if m.informative:
                     break
             return m
 
         m = measure(L)
+        if locked:
+            st.leads.clear()
+        elif c.publish_lead:
+            # what the published lead rests on when no window counts towards the lock yet: a window whose halves
+            # disagreed still has a whole-window lag, right more often than not (`SyncEngine.lead`)
+            lm = next((x for x in tried if x.informative or x.reason == "split"), None)
+            if lm is not None:
+                leads = st.leads.setdefault(partner.name, [])
+                leads.append((T_end, lm.lag_s, max(lm.sigma_s, c.envelope_sigma_floor_s)))
+                del leads[:-2]
         if locked and c.audit_search and not m.informative and m.reason in AUDIT_REASONS and L < L_prior:
             # nothing matches around the lock though the streams have content: search as widely as for a first
             # lock. A lag found there with a first lock's prominence is an outlier; consecutive ones re-lock (a
@@ -299,6 +312,8 @@ class ContentHop:
                 # a camera's windows against this sensor, parked while it measures against another one
                 parked = other.acquire_parked[st.name]
                 other.acquire_parked[st.name] = [(T, z + delta_s, s, sup) for T, z, s, sup in parked]
+            if st.name in other.leads:
+                other.leads[st.name] = [(T, z + delta_s, s) for T, z, s in other.leads[st.name]]
             if self.partner_of(other) != st.name:
                 continue
             if other.filter is not None and other.filter.T is not None:

@@ -39,7 +39,7 @@ from .response import ContactResponse
 
 log = logging.getLogger(__name__)
 
-Method = Literal["clock", "content", "fused"]
+Method = Literal["clock", "lead", "content", "fused"]
 HOST = "host"
 RAW_RATE_MAX_HZ = 8000.0
 """Raw audio kept for GCC-PHAT refinement is block-averaged down to at most this rate, Hz."""
@@ -125,6 +125,10 @@ class StreamState:
     bridge_partner: str = ""
     """A camera under the sensor bridge: the sensor it is measured against now (the one it locked with, once
     locked; before that they take turns, see `SyncEngine.bridge_sensors`)."""
+    leads: dict = field(default_factory=dict)
+    """Before the first lock, the last two windows against each partner whatever the acquisition tests said of
+    them (informative or `split`): partner -> [(T_end, correction, sigma)], for `content.publish_lead`
+    (`SyncEngine.lead`)."""
     acquire_parked: dict = field(default_factory=dict)
     """The acquisition windows of the sensors not measured against at this hop, by sensor."""
     next_hop_host_s: float = -math.inf
@@ -462,6 +466,53 @@ class SyncEngine(ContentHop):
         # the correction at each sample's own time (it has a rate): d(T) = d_k + r (T - T_k)
         return base - (f.x[0] + f.x[1] * (base - f.T))
 
+    def lead(self, st: StreamState, T: float) -> float | None:
+        """Before `st`'s first lock, the correction its windows point at (`content.publish_lead`), or None: the
+        newest window that counts towards the lock, with those that agree with it, else two windows of
+        consecutive hops that agree; none older than `content.timeout_s` before `T`."""
+        c = self.cfg.content
+        f = st.filter
+        if not c.publish_lead or (f is not None and f.T is not None) or self.is_anchor(st):
+            return None
+        partner = self.streams.get(self.partner_of(st))
+        if partner is None or not _matched_features(st, partner):
+            return None
+
+        def agree(z0: float, s0: float, z1: float, s1: float) -> bool:
+            return abs(z1 - z0) <= max(3.0 * max(s0, s1), c.acquire_tolerance_s)
+
+        acq = [a for a in st.acquire if a[0] >= T - c.timeout_s]
+        if acq:
+            z, s = acq[-1][1], acq[-1][2]
+            return float(np.median([a[1] for a in acq if agree(z, s, a[1], a[2])]))
+        leads = st.leads.get(partner.name, [])
+        if len(leads) < 2:
+            return None
+        (T0, z0, s0), (T1, z1, s1) = leads
+        # consecutive: a camera not locked yet takes its bridge sensors in turn, one per hop
+        gap = 1.5 * c.hop_s * (1 + len(st.acquire_parked))
+        if T1 >= T - c.timeout_s and T1 - T0 <= gap and agree(z0, s0, z1, s1):
+            return 0.5 * (z0 + z1)
+        return None
+
+    def published_shift(self, st: StreamState, T: float, _depth: int = 0) -> float:
+        """What the published mapping of `st` subtracts beyond the engine's own (`to_ref`): its lead, if it has
+        one, and the leads along the chain of partners it is measured against (a camera measured against a
+        sensor that is publishing a lead moves with it)."""
+        if _depth > 8 or self.is_anchor(st):
+            return 0.0
+        f = st.filter
+        if f is not None and f.T is not None:
+            own = 0.0
+        else:
+            own = self.lead(st, T)
+            if own is None:
+                return 0.0  # on clock sync: not measured against the partner's mapping
+        partner = self.streams.get(self.partner_of(st))
+        if partner is None or partner is st:
+            return own
+        return own + self.published_shift(partner, T, _depth + 1)
+
     def _systematic_s(self, st: StreamState) -> float:
         """The part of a content correction's uncertainty that averaging windows does not shrink: a camera's
         kinetic envelope and a sensor's peak a fraction of a frame apart whatever the clocks (motion energy is
@@ -750,6 +801,7 @@ class SyncEngine(ContentHop):
         else:
             t_ref = T
             drift_ppm = clock_ppm
+        t_ref -= self.published_shift(st, T)
         if content_live:
             method: Method = "fused" if clock_settled else "content"
             unc = sig
@@ -764,6 +816,13 @@ class SyncEngine(ContentHop):
             # included) of at most 5 ms; a camera locked to a sensor still on clock sync (115 ms) is not
             settled = f.updates >= 3 and unc <= _settle_limit_s(c)
             conf = c.confidence_scale_s / (c.confidence_scale_s + unc) * math.exp(-max(age, 0.0) / c.timeout_s)
+        elif self.lead(st, T) is not None:
+            # not locked yet: the lag the windows point at, as unsure as the clock's mapping (the lock's tests
+            # decide what is known)
+            method = "lead"
+            unc = math.hypot(clock_unc, c.prior_latency_s / math.sqrt(3.0))
+            settled = False
+            conf = min(0.25, c.confidence_scale_s / (c.confidence_scale_s + unc)) * (1.0 if clock_settled else 0.2)
         else:
             method = "clock"
             # timestamps cannot see capture latency: unless content measured it once, it is unknown
@@ -793,6 +852,15 @@ class SyncEngine(ContentHop):
             content_reason=st.last_reason,
             partner="" if self.is_anchor(st) else self.partner_of(st),
         )
+
+
+def _matched_features(a: StreamState, b: StreamState) -> bool:
+    """Whether `a` is compared with `b` on a feature both sense alike: the same modality, a camera and a sensor
+    on kinetic envelopes, a sensor and a microphone on impact envelopes (not a camera's motion against a
+    microphone's onsets: their windows' lags were 70-150 ms off on the default rig, without the sensor bridge)."""
+    if a.meta.modality == b.meta.modality or (a.kin is not None and b.kin is not None):
+        return True
+    return a.imp is not None and b.imp is not None and {a.meta.modality, b.meta.modality} == {"sensor", "audio"}
 
 
 def _settle_limit_s(c: ContentConfig) -> float:

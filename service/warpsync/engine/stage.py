@@ -178,7 +178,7 @@ class EngineStage:
                 self._m_drift.labels(e.stream).set(e.drift_ppm)
                 self._m_unc.labels(e.stream).set(e.uncertainty_s if math.isfinite(e.uncertainty_s) else -1.0)
                 self._m_settled.labels(e.stream).set(1.0 if e.settled else 0.0)
-                for m in ("clock", "content", "fused"):
+                for m in ("clock", "lead", "content", "fused"):
                     self._m_method.labels(e.stream, m).set(1.0 if m == e.method else 0.0)
                 st = self.engine.streams[e.stream]
                 if not self.engine.is_anchor(st) and st.extractor is not None:
