@@ -6,7 +6,8 @@ Run: .venv/bin/python tools/engine/trace_windows.py [--rig FILE] [--seed N] [--d
 The rig is replayed through `EngineStage` as `tests/benchmarks/bench_engine.py` does; `SyncEngine.on_window` hands
 over each window a hop measures (`WindowTrace`). The true lag of a window is what would put the stream where the
 truth has it relative to its partner: minus the difference of their published errors (offset minus
-`Truth.offset_at`) at the last `sync.offset` event of each at or before the window's end. A window is `right`
+`Truth.offset_at`) at the last `sync.offset` event of each at or before the window's end (with `publish_lead` off,
+whatever `--content` says: leads move what is published before a lock, not what is measured). A window is `right`
 when its lag is within the floor of that (a quarter frame of the camera for a pair with one, 1 ms otherwise). Prints, per stream, the windows by reason and prominence, right or not; `--out` writes every window as a
 JSON line (stream, partner, window, search range, lag, correlation, prominence, reason, outcome, the coincidence
 bound `chance` of a sensor's impact window before its first lock, true lag).
@@ -96,7 +97,9 @@ def main() -> int:
         content = parse_overrides(args.content, ContentConfig, "--content")
     except ConfigError as exc:
         raise SystemExit(str(exc)) from None
-    cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), **content))
+    # the true lags are read off the published errors, which must be those of the engine's own mapping: a lead
+    # (`publish_lead`) moves what is published before a lock, never what is measured
+    cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), **{**content, "publish_lead": False}))
     sim = Simulator(rig)
     windows, errors = trace(sim, args.duration, cfg)
     locked_once: set[str] = set()
