@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             settled[lead][1] += flag <= 10.0
         (card, with_), (_, without) = runs[True], runs[False]
         for sid, s in card.streams.items():
-            if rig_modality(rig, sid) not in ("video", "sensor"):
+            if with_.truth.stream(sid).modality not in ("video", "sensor"):
                 continue
             floors[sid] = with_.floor_s(sid)
             first = s.flag_settle_s if s.flag_settle_s is not None else np.inf
@@ -94,14 +94,6 @@ def main(argv: list[str] | None = None) -> int:
             f"every stream flagged settled by 10 s on {flagged} of {n}"
         )
     return 0
-
-
-def rig_modality(rig, sid: str) -> str:
-    if any(c.name == sid for c in rig.cameras):
-        return "video"
-    if any(i.name == sid for i in rig.imus):
-        return "sensor"
-    return "audio"
 
 
 if __name__ == "__main__":

@@ -329,7 +329,7 @@ class ContentHop:
     ) -> float | None:
         """Before the first lock: the correction to lock on once enough windows agree, else None (acquiring)."""
         c = self.cfg.content
-        st, partner, kinetic, cells = w.st, w.partner, w.kinetic, w.cells
+        st, partner, cells = w.st, w.partner, w.cells
         # acquisition: lock only on `acquire_hops` informative windows that agree and span at least
         # `acquire_span_s` (consecutive windows overlap: agreement between them alone is weak evidence; a
         # chance correlation does not survive new data, the truth does)
@@ -352,11 +352,10 @@ class ContentHop:
             # each window's halves already agreed on their own, so the windows' overlap no longer makes their
             # agreement weak evidence: 1 s of new data (two hops) confirms it, where the scaled span waited 4 s
             span_needed = c.acquire_split_span_s
-        if st.meta.modality != partner.meta.modality and not kinetic and not _impact_pair(st, partner):
+        if not matched_features(st, partner):
             span_needed = max(span_needed, window_s)
         st.acquire = [a for a in st.acquire if a[0] >= T_acq - span_needed - window_s]
-        tol = max(3.0 * sigma, c.acquire_tolerance_s)
-        agree = [a for a in st.acquire if abs(a[1] - z) <= max(tol, 3.0 * a[2])]
+        agree = [a for a in st.acquire if lags_agree(z, sigma, a[1], a[2], c.acquire_tolerance_s)]
         # a span is whole hops of data: a hop's end moves with the device clock's drift and the chunking (two hops
         # of a camera 40 ppm fast span 0.99992 s of reference time), so a quarter hop short still counts
         if len(agree) < c.acquire_hops or T_acq - agree[0][0] < span_needed - SPAN_SLACK_HOPS * c.hop_s:
@@ -675,6 +674,20 @@ def _disjoint_pair(spans: list[tuple[float, float]]) -> bool:
 def _impact_pair(a: StreamState, b: StreamState) -> bool:
     """A sensor and a microphone, both with impact envelopes: compared on those."""
     return a.imp is not None and b.imp is not None and {a.meta.modality, b.meta.modality} == {"sensor", "audio"}
+
+
+def matched_features(a: StreamState, b: StreamState) -> bool:
+    """Whether `a` is compared with `b` on a feature both sense alike: the same modality, a camera and a sensor
+    on kinetic envelopes, a sensor and a microphone on impact envelopes. Not a camera's motion against a
+    microphone's onsets: a first lock there needs agreeing windows that share no data, and their lags were
+    70-150 ms off on the default rig, without the sensor bridge, so they publish no lead either."""
+    return a.meta.modality == b.meta.modality or (a.kin is not None and b.kin is not None) or _impact_pair(a, b)
+
+
+def lags_agree(z0: float, s0: float, z1: float, s1: float, tol_s: float) -> bool:
+    """Whether two windows' corrections agree: within 3 of the larger sigma, or `tol_s`, whichever is larger
+    (the acquisition windows of a first lock, `content.acquire_tolerance_s`)."""
+    return abs(z1 - z0) <= max(3.0 * max(s0, s1), tol_s)
 
 
 def _max_gap(times: np.ndarray, grid_s: float) -> float:

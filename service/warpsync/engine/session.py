@@ -34,7 +34,7 @@ from ..features.impact import impact_extractor
 from .clock import PRIOR_MIN_SPAN_S, ClockModel
 from .config import ContentConfig, EngineConfig, SessionConfig
 from .content import ContentFilter, TimedBuffer
-from .hop import RAW_WINDOW_S, ContentHop, WindowTrace
+from .hop import RAW_WINDOW_S, ContentHop, WindowTrace, lags_agree, matched_features
 from .response import ContactResponse
 
 log = logging.getLogger(__name__)
@@ -475,23 +475,20 @@ class SyncEngine(ContentHop):
         if not c.publish_lead or (f is not None and f.T is not None) or self.is_anchor(st):
             return None
         partner = self.streams.get(self.partner_of(st))
-        if partner is None or not _matched_features(st, partner):
+        if partner is None or not matched_features(st, partner):
             return None
-
-        def agree(z0: float, s0: float, z1: float, s1: float) -> bool:
-            return abs(z1 - z0) <= max(3.0 * max(s0, s1), c.acquire_tolerance_s)
-
+        tol = c.acquire_tolerance_s
         acq = [a for a in st.acquire if a[0] >= T - c.timeout_s]
         if acq:
             z, s = acq[-1][1], acq[-1][2]
-            return float(np.median([a[1] for a in acq if agree(z, s, a[1], a[2])]))
+            return float(np.median([a[1] for a in acq if lags_agree(z, s, a[1], a[2], tol)]))
         leads = st.leads.get(partner.name, [])
         if len(leads) < 2:
             return None
         (T0, z0, s0), (T1, z1, s1) = leads
         # consecutive: a camera not locked yet takes its bridge sensors in turn, one per hop
         gap = 1.5 * c.hop_s * (1 + len(st.acquire_parked))
-        if T1 >= T - c.timeout_s and T1 - T0 <= gap and agree(z0, s0, z1, s1):
+        if T1 >= T - c.timeout_s and T1 - T0 <= gap and lags_agree(z0, s0, z1, s1, tol):
             return 0.5 * (z0 + z1)
         return None
 
@@ -852,15 +849,6 @@ class SyncEngine(ContentHop):
             content_reason=st.last_reason,
             partner="" if self.is_anchor(st) else self.partner_of(st),
         )
-
-
-def _matched_features(a: StreamState, b: StreamState) -> bool:
-    """Whether `a` is compared with `b` on a feature both sense alike: the same modality, a camera and a sensor
-    on kinetic envelopes, a sensor and a microphone on impact envelopes (not a camera's motion against a
-    microphone's onsets: their windows' lags were 70-150 ms off on the default rig, without the sensor bridge)."""
-    if a.meta.modality == b.meta.modality or (a.kin is not None and b.kin is not None):
-        return True
-    return a.imp is not None and b.imp is not None and {a.meta.modality, b.meta.modality} == {"sensor", "audio"}
 
 
 def _settle_limit_s(c: ContentConfig) -> float:
