@@ -210,7 +210,9 @@ class SpeechOnDemand:
     def _build_stage(self) -> Any:
         from .speech.stage import SpeechStage
 
-        return SpeechStage(self._cfg, self._registry)
+        stage = SpeechStage(self._cfg, self._registry)
+        log.info("speech stage: model and aligner warmed up in %.2f s", stage.warm_up())
+        return stage
 
     def _load(self) -> None:
         try:

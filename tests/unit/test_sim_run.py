@@ -171,3 +171,40 @@ def test_the_collector_stamps_each_events_send_time_on_receipt_which_a_long_run_
     assert log.sent_at("m", 1.01) is None
     attach_latency(events[:1], truth, log)
     assert events[0]["latency_s"] == pytest.approx(events[0]["recv_s"] - 200.0)
+
+
+_FIRST_CHUNK = r"""
+import json, threading
+from warpsync.sim import MicConfig, RigConfig, Simulator, scene
+from warpsync.sim.run import publish_rig
+
+rig = RigConfig(name="tiny", seed=3, duration_s=1.0, mics=(MicConfig(name="m", rate_hz=8000.0, chunk_samples=160),))
+stop = threading.Event()
+got = {}
+
+def on_start(truth):
+    got["at_start"] = sorted(map(str, scene._sound_kernel.signatures))
+    stop.set()
+
+publish_rig(rig, "tcp://127.0.0.1:9", stop_event=stop, on_start=on_start)
+for _ in Simulator(rig).chunks(1.0):
+    pass
+got["after"] = sorted(map(str, scene._sound_kernel.signatures))
+print(json.dumps(got))
+"""
+
+
+def test_the_sound_kernel_is_compiled_before_scene_time_0_is_fixed():
+    """numba compiles on first use (1.4 s on a fresh install here): if that were the first chunk's rendering, the
+    live rig's first chunks would leave that late, and clocks took it for a jump. In a fresh process the kernel
+    is compiled, with the types the rendering uses, by the time `publish_rig` fixes scene time 0."""
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
+        [sys.executable, "-c", _FIRST_CHUNK], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["at_start"] and got["after"] == got["at_start"]

@@ -166,3 +166,58 @@ def test_cli_align_errors(tmp_path, capsys):
     assert "too short" in capsys.readouterr().err
     assert main(["speech", "align", str(tmp_path / "none.wav"), str(txt), "--device", "cpu"]) == 2
     assert "cannot read audio" in capsys.readouterr().err
+
+
+_WARM_UP = r"""
+import dataclasses, json, sys
+import soundfile as sf
+from numba.core.registry import CPUDispatcher
+from prometheus_client import CollectorRegistry
+from warpsync.config import Config
+from warpsync.speech import kernels
+from warpsync.stage import Samples
+from warpsync.stages import SpeechOnDemand
+from warpsync_client.protocol import StreamMeta
+
+def compiled():
+    return {n: sorted(map(str, f.signatures)) for n, f in vars(kernels).items() if isinstance(f, CPUDispatcher)}
+
+before = compiled()
+cfg = Config()
+sp = SpeechOnDemand(dataclasses.replace(cfg, speech=dataclasses.replace(cfg.speech, preload=True)), CollectorRegistry())
+warm = compiled()
+stage = sp.stage
+am = StreamMeta("mic", "audio", 16000.0, (1,), "f4", session="s")
+tm = StreamMeta("cap", "text", 0.0, (), "str", session="s")
+stage.open(tm, 0.0)
+stage.open(am, 0.0)
+x = sf.read(sys.argv[1], dtype="float32")[0][:, None]
+events = stage.samples(tm, Samples("cap", 0, 0.0, 0.0, sys.argv[2]))
+for k, i in enumerate(range(0, len(x), 1600)):
+    events += stage.samples(am, Samples("mic", k + 1, i / 16000, 0.0, x[i : i + 1600]))
+events += stage.close("cap", 1.0) + stage.close("mic", 1.0)
+words = sum(e.name == "speech.word" for e in events)
+print(json.dumps({"before": before, "warm": warm, "after": compiled(), "words": words}))
+"""
+
+
+def test_a_preloaded_stage_has_compiled_every_kernel_its_first_words_use():
+    """`SpeechStage.warm_up` (run by the service's build of the stage) compiles the aligner's kernels with the
+    types real alignment uses: in a fresh process, aligning a recording after it compiles nothing more (a
+    compile on the first words held a fresh machine's service loop for 4.8 s)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(  # noqa: PLW1510  the test checks returncode itself
+        [sys.executable, "-c", _WARM_UP, str(DATA / "espeak_0.wav"), TEXT0],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert not any(got["before"].values())  # nothing compiled before the stage was built
+    for name in ("_viterbi_block", "_traceback_block", "_survivor_merge", "_forward_block", "_backward_block"):
+        assert got["warm"][name], f"{name} was not compiled by the warm-up"
+    assert got["after"] == got["warm"]  # real alignment needed no new compile
+    assert got["words"] == len(TEXT0.split())

@@ -28,12 +28,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import zmq
 
 from warpsync_client import Publisher, Subscriber
 
 from .generator import Simulator
 from .rig import RigConfig
+from .scene import Scene
 from .truth import Truth
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,9 @@ def publish_rig(
     own = context is None
     ctx = zmq.Context() if own else context
     stop = stop_event or threading.Event()
+    # numba compiles the scene's sound kernel on its first call (about a second on a fresh install), which
+    # would send the first chunks that late: four streams' clocks took it for a jump in a fresh machine's demo
+    Scene(rig.scene, rig.seed).sound(np.arange(64) / 48000.0)
     t0 = time.time() + START_LEAD_S
     sim = Simulator(rig, t0_host_s=t0)
     result = PublishResult(truth=sim.truth)
