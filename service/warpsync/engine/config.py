@@ -137,6 +137,13 @@ class ContentConfig:
     cross-validated already, so 1 s of new data (two hops) confirms it. Default rig, seeds 1-56 (before
     `overlap_sigma`): every stream settled within 10 s on 14 seeds (10 with 2 s), median 13.8 s (15.6 s), no new
     lock that was wrong, seconds (default 1)."""
+    audio_drift: bool = True
+    """Publish the drift of a clock that has a microphone locked to the anchor microphone by raw audio from what
+    content sync put at the same instant (`engine.rate`): the median slope, over 10 s, of (this device's time,
+    the anchor device's time) pairs of the last 60 s, once they span 20 s, times the anchor's own drift; every
+    stream of that clock (the camera beside the microphone) publishes it. The clock models' slopes against the
+    host carry the host's load (1-5 ppm live); off, or without such a microphone, the clock models' drift is
+    published (default true)."""
     publish_lead: bool = True
     """Before a stream's first lock, publish the lag its windows point at (its *lead*, method `lead`) instead of
     the clock's mapping, which misses the whole capture latency: the newest window that counts towards the lock

@@ -35,6 +35,7 @@ from .clock import PRIOR_MIN_SPAN_S, ClockModel
 from .config import ContentConfig, EngineConfig, SessionConfig
 from .content import ContentFilter, TimedBuffer
 from .hop import RAW_WINDOW_S, ContentHop, WindowTrace, lags_agree, matched_features
+from .rate import PairRate
 from .response import ContactResponse
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,9 @@ class StreamState:
     """Before the first lock, the last two windows against each partner whatever the acquisition tests said of
     them (informative or `split`): partner -> [(T_end, correction, sigma)], for `content.publish_lead`
     (`SyncEngine.lead`)."""
+    pair_rate: PairRate = field(default_factory=PairRate)
+    """A microphone locked to the anchor microphone by raw audio: (own device time, the anchor's device time) of
+    each hop's estimate, for the rate between the two clocks (`content.audio_drift`, `SyncEngine._note_pair`)."""
     acquire_parked: dict = field(default_factory=dict)
     """The acquisition windows of the sensors not measured against at this hop, by sensor."""
     next_hop_host_s: float = -math.inf
@@ -640,9 +644,81 @@ class SyncEngine(ContentHop):
                     self._traced_hop(st)
             est = self.estimate(st)
             if est is not None:
+                self._note_pair(st, est)
                 out.append(est)
         sess.next_hop_host_s = min((self.streams[n].next_hop_host_s for n in sess.members), default=now_s + c.hop_s)
         return out
+
+    def clock_unmap(self, st: StreamState, t_ref: float) -> float | None:
+        """Local time of reference time `t_ref` from clocks alone: the inverse of `clock_map`."""
+        sess = self.sessions[st.session]
+        if sess.reference == st.name:
+            return t_ref
+        if not st.clock.ready:
+            return None
+        h = t_ref
+        if sess.reference:
+            ref = self.streams.get(sess.reference)
+            if ref is None or not ref.clock.ready:
+                return None
+            if ref.clock is st.clock:
+                return t_ref
+            h = ref.clock.to_host(t_ref)
+        return float(st.clock.from_host(h))
+
+    def _rate_partner(self, st: StreamState) -> StreamState | None:
+        """The anchor `st` is locked to by raw audio, on a clock of its own, mapped by its clock alone: the
+        partner whose device time each hop's estimate pairs with `st`'s (`content.audio_drift`)."""
+        partner = self.streams.get(self.partner_of(st))
+        f = st.filter
+        if (
+            not self.cfg.content.audio_drift
+            or partner is None
+            or not self.is_anchor(partner)
+            or partner.clock is st.clock
+            or f is None
+            or f.T is None
+            or not self._resolves_rate(st)
+        ):
+            return None
+        return partner
+
+    def _note_pair(self, st: StreamState, est: Estimate) -> None:
+        partner = self._rate_partner(st)
+        if partner is None or est.method not in ("content", "fused"):
+            if st.filter is None or st.filter.T is None:
+                st.pair_rate.clear()  # not locked (or the lock was dropped): what it paired may have been wrong
+            return
+        t_b = self.clock_unmap(partner, est.t_s)
+        if t_b is None or not math.isfinite(t_b):
+            return
+        key = (partner.name, st.clock.resets, partner.clock.resets)
+        st.pair_rate.add(est.t_local_s, t_b, key)
+
+    def _content_drift_ppm(self, st: StreamState) -> float | None:
+        """`st`'s drift against the reference from a microphone of its clock locked to the anchor by raw audio
+        (`content.audio_drift`): the two device clocks' rate from `PairRate`, times the anchor's drift against
+        the reference (its clock model's, or none where it is the reference); None without one."""
+        for m in self.streams.values():
+            if m.clock is not st.clock:
+                continue
+            partner = self._rate_partner(m)
+            # pairs from before a jump or restart of either clock (not yet replaced) still give the rate: the
+            # same oscillators
+            if partner is None or m.pair_rate.key is None or m.pair_rate.key[0] != partner.name:
+                continue
+            r = m.pair_rate.rate()
+            if r is None:
+                continue
+            sess = self.sessions[st.session]
+            ref = self.streams.get(sess.reference) if sess.reference else None
+            if ref is not None and ref.clock is partner.clock:
+                anchor = 0.0
+            else:
+                b_r = ref.clock.drift if ref is not None else 0.0
+                anchor = (1 + b_r) / (1 + partner.clock.drift) - 1
+            return ((1 + r) * (1 + anchor) - 1) * 1e6
+        return None
 
     def _hold_mapping(self, st: StreamState) -> None:
         """Between two hops the clock model may be refitted without a jump: its delay envelope moved (a network
@@ -798,6 +874,10 @@ class SyncEngine(ContentHop):
         else:
             t_ref = T
             drift_ppm = clock_ppm
+        if not same_clock and not self.is_anchor(st):
+            content_ppm = self._content_drift_ppm(st)
+            if content_ppm is not None:
+                drift_ppm = content_ppm
         t_ref -= self.published_shift(st, T)
         if content_live:
             method: Method = "fused" if clock_settled else "content"

@@ -94,6 +94,11 @@ class _Stream:
         self.r0 = clock.offset_s + self.k_rate * (start_s + self.delay)
         self.noise_rng = np.random.default_rng([seed, 7, idx])
         self.net_rng = np.random.default_rng([seed, 8, idx])
+        # the fixed delay's slow wander (`NetworkConfig.wander_s`): periods and phases from a generator of its own,
+        # so that the other draws of a rig without it stay what they were
+        wr = np.random.default_rng([seed, 10, idx])
+        self.wander_w = 2 * np.pi / wr.uniform(8.0, 40.0, 3)
+        self.wander_ph = wr.uniform(0.0, 2 * np.pi, 3)
         self.k = 0
         self.seq = 0
         self.last_arrival = -math.inf
@@ -235,6 +240,8 @@ class _Stream:
                 delay = net.base_delay_s + (r.exponential(net.jitter_s) if net.jitter_s > 0 else 0.0)
                 if net.delay_step_at_s is not None and stamped >= net.delay_step_at_s:
                     delay += net.delay_step_s
+                if net.wander_s > 0:
+                    delay += 0.5 * net.wander_s * (1.0 + np.mean(np.sin(self.wander_w * stamped + self.wander_ph)))
                 if net.spike_prob > 0 and r.random() < net.spike_prob:
                     delay += r.exponential(net.spike_s) if net.spike_s > 0 else 0.0
                 if dropped:

@@ -70,9 +70,14 @@ class NetworkConfig:
     unset: never. Timestamps see it (the clock model's delay envelope moves), the truth does not."""
     delay_step_s: float = 0.0
     """How much the fixed delay changes at `delay_step_at_s`, seconds (negative: faster). Default 0."""
+    wander_s: float = 0.0
+    """Range of a slow wander of the fixed delay, seconds: it moves between 0 and this, as the mean of three
+    sinusoids of periods 8-40 s with random phases (a host whose load comes and goes: live, the least delay of
+    each 0.5 s moved between 140 and 300 us over such periods, docs/engine-log.md, "Drift in a live service").
+    Timestamps see it, the truth does not. Default 0."""
 
     def __post_init__(self) -> None:
-        for name in ("base_delay_s", "jitter_s", "spike_s", "restart_gap_s"):
+        for name in ("base_delay_s", "jitter_s", "spike_s", "restart_gap_s", "wander_s"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"network {name} must be a finite number >= 0, got {v}")
