@@ -350,3 +350,71 @@ def test_a_latency_change_is_a_disruption_with_its_own_recovery_line():
     assert "never reached: cam.mic:latency@" in floors["recovery after a latency change"].detail
     # without a latency change the line is not there
     assert "recovery after a latency change" not in {f.name for f in score(_truth(), _anchor(_truth())).floors}
+
+
+def _sample_events(truth, sid, t_scenes, late_s, reference="host"):
+    """sync.offset events carrying `t_local_s`: the sample sensed at each scene time, put `late_s` late."""
+    st = truth.stream(sid)
+    out = []
+    for t in t_scenes:
+        t_local = st.dev_time(t)
+        t_ref = truth.ref_of_scene(t, reference) + late_s
+        out.append(
+            {
+                "event": "sync.offset",
+                "stream": sid,
+                "reference": reference,
+                "t_s": t_ref,
+                "t_local_s": t_local,
+                "offset_s": t_local - t_ref,
+                "drift_ppm": truth.drift_ppm_of(sid, reference),
+                "uncertainty_s": 0.001,
+                "method": "fused",
+                "settled": True,
+                "confidence": 0.9,
+            }
+        )
+    return out
+
+
+@pytest.mark.parametrize("reference", ["host", "room"])
+def test_an_estimate_is_scored_against_the_truth_of_its_own_sample(reference):
+    """The truth of an event is the reference time of the scene its sample (`t_local_s`) sensed. Evaluated at the
+    event's `t_s` instead, an estimate of the last sample before cam's 2 s clock step, late by 18 ms (what a
+    host-referenced engine cannot see of the anchor), was scored against the clock after the step: 2018 ms off
+    (`make demo` printed such an event 1500 ms off at cam2's 1.5 s step). Away from steps both agree."""
+    truth = _truth(t0_host_s=1_700_000_000.0)
+    cam = truth.stream("cam")
+    (seg_start, _), (step_start, step) = cam.segments[0], cam.segments[1]
+    assert step == 2.0 and math.isinf(seg_start)
+    before = step_start - 0.005  # sensed 5 ms before the step: its estimate's t_s lies after it
+    far = [10.0, 30.5, 62.25]
+    sc = Scorer(truth).add_all(_sample_events(truth, "cam", [before, *far], 0.018, reference))
+    errs = [o.err_s for o in sc._obs["cam"]]
+    assert errs == pytest.approx([-0.018] * 4, abs=1e-6)
+    # the old rule, at t_s: the step's size off for the sample before it, the same elsewhere
+    old = [
+        ev["offset_s"] - truth.offset_at("cam", ev["t_s"], reference)
+        for ev in _sample_events(truth, "cam", [before, *far], 0.018, reference)
+    ]
+    assert np.abs(np.subtract(old, errs)) == pytest.approx([2.0, 0.0, 0.0, 0.0], abs=1e-5)
+
+
+def test_a_device_time_on_both_sides_of_a_backward_step_is_the_sample_nearest_the_estimate():
+    """A clock stepping back 0.3 s stamps two samples with each device time of the overlap: the estimate's `t_s`
+    says which one it is about."""
+    rig = RigConfig(
+        name="b",
+        seed=4,
+        duration_s=40.0,
+        cameras=(CameraConfig(name="cam", fps=40.0, clock=ClockConfig(offset_s=3.0, jump_at_s=20.0, jump_s=-0.3)),),
+        mics=(MicConfig(name="room"),),
+    )
+    truth = Simulator(rig).truth
+    cam = truth.stream("cam")
+    step_start = cam.segments[1][0]
+    t_before, t_after = step_start - 0.1, step_start + 0.2  # both stamped with one device time
+    assert cam.dev_time(t_before) == pytest.approx(cam.dev_time(t_after), abs=1e-9)
+    t_dev = cam.dev_time(t_before)
+    for t in (t_before, t_after):
+        assert truth.error_of("cam", t_dev, truth.ref_of_scene(t) + 0.004) == pytest.approx(-0.004, abs=1e-9)

@@ -348,7 +348,14 @@ class Scorer:
         self._ref[sid] = ref
         truth = self.truth
         t_scene = truth.scene_of_ref(t_ref, ref)
-        err = offset - truth.offset_at(sid, t_ref, ref)
+        t_local = ev.get("t_local_s")
+        if isinstance(t_local, (int, float)) and math.isfinite(t_local):
+            # the truth of the sample the estimate is about: at t_ref, an estimate of the last sample before a
+            # clock step, late by the anchor's latency (which nothing can see), was scored against the clock
+            # after the step: 1500 ms off in one `make demo` event of three
+            err = truth.error_of(sid, float(t_local), t_ref, ref)
+        else:
+            err = offset - truth.offset_at(sid, t_ref, ref)
         derr = drift - truth.drift_ppm_of(sid, ref)
         conf = ev.get("confidence", math.nan)
         unc = ev.get("uncertainty_s", math.nan)

@@ -69,6 +69,20 @@ class StreamTruth:
                 j = total
         return j
 
+    def sensed_at(self, t_dev: float, near_scene_s: float) -> float:
+        """Scene time sensed by the sample stamped ``t_dev``: the inverse of `dev_time` on the segment that
+        holds it, the one nearest ``near_scene_s`` where a negative step gives a device time to two segments.
+        Unlike `scene_time` with ``near_scene_s``, a sample from just before a step stays on its own segment
+        when ``near_scene_s`` has crossed the step."""
+        k = 1.0 + self.drift_ppm * 1e-6
+        best = None
+        for i, (start, total) in enumerate(self.segments):
+            t = (t_dev - self.offset_s - total) / k - self.delay_s
+            end = self.segments[i + 1][0] if i + 1 < len(self.segments) else math.inf
+            if start <= t < end and (best is None or abs(t - near_scene_s) < abs(best - near_scene_s)):
+                best = t
+        return best if best is not None else self.scene_time(t_dev, near_scene_s)
+
     def dev_time(self, t_scene: float) -> float:
         """Device timestamp of the sample that sensed the scene at ``t_scene`` (scene seconds)."""
         return self.offset_s + self.step_at(t_scene) + (1.0 + self.drift_ppm * 1e-6) * (t_scene + self.delay_s)
@@ -114,6 +128,20 @@ class Truth:
         if reference in ("", HOST):
             return t_ref - self.t0_host_s
         return self.stream(reference).scene_time(t_ref)
+
+    def ref_of_scene(self, t_scene: float, reference: str = HOST) -> float:
+        """Reference time of scene time ``t_scene``: the inverse of `scene_of_ref`."""
+        if reference in ("", HOST):
+            return t_scene + self.t0_host_s
+        return self.stream(reference).dev_time(t_scene)
+
+    def error_of(self, sid: str, t_local: float, t_ref: float, reference: str = HOST) -> float:
+        """Error of an estimate that puts local time ``t_local`` of ``sid`` at reference time ``t_ref``: the
+        reference time of the scene that sample sensed minus ``t_ref`` (``offset_s`` minus the true offset of
+        that sample). `offset_at` at ``t_ref`` gives the same but where ``t_ref`` and the sample lie on two sides
+        of a step: there it is the step's size off."""
+        s = self.stream(sid).sensed_at(t_local, self.scene_of_ref(t_ref, reference))
+        return self.ref_of_scene(s, reference) - t_ref
 
     def offset_at(self, sid: str, t_ref: float, reference: str = HOST) -> float:
         """True offset of stream ``sid`` at reference time ``t_ref``: ``t_dev - t_ref`` of the sample that a
