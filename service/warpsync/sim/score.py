@@ -4,9 +4,12 @@ Pure: feed decoded event headers (dicts, as `warpsync_client.Subscriber` yields 
 `Scorer` one by one, in any order, then call `scorecard()`.
 
 Conventions (those of `sync.offset`): ``offset_s = t_local - t_ref`` at reference time ``t_s`` and
-``drift_ppm = (d t_local / d t_ref - 1) * 1e6``. The error of an event is ``offset_s`` minus the true offset at
-its ``t_s`` (`Truth.offset_at`), so it includes the capture latency and acoustic delay that timestamps cannot
-see. Times below are scene seconds since the stream's first sample unless said otherwise.
+``drift_ppm = (d t_local / d t_ref - 1) * 1e6``. The error of an event is ``offset_s`` minus the true offset of
+its sample: the reference time of the scene the sample at ``t_local_s`` sensed, minus ``t_s``
+(`Truth.error_of`; events without ``t_local_s``: the true offset at ``t_s``, `Truth.offset_at`, which differs
+where ``t_s`` and the sample lie on two sides of a clock step). It includes the capture latency and acoustic
+delay that timestamps cannot see. Times below are scene seconds since the stream's first sample unless said
+otherwise.
 
 Content sync can only see *relative* timing: against the host clock no data reveals the anchor stream's own
 capture latency, so every stream's absolute error contains it. The floors are therefore scored per pair, as
@@ -373,7 +376,7 @@ class Scorer:
 
     def _add_bundle(self, ev: Mapping[str, Any]) -> None:
         """A set: ``t_s`` and ``members`` (a list of maps with ``stream``, ``index`` and ``t_local_s``, or a map
-        stream -> such a map). Each member's error is its local time minus the true local time of ``t_s``,
+        stream -> such a map). Each member's error is the reference time its sample sensed minus ``t_s``,
         taken relative to the anchor's error in the same set when the anchor is a member; it is within bounds
         when below half a sample of the member (and of the anchor) plus the member's floor."""
         try:
@@ -403,7 +406,9 @@ class Scorer:
                 if idx in self._bundle_used[sid]:
                     self._bundle_reused += 1
                 self._bundle_used[sid].add(idx)
-            errs[sid] = float(tl) - (t_ref + self.truth.offset_at(sid, t_ref, ref))
+            # when the member's sample was sensed, against the tick (as `_add_offset`: the member's own truth, on
+            # its side of a clock step)
+            errs[sid] = self.truth.error_of(sid, float(tl), t_ref, ref)
         base = errs.get(self.anchor)
         for sid, e in errs.items():
             if sid == self.anchor and len(errs) > 1:
