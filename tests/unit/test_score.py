@@ -417,4 +417,5 @@ def test_a_device_time_on_both_sides_of_a_backward_step_is_the_sample_nearest_th
     assert cam.dev_time(t_before) == pytest.approx(cam.dev_time(t_after), abs=1e-9)
     t_dev = cam.dev_time(t_before)
     for t in (t_before, t_after):
-        assert truth.error_of("cam", t_dev, truth.ref_of_scene(t) + 0.004) == pytest.approx(-0.004, abs=1e-9)
+        t_ref = truth.ref_of_scene(t) + 0.004
+        assert truth.error_of("cam", t_dev, t_ref, t_dev - t_ref) == pytest.approx(-0.004, abs=1e-9)

@@ -91,7 +91,7 @@ def replay(rig, run_seed: int, args) -> list[tuple]:
             if e.name != "sync.offset" or e.stream not in truth.streams:
                 continue
             b = e.body
-            new = truth.error_of(e.stream, b["t_local_s"], b["t_s"])
+            new = truth.error_of(e.stream, b["t_local_s"], b["t_s"], b["offset_s"])
             old = b["offset_s"] - truth.offset_at(e.stream, b["t_s"])
             if max(abs(new), abs(old)) > args.threshold:
                 found.append((round(k - T0, 2), e.stream, round(new * 1e3, 2), round(old * 1e3, 2), b["method"]))

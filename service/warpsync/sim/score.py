@@ -5,9 +5,9 @@ Pure: feed decoded event headers (dicts, as `warpsync_client.Subscriber` yields 
 
 Conventions (those of `sync.offset`): ``offset_s = t_local - t_ref`` at reference time ``t_s`` and
 ``drift_ppm = (d t_local / d t_ref - 1) * 1e6``. The error of an event is ``offset_s`` minus the true offset of
-its sample: the reference time of the scene the sample at ``t_local_s`` sensed, minus ``t_s``
-(`Truth.error_of`; events without ``t_local_s``: the true offset at ``t_s``, `Truth.offset_at`, which differs
-where ``t_s`` and the sample lie on two sides of a clock step). It includes the capture latency and acoustic
+its sample, ``t_local_s`` minus the reference time of the scene that sample sensed (`Truth.error_of`; events
+without ``t_local_s``: the true offset at ``t_s``, `Truth.offset_at`, which differs where ``t_s`` and the
+sample lie on two sides of a clock step). It includes the capture latency and acoustic
 delay that timestamps cannot see. Times below are scene seconds since the stream's first sample unless said
 otherwise.
 
@@ -356,7 +356,7 @@ class Scorer:
             # the truth of the sample the estimate is about: at t_ref, an estimate of the last sample before a
             # clock step, late by the anchor's latency (which nothing can see), was scored against the clock
             # after the step: 1500 ms off in one `make demo` event of three
-            err = truth.error_of(sid, float(t_local), t_ref, ref)
+            err = truth.error_of(sid, float(t_local), t_ref, offset, ref)
         else:
             err = offset - truth.offset_at(sid, t_ref, ref)
         derr = drift - truth.drift_ppm_of(sid, ref)
@@ -408,7 +408,7 @@ class Scorer:
                 self._bundle_used[sid].add(idx)
             # when the member's sample was sensed, against the tick (as `_add_offset`: the member's own truth, on
             # its side of a clock step)
-            errs[sid] = self.truth.error_of(sid, float(tl), t_ref, ref)
+            errs[sid] = self.truth.ref_of_sample(sid, float(tl), t_ref, ref) - t_ref
         base = errs.get(self.anchor)
         for sid, e in errs.items():
             if sid == self.anchor and len(errs) > 1:

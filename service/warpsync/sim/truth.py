@@ -135,13 +135,17 @@ class Truth:
             return t_scene + self.t0_host_s
         return self.stream(reference).dev_time(t_scene)
 
-    def error_of(self, sid: str, t_local: float, t_ref: float, reference: str = HOST) -> float:
-        """Error of an estimate that puts local time ``t_local`` of ``sid`` at reference time ``t_ref``: the
-        reference time of the scene that sample sensed minus ``t_ref`` (``offset_s`` minus the true offset of
-        that sample). `offset_at` at ``t_ref`` gives the same but where ``t_ref`` and the sample lie on two sides
-        of a step: there it is the step's size off."""
-        s = self.stream(sid).sensed_at(t_local, self.scene_of_ref(t_ref, reference))
-        return self.ref_of_scene(s, reference) - t_ref
+    def ref_of_sample(self, sid: str, t_local: float, near_ref: float, reference: str = HOST) -> float:
+        """Reference time of the scene the sample of ``sid`` stamped ``t_local`` sensed, on its own side of any
+        clock step (``near_ref``, an estimate of it, picks one of two where a backward step stamped two)."""
+        s = self.stream(sid).sensed_at(t_local, self.scene_of_ref(near_ref, reference))
+        return self.ref_of_scene(s, reference)
+
+    def error_of(self, sid: str, t_local: float, t_ref: float, offset_s: float, reference: str = HOST) -> float:
+        """Error of an estimate of the sample stamped ``t_local`` (published at reference time ``t_ref`` with
+        ``offset_s``): ``offset_s`` minus that sample's true offset. `offset_at` at ``t_ref`` gives the same but
+        where ``t_ref`` and the sample lie on two sides of a step: there it is the step's size off."""
+        return offset_s - (t_local - self.ref_of_sample(sid, t_local, t_ref, reference))
 
     def offset_at(self, sid: str, t_ref: float, reference: str = HOST) -> float:
         """True offset of stream ``sid`` at reference time ``t_ref``: ``t_dev - t_ref`` of the sample that a
