@@ -7,9 +7,8 @@ Conventions (those of `sync.offset`): ``offset_s = t_local - t_ref`` at referenc
 ``drift_ppm = (d t_local / d t_ref - 1) * 1e6``. The error of an event is ``offset_s`` minus the true offset of
 its sample, ``t_local_s`` minus the reference time of the scene that sample sensed (`Truth.error_of`; events
 without ``t_local_s``: the true offset at ``t_s``, `Truth.offset_at`, which differs where ``t_s`` and the
-sample lie on two sides of a clock step). It includes the capture latency and acoustic
-delay that timestamps cannot see. Times below are scene seconds since the stream's first sample unless said
-otherwise.
+sample lie on two sides of a clock step). It includes the capture latency and acoustic delay that timestamps
+cannot see. Times below are scene seconds since the stream's first sample unless said otherwise.
 
 Content sync can only see *relative* timing: against the host clock no data reveals the anchor stream's own
 capture latency, so every stream's absolute error contains it. The floors are therefore scored per pair, as
