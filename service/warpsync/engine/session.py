@@ -710,15 +710,18 @@ class SyncEngine(ContentHop):
             r = m.pair_rate.rate()
             if r is None:
                 continue
-            sess = self.sessions[st.session]
-            ref = self.streams.get(sess.reference) if sess.reference else None
-            if ref is not None and ref.clock is partner.clock:
-                anchor = 0.0
-            else:
-                b_r = ref.clock.drift if ref is not None else 0.0
-                anchor = (1 + b_r) / (1 + partner.clock.drift) - 1
-            return ((1 + r) * (1 + anchor) - 1) * 1e6
+            return ((1 + r) * (1 + self._clock_rate(partner)) - 1) * 1e6
         return None
+
+    def _clock_rate(self, st: StreamState) -> float:
+        """`st`'s drift against its session's reference from the clock models alone, d t_local / d t_ref - 1
+        (0 on the reference's own clock)."""
+        sess = self.sessions[st.session]
+        ref = self.streams.get(sess.reference) if sess.reference else None
+        if ref is not None and ref.clock is st.clock:
+            return 0.0
+        b_r = ref.clock.drift if ref is not None else 0.0
+        return (1 + b_r) / (1 + st.clock.drift) - 1
 
     def _hold_mapping(self, st: StreamState) -> None:
         """Between two hops the clock model may be refitted without a jump: its delay envelope moved (a network
@@ -848,10 +851,7 @@ class SyncEngine(ContentHop):
         same_clock = sess.reference and self.streams[sess.reference].clock is st.clock
         clock_unc = 0.0 if same_clock else math.hypot(ce.uncertainty_s, ref_est.uncertainty_s if ref_est else 0.0)
         clock_settled = ce.settled and (ref_est.settled if ref_est else True)
-        # drift of local vs ref: d t_local / d t_ref - 1
-        b_s = st.clock.drift
-        b_r = self.streams[sess.reference].clock.drift if sess.reference else 0.0
-        clock_ppm = 0.0 if same_clock else ((1 + b_r) / (1 + b_s) - 1) * 1e6
+        clock_ppm = self._clock_rate(st) * 1e6
         T = float(base)
         d, sig = self.correction(st, T)
         # what averaging windows cannot remove from a correction is published with it
