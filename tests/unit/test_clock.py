@@ -300,3 +300,81 @@ def test_drift_survives_a_jump(rng):
     assert all(abs(d - true_ppm) < 5.0 for d, _ in events)
     e = m.estimate()
     assert e.settled and abs(e.offset_s - truth[-1][2]) < 1e-3
+
+
+def test_a_backlog_read_at_once_after_a_stall_is_not_a_jump(rng):
+    """The service stalls for 0.9 s and then reads what arrived meanwhile in one burst, stamped as it reads: the
+    burst's first 0.85 s of device time all look 50-900 ms late, which was 0.75 s of late observations, a jump.
+    They span milliseconds of host time, and a step of the device's clock keeps them late for as long in both."""
+    m = ClockModel()
+    for k in range(1000):
+        t = k * 0.02
+        arrival = 1000.0 + (10.9 + k * 2e-5 if 10.0 <= t < 10.9 else t) + 0.002 + rng.exponential(0.0005)
+        assert m.observe(50.0 + t, arrival) is None, t
+    assert m.resets == 0 and m.stalls == 0
+    assert m.estimate().offset_s == pytest.approx(950.002, abs=1e-3)
+
+
+def _three_clocks(late, step=None, seconds=20.0, rng=None):
+    """Three clocks observed in turn every 20 ms, each arrival `late(t)` late; `step` = (t, s): the first clock
+    sends nothing for 0.5 s before scene time t and its device time steps `s` back at t, so its chunks look `s`
+    later without its time going back (a clock set back while the device paused). Returns the models and each
+    one's [(t, event)]."""
+    models: list[ClockModel] = []
+    models += [ClockModel(peers=lambda: models) for _ in range(3)]
+    events: list[list[tuple[float, str]]] = [[], [], []]
+    for k in range(int(seconds / 0.02)):
+        t = k * 0.02
+        for i, m in enumerate(models):
+            if step is not None and i == 0 and step[0] - 0.5 <= t < step[0]:
+                continue
+            t_dev = 100.0 * (i + 1) + t - (step[1] if step is not None and i == 0 and t >= step[0] else 0.0)
+            ev = m.observe(t_dev, 1000.0 + t + 0.002 + late(t) + rng.exponential(0.0005))
+            if ev:
+                events[i].append((round(t, 2), ev))
+    return models, events
+
+
+def test_lateness_every_other_clock_shares_is_a_stall_and_not_a_jump(rng):
+    """For 2 s every clock's chunks arrive 0.2 s late (the service fell behind and read them late): no clock
+    jumped, so none is reset; each reports one ``stall``."""
+    models, events = _three_clocks(lambda t: 0.2 if 10.0 <= t < 12.0 else 0.0, rng=rng)
+    assert [[e for _, e in ev] for ev in events] == [["stall"]] * 3
+    assert all(10.75 <= ev[0][0] < 10.85 for ev in events)
+    assert [m.resets for m in models] == [0, 0, 0] and [m.stalls for m in models] == [1, 1, 1]
+    for i, m in enumerate(models):
+        assert m.estimate().offset_s == pytest.approx(1000.002 - 100.0 * (i + 1), abs=1e-3)
+
+
+def test_a_clock_late_alone_jumped(rng):
+    """The same 0.2 s on the first clock only (its device time stepped back): the others were on time, so it is a
+    jump, confirmed once they have been for 0.25 s more (`PEER_WINDOW_S`) than the 0.75 s a lone clock waits."""
+    models, events = _three_clocks(lambda t: 0.0, step=(10.0, 0.2), rng=rng)
+    assert events[0] and events[0][0][1] == "jump" and 11.0 <= events[0][0][0] < 11.05
+    assert events[1:] == [[], []]
+    assert models[0].estimate().offset_s == pytest.approx(1000.002 - 100.0 + 0.2, abs=1e-3)
+
+
+def test_a_step_during_a_stall_is_a_jump_all_the_same(rng):
+    """Every clock is 0.2 s late from 10 to 12 s; the first steps 0.3 s back at 11 s. Its observations were late
+    since 10 s, as the others' were, but from 11 s on 0.3 s later than theirs: a jump, 0.25 s after its late
+    observations span 0.75 s of device time, and the new model starts from the observations after the step only.
+    Seeded 0.2 s late, it starts again from the first timely chunk after the stall (a ``rebase``). The others saw
+    a stall."""
+    models, events = _three_clocks(lambda t: 0.2 if 10.0 <= t < 12.0 else 0.0, step=(11.0, 0.3), rng=rng)
+    assert [e for _, e in events[0]] == ["jump", "rebase"]
+    # late for 0.75 s of device time since 10 s at 11.06 s, and 0.25 s later than the others since then
+    assert 11.3 <= events[0][0][0] < 11.35 and events[0][1][0] == 12.0
+    assert [[e for _, e in ev] for ev in events[1:]] == [["stall"], ["stall"]]
+    assert models[0].resets == 1 and models[0].estimate().offset_s == pytest.approx(1000.002 - 100.0 + 0.3, abs=1e-3)
+
+
+def test_lateness_every_clock_keeps_is_a_jump_after_stall_max(rng):
+    """From 10 s on every clock's chunks arrive 1 s later (every device stepped together, or the host's clock
+    did): a stall at first, then, `stall_max_s` after the first late observation, a jump of each clock."""
+    models, events = _three_clocks(lambda t: 1.0 if t >= 10.0 else 0.0, rng=rng)
+    stall_max = ClockConfig().stall_max_s
+    for i, ev in enumerate(events):
+        assert [e for _, e in ev] == ["stall", "jump"]
+        assert 10.0 + stall_max <= ev[1][0] < 10.0 + stall_max + 0.05
+        assert models[i].estimate().offset_s == pytest.approx(1001.002 - 100.0 * (i + 1), abs=1e-3)

@@ -1,14 +1,14 @@
 """A rig fed to the engine as a service loop that stalls would feed it, and every event scored two ways.
 
 Run: .venv/bin/python tools/engine/stall_replay.py [--rig FILE] [--seed N] [--duration S] [--runs K]
-     [--stall-max S] [--every S] [--around S] [--threshold S]
+     [--stall-max S] [--every S] [--around S] [--threshold S] [--behind AT SECONDS LAG]
 
 Chunks arrive as the simulator says, but the loop stalls now and then (for up to `--stall-max` seconds, one stall
 every `--every` seconds on average, four times as often within 1.5 s of `--around`); what arrives meanwhile is read
-after the stall, one chunk per stream in turn (a ZeroMQ PULL socket fair-queues its peers) and stamped when read, as
-inline ingest workers stamp it. The engine ticks every 50 ms of that time. Each `sync.offset` is scored against the
-truth of its own sample (`Truth.error_of`, what `warpsync score` does) and, as the scorer did before, against the
-truth at its `t_s` (`Truth.offset_at`); events more than `--threshold` off either way are printed.
+after the stall, one chunk per stream in turn, and stamped when read (`warpsync.sim.stalls`). The engine ticks every
+50 ms of that time. Each `sync.offset` is scored against the truth of its own sample (`Truth.error_of`, what
+`warpsync score` does) and, as the scorer did before, against the truth at its `t_s` (`Truth.offset_at`); events
+more than `--threshold` off either way are printed, with the clock events of the run.
 
 What it found (docs/engine-log.md, "The 1500 ms event was the scorer's"): with the defaults (the default rig, seed
 1, stalls of up to 0.8 s), runs 8 and 18 of 18 had events 1518 ms off at cam2's clock's 1.5 s step under the old rule
@@ -22,71 +22,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
-from collections import defaultdict, deque
 
 from prometheus_client import CollectorRegistry
 
 from warpsync.engine.config import EngineConfig
 from warpsync.engine.stage import EngineStage
 from warpsync.sim import Simulator, load_rig
-from warpsync.stage import Samples
+from warpsync.sim.stalls import fall_behind, feed, stall_times, stalled_order
 
 T0 = 1_700_000_000.0
 
 
-def stalled_order(chunks, rng: random.Random, stall_max: float, every: float, around: float, t0: float):
-    """(read time, chunk) in the order a stalling loop reads them."""
-    stalls = []
-    t = t0 + 1.0
-    end_t = chunks[-1].arrival_s if chunks else t0
-    while t < end_t:
-        near = abs(t - t0 - around) < 1.5
-        t += rng.expovariate(4.0 / every if near else 1.0 / every)
-        stalls.append((t, t + rng.uniform(0.02, stall_max)))
-    order = []
-    i = si = 0
-    while i < len(chunks):
-        c = chunks[i]
-        while si < len(stalls) and stalls[si][1] <= c.arrival_s:
-            si += 1
-        if si < len(stalls) and stalls[si][0] <= c.arrival_s:
-            end = stalls[si][1]
-            burst: dict[str, deque] = defaultdict(deque)
-            while i < len(chunks) and chunks[i].arrival_s < end:
-                burst[chunks[i].stream].append(chunks[i])
-                i += 1
-            names = list(burst)
-            rng.shuffle(names)
-            k = end
-            while any(burst.values()):
-                for n in names:
-                    if burst[n]:
-                        order.append((k, burst[n].popleft()))
-                        k += 2e-5
-            continue
-        order.append((c.arrival_s, c))
-        i += 1
-    return order
-
-
-def replay(rig, run_seed: int, args) -> list[tuple]:
+def replay(rig, run_seed: int, args) -> tuple[list[tuple], dict[str, int]]:
     sim = Simulator(rig, t0_host_s=T0)
     truth = sim.truth
-    order = stalled_order(list(sim.chunks()), random.Random(run_seed), args.stall_max, args.every, args.around, T0)
+    chunks = list(sim.chunks())
+    rng = random.Random(run_seed)
+    stalls = stall_times(rng, T0, chunks[-1].arrival_s if chunks else T0, args.stall_max, args.every, args.around)
+    order = stalled_order(chunks, stalls, rng)
+    if args.behind:
+        at, seconds, lag = args.behind
+        order = fall_behind(order, T0 + at, T0 + at + seconds, lag)
     stage = EngineStage(EngineConfig(), CollectorRegistry())
-    opened: set[str] = set()
     found = []
-    next_tick = None
-    for k, c in order:
-        next_tick = k if next_tick is None else next_tick
-        evs = []
-        while next_tick <= k:
-            evs += stage.tick(next_tick)
-            next_tick += 0.05
-        if c.stream not in opened or c.restarted:
-            evs += stage.open(c.meta, k)
-            opened.add(c.stream)
-        evs += stage.samples(c.meta, Samples(c.stream, c.seq, c.t_dev_s, k, c.samples))
+    for k, evs in feed(stage, order):
         for e in evs:
             if e.name != "sync.offset" or e.stream not in truth.streams:
                 continue
@@ -95,7 +54,12 @@ def replay(rig, run_seed: int, args) -> list[tuple]:
             old = b["offset_s"] - truth.offset_at(e.stream, b["t_s"])
             if max(abs(new), abs(old)) > args.threshold:
                 found.append((round(k - T0, 2), e.stream, round(new * 1e3, 2), round(old * 1e3, 2), b["method"]))
-    return found
+    clocks = stage.engine.clocks.values()
+    return found, {
+        "resets": sum(m.resets for m in clocks),
+        "rebases": sum(m.rebases for m in clocks),
+        "stalls": sum(getattr(m, "stalls", 0) for m in clocks),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,11 +72,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=float, default=1.0)
     ap.add_argument("--around", type=float, default=69.9, help="scene time where stalls come more often")
     ap.add_argument("--threshold", type=float, default=0.5, help="print events this far off, seconds")
+    ap.add_argument(
+        "--behind",
+        type=float,
+        nargs=3,
+        metavar=("AT", "SECONDS", "LAG"),
+        help="also read everything from scene time AT for SECONDS, LAG seconds late (a loop that fell behind)",
+    )
     args = ap.parse_args(argv)
     rig = dataclasses.replace(load_rig(args.rig), seed=args.seed, duration_s=args.duration)
     for r in range(1, args.runs + 1):
-        found = replay(rig, r, args)
-        print(f"run {r}: {len(found)} events over {args.threshold:g} s (t, stream, error ms, at t_s ms, method):", found[:6])
+        found, clocks = replay(rig, r, args)
+        print(
+            f"run {r}: clocks {clocks}; {len(found)} events over {args.threshold:g} s (t, stream, error ms, at t_s ms,"
+            " method):",
+            found[:6],
+        )
     return 0
 
 

@@ -15,10 +15,12 @@ What timestamps cannot see: the device's capture latency (time between sensing a
 network delay are absorbed into the offset. Content sync (`engine.content`) measures the former.
 
 Jumps: an observation below the envelope by more than `jump_s` (a delay that would be negative) is a jump at
-once; observations all above it by more than `jump_s` for `jump_confirm_s` are a jump too; device time going
-backwards is a restart. Either resets the model, seeded with the observations since the jump. A model whose
-observations span less than `young_span_s` has not seen enough to tell a jump from its first observations having
-arrived late (a host busy at startup): a point below its envelope restarts it from that point as a ``rebase``.
+once; observations all above it by more than `jump_s` for `jump_confirm_s` of device and of host time are a jump
+too, unless the service's other clocks (`peers`) were as late, by what they sent at the same time: a stall of the
+host or its network (``stall``), for up to `stall_max_s` (`_peers_verdict`); device time going backwards is a
+restart. Either resets the model, seeded with the observations since the jump. A model whose observations span
+less than `young_span_s` has not seen enough to tell a jump from its first observations having arrived late (a
+host busy at startup): a point below its envelope restarts it from that point as a ``rebase``.
 Streams sharing a clock interleave: for `in_flight_s` after a jump or restart, data from before it that another
 stream's chunks overtook (the previous model explains it, the new one cannot) is ``stale``, not a jump of its own.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 QUANTILE_MIN_BINS = 20
 """With fewer bins than this (10 s of 0.5 s bins) the published drift is the lower envelope's slope whatever
 `ClockConfig.slope_quantile` says."""
+PEER_WINDOW_S = 0.25
+"""Observations of other clocks sent up to this long before one of this clock's are compared with it, when late
+observations are checked against theirs (`ClockConfig.stall_max_s`), seconds."""
 PRIOR_MIN_SPAN_S = 10.0
 """A fit spanning at least this much device time is mature: its refits are no longer news, and its slope is the
 drift to publish (`SyncEngine._clock_mature`, `_clock_slopes_kept`), seconds. Across a jump or restart any fit
@@ -159,11 +165,16 @@ def quantile_line_fit(x: np.ndarray, y: np.ndarray, p: float, tol: float = 1e-10
 class ClockModel:
     """Offset/drift of one device clock against the host clock. Pure: time comes in as arguments."""
 
-    def __init__(self, cfg: ClockConfig | None = None) -> None:
+    def __init__(self, cfg: ClockConfig | None = None, peers: Callable[[], Iterable[ClockModel]] | None = None) -> None:
+        """`peers` gives the service's clock models (this one may be among them): a jump upwards is confirmed only
+        where they were less late than this one (`_peers_verdict`, `ClockConfig.stall_max_s`)."""
         self.cfg = cfg or ClockConfig()
+        self.peers = peers
         self.resets = 0
         self.rebases = 0
         """Young models started again because their first observations were late (`ClockConfig.young_span_s`)."""
+        self.stalls = 0
+        """Spells of late observations that every other clock shared: no jump (`ClockConfig.stall_max_s`)."""
         # the oscillator's rate survives a clock step or a reboot: the slope of the last long fit is kept
         self._prior_b: float | None = None
         self._prior_span = 0.0
@@ -181,7 +192,12 @@ class ClockModel:
     def _clear(self) -> None:
         self._x0: float | None = None  # device-time origin for numerics
         self._bins: deque[list[float]] = deque()  # [bin index, x of min, y min]
-        self._pending: list[tuple[float, float]] = []  # observations above the envelope (jump candidates)
+        self._pending: list[tuple[float, float, float]] = []  # (x, arrival, delay above the envelope): candidates
+        self._stalling = False  # the pending observations were found to be a stall (`_peers_verdict`)
+        self._jump_from: float | None = None  # host time since which the other clocks have been less late
+        # (host time sent by this model, delay above the envelope) of the last observations, once the model is past
+        # its young span (a young one may have been seeded in a stall): what `lateness_sent` tells the other clocks
+        self._lateness: deque[tuple[float, float]] = deque()
         self._last_x = -math.inf
         self._last_by_source: dict[str, float] = {}
         self._fit: tuple[float, float, float, float, float, float] | None = None  # a, b, q, span, xm, slope span
@@ -192,7 +208,9 @@ class ClockModel:
     # ------------------------------------------------------------------------------------------ updates
     def observe(self, t_dev_s: float, arrival_s: float, source: str = "") -> str | None:
         """Add one (device time, host arrival time) pair. Returns ``"jump"``, ``"restart"``, ``"rebase"`` (a
-        young model's first observations were late: it starts again from this one) or None.
+        young model's first observations were late: it starts again from this one), ``"stall"`` (late
+        observations that would have confirmed a jump, but every other clock's were late too: once per spell) or
+        None.
 
         `source` names the stream the observation came from: streams sharing a clock interleave, so device
         time going backwards (a restart) is judged per source."""
@@ -223,6 +241,8 @@ class ClockModel:
                 self.stale = True
                 self.held_back = r > margin
                 return None
+            if self._x0 is not None and t_dev_s - self._x0 >= cfg.young_span_s:
+                self._note_lateness(arrival_s, r)
             if r < -margin and self._x0 is not None and t_dev_s - self._x0 < cfg.young_span_s:
                 log.debug("observation %.6f s below a young delay envelope: its first observations were late", -r)
                 self._clear()
@@ -234,18 +254,82 @@ class ClockModel:
                 event = "jump"
             elif r > margin:
                 self.held_back = True
-                self._pending.append((t_dev_s, arrival_s))
-                if t_dev_s - self._pending[0][0] >= cfg.jump_confirm_s:
-                    log.info(
-                        "observations %.6f s above the delay envelope for %.3f s: clock jump", r, cfg.jump_confirm_s
-                    )
-                    self._reset(self._pending, arrival_s)
-                    return "jump"
-                return None
+                self._pending.append((t_dev_s, arrival_s, r))
+                x0, a0, _ = self._pending[0]
+                if t_dev_s - x0 < cfg.jump_confirm_s or arrival_s - a0 < cfg.jump_confirm_s:
+                    return None
+                # compared by when they were sent (as this model would have them: arrival minus lateness), for a
+                # burst read after a stall arrives at once, but was sent over the stall
+                # over the same times: from (just before) this clock's first one sent in the last PEER_WINDOW_S
+                sent = arrival_s - r
+                recent = [(a - rp, rp) for _, a, rp in self._pending if a - rp >= sent - PEER_WINDOW_S]
+                mine = min(rp for _, rp in recent)
+                verdict = self._peers_verdict(min(p for p, _ in recent) - cfg.jump_s, sent, mine)
+                if verdict == "stall":
+                    self._jump_from = None
+                elif verdict == "jump" and self._jump_from is None:
+                    self._jump_from = arrival_s
+                # a jump once the others have been less late for PEER_WINDOW_S of host time (not only at the edge of a
+                # stall, or within one burst), or with no other clock to ask, or past stall_max_s
+                confirmed = (
+                    verdict == "alone"
+                    or arrival_s - a0 >= cfg.stall_max_s
+                    or (self._jump_from is not None and arrival_s - self._jump_from >= PEER_WINDOW_S)
+                )
+                if not confirmed:
+                    if verdict != "stall" or self._stalling:
+                        return None
+                    log.info("observations %.6f s above the delay envelope, as every other clock's were: a stall", r)
+                    self._stalling = True
+                    self.stalls += 1
+                    return "stall"
+                log.info("observations %.6f s above the delay envelope for %.3f s: clock jump", r, arrival_s - a0)
+                # the new clock's observations: those about as late as the newest (a stall's, less late, are not)
+                self._reset([(x, a) for x, a, rp in self._pending if rp >= mine - cfg.jump_s], arrival_s)
+                return "jump"
             else:
                 self._pending.clear()
+                self._stalling = False
+                self._jump_from = None
         self._add(t_dev_s, arrival_s)
         return event
+
+    def _note_lateness(self, arrival_s: float, r: float) -> None:
+        keep = self._lateness
+        keep.append((arrival_s - r, r))
+        while keep[0][0] < arrival_s - r - self.cfg.stall_max_s - 2.0:
+            keep.popleft()
+
+    def lateness_sent(self, from_s: float, to_s: float) -> float | None:
+        """The least delay above the envelope of the observations sent between host times `from_s` and `to_s` (by
+        this model: arrival minus that delay) in the last `stall_max_s` + 2 s: delays only ever add, so the least is
+        what they all shared, seconds; None where none was (or the model is young)."""
+        least = None
+        for sent, r in reversed(self._lateness):
+            if sent > to_s:
+                continue
+            if sent < from_s:
+                break
+            least = r if least is None else min(least, r)
+        return least
+
+    def _peers_verdict(self, from_s: float, to_s: float, mine: float) -> str:
+        """What the other clocks' observations sent between host times `from_s` and `to_s` say of this one's, late
+        by `mine` at least: ``"jump"`` if one of them was less late by more than `jump_s`, ``"stall"`` if every one
+        that has such observations was about as late, ``"unknown"`` if none has them (a burst being read: their
+        chunks of that time may come next), ``"alone"`` if there is no other clock past its young span to ask."""
+        verdict = "alone"
+        for other in self.peers() if self.peers is not None else ():
+            if other is self or not other._lateness:
+                continue
+            late = other.lateness_sent(from_s, to_s)
+            if late is None:
+                verdict = "unknown" if verdict == "alone" else verdict
+            elif late < mine - self.cfg.jump_s:
+                return "jump"
+            else:
+                verdict = "stall"
+        return verdict
 
     def _from_before(self, t_dev_s: float, arrival_s: float, r: float) -> bool:
         """Whether an observation outside the envelope (residual `r`) is the previous model's: within

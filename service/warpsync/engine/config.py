@@ -24,8 +24,16 @@ class ClockConfig:
     """A residual against the envelope larger than this (plus 3 uncertainties) is a clock-jump candidate,
     seconds (default 0.05)."""
     jump_confirm_s: float = 0.75
-    """A jump upwards (all observations late by more than `jump_s`) is confirmed after this much device time;
-    a jump below the envelope (physically impossible delay) is confirmed at once, seconds (default 0.75)."""
+    """A jump upwards (all observations late by more than `jump_s`) is confirmed once they span this much device
+    time and this much host time (a backlog read at once after the service stalled packs seconds of device time
+    into milliseconds); a jump below the envelope (physically impossible delay) is confirmed at once, seconds
+    (default 0.75)."""
+    stall_max_s: float = 3.0
+    """Observations late by a jump's margin are no jump while the other clocks' observations sent at the same
+    time were as late (the host or its network stalled, and the service read a backlog late: a ``stall`` clock
+    event), nor while none of theirs of that time has been read, for up to this much host time; past it (every
+    clock stepped together, or the host's clock did) they are a jump. With no other clock to ask, a jump after
+    `jump_confirm_s`, seconds (default 3)."""
     young_span_s: float = 5.0
     """While a model's observations span less than this, one below its envelope by more than `jump_s` (plus 3
     uncertainties) means its first observations arrived late (a host busy at startup: every `warpsync demo`

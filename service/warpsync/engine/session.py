@@ -204,7 +204,7 @@ class SyncEngine(ContentHop):
         self._forget_clocks(now_s)
         clock = self.clocks.get(meta.clock_id)
         if clock is None:
-            clock = self.clocks[meta.clock_id] = ClockModel(ccfg.clock)
+            clock = self.clocks[meta.clock_id] = ClockModel(ccfg.clock, peers=self.clocks.values)
         clock.last_seen_s = max(clock.last_seen_s, now_s)
         sname = self._session_of(meta)
         old = self.streams.get(meta.stream)
@@ -306,8 +306,9 @@ class SyncEngine(ContentHop):
 
     # --------------------------------------------------------------------------------------------- data
     def add(self, stream: str, t_dev_s: float, arrival_s: float, data: np.ndarray) -> str | None:
-        """A chunk: returns the clock event it caused (``jump``/``restart``/``rebase``, see `ClockModel.observe`),
-        ``stale`` (stamped before a jump another stream on its clock reported, and dropped) or None."""
+        """A chunk: returns the clock event it caused (``jump``/``restart``/``rebase``/``stall``, see
+        `ClockModel.observe`), ``stale`` (stamped before a jump another stream on its clock reported, and dropped)
+        or None."""
         st = self.streams[stream]
         n = len(data) if not isinstance(data, str) else 0
         rate = st.meta.rate_hz
@@ -337,7 +338,7 @@ class SyncEngine(ContentHop):
             st.first_t_s = t_dev_s
         st.segments.append((t_dev_s, n, st.samples_total))
         st.samples_total += n
-        st.last_t_end_s = max(st.last_t_end_s, t_end) if event in (None, "rebase") else t_end
+        st.last_t_end_s = max(st.last_t_end_s, t_end) if event in (None, "rebase", "stall") else t_end
         if st.extractor is not None:
             try:
                 fr = st.extractor.push(t_dev_s, data)
