@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from warpsync.engine.clock import ClockModel, lower_envelope_fit, quantile_line_fit
+from warpsync.engine.clock import PEER_WAIT_S, ClockModel, lower_envelope_fit, quantile_line_fit
 from warpsync.engine.config import ClockConfig
 
 T_HOST0 = 1.7e9
@@ -372,9 +372,57 @@ def test_a_step_during_a_stall_is_a_jump_all_the_same(rng):
 def test_lateness_every_clock_keeps_is_a_jump_after_stall_max(rng):
     """From 10 s on every clock's chunks arrive 1 s later (every device stepped together, or the host's clock
     did): a stall at first, then, `stall_max_s` after the first late observation, a jump of each clock."""
-    models, events = _three_clocks(lambda t: 1.0 if t >= 10.0 else 0.0, rng=rng)
     stall_max = ClockConfig().stall_max_s
+    models, events = _three_clocks(lambda t: 1.0 if t >= 10.0 else 0.0, seconds=10.0 + stall_max + 3.0, rng=rng)
     for i, ev in enumerate(events):
         assert [e for _, e in ev] == ["stall", "jump"]
         assert 10.0 + stall_max <= ev[1][0] < 10.0 + stall_max + 0.05
         assert models[i].estimate().offset_s == pytest.approx(1001.002 - 100.0 * (i + 1), abs=1e-3)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_peer_that_sends_once_a_second_still_tells_a_stall_from_a_jump(rng, shared):
+    """The other clock sends one chunk a second, so its observations of a given time are mostly missing. 0.2 s late
+    from 10 to 14 s on both clocks: a stall for as long (each of its chunks says so). 0.2 s late on this clock only
+    (it stepped): a jump, by the time `PEER_WAIT_S` has passed without the other being as late, at the latest."""
+    models: list[ClockModel] = []
+    models += [ClockModel(peers=lambda: models) for _ in range(2)]
+    events: list[list[tuple[float, str]]] = [[], []]
+    for k in range(1000):
+        t = k * 0.02
+        late = 0.2 if 10.0 <= t < 14.0 else 0.0
+        if not 9.5 <= t < 10.0:  # this clock pauses, and steps when not shared
+            step = 0.2 if t >= 10.0 and not shared else 0.0
+            ev = models[0].observe(100.0 + t - step, 1000.0 + t + 0.002 + (late if shared else 0.0))
+            if ev:
+                events[0].append((round(t, 2), ev))
+        if k % 50 == 0:
+            ev = models[1].observe(200.0 + t, 1000.0 + t + 0.002 + (late if shared else 0.0) + rng.exponential(5e-4))
+            if ev:
+                events[1].append((round(t, 2), ev))
+    if shared:
+        assert [e for _, e in events[0]] == ["stall"] and models[0].resets == 0
+    else:
+        assert [e for _, e in events[0]] == ["jump"]
+        assert 10.75 <= events[0][0][0] <= 10.75 + PEER_WAIT_S + 0.05
+        assert models[0].estimate().offset_s == pytest.approx(1000.002 - 100.0 + 0.2, abs=1e-3)
+    assert [e for _, e in events[1]] == (["stall"] if shared else []) and models[1].resets == 0
+
+
+def test_a_peer_that_went_quiet_holds_a_jump_back_by_peer_wait_at_most(rng):
+    """The other clock's last chunk came at 9 s: from then on it has nothing to say about this clock's
+    observations, which are 0.2 s late from 10 s (a step). A jump `PEER_WAIT_S` after the 0.75 s, not after
+    `stall_max_s`."""
+    models: list[ClockModel] = []
+    models += [ClockModel(peers=lambda: models) for _ in range(2)]
+    events = []
+    for k in range(1000):
+        t = k * 0.02
+        if not 9.5 <= t < 10.0:
+            ev = models[0].observe(100.0 + t - (0.2 if t >= 10.0 else 0.0), 1000.0 + t + 0.002 + rng.exponential(5e-4))
+            if ev:
+                events.append((round(t, 2), ev))
+        if t < 9.0:
+            assert models[1].observe(200.0 + t, 1000.0 + t + 0.002 + rng.exponential(5e-4)) is None
+    assert [e for _, e in events] == ["jump"]
+    assert 10.75 + PEER_WAIT_S <= events[0][0] < 10.75 + PEER_WAIT_S + 0.05

@@ -45,6 +45,9 @@ QUANTILE_MIN_BINS = 20
 PEER_WINDOW_S = 0.25
 """Observations of other clocks sent up to this long before one of this clock's are compared with it, when late
 observations are checked against theirs (`ClockConfig.stall_max_s`), seconds."""
+PEER_WAIT_S = 2.0
+"""Late observations that no other clock has been as late as for this long (host time) are a jump even where the
+others' observations of that time have not come (a clock that sends once a second), seconds."""
 PRIOR_MIN_SPAN_S = 10.0
 """A fit spanning at least this much device time is mature: its refits are no longer news, and its slope is the
 drift to publish (`SyncEngine._clock_mature`, `_clock_slopes_kept`), seconds. Across a jump or restart any fit
@@ -195,6 +198,7 @@ class ClockModel:
         self._pending: list[tuple[float, float, float]] = []  # (x, arrival, delay above the envelope): candidates
         self._stalling = False  # the pending observations were found to be a stall (`_peers_verdict`)
         self._jump_from: float | None = None  # host time since which the other clocks have been less late
+        self._quiet_from: float | None = None  # host time since which none has been as late
         # (host time sent by this model, delay above the envelope) of the last observations, once the model is past
         # its young span (a young one may have been seeded in a stall): what `lateness_sent` tells the other clocks
         self._lateness: deque[tuple[float, float]] = deque()
@@ -265,15 +269,19 @@ class ClockModel:
                 recent = [(a - rp, rp) for _, a, rp in self._pending if a - rp >= sent - PEER_WINDOW_S]
                 mine = min(rp for _, rp in recent)
                 verdict = self._peers_verdict(min(p for p, _ in recent) - cfg.jump_s, sent, mine)
+                if self._quiet_from is None or verdict == "stall":
+                    self._quiet_from = arrival_s
                 if verdict == "stall":
                     self._jump_from = None
                 elif verdict == "jump" and self._jump_from is None:
                     self._jump_from = arrival_s
                 # a jump once the others have been less late for PEER_WINDOW_S of host time (not only at the edge of a
-                # stall, or within one burst), or with no other clock to ask, or past stall_max_s
+                # stall, or within one burst), or with no other clock to ask, or when none has been as late for
+                # PEER_WAIT_S (their observations of the time did not come), or past stall_max_s
                 confirmed = (
                     verdict == "alone"
                     or arrival_s - a0 >= cfg.stall_max_s
+                    or arrival_s - self._quiet_from >= PEER_WAIT_S
                     or (self._jump_from is not None and arrival_s - self._jump_from >= PEER_WINDOW_S)
                 )
                 if not confirmed:
@@ -290,7 +298,7 @@ class ClockModel:
             else:
                 self._pending.clear()
                 self._stalling = False
-                self._jump_from = None
+                self._jump_from = self._quiet_from = None
         self._add(t_dev_s, arrival_s)
         return event
 

@@ -28,12 +28,12 @@ class ClockConfig:
     time and this much host time (a backlog read at once after the service stalled packs seconds of device time
     into milliseconds); a jump below the envelope (physically impossible delay) is confirmed at once, seconds
     (default 0.75)."""
-    stall_max_s: float = 3.0
+    stall_max_s: float = 10.0
     """Observations late by a jump's margin are no jump while the other clocks' observations sent at the same
     time were as late (the host or its network stalled, and the service read a backlog late: a ``stall`` clock
-    event), nor while none of theirs of that time has been read, for up to this much host time; past it (every
-    clock stepped together, or the host's clock did) they are a jump. With no other clock to ask, a jump after
-    `jump_confirm_s`, seconds (default 3)."""
+    event), for up to this much host time; past it (every clock stepped together, or the host's clock did) they
+    are a jump. With no other clock to ask, a jump after `jump_confirm_s`; with others whose observations of that
+    time do not come, 2 s later, seconds (default 10)."""
     young_span_s: float = 5.0
     """While a model's observations span less than this, one below its envelope by more than `jump_s` (plus 3
     uncertainties) means its first observations arrived late (a host busy at startup: every `warpsync demo`
