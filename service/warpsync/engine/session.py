@@ -890,9 +890,10 @@ class SyncEngine(ContentHop):
             if partner is not None and not self.is_anchor(partner) and _depth < 8:
                 pe = self.estimate(partner, _depth + 1)
                 unc = math.hypot(unc, pe.uncertainty_s if pe is not None else c.prior_latency_s)
-            # settled as EVENTS-sync.md says: 3 content updates and a published uncertainty (the partner's
-            # included) of at most 5 ms; a camera locked to a sensor still on clock sync (115 ms) is not
-            settled = f.updates >= 3 and unc <= _settle_limit_s(c)
+            # settled as EVENTS-sync.md says: settled clock models (a `content` estimate is not: after a jump or
+            # restart its correction rests on a young clock model), 3 content updates and a published uncertainty
+            # (the partner's included) of at most 5 ms; a camera locked to a sensor still on clock sync (115 ms) is not
+            settled = clock_settled and f.updates >= 3 and unc <= _settle_limit_s(c)
             conf = c.confidence_scale_s / (c.confidence_scale_s + unc) * math.exp(-max(age, 0.0) / c.timeout_s)
         elif self.lead(st, T) is not None:
             # not locked yet: the lag the windows point at, as unsure as the clock's mapping (the lock's tests
