@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from warpsync.engine.clock import PEER_WAIT_S, ClockModel, lower_envelope_fit, quantile_line_fit
+from warpsync.engine.clock import (
+    PEER_CHECK_S,
+    PEER_WAIT_S,
+    YOUNG_UNCERTAINTY_S,
+    ClockModel,
+    lower_envelope_fit,
+    quantile_line_fit,
+)
 from warpsync.engine.config import ClockConfig
 
 T_HOST0 = 1.7e9
@@ -348,9 +355,10 @@ def test_lateness_every_other_clock_shares_is_a_stall_and_not_a_jump(rng):
 
 def test_a_clock_late_alone_jumped(rng):
     """The same 0.2 s on the first clock only (its device time stepped back): the others were on time, so it is a
-    jump, confirmed once they have been for 0.25 s more (`PEER_WINDOW_S`) than the 0.75 s a lone clock waits."""
+    jump, confirmed once they have been for 0.25 s more (`PEER_WINDOW_S`, asked every `PEER_CHECK_S`) than the
+    0.75 s a lone clock waits."""
     models, events = _three_clocks(lambda t: 0.0, step=(10.0, 0.2), rng=rng)
-    assert events[0] and events[0][0][1] == "jump" and 11.0 <= events[0][0][0] < 11.05
+    assert events[0] and events[0][0][1] == "jump" and 11.0 <= events[0][0][0] < 11.0 + PEER_CHECK_S + 0.03
     assert events[1:] == [[], []]
     assert models[0].estimate().offset_s == pytest.approx(1000.002 - 100.0 + 0.2, abs=1e-3)
 
@@ -364,7 +372,7 @@ def test_a_step_during_a_stall_is_a_jump_all_the_same(rng):
     models, events = _three_clocks(lambda t: 0.2 if 10.0 <= t < 12.0 else 0.0, step=(11.0, 0.3), rng=rng)
     assert [e for _, e in events[0]] == ["jump", "rebase"]
     # late for 0.75 s of device time since 10 s at 11.06 s, and 0.25 s later than the others since then
-    assert 11.3 <= events[0][0][0] < 11.35 and events[0][1][0] == 12.0
+    assert 11.3 <= events[0][0][0] < 11.31 + PEER_CHECK_S + 0.03 and events[0][1][0] == 12.0
     assert [[e for _, e in ev] for ev in events[1:]] == [["stall"], ["stall"]]
     assert models[0].resets == 1 and models[0].estimate().offset_s == pytest.approx(1000.002 - 100.0 + 0.3, abs=1e-3)
 
@@ -376,7 +384,7 @@ def test_lateness_every_clock_keeps_is_a_jump_after_stall_max(rng):
     models, events = _three_clocks(lambda t: 1.0 if t >= 10.0 else 0.0, seconds=10.0 + stall_max + 3.0, rng=rng)
     for i, ev in enumerate(events):
         assert [e for _, e in ev] == ["stall", "jump"]
-        assert 10.0 + stall_max <= ev[1][0] < 10.0 + stall_max + 0.05
+        assert 10.0 + stall_max <= ev[1][0] < 10.0 + stall_max + PEER_CHECK_S + 0.03
         assert models[i].estimate().offset_s == pytest.approx(1001.002 - 100.0 * (i + 1), abs=1e-3)
 
 
@@ -425,4 +433,20 @@ def test_a_peer_that_went_quiet_holds_a_jump_back_by_peer_wait_at_most(rng):
         if t < 9.0:
             assert models[1].observe(200.0 + t, 1000.0 + t + 0.002 + rng.exponential(5e-4)) is None
     assert [e for _, e in events] == ["jump"]
-    assert 10.75 + PEER_WAIT_S <= events[0][0] < 10.75 + PEER_WAIT_S + 0.05
+    assert 10.75 + PEER_WAIT_S <= events[0][0] < 10.75 + PEER_WAIT_S + PEER_CHECK_S + 0.03
+
+
+def test_a_model_of_two_bins_does_not_publish_a_zero_uncertainty(rng):
+    """A model whose first second was read 24 ms late (a burst after a stall) is 24 ms off until timely chunks come.
+    With two bins the envelope touches both, their spread above it is 0, and so was the uncertainty it published:
+    now `YOUNG_UNCERTAINTY_S`. From the third bin on, the usual estimate."""
+    m = ClockModel()
+    for k in range(45):  # 0-0.9 s: two bins
+        m.observe(50.0 + k * 0.02, 1000.0 + k * 0.02 + 0.002 + 0.024 + rng.exponential(5e-4))
+    e = m.estimate()
+    assert len(m._bins) == 2 and abs(e.offset_s - 950.002) > 0.02
+    assert e.uncertainty_s >= YOUNG_UNCERTAINTY_S
+    for k in range(45, 500):
+        m.observe(50.0 + k * 0.02, 1000.0 + k * 0.02 + 0.002 + rng.exponential(5e-4))
+    e = m.estimate()
+    assert abs(e.offset_s - 950.002) < 1e-3 and e.uncertainty_s < 1e-3

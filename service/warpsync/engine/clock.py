@@ -42,9 +42,16 @@ log = logging.getLogger(__name__)
 QUANTILE_MIN_BINS = 20
 """With fewer bins than this (10 s of 0.5 s bins) the published drift is the lower envelope's slope whatever
 `ClockConfig.slope_quantile` says."""
+YOUNG_UNCERTAINTY_S = 0.01
+"""The offset uncertainty a model with fewer than three bins publishes (its first second): what it has seen cannot
+say how far above the least delay its observations were (docs/engine-log.md, "Stalls are not jumps"), seconds."""
 PEER_WINDOW_S = 0.25
 """Observations of other clocks sent up to this long before one of this clock's are compared with it, when late
 observations are checked against theirs (`ClockConfig.stall_max_s`), seconds."""
+PEER_CHECK_S = 0.05
+"""While late observations wait to be called a jump or a stall, the other clocks are asked at most this often (host
+time): a backlog of 8 clocks sending 500 chunks a second each cost more CPU than real time when every chunk asked
+them, seconds."""
 PEER_WAIT_S = 2.0
 """Late observations that no other clock has been as late as for this long (host time) are a jump even where the
 others' observations of that time have not come (a clock that sends once a second), seconds."""
@@ -199,6 +206,7 @@ class ClockModel:
         self._stalling = False  # the pending observations were found to be a stall (`_peers_verdict`)
         self._jump_from: float | None = None  # host time since which the other clocks have been less late
         self._quiet_from: float | None = None  # host time since which none has been as late
+        self._checked_at = -math.inf  # host time the other clocks were last asked
         # (host time sent by this model, delay above the envelope) of the last observations, once the model is past
         # its young span (a young one may have been seeded in a stall): what `lateness_sent` tells the other clocks
         self._lateness: deque[tuple[float, float]] = deque()
@@ -262,13 +270,21 @@ class ClockModel:
                 x0, a0, _ = self._pending[0]
                 if t_dev_s - x0 < cfg.jump_confirm_s or arrival_s - a0 < cfg.jump_confirm_s:
                     return None
-                # compared by when they were sent (as this model would have them: arrival minus lateness), for a
-                # burst read after a stall arrives at once, but was sent over the stall
-                # over the same times: from (just before) this clock's first one sent in the last PEER_WINDOW_S
+                if arrival_s - self._checked_at < PEER_CHECK_S:
+                    return None  # the other clocks are asked once per PEER_CHECK_S of host time, not per chunk
+                self._checked_at = arrival_s
+                # the other clocks' observations are compared with this one's by when they were sent (as each model
+                # has it: arrival minus lateness), for a burst read after a stall arrives at once but was sent over
+                # the stall: this clock's sent in the last PEER_WINDOW_S, theirs from just before the first of those
                 sent = arrival_s - r
-                recent = [(a - rp, rp) for _, a, rp in self._pending if a - rp >= sent - PEER_WINDOW_S]
-                mine = min(rp for _, rp in recent)
-                verdict = self._peers_verdict(min(p for p, _ in recent) - cfg.jump_s, sent, mine)
+                mine, first = r, sent
+                for _, a, rp in reversed(self._pending):  # newest first: up to stall_max_s of them
+                    if a - rp < sent - PEER_WINDOW_S:
+                        if a - rp < sent - 2.0 * PEER_WINDOW_S:  # (streams of one clock interleave a little)
+                            break
+                        continue
+                    mine, first = min(mine, rp), min(first, a - rp)
+                verdict = self._peers_verdict(first - cfg.jump_s, sent, mine)
                 if self._quiet_from is None or verdict == "stall":
                     self._quiet_from = arrival_s
                 if verdict == "stall":
@@ -299,6 +315,7 @@ class ClockModel:
                 self._pending.clear()
                 self._stalling = False
                 self._jump_from = self._quiet_from = None
+                self._checked_at = -math.inf
         self._add(t_dev_s, arrival_s)
         return event
 
@@ -424,8 +441,10 @@ class ClockModel:
         assert self._fit is not None and self._x0 is not None
         _a, _b, q, _span, xm, slope_span = self._fit
         n = len(self._bins)
-        if n < 2 or slope_span <= 0:
-            return max(q, 0.01)
+        if n < 3 or slope_span <= 0:
+            # the jitter floor q is the median of the bins' distances above the envelope, and with two bins the
+            # envelope touches both: q = 0 says nothing (a model seeded by a late burst was 24 ms off at 0.0 ms)
+            return max(q, YOUNG_UNCERTAINTY_S)
         # offset: the envelope touches two minima, each above the truth by ~q/n; slope error ~ q/span.
         # Extrapolating from the mean abscissa adds slope error times distance.
         sig_a = q / math.sqrt(n) + 1e-6
