@@ -267,50 +267,7 @@ class ClockModel:
             elif r > margin:
                 self.held_back = True
                 self._pending.append((t_dev_s, arrival_s, r))
-                x0, a0, _ = self._pending[0]
-                if t_dev_s - x0 < cfg.jump_confirm_s or arrival_s - a0 < cfg.jump_confirm_s:
-                    return None
-                if arrival_s - self._checked_at < PEER_CHECK_S:
-                    return None  # the other clocks are asked once per PEER_CHECK_S of host time, not per chunk
-                self._checked_at = arrival_s
-                # the other clocks' observations are compared with this one's by when they were sent (as each model
-                # has it: arrival minus lateness), for a burst read after a stall arrives at once but was sent over
-                # the stall: this clock's sent in the last PEER_WINDOW_S, theirs from just before the first of those
-                sent = arrival_s - r
-                mine, first = r, sent
-                for _, a, rp in reversed(self._pending):  # newest first: up to stall_max_s of them
-                    if a - rp < sent - PEER_WINDOW_S:
-                        if a - rp < sent - 2.0 * PEER_WINDOW_S:  # (streams of one clock interleave a little)
-                            break
-                        continue
-                    mine, first = min(mine, rp), min(first, a - rp)
-                verdict = self._peers_verdict(first - cfg.jump_s, sent, mine)
-                if self._quiet_from is None or verdict == "stall":
-                    self._quiet_from = arrival_s
-                if verdict == "stall":
-                    self._jump_from = None
-                elif verdict == "jump" and self._jump_from is None:
-                    self._jump_from = arrival_s
-                # a jump once the others have been less late for PEER_WINDOW_S of host time (not only at the edge of a
-                # stall, or within one burst), or with no other clock to ask, or when none has been as late for
-                # PEER_WAIT_S (their observations of the time did not come), or past stall_max_s
-                confirmed = (
-                    verdict == "alone"
-                    or arrival_s - a0 >= cfg.stall_max_s
-                    or arrival_s - self._quiet_from >= PEER_WAIT_S
-                    or (self._jump_from is not None and arrival_s - self._jump_from >= PEER_WINDOW_S)
-                )
-                if not confirmed:
-                    if verdict != "stall" or self._stalling:
-                        return None
-                    log.info("observations %.6f s above the delay envelope, as every other clock's were: a stall", r)
-                    self._stalling = True
-                    self.stalls += 1
-                    return "stall"
-                log.info("observations %.6f s above the delay envelope for %.3f s: clock jump", r, arrival_s - a0)
-                # the new clock's observations: those about as late as the newest (a stall's, less late, are not)
-                self._reset([(x, a) for x, a, rp in self._pending if rp >= mine - cfg.jump_s], arrival_s)
-                return "jump"
+                return self._late(t_dev_s, arrival_s, r)
             else:
                 self._pending.clear()
                 self._stalling = False
@@ -318,6 +275,55 @@ class ClockModel:
                 self._checked_at = -math.inf
         self._add(t_dev_s, arrival_s)
         return event
+
+    def _late(self, t_dev_s: float, arrival_s: float, r: float) -> str | None:
+        """A late observation (`r` above the envelope, added to the pending ones): ``"jump"`` (the model reset),
+        ``"stall"`` (the first time the other clocks were found as late) or None (not decided yet)."""
+        cfg = self.cfg
+        x0, a0, _ = self._pending[0]
+        if t_dev_s - x0 < cfg.jump_confirm_s or arrival_s - a0 < cfg.jump_confirm_s:
+            return None
+        if arrival_s - self._checked_at < PEER_CHECK_S:
+            return None  # the other clocks are asked once per PEER_CHECK_S of host time, not per chunk
+        self._checked_at = arrival_s
+        # the other clocks' observations are compared with this one's by when they were sent (as each model has it:
+        # arrival minus lateness), for a burst read after a stall arrives at once but was sent over the stall: this
+        # clock's sent in the last PEER_WINDOW_S, theirs from just before the first of those
+        sent = arrival_s - r
+        mine, first = r, sent
+        for _, a, rp in reversed(self._pending):  # newest first: up to stall_max_s of them
+            if a - rp < sent - PEER_WINDOW_S:
+                if a - rp < sent - 2.0 * PEER_WINDOW_S:  # (streams of one clock interleave a little)
+                    break
+                continue
+            mine, first = min(mine, rp), min(first, a - rp)
+        verdict = self._peers_verdict(first - cfg.jump_s, sent, mine)
+        if self._quiet_from is None or verdict == "stall":
+            self._quiet_from = arrival_s
+        if verdict == "stall":
+            self._jump_from = None
+        elif verdict == "jump" and self._jump_from is None:
+            self._jump_from = arrival_s
+        # a jump once the others have been less late for PEER_WINDOW_S of host time (not only at the edge of a stall,
+        # or within one burst), or with no other clock to ask, or when none has been as late for PEER_WAIT_S (their
+        # observations of the time did not come), or past stall_max_s
+        confirmed = (
+            verdict == "alone"
+            or arrival_s - a0 >= cfg.stall_max_s
+            or arrival_s - self._quiet_from >= PEER_WAIT_S
+            or (self._jump_from is not None and arrival_s - self._jump_from >= PEER_WINDOW_S)
+        )
+        if not confirmed:
+            if verdict != "stall" or self._stalling:
+                return None
+            log.info("observations %.6f s above the delay envelope, as every other clock's were: a stall", r)
+            self._stalling = True
+            self.stalls += 1
+            return "stall"
+        log.info("observations %.6f s above the delay envelope for %.3f s: clock jump", r, arrival_s - a0)
+        # the new clock's observations: those about as late as the newest (a stall's, less late, are not)
+        self._reset([(x, a) for x, a, rp in self._pending if rp >= mine - cfg.jump_s], arrival_s)
+        return "jump"
 
     def _note_lateness(self, arrival_s: float, r: float) -> None:
         keep = self._lateness
