@@ -65,7 +65,7 @@ def replay(rig, run_seed: int, args) -> tuple[list[tuple], dict[str, int]]:
     summary = {
         "resets": sum(m.resets for m in clocks),
         "rebases": sum(m.rebases for m in clocks),
-        "stalls": sum(getattr(m, "stalls", 0) for m in clocks),
+        "stalls": sum(m.stalls for m in clocks),
     }
     # against the anchor's own error (its capture latency and acoustic delay, which no one sees)
     anchor = [x for s, x in late if s == args.against]

@@ -199,14 +199,18 @@ class ClockModel:
         self._before: tuple[float, float, float, float, float] | None = None
         self._clear()
 
-    def _clear(self) -> None:
-        self._x0: float | None = None  # device-time origin for numerics
-        self._bins: deque[list[float]] = deque()  # [bin index, x of min, y min]
+    def _clear_pending(self) -> None:
+        """No jump candidates (a timely observation, or a new model)."""
         self._pending: list[tuple[float, float, float]] = []  # (x, arrival, delay above the envelope): candidates
         self._stalling = False  # the pending observations were found to be a stall (`_peers_verdict`)
         self._jump_from: float | None = None  # host time since which the other clocks have been less late
         self._quiet_from: float | None = None  # host time since which none has been as late
         self._checked_at = -math.inf  # host time the other clocks were last asked
+
+    def _clear(self) -> None:
+        self._x0: float | None = None  # device-time origin for numerics
+        self._bins: deque[list[float]] = deque()  # [bin index, x of min, y min]
+        self._clear_pending()
         # (host time sent by this model, delay above the envelope) of the last observations, once the model is past
         # its young span (a young one may have been seeded in a stall): what `lateness_sent` tells the other clocks
         self._lateness: deque[tuple[float, float]] = deque()
@@ -269,10 +273,7 @@ class ClockModel:
                 self._pending.append((t_dev_s, arrival_s, r))
                 return self._late(t_dev_s, arrival_s, r)
             else:
-                self._pending.clear()
-                self._stalling = False
-                self._jump_from = self._quiet_from = None
-                self._checked_at = -math.inf
+                self._clear_pending()
         self._add(t_dev_s, arrival_s)
         return event
 
