@@ -45,6 +45,9 @@ SPAN_SLACK_HOPS = 0.25
 """How much less than its span, in hops, the agreeing windows of a first lock may span (`ContentHop._acquired`)."""
 RESPONSE_RELEARN_S = 0.002
 """A sensor's correction that moves by more than this (a re-lock) makes it learn its contact response again."""
+FULL_WINDOW = 0.99
+"""A window holding at least this share of its length of both streams' data is full: only a full window searches a
+lock beyond its range (`ContentConfig.audit_search`)."""
 AUDIT_REASONS = ("low_corr", "edge", "ambiguous", "broad")
 """Why a locked window around the lock can fail while the streams have content: then the search widens
 (`ContentConfig.audit_search`)."""
@@ -215,10 +218,16 @@ class ContentHop:
                 leads = st.leads.setdefault(partner.name, [])
                 leads.append((T_end, lm.lag_s, max(lm.sigma_s, c.envelope_sigma_floor_s)))
                 del leads[:-2]
-        if locked and c.audit_search and not m.informative and m.reason in AUDIT_REASONS and L < L_prior:
+        # a window that holds its whole length of data (not one growing again after a clock jump or restart
+        # cleared the buffers, or after the stream started)
+        full = T_end - T_start >= FULL_WINDOW * window_s
+        if locked and c.audit_search and full and not m.informative and m.reason in AUDIT_REASONS and L < L_prior:
             # nothing matches around the lock though the streams have content: search as widely as for a first
-            # lock. A lag found there with a first lock's prominence is an outlier; consecutive ones re-lock (a
-            # capture latency that changed by more than the locked search, a lock that was wrong)
+            # lock. A lag found there with a first lock's prominence goes to the smoother: beyond its gate an
+            # outlier, and consecutive ones re-lock (a
+            # capture latency that changed by more than the locked search, a lock that was wrong). Only with a
+            # full window: after cam2's clock jump on default-rig seed 1 (with stalls), windows of 4-8 s peaked
+            # 141 ms off through the sensor's response, and the first of them moved a confirmed lock there
             wide = measure(L_prior)
             if wide.informative and wide.prominence >= c.acquire_prominence:
                 m = wide
