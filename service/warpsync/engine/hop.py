@@ -298,6 +298,7 @@ class ContentHop:
         if accepted:
             self._propagate(st, f.predict(T_mid)[0] - d_old)
             st.last_accept_T = T_end
+            st.measured_epoch = self.clock_epoch(st)
             st.corr_ema = m.corr if st.corr_ema == 0 else 0.8 * st.corr_ema + 0.2 * m.corr
             st.last_reason = ""
         else:

@@ -140,6 +140,10 @@ class StreamState:
     """(newest local time t, the clock mapping at t - 1 s and t, the clocks' resets and rebases) at the last hop:
     how far a clock refit moved the stream's mapping, level and slope, since (`SyncEngine._hold_mapping`)."""
     measurements: list = field(default_factory=list)  # (T, correction, sigma) of informative windows (offline)
+    measured_epoch: tuple | None = None
+    """The clocks' resets and rebases (`SyncEngine.clock_epoch`) when content sync last took a window: until it takes
+    one after a jump, restart or rebase, the correction rests on the model before it, and the new model's
+    uncertainty is published with it."""
     stalled: bool = False
     jumped: bool = False
     last_status: tuple | None = None
@@ -749,7 +753,7 @@ class SyncEngine(ContentHop):
         ok = all(b is not None and math.isfinite(b) for b in base)
         sess = self.sessions[st.session]
         ref = self.streams.get(sess.reference) if sess.reference else None
-        clocks = (st.clock.resets, st.clock.rebases) + ((ref.clock.resets, ref.clock.rebases) if ref else ())
+        clocks = self.clock_epoch(st)
         held, st.held = st.held, ((t, [float(b) for b in base], clocks) if ok else None)
         if held is None or not ok or held[2] != clocks:
             return
@@ -772,6 +776,13 @@ class SyncEngine(ContentHop):
                 st.measurements = [(T, z + kept + kept_rate * (T - T_ref), sg) for T, z, sg in st.measurements]
         elif mature:
             self._propagate(st, -delta)
+
+    def clock_epoch(self, st: StreamState) -> tuple[int, ...]:
+        """The resets and rebases of `st`'s clock model and of the reference stream's: what changes when either
+        model starts again."""
+        sess = self.sessions[st.session]
+        ref = self.streams.get(sess.reference) if sess.reference else None
+        return (st.clock.resets, st.clock.rebases) + ((ref.clock.resets, ref.clock.rebases) if ref else ())
 
     def _resolves_rate(self, st: StreamState) -> bool:
         """Whether `st`'s content measurements resolve a rate a young clock's tilt would need: raw-audio pairs
@@ -890,6 +901,9 @@ class SyncEngine(ContentHop):
             if partner is not None and not self.is_anchor(partner) and _depth < 8:
                 pe = self.estimate(partner, _depth + 1)
                 unc = math.hypot(unc, pe.uncertainty_s if pe is not None else c.prior_latency_s)
+            if st.measured_epoch != self.clock_epoch(st):
+                # measured on the clock model before a jump, restart or rebase: the new model's error is not in it
+                unc = math.hypot(unc, clock_unc)
             # settled as EVENTS-sync.md says: settled clock models (a `content` estimate is not: after a jump or
             # restart its correction rests on a young clock model), 3 content updates and a published uncertainty
             # (the partner's included) of at most 5 ms; a camera locked to a sensor still on clock sync (115 ms) is not
