@@ -169,8 +169,9 @@ class ContentConfig:
     `edge`, `ambiguous`, `broad`) searches that window again as widely as for a first lock, if the window holds
     its whole length of data (not one growing again after a clock jump or restart); a lag found there with
     `acquire_prominence` (and, for a sensor on a camera's cells, in both halves) goes to the smoother: beyond its
-    gate it is an outlier, and `relock_hops` consecutive ones re-lock. Without it a capture latency that changes by more than the locked search (20 ms for
-    audio, a few frames for a sensor on a camera), or a lock that was wrong, is never seen (default true)."""
+    gate it is an outlier, and `relock_hops` consecutive ones re-lock. Without it a capture latency that changes
+    by more than the locked search (20 ms for audio, a few frames for a sensor on a camera), or a lock that was
+    wrong, is never seen (default true)."""
     min_peakiness: float = 0.0
     """Least ``max / mean`` of both activity envelopes in a window: below it nothing stands out of the noise
     and the window is `no_events`. About 2 for steady noise; the simulator's audio with events reaches only

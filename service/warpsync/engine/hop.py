@@ -225,10 +225,10 @@ class ContentHop:
         if locked and c.audit_search and full and not m.informative and m.reason in AUDIT_REASONS and L < L_prior:
             # nothing matches around the lock though the streams have content: search as widely as for a first
             # lock. A lag found there with a first lock's prominence goes to the smoother: beyond its gate an
-            # outlier, and consecutive ones re-lock (a
-            # capture latency that changed by more than the locked search, a lock that was wrong). Only with a
-            # full window: after cam2's clock jump on default-rig seed 1 (with stalls), windows of 4-8 s peaked
-            # 141 ms off through the sensor's response, and the first of them moved a confirmed lock there
+            # outlier, and consecutive ones re-lock (a capture latency that changed by more than the locked
+            # search, a lock that was wrong). Only with a full window: after cam2's clock jump on default-rig
+            # seed 1 (with stalls), windows of 4-8 s peaked 141 ms off through the sensor's response, and the
+            # first of them moved a confirmed lock there
             wide = measure(L_prior)
             if wide.informative and wide.prominence >= c.acquire_prominence:
                 m = wide
