@@ -493,6 +493,25 @@ def test_a_lead_is_published_until_the_first_lock_and_moves_no_lock():
     assert _within_from(on["cam2"], quarter) <= 10.0 < _within_from(off["cam2"], quarter)
 
 
+def test_windows_broader_than_their_content_lead(monkeypatch):
+    """The default rig, seed 2, 12 s. From 6.5 s cam1's windows through imu1's contact response peak within 2-4 ms
+    of the truth, but with a main lobe broader than the content explains (`broad`): they count towards no lock,
+    and cam1 locks at 11.1 s. They now lead (`hop._lead_only`): cam1 is within its quarter frame (4.2 ms at 60 fps)
+    from 7.1 s on. On the rule before (only `split` windows lead) it was from 10.1 s, after a lead 58 ms off at
+    9.6 s. What it costs is here too: at 5-6 s broad windows against imu1 itself led cam1 39 ms off, where the
+    clock's mapping was 12 ms off."""
+    from warpsync.engine import hop
+
+    rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=2, duration_s=12.0)
+    quarter = 0.25 / 60.0
+    _truth, on, _, _ = run(rig, reference="room")
+    assert _within_from(on["cam1"], quarter) <= 8.0
+    assert any(r["method"] == "lead" for r in on["cam1"] if r["t"] <= 8.0)
+    monkeypatch.setattr(hop, "_lead_only", lambda m, c: m.reason == "split")
+    _truth, before, _, _ = run(rig, reference="room")
+    assert _within_from(before["cam1"], quarter) > 9.5
+
+
 @pytest.mark.parametrize(("seed", "poor"), [(1, "imu1"), (4, "imu0")])
 def test_cameras_try_each_bridge_sensor_until_one_locks(seed, poor):
     """Two IMUs on two objects (test rig, 30 fps motion vectors, 40 s): which one a camera sees change speed

@@ -155,14 +155,15 @@ class ContentConfig:
     publish_lead: bool = True
     """Before a stream's first lock, publish the lag its windows point at (its *lead*, method `lead`) instead of
     the clock's mapping, which misses the whole capture latency: the newest window that counts towards the lock
-    (with those that agree with it), else two windows of consecutive hops that agree, a window whose halves
-    disagreed included; only where both streams are compared on a feature they sense alike. Never settled, with
+    (with those that agree with it), else two windows of consecutive hops that agree (where the two newest
+    disagree, the two before them), a window whose halves disagreed or whose peak is broader than its content
+    explains included; only where both streams are compared on a feature they sense alike. Never settled, with
     the clock's uncertainty: the lock's tests still decide what is known, and nothing the engine measures
     changes. A stream measured against one that publishes a lead moves with it. Default rig, seeds 1-56 (57-84):
-    every stream within its floor by 10 s on 39 seeds (21) instead of 35 (15); before their first settled flag,
+    every stream within its floor by 10 s on 42 seeds (21) instead of 35 (15); before their first settled flag,
     the cameras' and the IMU's offsets within their floor 33-59 % of the time (11-45 % on the clock's mapping),
-    but once in 50-80 events about 200 ms off (docs/engine-log.md, "Leads before the first lock") (default
-    true)."""
+    but once in 50-80 events about 200 ms off (docs/engine-log.md, "Leads before the first lock"; with `broad`
+    windows, "Broad windows lead, and one window does not break a lead") (default true)."""
     audit_search: bool = True
     """A locked stream whose window finds nothing around its lock while both streams have content (`low_corr`,
     `edge`, `ambiguous`, `broad`) searches that window again as widely as for a first lock, if the window holds

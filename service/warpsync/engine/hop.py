@@ -34,7 +34,7 @@ from .content import (
 from .response import ContactResponse
 
 if TYPE_CHECKING:
-    from .config import EngineConfig
+    from .config import ContentConfig, EngineConfig
     from .session import StreamState
 
 log = logging.getLogger(__name__)
@@ -212,12 +212,13 @@ class ContentHop:
             st.leads.clear()
         elif c.publish_lead:
             # what the published lead rests on when no window counts towards the lock yet: a window whose halves
-            # disagreed still has a whole-window lag, right more often than not (`SyncEngine.lead`)
-            lm = next((x for x in tried if x.informative or x.reason == "split"), None)
+            # disagreed, or whose peak stands out but is broader than the content explains, still has a
+            # whole-window lag, right more often than not (`SyncEngine.lead`)
+            lm = next((x for x in tried if x.informative or _lead_only(x, c)), None)
             if lm is not None:
                 leads = st.leads.setdefault(partner.name, [])
                 leads.append((T_end, lm.lag_s, max(lm.sigma_s, c.envelope_sigma_floor_s)))
-                del leads[:-2]
+                del leads[:-3]
         # a window that holds its whole length of data (not one growing again after a clock jump or restart
         # cleared the buffers, or after the stream started)
         full = T_end - T_start >= FULL_WINDOW * window_s
@@ -692,6 +693,13 @@ def matched_features(a: StreamState, b: StreamState) -> bool:
     microphone's onsets: a first lock there needs agreeing windows that share no data, and their lags were
     70-150 ms off on the default rig, without the sensor bridge, so they publish no lead either."""
     return a.meta.modality == b.meta.modality or (a.kin is not None and b.kin is not None) or _impact_pair(a, b)
+
+
+def _lead_only(m: LagMeasurement, c: ContentConfig) -> bool:
+    """A window that does not count towards a lock but may lead (`ContentConfig.publish_lead`): informative as a
+    whole with its halves disagreeing (``split``), or informative but for a main lobe broader than the content
+    explains (``broad``, with a prominence of at least `min_prominence`)."""
+    return m.reason == "split" or (m.reason == "broad" and m.prominence >= c.min_prominence)
 
 
 def lags_agree(z0: float, s0: float, z1: float, s1: float, tol_s: float) -> bool:

@@ -478,7 +478,8 @@ class SyncEngine(ContentHop):
     def lead(self, st: StreamState, T: float) -> float | None:
         """Before `st`'s first lock, the correction its windows point at (`content.publish_lead`), or None: the
         newest window that counts towards the lock, with those that agree with it, else two windows of
-        consecutive hops that agree; none older than `content.timeout_s` before `T`."""
+        consecutive hops that agree (the two newest, or where they disagree the two before them); none older than
+        `content.timeout_s` before `T`."""
         c = self.cfg.content
         f = st.filter
         if not c.publish_lead or (f is not None and f.T is not None) or self.is_anchor(st):
@@ -492,13 +493,14 @@ class SyncEngine(ContentHop):
             z, s = acq[-1][1], acq[-1][2]
             return float(np.median([a[1] for a in acq if lags_agree(z, s, a[1], a[2], tol)]))
         leads = st.leads.get(partner.name, [])
-        if len(leads) < 2:
-            return None
-        (T0, z0, s0), (T1, z1, s1) = leads
         # consecutive: a camera not locked yet takes its bridge sensors in turn, one per hop
         gap = 1.5 * c.hop_s * (1 + len(st.acquire_parked))
-        if T1 >= T - c.timeout_s and T1 - T0 <= gap and lags_agree(z0, s0, z1, s1, tol):
-            return 0.5 * (z0 + z1)
+        # the two newest windows; where they disagree, the two before them: one window that points elsewhere does
+        # not break a lead, two in a row do
+        pairs = [(leads[i - 1], leads[i]) for i in (-1, -2) if len(leads) >= 1 - i]
+        for (T0, z0, s0), (T1, z1, s1) in pairs:
+            if T1 >= T - c.timeout_s and T1 - T0 <= gap and lags_agree(z0, s0, z1, s1, tol):
+                return 0.5 * (z0 + z1)
         return None
 
     def published_shift(self, st: StreamState, T: float, _depth: int = 0) -> float:
