@@ -161,9 +161,10 @@ class ContentConfig:
     the clock's uncertainty: the lock's tests still decide what is known, and nothing the engine measures
     changes. A stream measured against one that publishes a lead moves with it. Default rig, seeds 1-56 (57-84):
     every stream within its floor by 10 s on 42 seeds (21) instead of 35 (15); before their first settled flag,
-    the cameras' and the IMU's offsets within their floor 33-59 % of the time (11-45 % on the clock's mapping),
-    but once in 50-80 events about 200 ms off (docs/engine-log.md, "Leads before the first lock"; with `broad`
-    windows, "Broad windows lead, and one window does not break a lead") (default true)."""
+    the cameras' and the IMU's offsets within their floor 37-60 % of the time (11-45 % on the clock's mapping),
+    but once in 32-72 events more than 20 ms worse than that mapping, at worst about 200 ms off
+    (docs/engine-log.md, "Leads before the first lock", "Broad windows lead, and one window does not break a
+    lead") (default true)."""
     audit_search: bool = True
     """A locked stream whose window finds nothing around its lock while both streams have content (`low_corr`,
     `edge`, `ambiguous`, `broad`) searches that window again as widely as for a first lock, if the window holds
