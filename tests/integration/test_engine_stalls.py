@@ -24,6 +24,20 @@ DEFAULT_RIG = Path(__file__).resolve().parents[2] / "configs" / "rigs" / "defaul
 JUMP_AT = 30.0
 
 
+def _replay(sim: Simulator, order, reg: CollectorRegistry) -> tuple[EngineStage, dict[str, list[tuple]]]:
+    """Feed the chunks in `order` to an engine stage; every `sync.offset` of a stream in the truth as (time since T0,
+    error against the truth of its sample, settled)."""
+    stage = EngineStage(EngineConfig(), reg)
+    errors: dict[str, list[tuple]] = {}
+    for k, evs in feed(stage, order):
+        for e in evs:
+            if e.name == "sync.offset" and e.stream in sim.truth.streams:
+                b = e.body
+                err = sim.truth.error_of(e.stream, b["t_local_s"], b["t_s"], b["offset_s"])
+                errors.setdefault(e.stream, []).append((k - T0, err, b["settled"]))
+    return stage, errors
+
+
 def test_a_stalling_loop_that_falls_behind_makes_no_clock_jumps_and_misses_no_real_one():
     """The default rig, seed 2, 45 s, cam2's clock stepping 1.5 s at 30 s: stalls of up to 0.8 s, one a second on
     average, and 2 s read 0.2 s late from 20 s. The engine before `ClockConfig.stall_max_s` took 7 jumps here
@@ -41,14 +55,7 @@ def test_a_stalling_loop_that_falls_behind_makes_no_clock_jumps_and_misses_no_re
     order = stalled_order(chunks, stall_times(rng, T0, chunks[-1].arrival_s, 0.8, 1.0), rng)
     order = fall_behind(order, T0 + 20.0, T0 + 22.0, 0.2)
     reg = CollectorRegistry()
-    stage = EngineStage(EngineConfig(), reg)
-    errors: dict[str, list[tuple[float, float]]] = {}
-    for k, evs in feed(stage, order):
-        for e in evs:
-            if e.name == "sync.offset" and e.stream in sim.truth.streams:
-                b = e.body
-                err = sim.truth.error_of(e.stream, b["t_local_s"], b["t_s"], b["offset_s"])
-                errors.setdefault(e.stream, []).append((k - T0, err, b["settled"]))
+    stage, errors = _replay(sim, order, reg)
 
     def events(kind: str) -> dict[str, float]:
         out = {}
@@ -92,16 +99,9 @@ def test_a_window_with_half_its_data_does_not_move_a_confirmed_lock_beyond_its_s
     chunks = list(sim.chunks())
     rng = random.Random(7)
     order = stalled_order(chunks, stall_times(rng, T0, chunks[-1].arrival_s, 0.8, 1.0, 69.9), rng)
-    stage = EngineStage(EngineConfig(), CollectorRegistry())
-    errors: dict[str, list[tuple[float, float]]] = {}
-    for k, evs in feed(stage, order):
-        for e in evs:
-            if e.name == "sync.offset" and e.stream in ("room", "cam2"):
-                b = e.body
-                err = sim.truth.error_of(e.stream, b["t_local_s"], b["t_s"], b["offset_s"])
-                errors.setdefault(e.stream, []).append((k - T0, err))
-    room = np.median([e for t, e in errors["room"] if t > 15.0])
-    after = [(round(t, 2), round((e - room) * 1e3, 1)) for t, e in errors["cam2"] if t >= 75.0]
+    _stage, errors = _replay(sim, order, CollectorRegistry())
+    room = np.median([e for t, e, _ in errors["room"] if t > 15.0])
+    after = [(round(t, 2), round((e - room) * 1e3, 1)) for t, e, _ in errors["cam2"] if t >= 75.0]
     assert len(after) >= 10
     worst = max(abs(e) for _, e in after)
     print("cam2 against the room from 75 s, worst |error| ms:", worst)

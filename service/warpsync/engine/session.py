@@ -497,7 +497,9 @@ class SyncEngine(ContentHop):
         gap = 1.5 * c.hop_s * (1 + len(st.acquire_parked))
         # the two newest windows; where they disagree, the two before them: one window that points elsewhere does
         # not break a lead, two in a row do
-        pairs = [(leads[i - 1], leads[i]) for i in (-1, -2) if len(leads) >= 1 - i]
+        pairs = [(leads[-2], leads[-1])] if len(leads) >= 2 else []
+        if len(leads) >= 3:
+            pairs.append((leads[-3], leads[-2]))
         for (T0, z0, s0), (T1, z1, s1) in pairs:
             if T1 >= T - c.timeout_s and T1 - T0 <= gap and lags_agree(z0, s0, z1, s1, tol):
                 return 0.5 * (z0 + z1)
