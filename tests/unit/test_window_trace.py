@@ -18,12 +18,13 @@ from warpsync.sim.run import replay_offline
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(seed: int, duration_s: float, hook: bool):
+def _run(seed: int, duration_s: float, hook: bool, every_window: bool = False):
     sim = Simulator(dataclasses.replace(load_rig(None), seed=seed))
     stage = EngineStage(EngineConfig(), CollectorRegistry())
     windows = []
     if hook:
         stage.engine.on_window = windows.append
+        stage.engine.trace_every_window = every_window
     events = []
     replay_offline(sim, stage, duration_s, on_events=lambda evs, now: events.extend(evs))
     return stage.engine, windows, events
@@ -51,13 +52,21 @@ def test_every_measured_window_is_handed_over_with_what_the_hop_did():
 def test_trace_windows_tool_writes_every_window_beside_its_true_lag(tmp_path):
     out = tmp_path / "w.jsonl"
     cmd = [sys.executable, "tools/engine/trace_windows.py", "--seed", "1", "--duration", "8", "--out", str(out)]
-    r = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(cmd + ["--every-window"], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "cam1" in r.stdout and "right" in r.stdout
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     cam_mic = [x for x in rows if x["stream"] == "cam1.mic" and x["informative"] and x["true_lag_s"] is not None]
     # a camera's microphone against the room: its informative windows find the truth within a millisecond
     assert cam_mic and sum(x["right"] for x in cam_mic) >= 0.8 * len(cam_mic)
+    # the room is its partner and the session's anchor: the two true lags are one; sigmas are written
+    assert all(x["true_lag_anchor_s"] == x["true_lag_s"] and x["sigma_s"] > 0 for x in cam_mic)
+    # a camera's windows against the IMU while the IMU is still on its clock (capture latency unknown): the lag
+    # that puts it right against the IMU's mapping is not the one that puts it right against the room
+    lock_hop = next(i for i, x in enumerate(rows) if x["stream"] == "imu1" and x["outcome"] == "")  # in hop order
+    early = [x for x in rows[:lock_hop] if x["stream"] == "cam1" and x["true_lag_s"] is not None]
+    assert early and all(abs(x["true_lag_s"] - x["true_lag_anchor_s"]) > 0.005 for x in early)
+    assert {x["used"] for x in rows} == {True, False}
 
 
 def test_windows_say_when_a_camera_was_weighed_through_its_sensors_contact_response():
@@ -79,3 +88,23 @@ def test_windows_say_when_a_camera_was_weighed_through_its_sensors_contact_respo
     tried = {(w.stream, w.T_end) for w in through}
     assert all((w.stream, w.T_end) in tried for w in later)
     assert all(w.against == "" for w in windows if w.stream not in ("cam1", "cam2"))
+
+
+def test_every_window_measures_the_sources_a_hop_did_not_need_and_changes_nothing():
+    """Seed 1: once the IMU has learned its contact response, a camera's hop stops at its window through the
+    response when that is informative; `trace_every_window` measures its window against the IMU too, for the trace
+    only."""
+    _, plain, events = _run(1, 12.0, hook=True)
+    _, every, events_every = _run(1, 12.0, hook=True, every_window=True)
+    strip = lambda evs: [{k: v for k, v in e.items() if k != "latency_s"} for e in evs]
+    assert strip(events_every) == strip(events)
+    key = lambda w: (w.stream, w.T_end, w.against, w.measurement.lag_s, w.outcome)
+    assert [key(w) for w in every if w.used] == [key(w) for w in plain]
+    assert all(w.used for w in plain)
+    extra = [w for w in every if not w.used]
+    assert extra and {w.stream for w in extra} <= {"cam1", "cam2"}
+    for w in extra:
+        # the window against the IMU itself, of a hop whose window through the response was informative
+        assert w.against == "" and w.partner == "imu1"
+        hop = [u for u in every if u.used and u.stream == w.stream and u.T_end == w.T_end]
+        assert [u.against for u in hop] == ["response"] and hop[0].measurement.informative

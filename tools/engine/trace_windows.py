@@ -1,7 +1,7 @@
 """Every window content sync measures on a simulated rig, beside the lag the truth says it should have found.
 
 Run: .venv/bin/python tools/engine/trace_windows.py [--rig FILE] [--seed N] [--duration S] [--stream NAME ...]
-     [--content KEY=VALUE ...] [--out FILE.jsonl] [--until-lock]
+     [--content KEY=VALUE ...] [--out FILE.jsonl] [--until-lock] [--every-window]
 
 The rig is replayed through `EngineStage` as `tests/benchmarks/bench_engine.py` does; `SyncEngine.on_window` hands
 over each window a hop measures (`WindowTrace`). The true lag of a window is what would put the stream where the
@@ -9,9 +9,14 @@ truth has it relative to its partner: minus the difference of their published er
 `Truth.offset_at`) at the last `sync.offset` event of each at or before the window's end (with `publish_lead` off,
 whatever `--content` says: leads move what is published before a lock, not what is measured). A window is `right`
 when its lag is within the floor of that (a quarter frame of the camera for a pair with one, 1 ms otherwise). Prints, per stream, the windows by reason and prominence, right or not; `--out` writes every window as a
-JSON line (stream, partner, window, search range, lag, correlation, prominence, reason, outcome, the coincidence
-bound `chance` of a sensor's impact window before its first lock, true lag).
-`--until-lock` keeps only the windows before each stream's first lock (what acquisition saw).
+JSON line (stream, partner, window, search range, lag and its sigma, correlation, prominence, reason, outcome, the
+coincidence bound `chance` of a sensor's impact window before its first lock, true lag, and `true_lag_anchor_s`: the
+lag that would put the stream right against the session's content anchor, which differs from the true lag while
+the partner's own mapping is off, e.g. a sensor still on its clock).
+`--until-lock` keeps only the windows before each stream's first lock (what acquisition saw). `--every-window`
+also measures the sources a hop did not need (a camera on a sensor that has learned its contact response stops at
+the first informative of its window through the response and its window against the sensor), written with
+`used` false and left out of the printed table: what each source would have said at every hop.
 
 What an acquisition rule is measured on (docs/engine-log.md, "Two hops of new data"; earlier rules were measured the
 same way with scripts that were not kept): which windows it would have taken, and whether they were right.
@@ -38,12 +43,15 @@ from warpsync.sim.run import replay_offline
 from warpsync.sim.truth import HOST
 
 
-def trace(sim: Simulator, duration_s: float, cfg: EngineConfig) -> tuple[list[WindowTrace], dict[str, tuple]]:
-    """The simulator's rig replayed through the engine: every window measured, and each stream's published
-    errors ``(times, errors)`` against the truth."""
+def trace(
+    sim: Simulator, duration_s: float, cfg: EngineConfig, every_window: bool = False
+) -> tuple[list[WindowTrace], dict[str, tuple], dict[str, str]]:
+    """The simulator's rig replayed through the engine: every window measured, each stream's published errors
+    ``(times, errors)`` against the truth, and each stream's session anchor."""
     stage = EngineStage(cfg, CollectorRegistry())
     windows: list[WindowTrace] = []
     stage.engine.on_window = windows.append
+    stage.engine.trace_every_window = every_window
     errors: dict[str, tuple[list, list]] = collections.defaultdict(lambda: ([], []))
 
     def on_events(evs, _now):
@@ -57,7 +65,9 @@ def trace(sim: Simulator, duration_s: float, cfg: EngineConfig) -> tuple[list[Wi
             es.append(float(ev["offset_s"]) - sim.truth.offset_at(sid, float(ev["t_s"]), ref))
 
     replay_offline(sim, stage, duration_s, on_events=on_events)
-    return windows, dict(errors)
+    eng = stage.engine
+    anchors = {name: eng.sessions[st.session].anchor for name, st in eng.streams.items()}
+    return windows, dict(errors), anchors
 
 
 def tolerance_s(truth, w: WindowTrace) -> float:
@@ -66,10 +76,11 @@ def tolerance_s(truth, w: WindowTrace) -> float:
     return 0.25 / min(hz) if hz else 0.001
 
 
-def true_lag(errors: dict[str, tuple[list, list]], w: WindowTrace) -> float | None:
-    """The lag that would put `w.stream` where the truth has it against its partner, at the window's end."""
+def true_lag(errors: dict[str, tuple[list, list]], w: WindowTrace, against: str | None = None) -> float | None:
+    """The lag that would put `w.stream` where the truth has it against its partner (or against the stream
+    `against`), at the window's end."""
     at = []
-    for sid in (w.stream, w.partner):
+    for sid in (w.stream, w.partner if against is None else against):
         if sid not in errors:
             return None
         ts, es = errors[sid]
@@ -89,6 +100,9 @@ def main() -> int:
     ap.add_argument("--content", action="append", default=[], metavar="KEY=VALUE", help="an [engine.content] setting")
     ap.add_argument("--out", default=None, help="write every window as a JSON line here")
     ap.add_argument("--until-lock", action="store_true", help="only the windows before each stream's first lock")
+    ap.add_argument(
+        "--every-window", action="store_true", help="also measure the sources a hop did not need (written, not counted)"
+    )
     args = ap.parse_args()
     rig = load_rig(args.rig)
     if args.seed is not None:
@@ -101,7 +115,7 @@ def main() -> int:
     # (`publish_lead`) moves what is published before a lock, never what is measured
     cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), **{**content, "publish_lead": False}))
     sim = Simulator(rig)
-    windows, errors = trace(sim, args.duration, cfg)
+    windows, errors, anchors = trace(sim, args.duration, cfg, args.every_window)
     locked_once: set[str] = set()
     rows = []
     for w in windows:
@@ -120,17 +134,21 @@ def main() -> int:
                 m = w.measurement
                 row = {"stream": w.stream, "partner": w.partner, "against": w.against}
                 row |= {"T_start": w.T_start, "T_end": w.T_end}
-                row |= {"search_s": w.search_s, "lag_s": m.lag_s, "corr": m.corr, "prominence": m.prominence}
+                row |= {"search_s": w.search_s, "lag_s": m.lag_s, "sigma_s": m.sigma_s}
+                row |= {"corr": m.corr, "prominence": m.prominence}
                 row |= {"informative": m.informative, "reason": m.reason, "locked": w.locked, "outcome": w.outcome}
                 row |= {"chance": m.chance}
-                row |= {"true_lag_s": truth, "right": right}
+                row |= {"true_lag_s": truth, "right": right, "used": w.used}
+                row |= {"true_lag_anchor_s": true_lag(errors, w, anchors.get(w.stream) or w.partner)}
                 fh.write(json.dumps(row) + "\n")
     table: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for w, _truth, right in rows:
+        if not w.used:
+            continue
         m = w.measurement
         prom = "<0.1" if m.prominence < 0.1 else "<0.2" if m.prominence < 0.2 else ">=0.2"
         table[w.stream][(m.reason or "informative", prom, "locked" if w.locked else "unlocked", right)] += 1
-    print(f"rig {rig.name!r}, seed {rig.seed}, {args.duration:g} s: {len(windows)} windows")
+    print(f"rig {rig.name!r}, seed {rig.seed}, {args.duration:g} s: {sum(w.used for w in windows)} windows")
     print(f"{'stream':10} {'reason':12} {'prom':6} {'state':9} {'right':>6} {'wrong':>6} {'no truth':>8}")
     for sid in sorted(table):
         keys = sorted({k[:3] for k in table[sid]})

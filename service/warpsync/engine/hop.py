@@ -78,6 +78,10 @@ class WindowTrace:
     """What the partner's side of the window was: ``""`` its own envelope, ``response`` the impacts of the
     microphone it is locked to through its learned contact response (a camera on a sensor,
     `content.contact_response`)."""
+    used: bool = True
+    """Whether the hop measured this window for itself. A hop stops at the first informative window of its
+    sources (through the response, then the sensor itself); with `SyncEngine.trace_every_window` the others are
+    measured too, for the trace only (``used = False``), and change nothing."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class ContentHop:
     streams: dict[str, StreamState]
     record: bool
     _traced: list | None = None  # the hop's windows, while `on_window` is set (`SyncEngine._traced_hop`)
+    trace_every_window: bool
 
     def _content_hop(self, st: StreamState) -> None:
         c = self.cfg.content
@@ -200,10 +205,13 @@ class ContentHop:
         tried: list[LagMeasurement] = []
 
         def measure(L_s: float) -> LagMeasurement:
-            for mw in mws:
+            for i, mw in enumerate(mws):
                 m = self._measure(mw, L_s, sig_pred, locked, swap)
                 tried.append(m)
                 if m.informative:
+                    if self._traced is not None and self.trace_every_window:
+                        for rest in mws[i + 1 :]:
+                            self._measure(rest, L_s, sig_pred, locked, swap, used=False)
                     break
             return m
 
@@ -379,13 +387,15 @@ class ContentHop:
         st.acquire.clear()
         return float(np.median([a[1] for a in agree]))
 
-    def _measure(self, w: _Window, L: float, sig_pred: float, locked: bool, negate: bool = False) -> LagMeasurement:
+    def _measure(
+        self, w: _Window, L: float, sig_pred: float, locked: bool, negate: bool = False, used: bool = True
+    ) -> LagMeasurement:
         """One window's lag within +-L seconds of the current mapping (`negate`: of the partner against the
-        stream, `w` built with their roles swapped)."""
+        stream, `w` built with their roles swapped); `used` False: measured for the trace only."""
         m = self._measure_window(w, L, sig_pred, locked)
         m = dataclasses.replace(m, lag_s=-m.lag_s) if negate else m
         if self._traced is not None:
-            self._traced.append((w.T_start, w.T_start + w.n * self.cfg.content.grid_s, L, m, w.heard))
+            self._traced.append((w.T_start, w.T_start + w.n * self.cfg.content.grid_s, L, m, w.heard, used))
         return m
 
     def _measure_window(self, w: _Window, L: float, sig_pred: float, locked: bool) -> LagMeasurement:

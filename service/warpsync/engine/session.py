@@ -187,6 +187,8 @@ class SyncEngine(ContentHop):
         self.record = record
         self.on_window: Callable[[WindowTrace], None] | None = None
         """Called with every window a content hop measures (diagnostics; None: nothing is kept)."""
+        self.trace_every_window = False
+        """With `on_window`: also measure, for the trace only, the sources a hop did not need (`WindowTrace.used`)."""
         self.clocks: dict[str, ClockModel] = {}
         self.streams: dict[str, StreamState] = {}
         self.sessions: dict[str, Session] = {}
@@ -817,10 +819,12 @@ class SyncEngine(ContentHop):
             traced, self._traced = self._traced, None
         f = st.filter
         corr = f.predict(f.T)[0] if f is not None and f.T is not None else None
-        for T_start, T_end, L, m, heard in traced:
+        for T_start, T_end, L, m, heard, used in traced:
             against = "response" if heard else ""
             self.on_window(
-                WindowTrace(st.name, self.partner_of(st), T_start, T_end, L, m, locked, st.last_reason, corr, against)
+                WindowTrace(
+                    st.name, self.partner_of(st), T_start, T_end, L, m, locked, st.last_reason, corr, against, used
+                )
             )
 
     def _order(self, sess: Session) -> list[str]:
