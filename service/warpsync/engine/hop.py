@@ -210,8 +210,8 @@ class ContentHop:
                 tried.append(m)
                 if m.informative:
                     if self._traced is not None and self.trace_every_window:
-                        for rest in mws[i + 1 :]:
-                            self._measure(rest, L_s, sig_pred, locked, swap, used=False)
+                        for unneeded in mws[i + 1 :]:
+                            self._measure(unneeded, L_s, sig_pred, locked, swap, used=False)
                     break
             return m
 
