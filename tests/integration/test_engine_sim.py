@@ -512,6 +512,27 @@ def test_windows_broader_than_their_content_lead(monkeypatch):
     assert _within_from(before["cam1"], quarter) > 9.5
 
 
+def test_a_locked_camera_takes_neither_of_two_sources_that_disagree():
+    """The default rig, seed 14, 20 s. Once imu1 has learned its contact response, a locked camera's hop used its
+    window through that response whenever it was informative. From 9.5 s to 12.5 s cam1's windows through it sat
+    4.5-8.2 ms off the truth, while its windows against imu1 itself were within 1.2 ms; the smoother followed the
+    first, and cam1 left its quarter frame (4.2 ms at 60 fps) for 5 s. Measured against imu1 too, a hop whose two
+    windows differ by more than a quarter frame takes neither (`content.source_conflict`): cam1 is within its
+    quarter frame from 5.1 s on, and its p95 after 8 s is 3.5 ms instead of 5.2 ms."""
+    rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=14, duration_s=20.0)
+    quarter = 0.25 / 60.0
+    _truth, on, _, _ = run(rig, reference="room")
+    assert _within_from(on["cam1"], quarter) <= 6.0
+    p95 = lambda rows: np.percentile([abs(r["err"]) for r in _locked(rows, 8.0)], 95)
+    assert p95(on["cam1"]) <= 0.9 * quarter
+    assert any(r["content"] == "conflict" for r in on["cam1"])
+    one = EngineConfig(content=dataclasses.replace(ContentConfig(), source_conflict=False))
+    _truth, off, _, _ = run(rig, one, reference="room")
+    assert p95(off["cam1"]) > quarter
+    assert _within_from(off["cam1"], quarter) > 12.0
+    assert not any(r["content"] == "conflict" for r in off["cam1"])
+
+
 @pytest.mark.parametrize(("seed", "poor"), [(1, "imu1"), (4, "imu0")])
 def test_cameras_try_each_bridge_sensor_until_one_locks(seed, poor):
     """Two IMUs on two objects (test rig, 30 fps motion vectors, 40 s): which one a camera sees change speed

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from warpsync.engine.config import EngineConfig
+from warpsync.engine.config import ContentConfig, EngineConfig
 from warpsync.engine.stage import EngineStage
 from warpsync.sim import Simulator, load_rig
 from warpsync.sim.run import replay_offline
@@ -18,9 +18,9 @@ from warpsync.sim.run import replay_offline
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run(seed: int, duration_s: float, hook: bool, every_window: bool = False):
+def _run(seed: int, duration_s: float, hook: bool, every_window: bool = False, cfg: EngineConfig | None = None):
     sim = Simulator(dataclasses.replace(load_rig(None), seed=seed))
-    stage = EngineStage(EngineConfig(), CollectorRegistry())
+    stage = EngineStage(cfg or EngineConfig(), CollectorRegistry())
     windows = []
     if hook:
         stage.engine.on_window = windows.append
@@ -52,7 +52,10 @@ def test_every_measured_window_is_handed_over_with_what_the_hop_did():
 def test_trace_windows_tool_writes_every_window_beside_its_true_lag(tmp_path):
     out = tmp_path / "w.jsonl"
     cmd = [sys.executable, "tools/engine/trace_windows.py", "--seed", "1", "--duration", "8", "--out", str(out)]
-    r = subprocess.run(cmd + ["--every-window"], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    # without `source_conflict` (which measures both windows of a locked camera for itself) the hops through the
+    # response leave the window against the IMU to the trace
+    extra = ["--every-window", "--content", "source_conflict=false"]
+    r = subprocess.run(cmd + extra, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "cam1" in r.stdout and "right" in r.stdout
     rows = [json.loads(x) for x in out.read_text().splitlines()]
@@ -92,10 +95,11 @@ def test_windows_say_when_a_camera_was_weighed_through_its_sensors_contact_respo
 
 def test_every_window_measures_the_sources_a_hop_did_not_need_and_changes_nothing():
     """Seed 1: once the IMU has learned its contact response, a camera's hop stops at its window through the
-    response when that is informative; `trace_every_window` measures its window against the IMU too, for the trace
-    only."""
-    _, plain, events = _run(1, 12.0, hook=True)
-    _, every, events_every = _run(1, 12.0, hook=True, every_window=True)
+    response when that is informative (without `source_conflict`, which asks the IMU too once the camera is
+    locked); `trace_every_window` measures its window against the IMU too, for the trace only."""
+    cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), source_conflict=False))
+    _, plain, events = _run(1, 12.0, hook=True, cfg=cfg)
+    _, every, events_every = _run(1, 12.0, hook=True, every_window=True, cfg=cfg)
     strip = lambda evs: [{k: v for k, v in e.items() if k != "latency_s"} for e in evs]
     assert strip(events_every) == strip(events)
     key = lambda w: (w.stream, w.T_end, w.against, w.measurement.lag_s, w.outcome)

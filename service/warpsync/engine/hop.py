@@ -80,8 +80,9 @@ class WindowTrace:
     `content.contact_response`)."""
     used: bool = True
     """Whether the hop measured this window for itself. A hop stops at the first informative window of its
-    sources (through the response, then the sensor itself); with `SyncEngine.trace_every_window` the others are
-    measured too, for the trace only (``used = False``), and change nothing."""
+    sources (through the response, then the sensor itself; a locked camera measures both, `content.source_conflict`);
+    with `SyncEngine.trace_every_window` the others are measured too, for the trace only (``used = False``), and
+    change nothing."""
 
 
 @dataclass(frozen=True)
@@ -209,8 +210,16 @@ class ContentHop:
                 m = self._measure(mw, L_s, sig_pred, locked, swap)
                 tried.append(m)
                 if m.informative:
+                    rest = mws[i + 1 :]
+                    if rest and locked and c.source_conflict:
+                        # a locked camera through the response: asked of the sensor itself too, and where the two
+                        # disagree by more than the camera's quarter frame, neither is taken
+                        other = self._measure(rest[0], L_s, sig_pred, locked, swap)
+                        rest = rest[1:]
+                        if other.informative and abs(other.lag_s - m.lag_s) > 0.25 / mp.meta.rate_hz:
+                            m = dataclasses.replace(m, informative=False, reason="conflict")
                     if self._traced is not None and self.trace_every_window:
-                        for unneeded in mws[i + 1 :]:
+                        for unneeded in rest:
                             self._measure(unneeded, L_s, sig_pred, locked, swap, used=False)
                     break
             return m
