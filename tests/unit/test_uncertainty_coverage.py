@@ -20,7 +20,7 @@ def _tool():
 
 def test_locked_events_of_the_cameras_and_the_imu_beside_their_uncertainty(capsys):
     tool = _tool()
-    assert tool._seeds("1-3,7") == [1, 2, 3, 7]
+    assert tool.parse_seeds("1-3,7") == [1, 2, 3, 7]
     rows = tool.locked_events(dataclasses.replace(load_rig(None), seed=1), 10.0)
     # seed 1 locks imu1 and both cameras by 7 s; the microphones and the anchor are not counted
     assert {r["stream"] for r in rows} == {"cam1", "cam2", "imu1"}

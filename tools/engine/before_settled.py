@@ -23,19 +23,13 @@ from collections import defaultdict
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "benchmarks"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+from _seeds import parse_seeds
 from bench_engine import _engine_card
 
 from warpsync.engine.config import ContentConfig, EngineConfig
 from warpsync.sim import load_rig
-
-
-def _seeds(spec: str) -> list[int]:
-    out: list[int] = []
-    for part in spec.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
 
 
 def _run(rig, lead: bool, duration: float):
@@ -53,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs: dict[str, list[tuple[float, float]]] = defaultdict(list)  # stream -> (|err| with, without)
     floors: dict[str, float] = {}
     settled = {True: [0, 0], False: [0, 0]}  # lead -> [within floor by 10 s, flagged by 10 s]
-    seeds = _seeds(a.seeds)
+    seeds = parse_seeds(a.seeds)
     for seed in seeds:
         rig = dataclasses.replace(load_rig(a.rig), seed=seed)
         runs = {lead: _run(rig, lead, a.duration) for lead in (True, False)}

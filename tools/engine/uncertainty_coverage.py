@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import pathlib
 import sys
 from collections import defaultdict
 
@@ -30,16 +31,11 @@ from warpsync.sim import Simulator, load_rig
 from warpsync.sim.run import replay_offline
 from warpsync.sim.score import Scorer
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _seeds import parse_seeds
+
 LOCKED = ("content", "fused")
 BIN_S = 2.0
-
-
-def _seeds(spec: str) -> list[int]:
-    out: list[int] = []
-    for part in spec.split(","):
-        lo, _, hi = part.partition("-")
-        out += list(range(int(lo), int(hi or lo) + 1))
-    return out
 
 
 def locked_events(rig, duration_s: float) -> list[dict]:
@@ -115,7 +111,7 @@ def main() -> int:
     args = ap.parse_args()
     base = load_rig(args.rig)
     rows: list[dict] = []
-    for seed in _seeds(args.seeds):
+    for seed in parse_seeds(args.seeds):
         rows += locked_events(dataclasses.replace(base, seed=seed), args.duration)
         print(f"seed {seed}: {len(rows)} locked events so far", file=sys.stderr)
     report(rows)
