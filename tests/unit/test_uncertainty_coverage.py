@@ -27,7 +27,7 @@ def test_locked_events_of_the_cameras_and_the_imu_beside_their_uncertainty(capsy
     for sid in ("cam1", "cam2", "imu1"):
         mine = [r for r in rows if r["stream"] == sid]
         assert mine[0]["since_lock_s"] == 0.0 and all(r["since_lock_s"] >= 0.0 for r in mine)
-    # the IMU against the room microphone: within its floor and its uncertainty once locked
+    # the IMU against the room microphone: within twice its published uncertainty once locked
     imu = [r for r in rows if r["stream"] == "imu1"]
     assert all(r["err_anchor_s"] <= 2 * r["unc_s"] for r in imu)
     tool.report(rows)

@@ -30,6 +30,11 @@ def _run(seed: int, duration_s: float, hook: bool, every_window: bool = False, c
     return stage.engine, windows, events
 
 
+def _strip(events):
+    """Events without their latency (the wall time of a run, which differs between two runs of the same data)."""
+    return [{k: v for k, v in e.items() if k != "latency_s"} for e in events]
+
+
 def test_every_measured_window_is_handed_over_with_what_the_hop_did():
     eng, windows, events = _run(1, 8.0, hook=True)
     assert {w.stream for w in windows} >= {"cam1", "cam2", "imu1", "cam1.mic"}
@@ -45,8 +50,7 @@ def test_every_measured_window_is_handed_over_with_what_the_hop_did():
     # the hook only watches: the same events without it
     _, none, plain = _run(1, 8.0, hook=False)
     assert none == [] and eng._traced is None
-    strip = lambda evs: [{k: v for k, v in e.items() if k != "latency_s"} for e in evs]
-    assert strip(plain) == strip(events)
+    assert _strip(plain) == _strip(events)
 
 
 def test_trace_windows_tool_writes_every_window_beside_its_true_lag(tmp_path):
@@ -100,8 +104,7 @@ def test_every_window_measures_the_sources_a_hop_did_not_need_and_changes_nothin
     cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), source_conflict=False))
     _, plain, events = _run(1, 12.0, hook=True, cfg=cfg)
     _, every, events_every = _run(1, 12.0, hook=True, every_window=True, cfg=cfg)
-    strip = lambda evs: [{k: v for k, v in e.items() if k != "latency_s"} for e in evs]
-    assert strip(events_every) == strip(events)
+    assert _strip(events_every) == _strip(events)
     key = lambda w: (w.stream, w.T_end, w.against, w.measurement.lag_s, w.outcome)
     assert [key(w) for w in every if w.used] == [key(w) for w in plain]
     assert all(w.used for w in plain)
