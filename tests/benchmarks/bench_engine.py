@@ -388,6 +388,7 @@ def feature_lags(args, rig: RigConfig) -> None:
                     kinetic=True,
                     cells=True,
                     motion_baseline_frames=feats.motion_baseline_frames,
+                    kinetic_from=feats.motion_kinetic,
                 )
             else:
                 ext[(ch.stream, "impacts")] = impact_extractor(m.modality, m.rate_hz)

@@ -149,7 +149,8 @@ def test_offline_imu_on_camera_frames_agrees_with_online(seed):
     IMU at the same place relative to the camera within a quarter frame (4.2 ms), on the right lag (within half
     a frame of the truth). (Within 2.1 ms until the online smoother weighed overlapping windows as the data they
     share, `overlap_sigma`: it now follows its recent windows more, where the offline fit is one line through
-    all 40 s; seed 5: online 1.2 ms from the truth, offline 4.7 ms, where they were 3.3 and 4.2.) Without
+    all 40 s; seed 5: online 1.2 ms from the truth, offline 4.7 ms, where they were 3.3 and 4.2; on motion
+    vectors, 2026-12-07: 1.3 and 2.1 ms, seed 1 1.2 and -1.5 ms.) Without
     timestamps the coarse
     search does not find this pair (an IMU feels one object, the camera sees all): see docs/engine.md, "Numbers now", Offline."""
     from test_engine_sim import DEFAULT_RIG, _partner_err

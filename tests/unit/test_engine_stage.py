@@ -301,8 +301,9 @@ def test_a_sensor_bridges_cameras_to_an_audio_anchor():
 
 def test_raw_video_activity_on_consecutive_frames_kinetic_on_the_motion_baseline(rng):
     """A camera sending frames: the activity envelope (compared with audio) from consecutive frames, the kinetic
-    envelope and its cells (compared with sensors) from frames `motion_baseline_frames` apart, chunk by chunk
-    as on the whole recording; a camera sending motion vectors has one envelope for both."""
+    envelope and its cells (compared with sensors) from frames `motion_baseline_frames` apart, on motion vectors
+    (`motion_kinetic`), chunk by chunk as on the whole recording; a camera sending motion vectors has one
+    envelope for both."""
     from warpsync.features import motion_activity
 
     stage = EngineStage(EngineConfig(), CollectorRegistry())
@@ -313,8 +314,9 @@ def test_raw_video_activity_on_consecutive_frames_kinetic_on_the_motion_baseline
         stage.samples(mv, Samples("cam", k, 50.0 + k / 30, HOST0 + (k + 4) / 30 + 0.002, frames[k : k + 4]))
     st = stage.engine.streams["cam"]
     one = motion_activity(frames, 30.0, t0_s=50.0)
-    two = motion_activity(frames, 30.0, t0_s=50.0, kinetic=True, cells=True, baseline_frames=2)
+    two = motion_activity(frames, 30.0, t0_s=50.0, kinetic=True, cells=True, baseline_frames=2, kinetic_from="flow")
     assert EngineConfig().features.motion_baseline_frames == 2
+    assert EngineConfig().features.motion_kinetic == "flow"
     np.testing.assert_allclose(st.env.times, one.times_s)
     np.testing.assert_allclose(st.env.values, one.values)
     np.testing.assert_allclose(st.kin.times, two.times_s)

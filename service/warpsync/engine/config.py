@@ -294,10 +294,17 @@ class FeatureConfig:
     motion stands B times as high above sensor noise, at B frames of time resolution; the sensor is smoothed to
     match (default 2; 1 is plain frame differences). The activity envelope (compared with audio) stays on
     consecutive frames; streams sending motion vectors (``units`` = motion) are not affected."""
+    motion_kinetic: str = "flow"
+    """What the kinetic envelope of raw video frames follows: ``flow``, each cell's motion vector (the frame
+    difference projected on the picture's gradient, linear in velocity), or ``energy``, each cell's motion energy
+    (not linear in speed near the noise floor: launches peak late and stops early against a sensor). Streams
+    sending motion vectors always use energy (default flow; `features.video`)."""
 
     def __post_init__(self) -> None:
         if self.motion_baseline_frames < 1:
             raise ValueError(f"motion_baseline_frames must be >= 1, got {self.motion_baseline_frames}")
+        if self.motion_kinetic not in ("flow", "energy"):
+            raise ValueError(f"motion_kinetic must be flow or energy, got {self.motion_kinetic!r}")
         if not self.impact_lookback_ms > 0:
             raise ValueError(f"impact_lookback_ms must be > 0, got {self.impact_lookback_ms}")
 

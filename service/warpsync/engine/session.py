@@ -241,6 +241,7 @@ class SyncEngine(ContentHop):
                 kinetic=meta.modality in KINETIC_MODALITIES,
                 cells=meta.modality == "video" and ccfg.content.cell_weighting,
                 motion_baseline_frames=ccfg.features.motion_baseline_frames,
+                kinetic_from=ccfg.features.motion_kinetic,
             )
         c = ccfg.content
         st = StreamState(

@@ -95,13 +95,15 @@ def envelope_extractor(
     kinetic: bool = False,
     cells: bool = False,
     motion_baseline_frames: int = 1,
+    kinetic_from: str = "energy",
 ) -> SegmentedExtractor:
     """The streaming activity-envelope extractor for a stream of this modality, rate and sample shape.
 
     `units` ``motion`` marks video vectors as frame differences (stamped between their frames); `kinetic` makes
     video and sensor extractors return ``(n, 2)`` values: activity and kinetic envelope (audio ignores it); `cells`
     makes video extractors append the kinetic envelope's per-cell terms (``(n, 2 + d)``; others ignore it);
-    `motion_baseline_frames` is the frame distance of raw frames' motion energy (`MotionEnvelope`)."""
+    `motion_baseline_frames` is the frame distance of raw frames' motion energy and `kinetic_from` what their
+    kinetic envelope follows (`MotionEnvelope`)."""
     from .audio import AudioEnvelope
     from .sensor import SensorEnvelope
     from .video import MotionEnvelope
@@ -118,6 +120,7 @@ def envelope_extractor(
                 kinetic=kinetic,
                 cells=cells,
                 baseline_frames=motion_baseline_frames,
+                kinetic_from=kinetic_from,
             ),
             rate_hz,
         )

@@ -27,6 +27,17 @@ speed, so its change follows the magnitude of its acceleration, launches and sto
 accelerometer measures directly (`SensorEnvelope` kinetic column: the high-passed acceleration magnitude), so
 video and IMU are compared like with like: both peak at the middle of a velocity change, whatever its shape.
 
+With ``kinetic_from="flow"`` (raw frames only; vectors have no pixels to take it from), the kinetic envelope
+comes from each cell's *motion vector* instead of its motion energy: the frame difference projected on the
+picture's gradient, ``u_c = mean_c (f_k - f_{k-B}) * grad((f_k + f_{k-B}) / 2)`` (x and y; the numerator of a
+Lucas-Kanade flow, so it is linear in the velocity of what moves in the cell, sign included, and pixel noise adds
+to it with zero mean), and the kinetic terms are ``|u_c,j - u_c,j-1|`` (the length of the vector's change). Motion
+energy ``mean |f_k - f_{k-B}|`` is not linear in speed: near the noise floor it grows with the square of the
+speed, so its change weighs the fast end of a velocity change. A launch then peaks late and a stop early (2-4 ms
+each way on the simulator's cameras, `tools/engine/contact_timing.py`), where the accelerometer it is compared with
+peaks at the middle of both. The change of a velocity vector is the acceleration the accelerometer feels, launches
+and stops alike. The activity column stays on motion energy.
+
 With ``cells=True`` as well, the per-entry changes ``|m_j - m_{j-1}|`` (one column per cell or vector entry,
 16 for raw frames) follow as columns ``2 ..``: the kinetic envelope split by where in the picture the change
 happened. An IMU feels one object where a camera sees them all; weighting the cells by how they correlate
@@ -44,6 +55,7 @@ from ..errors import AlignmentError
 from .base import Frames
 
 GRID = 4
+KINETIC_SOURCES = ("energy", "flow")
 
 
 def _cells(frames: np.ndarray) -> np.ndarray:
@@ -77,6 +89,28 @@ def _edges(size: int) -> np.ndarray:
     return e
 
 
+def _gradient(f: np.ndarray, axis: int) -> np.ndarray:
+    """``np.gradient`` of frames ``(n, h, w)`` along one pixel axis (central inside, one-sided at the edges),
+    without its per-call overhead (a camera's chunk is often one frame)."""
+    g = np.empty_like(f)
+    a = np.moveaxis(f, axis, -1)
+    out = np.moveaxis(g, axis, -1)
+    out[..., 1:-1] = 0.5 * (a[..., 2:] - a[..., :-2])
+    out[..., 0] = a[..., 1] - a[..., 0]
+    out[..., -1] = a[..., -1] - a[..., -2]
+    return g
+
+
+def _energy_and_flow(d: np.ndarray, mid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell motion energy ``mean_c |d|`` (``(n, GRID * GRID)``) and motion vectors ``mean_c d * grad(mid)``,
+    x and y interleaved (``(n, 2 * GRID * GRID)``); `d` the frame differences, `mid` the frames between them."""
+    n = len(d)
+    c = _cells(np.concatenate([np.abs(d), d * _gradient(mid, 2), d * _gradient(mid, 1)]))
+    flow = np.empty((n, 2 * c.shape[1]))
+    flow[:, 0::2], flow[:, 1::2] = c[n : 2 * n], c[2 * n :]
+    return c[:n], flow
+
+
 def motion_activity(
     frames: np.ndarray,
     rate_hz: float,
@@ -86,6 +120,7 @@ def motion_activity(
     kinetic: bool = False,
     cells: bool = False,
     baseline_frames: int = 1,
+    kinetic_from: str = "energy",
 ) -> Frames:
     """Motion activity envelope of a whole recording (see the module docstring for the time axis); with
     `kinetic`, values are ``(n, 2)``: activity and kinetic envelope; with `cells` too, ``(n, 2 + d)``: the
@@ -97,6 +132,7 @@ def motion_activity(
         kinetic=kinetic,
         cells=cells,
         baseline_frames=baseline_frames,
+        kinetic_from=kinetic_from,
     ).push(frames)
 
 
@@ -112,7 +148,10 @@ class MotionEnvelope:
         kinetic: bool = False,
         cells: bool = False,
         baseline_frames: int = 1,
+        kinetic_from: str = "energy",
     ) -> None:
+        if kinetic_from not in KINETIC_SOURCES:
+            raise AlignmentError(f"kinetic_from must be one of {KINETIC_SOURCES}, got {kinetic_from!r}")
         if not (np.isfinite(rate_hz) and rate_hz > 0):
             raise AlignmentError(f"video frame rate must be a positive number of Hz, got {rate_hz}")
         if int(baseline_frames) != baseline_frames or baseline_frames < 1:
@@ -123,6 +162,8 @@ class MotionEnvelope:
         self.difference_vectors = bool(difference_vectors)
         self.kinetic = bool(kinetic) or bool(cells)
         self.cells = bool(cells)
+        self.kinetic_from = kinetic_from
+        self._last_flow: np.ndarray | None = None  # the previous motion vector (kinetic_from "flow", raw frames)
         self._dim: int | None = None  # description length (columns of the per-cell output)
         self._k = 0  # index of the next frame
         self._last_frames: np.ndarray | None = None  # raw frames: the previous `baseline_frames` (as float)
@@ -131,10 +172,16 @@ class MotionEnvelope:
 
     def descriptions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-frame descriptions and their times for the new frames (motion energy for raw frames)."""
+        t, d, _ = self._describe(x)
+        return t, d
+
+    def _describe(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """`descriptions`, and the motion vectors of the same frame pairs where the kinetic terms follow them
+        (raw frames, ``kinetic_from`` flow; else None)."""
         x = np.asarray(x)
         n = len(x)
         if n == 0:
-            return np.zeros(0), np.zeros((0, 1))
+            return np.zeros(0), np.zeros((0, 1)), None
         if self._raw is None:
             if x.ndim not in (2, 3, 4):
                 raise AlignmentError(
@@ -147,7 +194,7 @@ class MotionEnvelope:
         self._k += n
         if not self._raw:
             shift = 0.5 if self.difference_vectors else 0.0
-            return self.t0_s + (ks - shift) / self.rate_hz, x.reshape(n, -1).astype(np.float64)
+            return self.t0_s + (ks - shift) / self.rate_hz, x.reshape(n, -1).astype(np.float64), None
         b = self.baseline_frames
         f = _mono(x)
         prev = self._last_frames
@@ -157,14 +204,28 @@ class MotionEnvelope:
         # f[i] is frame ks[0] - len(prev) + i; a difference needs the frame b before it
         ks = ks[0] - (0 if prev is None else len(prev)) + np.arange(b, len(f))
         if len(ks) == 0:
-            return np.zeros(0), np.zeros((0, GRID * GRID))
+            return np.zeros(0), np.zeros((0, GRID * GRID)), None
         # mean |f_k - f_{k-b}| per cell: an object moving anywhere inside a cell changes its pixels. (The change
         # of the cell's *mean*, used before, sees only what crosses cell borders or changes brightness.)
-        motion = _cells(np.abs(f[b:] - f[:-b]))
-        return self.t0_s + (ks - 0.5 * b) / self.rate_hz, motion
+        d = f[b:] - f[:-b]
+        t = self.t0_s + (ks - 0.5 * b) / self.rate_hz
+        if self.kinetic and self.kinetic_from == "flow":
+            return (t, *_energy_and_flow(d, 0.5 * (f[b:] + f[:-b])))
+        return t, _cells(np.abs(d)), None
+
+    def _flow_change(self, u: np.ndarray | None) -> np.ndarray | None:
+        """|u_j - u_{j-1}| per cell for new motion vectors `u` (None where the kinetic terms follow motion
+        energy: None back). Keeps the newest vector for the next call."""
+        if u is None:
+            return None
+        prev, self._last_flow = self._last_flow, u[-1].copy()
+        if prev is not None:
+            u = np.concatenate([prev[None], u])
+        du = np.diff(u, axis=0)
+        return np.hypot(du[:, 0::2], du[:, 1::2])
 
     def push(self, x: np.ndarray) -> Frames:
-        t, d = self.descriptions(x)
+        t, d, u = self._describe(x)
         if len(t) and self._dim is None:
             self._dim = d.shape[1]
         empty = Frames.empty(2 + (self._dim or 0) * self.cells) if self.kinetic else Frames.empty()
@@ -172,6 +233,7 @@ class MotionEnvelope:
             return empty
         prev = self._last_desc
         self._last_desc = d[-1].copy()
+        flow_change = self._flow_change(u)
         if prev is None:
             if len(t) < 2:
                 return empty
@@ -184,7 +246,7 @@ class MotionEnvelope:
         times = 0.5 * (tt[1:] + tt[:-1])
         if not self.kinetic:
             return Frames(times, activity)
-        change = np.abs(diff)
+        change = np.abs(diff) if flow_change is None else flow_change
         if self.cells:
             return Frames(times, np.column_stack([activity, change.sum(axis=1), change]))
         return Frames(times, np.stack([activity, change.sum(axis=1)], axis=1))
