@@ -1,9 +1,12 @@
-"""Shared fixtures: seeded randomness and ZeroMQ contexts that fail the test if a socket leaks."""
+"""Shared fixtures: seeded randomness, ZeroMQ contexts that fail the test if a socket leaks, and the engine's
+diagnostic scripts loaded as modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,3 +39,17 @@ def zctx():
         s.close(linger=0)
     ctx.term()
     assert not leaked, f"{len(leaked)} socket(s) left open by the test"
+
+
+@pytest.fixture
+def engine_tool():
+    """Loads a script of tools/engine/ (scripts, not a package) as a module: ``engine_tool("contact_timing")``."""
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "tools" / "engine" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 
 from warpsync.sim import load_rig
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("contact_timing", ROOT / "tools/engine/contact_timing.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_launches_and_stops_of_the_imus_object_as_each_kinetic_envelope_times_them(capsys):
-    tool = _tool()
+def test_launches_and_stops_of_the_imus_object_as_each_kinetic_envelope_times_them(capsys, engine_tool):
+    tool = engine_tool("contact_timing")
     lags = tool.contact_lags(dataclasses.replace(load_rig(None), seed=3), "cam1", 40.0)
     assert set(lags) == {"energy", "flow"}
     gaps = {}

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 from warpsync.sim import load_rig
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("uncertainty_coverage", ROOT / "tools/engine/uncertainty_coverage.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_locked_events_of_the_cameras_and_the_imu_beside_their_uncertainty(capsys):
-    tool = _tool()
+def test_locked_events_of_the_cameras_and_the_imu_beside_their_uncertainty(capsys, engine_tool):
+    tool = engine_tool("uncertainty_coverage")
     assert tool.parse_seeds("1-3,7") == [1, 2, 3, 7]
     rows = tool.locked_events(dataclasses.replace(load_rig(None), seed=1), 10.0)
     # seed 1 locks imu1 and both cameras by 7 s; the microphones and the anchor are not counted
