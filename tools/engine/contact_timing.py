@@ -74,20 +74,17 @@ def contact_lags(rig, camera: str, duration_s: float) -> dict[str, np.ndarray]:
     s_i = np.arange(0.0, duration_s, 1.0 / imu_cfg.rate_hz)
     imu = SensorEnvelope(imu_cfg.rate_hz, 0.0, kinetic=True).push(streams[imu_cfg.name].render(s_i, rng))
     t_i, k_i = imu.times_s, imu.values[:, 1]
-    kicks = scene.kick_times(imu_cfg.object, 0.0, duration_s)
-    launch = np.arange(kicks.size) % 2 == 0  # objects start at rest: launches and stops alternate
-    kt, seen = seen_kicks(scene, cam_cfg, imu_cfg.object, 0.0, duration_s)
+    kt, seen = seen_kicks(scene, cam_cfg, imu_cfg.object, 0.0, duration_s)  # every kick from the start
+    launch = np.arange(kt.size) % 2 == 0  # objects start at rest: launches and stops alternate
     keep = seen & (kt > 0.5) & (kt < duration_s - 0.5)
+    mids = kt[keep] + scene.cfg.kick_s / 2
     baseline = FeatureConfig().motion_baseline_frames
     out = {}
     for source in KINETIC_SOURCES:
         env = MotionEnvelope(cam_cfg.fps, 0.0, cells=True, baseline_frames=baseline, kinetic_from=source).push(frames)
         v = _weighted(env.times_s, env.values[:, 2:], t_i, k_i)
-        mids = kt[keep] + scene.cfg.kick_s / 2
         lags = [_lag(env.times_s, v, t_i, k_i, m) for m in mids]
-        out[source] = (
-            np.column_stack([launch[np.searchsorted(kicks, kt[keep])], lags]) if len(lags) else np.zeros((0, 2))
-        )
+        out[source] = np.column_stack([launch[keep], lags]) if len(lags) else np.zeros((0, 2))
     return out
 
 
