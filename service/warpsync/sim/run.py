@@ -3,9 +3,10 @@
 `publish_rig` sends every stream through its own `warpsync_client.Publisher` (one per stream, as separate
 devices would), paced so each chunk leaves when the simulator says it arrives (``realtime``) or as fast as the
 service takes them. A publisher restart in the rig aborts that stream's publisher (no end-of-stream marker, as
-a crash) and opens a new one under the same stream id, which continues the seq numbering from the service's
-``resume_seq``. Chunks the rig drops are simply not sent (the client numbers chunks contiguously, so a drop
-shows as a gap in device time, not in seq).
+a crash; in a fast run, once the service has taken the chunks sent before it, as real time would have) and opens
+a new one under the same stream id, which continues the seq numbering from the service's ``resume_seq``. Chunks
+the rig drops are simply not sent (the client numbers chunks contiguously, so a drop shows as a gap in device
+time, not in seq).
 
 In ``--fast`` mode the service's arrival times are not the simulated ones, so clock sync sees a burst, not
 the device clocks: score fast runs for content sync only, or use the offline benchmark.
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from warpsync_client import Publisher, Subscriber
+from warpsync_client import Control, Publisher, Subscriber
 
 from .generator import Simulator
 from .rig import RigConfig
@@ -118,6 +119,8 @@ def publish_rig(
             pub = pubs.get(c.stream)
             if c.restarted and pub is not None:
                 log.info("simulated publisher restart of %s", c.stream)
+                if not realtime:
+                    _wait_taken(control_endpoint, ctx, c.stream, pub.last_seq, timeout_s)
                 pub.abort()
                 pub = None
                 result.restarts += 1
@@ -142,6 +145,23 @@ def publish_rig(
         if errors:
             raise errors[0]
     return result
+
+
+def _wait_taken(control_endpoint: str, ctx: zmq.Context, stream: str, seq: int, timeout_s: float) -> None:
+    """Wait until the service has taken `stream` through `seq` (its `streams` reply), at most `timeout_s`.
+
+    A fast run's simulated crash comes after the chunks before it have reached the service, as in real time, where
+    they left long before it: sent in a burst they can still be queued for a connection the publisher has not made
+    yet, and aborting it would drop them (and the new publisher would number its chunks from 0 again)."""
+    deadline = time.monotonic() + timeout_s
+    with Control(control_endpoint, context=ctx, timeout_s=timeout_s) as ctl:
+        while time.monotonic() < deadline:
+            if any(s.get("stream") == stream and s.get("last_seq", -1) >= seq for s in ctl.streams()):
+                return
+            time.sleep(0.002)
+    log.warning(
+        "stream %s: the service had not taken seq %d within %g s of its simulated restart", stream, seq, timeout_s
+    )
 
 
 class EventCollector:
