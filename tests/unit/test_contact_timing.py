@@ -24,3 +24,4 @@ def test_launches_and_stops_of_the_imus_object_as_each_kinetic_envelope_times_th
     tool.main(["--seeds", "3", "--duration", "12"])
     out = capsys.readouterr().out
     assert "energy: over 1 seeds" in out and "flow: over 1 seeds" in out
+    assert "flow: " in out and "kicks, median" in out and "robust sd" in out

@@ -10,8 +10,9 @@ kick of the IMU's object the camera sees (`warpsync.sim.visibility.seen_kicks`) 
 against the IMU's over +-80 ms around the kick's middle (normalized cross-correlation, 0.5 ms steps, +-30 ms).
 A launch (from rest) and a stop (back to rest) alternate. Both feature choices of `[engine.features]
 motion_kinetic` are measured on the same frames: ``energy`` (each cell's motion energy) and ``flow`` (each cell's
-motion vector). Prints, per seed, the median lag of launches and of stops and their gap; last, the medians over
-all seeds. docs/engine-log.md, "Motion vectors instead of motion energy", has the numbers it gave.
+motion vector). Prints, per seed, the median lag of launches and of stops and their gap; then the medians over
+all seeds, and one kick's scatter over all of them (the robust standard deviation behind `content.event_sigma_s`).
+docs/engine-log.md, "Motion vectors instead of motion energy" and "One event at a time", has the numbers it gave.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     base = load_rig(a.rig)
     per: dict[str, list[tuple[float, float]]] = {s: [] for s in KINETIC_SOURCES}
+    every: dict[str, list[np.ndarray]] = {s: [] for s in KINETIC_SOURCES}
     print(f"{a.camera} against {base.imus[0].name}: lag of each seen kick (ms, + = the camera's envelope later)")
     print("seed  " + "  ".join(f"{s:>6} launch   stop    gap" for s in KINETIC_SOURCES))
     for seed in parse_seeds(a.seeds):
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         cols = []
         for s in KINETIC_SOURCES:
             x = lags[s]
+            every[s].append(x[:, 1])
             lm = 1e3 * np.median(x[x[:, 0] == 1, 1]) if (x[:, 0] == 1).any() else np.nan
             sm = 1e3 * np.median(x[x[:, 0] == 0, 1]) if (x[:, 0] == 0).any() else np.nan
             per[s].append((lm, sm))
@@ -116,6 +119,15 @@ def main(argv: list[str] | None = None) -> None:
             f"gap {np.nanmedian(m[:, 0] - m[:, 1]):+.1f} ms (seed gaps {np.nanmin(m[:, 0] - m[:, 1]):+.1f} to "
             f"{np.nanmax(m[:, 0] - m[:, 1]):+.1f})"
         )
+    for s in KINETIC_SOURCES:
+        # one kick's scatter: what a window's events are weighed with (`content.event_sigma_s`, `engine.events`)
+        x = 1e3 * np.concatenate(every[s])
+        if x.size:
+            sd = 1.4826 * float(np.median(np.abs(x - np.median(x))))
+            print(
+                f"{s}: {x.size} kicks, median {np.median(x):+.2f} ms, robust sd {sd:.2f} ms, "
+                f"beyond 8 ms {np.mean(np.abs(x) > 8):.3f}, 90th percentile of |lag| {np.percentile(np.abs(x), 90):.1f} ms"
+            )
 
 
 if __name__ == "__main__":

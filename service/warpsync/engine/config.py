@@ -262,6 +262,21 @@ class ContentConfig:
     cell_ridge: float = 0.1
     """Ridge of that weighting, as a fraction of the mean cell energy: shrinks the weights and the correlation
     chance gives 16 free weights (default 0.1)."""
+    event_lags: bool = True
+    """Once a camera is locked, its window against a sensor (its own, or the contacts the microphone heard through
+    the sensor's response) takes the weighted median of its events' own lags where it holds at least three
+    (`engine.events`), not the cross-correlation peak, their energy-weighted mean, which one event far off pulls;
+    with fewer, the peak's lag stands, no surer than `event_sigma_s` over the square root of their number. Before
+    the first lock the peak's lag goes through acquisition's own tests unchanged. Default rig, seeds 1-56: both
+    camera floors on 56 seeds instead of 55, every floor on 51 instead of 49 (docs/engine-log.md, "One event at a
+    time") (default true)."""
+    event_sigma_s: float = 0.003
+    """One event's timing scatter between a camera's kinetic envelope and a sensor's: the robust standard
+    deviation of 344 kicks' lags on the default rig, seeds 1-20 (`tools/engine/contact_timing.py`), seconds
+    (default 0.003)."""
+    event_min_corr: float = 0.5
+    """Least correlation of one event's own peak for it to count: below it the camera did not see the event
+    (default 0.5)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.acquire_coincidence <= 1.0:

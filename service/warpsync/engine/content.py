@@ -202,7 +202,7 @@ class LagMeasurement:
     computed."""
 
 
-def _parabolic(c: np.ndarray, i: int) -> tuple[float, float]:
+def parabolic_peak(c: np.ndarray, i: int) -> tuple[float, float]:
     """Sub-sample peak position offset and curvature (second difference) at integer peak `i`."""
     if i <= 0 or i >= len(c) - 1:
         return 0.0, 0.0
@@ -287,7 +287,7 @@ def _peak_measurement(
     (above half the peak) whose half-width exceeds `max_lobe_s` is ``broad``: not informative."""
     i = int(np.argmax(c))
     peak = float(c[i])
-    frac, curv = _parabolic(c, i)
+    frac, curv = parabolic_peak(c, i)
     lag_s = (i + frac - M) * grid_s
     # main lobe: contiguous region around the peak above half the peak
     lo = i
@@ -336,7 +336,7 @@ def gcc_phat_lag(ref: np.ndarray, cand: np.ndarray, rate_hz: float, max_lag_s: f
     M = max(1, min(math.ceil(max_lag_s * rate_hz), n - 1))
     seg = np.concatenate([g[-M:], g[: M + 1]])  # lags -M..M
     i = int(np.argmax(seg))
-    frac, _ = _parabolic(seg, i)
+    frac, _ = parabolic_peak(seg, i)
     sharp = float(seg[i] / (np.mean(np.abs(g)) + 1e-12))
     rest = np.concatenate([seg[: max(0, i - 2)], seg[i + 3 :]])
     second = float(rest.max()) if len(rest) else 0.0

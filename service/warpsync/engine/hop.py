@@ -31,6 +31,7 @@ from .content import (
     measure_lag_cells,
     resample,
 )
+from .events import event_lags, robust_window_lag
 from .response import ContactResponse
 
 if TYPE_CHECKING:
@@ -51,6 +52,12 @@ lock beyond its range (`ContentConfig.audit_search`)."""
 AUDIT_REASONS = ("low_corr", "edge", "ambiguous", "broad")
 """Why a locked window around the lock can fail while the streams have content: then the search widens
 (`ContentConfig.audit_search`)."""
+EVENT_HALF_S = 0.08
+"""One event of a camera-sensor window is compared over this much either side of it, seconds (`engine.events`)."""
+EVENT_SEARCH_S = 0.02
+"""and searched this far either side of the window's lag, seconds (at least two steps of the cells' grid)."""
+EVENT_MIN_FRAC = 0.2
+"""An event is a peak of the sensor's side at least this fraction of the way from its median to its maximum."""
 
 
 @dataclass(frozen=True)
@@ -461,7 +468,7 @@ class ContentHop:
             )
             m, weights = cell_lag(ref_cells, cand[::k])
             if m.informative and k > 1:
-                m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand, M, k)
+                m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand, M, k, locked)
             # before the first lock, a half whose best peak is a broad hump elsewhere is searched again around the
             # whole window's lag, as a locked window would be (the main lobe of a velocity change, 1 + B frames);
             # an outlier to a lock keeps the plain test (a looser first version applied to outliers too re-locked
@@ -574,10 +581,11 @@ class ContentHop:
         raw = st.meta.modality == "video" and len(st.meta.shape) >= 2
         return self.cfg.features.motion_baseline_frames if raw else 1
 
-    def _refine_cells(self, m, w, t_cells, cells, grid, gap_s, cand, M: int, k: int):
+    def _refine_cells(self, m, w, t_cells, cells, grid, gap_s, cand, M: int, k: int, locked: bool):
         """The coarse cell lag refined on the fine grid: the cells combined with their weights at the peak (at
         the camera's own frame times, so one envelope is resampled), cross-correlated with the candidate within
-        two coarse steps of the coarse lag. Keeps the coarse measurement if the fine peak sits at that edge."""
+        two coarse steps of the coarse lag. Keeps the coarse measurement if the fine peak sits at that edge.
+        Once `locked`, with `content.event_lags`, the window's events are then measured one at a time."""
         g = float(grid[1] - grid[0]) if len(grid) > 1 else self.cfg.content.grid_s
         n = len(grid)
         comb = gaussian_smooth(resample(t_cells, cells @ w, grid, gap_s), self.cfg.features.smooth_s / g)
@@ -589,7 +597,27 @@ class ContentHop:
         fine = measure_lag(comb, cand[lo : lo + n + 2 * ms], g, ms * g, min_corr=0.0, min_prominence=0.0)
         if not fine.informative:
             return m
-        return dataclasses.replace(m, lag_s=i0 * g + fine.lag_s, sigma_s=fine.sigma_s)
+        m = dataclasses.replace(m, lag_s=i0 * g + fine.lag_s, sigma_s=fine.sigma_s)
+        c = self.cfg.content
+        if not c.event_lags or not locked:
+            # before the first lock the window's lag goes through acquisition's own tests (both halves, windows
+            # that agree), which were measured on the cross-correlation peak; the events there moved settling
+            # both ways on seeds 1-56 (4 seeds sooner, 6 later, 5.3 -> 6.0 s median)
+            return m
+        # the window's events one at a time (`engine.events`): a velocity change of the sensor's object spans
+        # 80 ms either side of its middle, and one event's timing is searched 20 ms around the window's lag
+        lags, cors = event_lags(
+            comb,
+            cand,
+            M,
+            m.lag_s / g,
+            half=round(EVENT_HALF_S / g),
+            search=max(2 * k, round(EVENT_SEARCH_S / g)),
+            min_frac=EVENT_MIN_FRAC,
+            min_corr=c.event_min_corr,
+        )
+        lag, sigma = robust_window_lag(m.lag_s, m.sigma_s, lags * g, cors, c.event_sigma_s)
+        return dataclasses.replace(m, lag_s=lag, sigma_s=sigma)
 
     def _refine_raw(self, st: StreamState, partner: StreamState, T_end: float, lag: float, half_s: float):
         rate = min(st.raw_rate_hz, partner.raw_rate_hz)
