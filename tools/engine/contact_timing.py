@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import pathlib
 import sys
 
@@ -73,7 +74,7 @@ def _lag(
 def contact_lags(rig, camera: str, duration_s: float) -> dict[str, np.ndarray]:
     """Per feature choice, ``(k, 2)``: (1 for a launch, 0 for a stop; lag in seconds) of every seen kick."""
     out = {}
-    for source, (kick, seen, launch, lag, _) in _kicks(rig, camera, duration_s, MAX_LAG_S).items():
+    for source, (_, seen, launch, lag, _) in _kicks(rig, camera, duration_s, MAX_LAG_S).items():
         out[source] = np.column_stack([launch[seen], lag[seen]]) if seen.any() else np.zeros((0, 2))
     return out
 
@@ -82,7 +83,7 @@ def kick_correlations(rig, camera: str, duration_s: float) -> np.ndarray:
     """``(k, 3)`` for every kick of the IMU's object, seen or not, on motion vectors: (1 if the camera sees it,
     its lag in seconds within +-`EVENT_SEARCH_S`, the peak's correlation): what one event of an engine window
     looks like when the camera saw it and when it did not (`content.event_min_corr`)."""
-    kick, seen, _, lag, corr = _kicks(rig, camera, duration_s, EVENT_SEARCH_S, engine_shapes=True)["flow"]
+    _, seen, _, lag, corr = _kicks(rig, camera, duration_s, EVENT_SEARCH_S, engine_shapes=True)["flow"]
     return np.column_stack([seen, lag, corr])
 
 
@@ -131,7 +132,7 @@ def _by_corr(base, a) -> None:
     )
     print(f"{a.camera} against {base.imus[0].name}, motion vectors: each kick's own peak within +-20 ms")
     print("correlation    seen: kicks  median |lag|  beyond 8 ms    not seen: kicks  median |lag|  beyond 8 ms")
-    for lo, hi in zip(CORR_BANDS[:-1], CORR_BANDS[1:]):
+    for lo, hi in itertools.pairwise(CORR_BANDS):
         cols = []
         for s in (1.0, 0.0):
             x = 1e3 * np.abs(rows[(rows[:, 0] == s) & (rows[:, 2] >= lo) & (rows[:, 2] < hi), 1])
