@@ -432,6 +432,11 @@ def _locked(rows, t_from: float = 0.0):
     return [r for r in rows if r["method"] in LOCKED and r["t"] >= t_from]
 
 
+def _p95_locked(rows, t_from: float) -> float:
+    """The 95th percentile of the |error| of the locked events from `t_from` on."""
+    return float(np.percentile([abs(r["err"]) for r in _locked(rows, t_from)], 95))
+
+
 @pytest.mark.parametrize("seed", [3, 10])
 def test_a_sensor_bridges_the_cameras_to_the_room_microphone(seed):
     """The default rig (configs/rigs/default.toml), 40 s, the room microphone as reference. A camera's motion
@@ -535,12 +540,11 @@ def test_a_locked_camera_takes_neither_of_two_sources_that_disagree():
     peaks = dataclasses.replace(ContentConfig(), event_lags=False)
     _truth, on, _, _ = run(rig, EngineConfig(content=peaks, features=ENERGY), reference="room")
     assert _within_from(on["cam1"], quarter) <= 6.0
-    p95 = lambda rows: np.percentile([abs(r["err"]) for r in _locked(rows, 8.0)], 95)
-    assert p95(on["cam1"]) <= 0.9 * quarter
+    assert _p95_locked(on["cam1"], 8.0) <= 0.9 * quarter
     assert any(r["content"] == "conflict" for r in on["cam1"])
     one = EngineConfig(content=dataclasses.replace(peaks, source_conflict=False), features=ENERGY)
     _truth, off, _, _ = run(rig, one, reference="room")
-    assert p95(off["cam1"]) > quarter
+    assert _p95_locked(off["cam1"], 8.0) > quarter
     assert _within_from(off["cam1"], quarter) > 12.0
     assert not any(r["content"] == "conflict" for r in off["cam1"])
 
@@ -554,13 +558,12 @@ def test_a_locked_cameras_window_takes_the_median_of_its_events():
     (`content.event_lags`), cam1 is within it from 4.6 s on, and its p95 after 8 s is 3.1 ms."""
     rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=1, duration_s=20.0)
     quarter = 0.25 / 60.0
-    p95 = lambda rows: np.percentile([abs(r["err"]) for r in _locked(rows, 8.0)], 95)
     _truth, events, _, _ = run(rig, reference="room")
     assert _within_from(events["cam1"], quarter) <= 6.0
-    assert p95(events["cam1"]) <= 0.8 * quarter
+    assert _p95_locked(events["cam1"], 8.0) <= 0.8 * quarter
     peaks = EngineConfig(content=dataclasses.replace(ContentConfig(), event_lags=False))
     _truth, before, _, _ = run(rig, peaks, reference="room")
-    assert p95(before["cam1"]) > 1.2 * quarter
+    assert _p95_locked(before["cam1"], 8.0) > 1.2 * quarter
     assert _within_from(before["cam1"], quarter) > 12.0
 
 
