@@ -14,6 +14,7 @@ from warpsync.engine.content import (
     _cells_r2,
     coarse_offset,
     frame_smooth,
+    gaussian_highpass,
     gaussian_smooth,
     gaussian_smooth_columns,
     gcc_phat_lag,
@@ -363,6 +364,50 @@ def test_measure_lag_cells_broad_lobe_is_not_informative(rng):
     limited, _ = measure_lag_cells(ref_cells, cand, 0.001, M * 0.001, max_lobe_s=0.05)
     assert not limited.informative and limited.reason == "broad"
     assert limited.lag_s == pytest.approx(free.lag_s)
+
+
+def test_gaussian_highpass_removes_what_is_slow_and_keeps_a_kick(rng):
+    n = 600
+    t = np.arange(n, dtype=float)
+    kick = np.exp(-0.5 * ((t - 300) / 2.0) ** 2)
+    slow = 3.0 + 0.01 * t + np.sin(2 * np.pi * t / 2000)
+    x = slow + kick
+    x[[10, 11, 450]] = np.nan
+    hp = gaussian_highpass(x, 25.0)
+    np.testing.assert_array_equal(np.isnan(hp), np.isnan(x))
+    # a line passes a symmetric smoothing unchanged, a sine 80 times as long almost: what is left is the kick
+    # less its own smoothing (away from the ends and the gaps, where the smoothing sees one side only)
+    inner = slice(100, 400)
+    np.testing.assert_allclose(hp[inner], (kick - gaussian_smooth(kick, 25.0))[inner], atol=0.01)
+    assert np.nanargmax(hp) == 300 and hp[300] > 0.9
+    cols = np.column_stack([x, 2 * x, -x])
+    got = gaussian_highpass(cols, 25.0)
+    for j, a in enumerate((1, 2, -1)):
+        np.testing.assert_allclose(got[:, j], a * hp, rtol=1e-10, atol=1e-12)
+
+
+def test_slow_motion_hides_the_kicks_until_its_slow_part_is_removed():
+    """A camera's cells hold one object's kicks (sigma 8 ms, the sensor feels them 7 steps late) and slow motion
+    of another, as high (humps of sigma 160 ms that the sensor feels 35 steps early, as it would feel its
+    mount's wobble). Over the whole envelopes the humps win: a `broad` peak at their lag. Without their slow
+    part (`gaussian_highpass`, sigma 100 ms on the 4 ms grid: `content.acquire_highpass_s`) the kicks locate
+    the lag, in the kicks' cell."""
+    M, n = 50, 2000
+    cell_lag = functools.partial(
+        measure_lag_cells, grid_s=0.004, max_lag_s=M * 0.004, min_corr=0.3, min_prominence=0.05, max_lobe_s=0.05
+    )
+    for seed in range(3):
+        r = np.random.default_rng(seed)
+        X, cand = _cells_and_sensor(r, [150, 420, 700, 930], [1150, 1500, 1800], (7, 7), n=n, M=M)
+        t = np.arange(len(cand))
+        for e in r.uniform(100, n - 100, 8):
+            X[:, 5] += np.exp(-0.5 * ((t[:n] - e) / 40.0) ** 2)
+            cand += np.exp(-0.5 * ((t - (e + M - 35)) / 40.0) ** 2)
+        whole, _ = cell_lag(X, cand)
+        assert whole.reason == "broad" and whole.lag_s == pytest.approx(-0.140, abs=0.02)
+        fast, w = cell_lag(gaussian_highpass(X, 25.0), gaussian_highpass(cand, 25.0))
+        assert fast.informative and fast.lag_s == pytest.approx(0.028, abs=0.002)
+        assert np.argmax(w) == 3  # the kicks' cell
 
 
 # ------------------------------------------------------------------------------- acquisition: split halves

@@ -126,6 +126,12 @@ class ContentConfig:
     ``broad`` hump of slow motion away from the window's lag, which locates nothing, is searched again around
     that lag over the main lobe of a velocity change (1 + B frames either side), as a locked window would be; it
     carries the lag if it peaks informatively within a quarter frame of it there (default true)."""
+    acquire_highpass_s: float = 0.1
+    """Before a camera's first lock, its cells and the envelope they are weighed against lose their slow part (a
+    Gaussian of this sigma subtracted from each) before the lag search and its split test: a velocity change
+    lasts tens of ms, slow motion (wobble) makes humps of 136-204 ms whose correlation peaks locate nothing, and
+    a lead followed such a peak 200 ms off on seed 16 of the default rig. Locked windows keep the whole envelope
+    (with it, the locked p95 of IMU<->video rose on 7 of 8 seeds). 0 turns it off, seconds (default 0.1)."""
     acquire_one_sided: bool = True
     """Before the first lock, a sensor's window against a microphone (impact envelopes) whose one half peaks at
     the window's lag on its own while the other half has nothing to say (`low_corr`, `ambiguous`, `silent`: the

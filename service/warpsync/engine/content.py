@@ -157,6 +157,12 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return _masked_convolve(x, _gaussian_kernel(sigma))
 
 
+def gaussian_highpass(x: np.ndarray, sigma: float) -> np.ndarray:
+    """`x` (n,) or (n, d) less its `gaussian_smooth` (each column) with `sigma` in samples: what changes faster
+    than that; NaNs stay NaN."""
+    return x - (gaussian_smooth_columns(x, sigma) if x.ndim == 2 else gaussian_smooth(x, sigma))
+
+
 def frame_smooth(x: np.ndarray, width: float, frames: int = 1) -> np.ndarray:
     """A box of `width` samples convolved with a box of ``frames * width`` (for ``frames`` = 1 a triangle of total
     width ``2 * width``), NaNs treated as missing like `gaussian_smooth`. A camera's change of motion energy
