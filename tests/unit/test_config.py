@@ -44,13 +44,16 @@ def test_wrong_type_and_literal_are_errors(tmp_path):
         config.load(p)
 
 
-def test_a_bound_on_a_probability_outside_0_1_is_an_error(tmp_path):
+def test_a_value_outside_its_range_is_an_error(tmp_path):
     p = tmp_path / "t.toml"
     p.write_text("[engine.content]\nacquire_coincidence = 1.5\n")
     with pytest.raises(ConfigError, match=r"t\.toml.*acquire_coincidence must be within \[0, 1\], got 1.5"):
         config.load(p)
     p.write_text("[engine.content]\nacquire_coincidence = 0.0\n")
     assert config.load(p).engine.content.acquire_coincidence == 0.0
+    p.write_text("[engine.content]\nacquire_highpass_s = -0.1\n")
+    with pytest.raises(ConfigError, match=r"t\.toml.*acquire_highpass_s must be >= 0, got -0.1"):
+        config.load(p)
     p.write_text("[engine.clock]\nslope_quantile = 1.0\n")
     with pytest.raises(ConfigError, match=r"t\.toml.*slope_quantile must be within \[0, 1\), got 1.0"):
         config.load(p)

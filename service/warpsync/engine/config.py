@@ -131,7 +131,7 @@ class ContentConfig:
     Gaussian of this sigma subtracted from each) before the lag search and its split test: a velocity change
     lasts tens of ms, slow motion (wobble) makes humps of 136-204 ms whose correlation peaks locate nothing, and
     a lead followed such a peak 200 ms off on seed 16 of the default rig. Locked windows keep the whole envelope
-    (with it, the locked p95 of IMU<->video rose on 7 of 8 seeds). 0 turns it off, seconds (default 0.1)."""
+    (with it, the locked p95 of IMU<->video rose on 8 of 8 seeds tried). 0 turns it off, seconds (default 0.1)."""
     acquire_one_sided: bool = True
     """Before the first lock, a sensor's window against a microphone (impact envelopes) whose one half peaks at
     the window's lag on its own while the other half has nothing to say (`low_corr`, `ambiguous`, `silent`: the
@@ -288,6 +288,9 @@ class ContentConfig:
         if not 0.0 <= self.acquire_coincidence <= 1.0:
             # a bound on a probability: above 1 every informative window would count, below 0 none
             raise ValueError(f"acquire_coincidence must be within [0, 1], got {self.acquire_coincidence}")
+        if not self.acquire_highpass_s >= 0.0:
+            # a sigma: 0 turns the filter off, a negative one means nothing
+            raise ValueError(f"acquire_highpass_s must be >= 0, got {self.acquire_highpass_s}")
 
 
 @dataclass(frozen=True)
