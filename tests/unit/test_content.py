@@ -386,6 +386,27 @@ def test_gaussian_highpass_removes_what_is_slow_and_keeps_a_kick(rng):
         np.testing.assert_allclose(got[:, j], a * hp, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("sigma", [0.2, 3.0, 25.0, 100.0])
+def test_gaussian_highpass_equals_x_less_its_smoothing(rng, sigma):
+    # the slow reference: `x - gaussian_smooth(x)` column by column, gaps (NaNs) included, shared or not
+    x = rng.normal(size=(700, 6)).cumsum(axis=0)
+    x[[0, 1, 350, 351, 352], :] = np.nan  # gaps every column shares
+    got = gaussian_highpass(x, sigma)
+    for j in range(6):
+        ref = x[:, j] - gaussian_smooth(x[:, j], sigma)
+        np.testing.assert_array_equal(np.isnan(got[:, j]), np.isnan(ref))
+        np.testing.assert_allclose(got[:, j], ref, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(gaussian_highpass(x[:, j], sigma), ref, rtol=0, atol=1e-9)
+    x[[40, 41], 2] = np.nan  # and one that only one column has
+    x[600:, 4] = np.nan
+    got = gaussian_highpass(x, sigma)
+    for j in range(6):
+        ref = x[:, j] - gaussian_smooth(x[:, j], sigma)
+        np.testing.assert_array_equal(np.isnan(got[:, j]), np.isnan(ref))
+        np.testing.assert_allclose(got[:, j], ref, rtol=0, atol=1e-9)
+    assert gaussian_highpass(np.zeros((0, 3)), sigma).shape == (0, 3)
+
+
 def test_slow_motion_hides_the_kicks_until_its_slow_part_is_removed():
     """A camera's cells hold one object's kicks (sigma 8 ms, the sensor feels them 7 steps late) and slow motion
     of another, as high (humps of sigma 160 ms that the sensor feels 35 steps early, as it would feel its

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import convolve1d
+from scipy.signal import fftconvolve
 
 from ..errors import AlignmentError
 
@@ -159,8 +160,22 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 def gaussian_highpass(x: np.ndarray, sigma: float) -> np.ndarray:
     """`x` (n,) or (n, d) less its `gaussian_smooth` (each column) with `sigma` in samples: what changes faster
-    than that; NaNs stay NaN."""
-    return x - (gaussian_smooth_columns(x, sigma) if x.ndim == 2 else gaussian_smooth(x, sigma))
+    than that; NaNs stay NaN. The same normalized convolution as `gaussian_smooth`, by FFT: a slow part's kernel
+    is hundreds of taps long (100 ms on a 4 ms grid: 151; direct, 16 cells of an 8 s window took 4-5 ms), and
+    columns that share their gaps share the weights' convolution."""
+    if sigma <= 0.3 or x.size == 0:
+        return x - gaussian_smooth_columns(x, sigma) if x.ndim == 2 else x - gaussian_smooth(x, sigma)
+    k = _gaussian_kernel(sigma)
+    mask = np.isfinite(x)
+    kk = k if x.ndim == 1 else k[:, None]
+    num = fftconvolve(np.where(mask, x, 0.0), kk, mode="same", axes=0)
+    if x.ndim == 2 and bool((mask == mask[:, :1]).all()):
+        den = fftconvolve(mask[:, 0].astype(float), k, mode="same")[:, None]
+    else:
+        den = fftconvolve(mask.astype(float), kk, mode="same", axes=0)
+    out = x - np.where(den > 1e-9, num / np.maximum(den, 1e-9), np.nan)
+    out[~mask] = np.nan
+    return out
 
 
 def frame_smooth(x: np.ndarray, width: float, frames: int = 1) -> np.ndarray:
