@@ -579,7 +579,7 @@ def test_a_locked_cameras_window_takes_the_median_of_its_events():
 def test_a_camera_acquires_on_its_fast_motion_not_on_slow_humps():
     """The default rig, seed 16, 20 s. Before its first lock cam1's windows against imu1 were `broad` (humps of
     slow motion) from 6.5 to 10.5 s (`tools/engine/trace_windows.py --seed 16`, where its lead followed them 200 ms
-    off): here cam1 published the clock's mapping 12.4 ms off until 8.1 s, then a lead at its quarter frame's edge
+    off): here cam1 published the clock's mapping 12.4 ms off until 7.6 s, then a lead at its quarter frame's edge
     (4.2 ms), and locked at 14.1 s, within its quarter frame from 9.6 s. Searched without their slow part before
     the first lock (a Gaussian of 100 ms subtracted from the cells and the sensor: `content.acquire_highpass_s`)
     its windows carry the kicks' lag: a lead 1.0-1.6 ms off from 5.0 s, a lock at 6.6 s, within its quarter frame
