@@ -128,13 +128,21 @@ def _gaussian_kernel(sigma: float) -> np.ndarray:
     return np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
 
 
-def _masked_convolve(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+def _masked_convolve(x: np.ndarray, k: np.ndarray, fft: bool = False) -> np.ndarray:
     """Normalized convolution of `x` (1-D, or 2-D along axis 0) with the odd, symmetric kernel `k`: NaNs are
-    missing (left out of both the weighted sum and the weights) and stay NaN."""
+    missing (left out of both the weighted sum and the weights) and stay NaN. `fft`: by FFT, for kernels hundreds
+    of taps long, where columns that share their gaps share the weights' convolution."""
     mask = np.isfinite(x)
     xz = np.where(mask, x, 0.0)
     w = mask.astype(float)
-    if x.ndim == 1:
+    if fft:
+        kk = k if x.ndim == 1 else k[:, None]
+        num = fftconvolve(xz, kk, mode="same", axes=0)
+        if x.ndim == 2 and bool((mask == mask[:, :1]).all()):
+            den = fftconvolve(w[:, 0], k, mode="same")[:, None]
+        else:
+            den = fftconvolve(w, kk, mode="same", axes=0)
+    elif x.ndim == 1:
         num, den = np.convolve(xz, k, mode="same"), np.convolve(w, k, mode="same")
     else:
         num, den = convolve1d(xz, k, axis=0, mode="constant"), convolve1d(w, k, axis=0, mode="constant")
@@ -160,22 +168,11 @@ def gaussian_smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 def gaussian_highpass(x: np.ndarray, sigma: float) -> np.ndarray:
     """`x` (n,) or (n, d) less its `gaussian_smooth` (each column) with `sigma` in samples: what changes faster
-    than that; NaNs stay NaN. The same normalized convolution as `gaussian_smooth`, by FFT: a slow part's kernel
-    is hundreds of taps long (100 ms on a 4 ms grid: 151; direct, 16 cells of an 8 s window took 4-5 ms), and
-    columns that share their gaps share the weights' convolution."""
+    than that; NaNs stay NaN. The same normalized convolution, by FFT: a slow part's kernel is hundreds of taps
+    long (100 ms on a 4 ms grid: 151; direct, 16 cells of an 8 s window took 4-5 ms)."""
     if sigma <= 0.3 or x.size == 0:
-        return x - gaussian_smooth_columns(x, sigma) if x.ndim == 2 else x - gaussian_smooth(x, sigma)
-    k = _gaussian_kernel(sigma)
-    mask = np.isfinite(x)
-    kk = k if x.ndim == 1 else k[:, None]
-    num = fftconvolve(np.where(mask, x, 0.0), kk, mode="same", axes=0)
-    if x.ndim == 2 and bool((mask == mask[:, :1]).all()):
-        den = fftconvolve(mask[:, 0].astype(float), k, mode="same")[:, None]
-    else:
-        den = fftconvolve(mask.astype(float), kk, mode="same", axes=0)
-    out = x - np.where(den > 1e-9, num / np.maximum(den, 1e-9), np.nan)
-    out[~mask] = np.nan
-    return out
+        return np.where(np.isfinite(x), 0.0, np.nan)  # the smoothing leaves such `x` as it is
+    return x - _masked_convolve(x, _gaussian_kernel(sigma), fft=True)
 
 
 def frame_smooth(x: np.ndarray, width: float, frames: int = 1) -> np.ndarray:

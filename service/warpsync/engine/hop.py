@@ -467,16 +467,17 @@ class ContentHop:
                 # more frames that still stand out of the search range: 3 frames tells them apart
                 max_lobe_s=3.0 / partner.meta.rate_hz,
             )
-            cand_full = cand
+            search_cells, search_cand = ref_cells, cand
             if c.acquire_highpass_s > 0 and not locked:
                 # before the first lock, without their slow part: a hump of slow motion peaks anywhere in the
                 # search range, a velocity change where it happened (`acquire_highpass_s`); the weights found here
                 # combine the whole cells for the refinement below
-                ref_cells = gaussian_highpass(ref_cells, c.acquire_highpass_s / (k * g))
-                cand = gaussian_highpass(cand, c.acquire_highpass_s / g)
-            m, weights = cell_lag(ref_cells, cand[::k])
+                search_cells = gaussian_highpass(ref_cells, c.acquire_highpass_s / (k * g))
+                search_cand = gaussian_highpass(cand, c.acquire_highpass_s / g)
+            search_cand = search_cand[::k]
+            m, weights = cell_lag(search_cells, search_cand)
             if m.informative and k > 1:
-                m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand_full, M, k, locked)
+                m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand, M, k, locked)
             # before the first lock, a half whose best peak is a broad hump elsewhere is searched again around the
             # whole window's lag, as a locked window would be (the main lobe of a velocity change, 1 + B frames);
             # an outlier to a lock keeps the plain test (a looser first version applied to outliers too re-locked
@@ -494,7 +495,7 @@ class ContentHop:
                 and c.acquire_split
                 and new_lag(m)
                 and not _halves_agree(
-                    cell_lag, ref_cells, cand[::k], M // k, m.lag_s, 0.5 / partner.meta.rate_hz, near=near
+                    cell_lag, search_cells, search_cand, M // k, m.lag_s, 0.5 / partner.meta.rate_hz, near=near
                 )
             ):
                 m = dataclasses.replace(m, informative=False, reason="split")
