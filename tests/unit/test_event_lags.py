@@ -47,10 +47,12 @@ def test_each_event_is_measured_on_its_own_as_a_lag_by_lag_reference_finds_it():
     n = 4000
     evs = [(500.0, 3.0, 1.0), (1400.0, -2.0, 0.8), (2300.0, 9.0, 0.6), (3300.0, 1.0, 0.9)]
     ref, cand = _window(n, evs, 0.02, 1)
-    lags, cors = event_lags(ref, cand, M, 2.0, half=HALF, search=SEARCH, min_frac=0.2, min_corr=0.5)
+    lags, cors, places = event_lags(ref, cand, M, 2.0, half=HALF, search=SEARCH, min_frac=0.2, min_corr=0.5)
     # strongest first: 500, 3300, 1400, 2300
     want = [3.0, 1.0, -2.0, 9.0]
     assert lags == pytest.approx(want, abs=0.3)
+    # each where it sits in ref, whatever its own lag
+    assert places == pytest.approx([500.0, 3300.0, 1400.0, 2300.0], abs=1.0)
     ref_lags = _reference(ref, cand, 2, [M + 2 + 500 + 1, M + 2 + 3300 + 1, M + 2 + 1400 - 2, M + 2 + 2300 + 9])
     assert [r[0] for r in ref_lags] == [round(x) for x in lags]
     assert cors == pytest.approx([r[1] for r in ref_lags], abs=0.02)
@@ -60,7 +62,7 @@ def test_an_event_the_camera_does_not_see_is_left_out():
     n = 4000
     ref, cand = _window(n, [(500.0, 2.0, 1.0), (1500.0, 2.0, 1.0), (2500.0, 2.0, 1.0)], 0.02, 2)
     cand += 0.9 * _pulse(n + 2 * M, M + 3400.0)  # the sensor felt it, the camera saw nothing there
-    lags, cors = event_lags(ref, cand, M, 2.0, half=HALF, search=SEARCH, min_frac=0.2, min_corr=0.5)
+    lags, cors, _ = event_lags(ref, cand, M, 2.0, half=HALF, search=SEARCH, min_frac=0.2, min_corr=0.5)
     assert np.all(cors >= 0.5)
     assert len(lags) == 3 and lags == pytest.approx([2.0] * 3, abs=0.3)
     # nothing inside the window at that lag, or a window too short: no events

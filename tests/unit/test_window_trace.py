@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -58,11 +59,21 @@ def test_trace_windows_tool_writes_every_window_beside_its_true_lag(tmp_path):
     cmd = [sys.executable, "tools/engine/trace_windows.py", "--seed", "1", "--duration", "8", "--out", str(out)]
     # without `source_conflict` (which measures both windows of a locked camera for itself) the hops through the
     # response leave the window against the IMU to the trace
-    extra = ["--every-window", "--content", "source_conflict=false"]
+    extra = ["--every-window", "--content", "source_conflict=false", "--events"]
     r = subprocess.run(cmd + extra, check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "cam1" in r.stdout and "right" in r.stdout
     rows = [json.loads(x) for x in out.read_text().splitlines()]
+    # a locked camera's windows carry their events (`content.event_lags`), each set beside the kick nearest it on
+    # the scene's time (the engine's timeline is the anchor's, late by its capture latency: 18 ms on this rig). The
+    # events at a kick the camera sees sit within the camera's own error and a frame of the kick's middle; others
+    # (slow motion, a sound through the response) are nowhere near a kick
+    events = [e for x in rows if x["stream"] == "cam1" and x["locked"] for e in x["events"]]
+    assert events and all(x["T_start"] - 0.1 <= e["t"] <= x["T_end"] + 0.1 for x in rows for e in x["events"])
+    seen = [float(d) for d in re.findall(r"object \d (?:launch|stop)\s+([-+]\d+\.\d) ms\s+seen", r.stdout)]
+    at_kick = [d for d in seen if abs(d) <= 50.0]
+    assert len(at_kick) >= 10 and sum(abs(d) <= 12.0 for d in at_kick) >= 0.9 * len(at_kick)
+    assert not any(x["events"] for x in rows if not x["locked"])
     cam_mic = [x for x in rows if x["stream"] == "cam1.mic" and x["informative"] and x["true_lag_s"] is not None]
     # a camera's microphone against the room: its informative windows find the truth within a millisecond
     assert cam_mic and sum(x["right"] for x in cam_mic) >= 0.8 * len(cam_mic)

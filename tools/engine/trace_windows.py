@@ -1,7 +1,7 @@
 """Every window content sync measures on a simulated rig, beside the lag the truth says it should have found.
 
 Run: .venv/bin/python tools/engine/trace_windows.py [--rig FILE] [--seed N] [--duration S] [--stream NAME ...]
-     [--content KEY=VALUE ...] [--out FILE.jsonl] [--until-lock] [--every-window]
+     [--content KEY=VALUE ...] [--out FILE.jsonl] [--until-lock] [--every-window] [--events]
 
 The rig is replayed through `EngineStage` as `tests/benchmarks/bench_engine.py` does; `SyncEngine.on_window` hands
 over each window a hop measures (`WindowTrace`). The true lag of a window is what would put the stream where the
@@ -17,6 +17,12 @@ the partner's own mapping is off, e.g. a sensor still on its clock).
 also measures the sources a hop did not need (a camera on a sensor that has learned its contact response stops at
 the first informative of its window through the response and its window against the sensor), written with
 `used` false and left out of the printed table: what each source would have said at every hop.
+A locked camera's window measured one event at a time (`content.event_lags`) carries its events: `--out` writes
+each one's time, lag, correlation and error against the window's true lag, and `--events` prints them beside the
+kick nearest each (its object, launch or stop, how far from the kick's middle with the camera's own error in it,
+and whether the window's camera sees it, `warpsync.sim.visibility.seen_kicks`): an event the camera does not see,
+kept, is what pulls a window off
+(docs/engine-log.md, "A locked camera's two sources and its events: six variants, none kept").
 
 What an acquisition rule is measured on (docs/engine-log.md, "Two hops of new data"; earlier rules were measured the
 same way with scripts that were not kept): which windows it would have taken, and whether they were right.
@@ -41,18 +47,21 @@ from warpsync.errors import ConfigError
 from warpsync.sim import Simulator, load_rig
 from warpsync.sim.run import replay_offline
 from warpsync.sim.truth import HOST
+from warpsync.sim.visibility import seen_kicks
 
 
 def trace(
     sim: Simulator, duration_s: float, cfg: EngineConfig, every_window: bool = False
-) -> tuple[list[WindowTrace], dict[str, tuple], dict[str, str]]:
+) -> tuple[list[WindowTrace], dict[str, tuple], dict[str, str], dict[str, str]]:
     """The simulator's rig replayed through the engine: every window measured, each stream's published errors
-    ``(times, errors)`` against the truth, and each stream's session anchor."""
+    ``(times, errors)`` against the truth, each stream's session anchor, and the reference timeline each stream's
+    events are on (``host`` or a stream id)."""
     stage = EngineStage(cfg, CollectorRegistry())
     windows: list[WindowTrace] = []
     stage.engine.on_window = windows.append
     stage.engine.trace_every_window = every_window
     errors: dict[str, tuple[list, list]] = collections.defaultdict(lambda: ([], []))
+    references: dict[str, str] = {}
 
     def on_events(evs, _now):
         for ev in evs:
@@ -60,6 +69,7 @@ def trace(
             if ev.get("event") != "sync.offset" or sid not in sim.truth.streams:
                 continue
             ref = ev.get("reference") or HOST
+            references[sid] = ref
             ts, es = errors[sid]
             ts.append(float(ev["t_s"]))
             es.append(float(ev["offset_s"]) - sim.truth.offset_at(sid, float(ev["t_s"]), ref))
@@ -67,7 +77,7 @@ def trace(
     replay_offline(sim, stage, duration_s, on_events=on_events)
     eng = stage.engine
     anchors = {name: eng.sessions[st.session].anchor for name, st in eng.streams.items()}
-    return windows, dict(errors), anchors
+    return windows, dict(errors), anchors, references
 
 
 def tolerance_s(truth, w: WindowTrace) -> float:
@@ -103,6 +113,9 @@ def main() -> int:
     ap.add_argument(
         "--every-window", action="store_true", help="also measure the sources a hop did not need (written, not counted)"
     )
+    ap.add_argument(
+        "--events", action="store_true", help="print each event of a locked camera's windows beside the nearest kick"
+    )
     args = ap.parse_args()
     rig = load_rig(args.rig)
     if args.seed is not None:
@@ -115,7 +128,7 @@ def main() -> int:
     # (`publish_lead`) moves what is published before a lock, never what is measured
     cfg = EngineConfig(content=dataclasses.replace(ContentConfig(), **{**content, "publish_lead": False}))
     sim = Simulator(rig)
-    windows, errors, anchors = trace(sim, args.duration, cfg, args.every_window)
+    windows, errors, anchors, references = trace(sim, args.duration, cfg, args.every_window)
     locked_once: set[str] = set()
     rows = []
     for w in windows:
@@ -140,6 +153,7 @@ def main() -> int:
                 row |= {"chance": m.chance}
                 row |= {"true_lag_s": truth, "right": right, "used": w.used}
                 row |= {"true_lag_anchor_s": true_lag(errors, w, anchors.get(w.stream) or w.partner)}
+                row |= {"events": [_event_row(e, truth) for e in m.events]}
                 fh.write(json.dumps(row) + "\n")
     table: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for w, _truth, right in rows:
@@ -155,7 +169,81 @@ def main() -> int:
         for k in keys:
             c = table[sid]
             print(f"{sid:10} {k[0]:12} {k[1]:6} {k[2]:9} {c[k + (True,)]:6} {c[k + (False,)]:6} {c[k + (None,)]:8}")
+    if args.events:
+        print_events(sim, rig, args.duration, rows, errors, anchors, references)
     return 0
+
+
+def _event_row(e: tuple[float, float, float], truth: float | None) -> dict:
+    t, lag, corr = e
+    return {"t": t, "lag_s": lag, "corr": corr, "err_s": None if truth is None else lag - truth}
+
+
+def nearest_kicks(sim: Simulator, camera, duration_s: float):
+    """Every kick of every object of the scene, sorted by its middle (scene seconds): (middles, objects, launch,
+    seen by `camera`). Objects start at rest, so launches and stops alternate."""
+    scene = sim.scene
+    rows = []
+    for obj in range(sim.rig.scene.objects):
+        kt, seen = seen_kicks(scene, camera, obj, 0.0, duration_s + 1.0)
+        for j, (k, v) in enumerate(zip(kt, seen, strict=True)):
+            rows.append((float(k) + scene.cfg.kick_s / 2, obj, j % 2 == 0, bool(v)))
+    rows.sort()
+    return rows
+
+
+def scene_time(sim: Simulator, T: float, anchor: str, errors: dict, references: dict) -> float | None:
+    """The scene time at reference time `T` of the engine's timeline. That timeline is the session anchor's: on
+    the host clock, where the anchor's capture latency (and its network path) puts it, which the anchor's published
+    error says; or on a reference stream's own clock. None before the anchor has published."""
+    at = error_at(errors, anchor, T)
+    if at is None:
+        return None
+    return sim.truth.scene_of_ref(T, references.get(anchor, HOST)) + at
+
+
+def error_at(errors: dict, sid: str, T: float) -> float | None:
+    """`sid`'s published error at its last event at or before `T` (its first one before that)."""
+    if sid not in errors or not errors[sid][0]:
+        return None
+    ts, es = errors[sid]
+    return es[max(0, bisect.bisect_right(ts, T) - 1)]
+
+
+def print_events(sim: Simulator, rig, duration_s: float, rows, errors, anchors, references) -> None:
+    """Each event of each used window that has them, beside the kick nearest it."""
+    cameras = {c.name: c for c in rig.cameras}
+    kicks: dict[str, list] = {}
+    print(
+        "events: window end, source; per event its time, error (ms), correlation, the nearest kick (object, launch"
+        " or stop, event minus the kick's middle in ms with the camera's own error in it, seen by the camera)"
+    )
+    for w, truth, _right in rows:
+        m = w.measurement
+        cam = next((x for x in (w.stream, w.partner) if x in cameras), None)
+        if not (w.used and m.events and cam):
+            continue
+        if cam not in kicks:
+            kicks[cam] = nearest_kicks(sim, cameras[cam], duration_s)
+        mids = [k[0] for k in kicks[cam]]
+        err = "-" if truth is None else f"{1e3 * (m.lag_s - truth):+.2f} ms"
+        print(f"{w.stream:8} {w.T_end:7.2f} s  {w.against or w.partner:9} window error {err}")
+        for t, lag, corr in m.events:
+            s = scene_time(sim, t, anchors.get(w.stream, ""), errors, references)
+            near = None
+            if s is not None:
+                i = bisect.bisect_left(mids, s)
+                near = min((j for j in (i - 1, i) if 0 <= j < len(mids)), key=lambda j: abs(mids[j] - s), default=None)
+            e = "-" if truth is None else f"{1e3 * (lag - truth):+7.2f}"
+            if near is None:
+                print(f"    {t:7.2f} s  {e} ms  {corr:.2f}")
+                continue
+            _, obj, launch, seen = kicks[cam][near]
+            kind = "launch" if launch else "stop"
+            print(
+                f"    {t:7.2f} s  {e} ms  {corr:.2f}  object {obj} {kind:6} {1e3 * (s - mids[near]):+7.1f} ms"
+                f"  {'seen' if seen else 'not seen'}"
+            )
 
 
 if __name__ == "__main__":

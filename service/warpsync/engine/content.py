@@ -218,6 +218,10 @@ class LagMeasurement:
     """A sensor's impact window before its first lock: the bound on how likely chance alone puts as many of its
     contacts onto the microphone's impacts at some lag of the search (`engine.coincidence`); 1.0 when not
     computed."""
+    events: tuple[tuple[float, float, float], ...] = ()
+    """A locked camera-sensor window measured one event at a time (`engine.events`): each kept event's (time on the
+    reference timeline, its own lag, its correlation), seconds, strongest first; empty otherwise. For diagnostics
+    (`tools/engine/trace_windows.py --events`)."""
 
 
 def parabolic_peak(c: np.ndarray, i: int) -> tuple[float, float]:

@@ -43,12 +43,13 @@ def event_lags(
     stronger one. Each is measured by the normalized cross-correlation of ``ref`` over ``+-half`` steps around
     it with `cand` over ``+-search`` steps around the window's lag (sub-step by parabola), and kept where that
     peaks at least `min_corr` inside the search, not at its edge: an event the camera does not see has no peak
-    there. Returns (lags, correlations), strongest event first."""
+    there. Returns (lags, correlations, places), strongest event first: an event's place is where it sits in
+    `ref` (the candidate's peak less the event's own lag), in steps from ``ref[0]`` (diagnostics)."""
     n = len(ref)
     li = round(float(lag))
     lo = M + li + half + search
     hi = M + li + n - half - search
-    none = np.zeros(0), np.zeros(0)
+    none = np.zeros(0), np.zeros(0), np.zeros(0)
     if hi - lo < 3:
         return none
     seg = np.nan_to_num(cand[lo:hi], nan=-np.inf)
@@ -57,7 +58,7 @@ def event_lags(
         return none
     base = float(np.median(seg[np.isfinite(seg)]))
     thr = base + min_frac * (top - base)
-    lags, cors = [], []
+    lags, cors, places = [], [], []
     taken = np.zeros(seg.size, dtype=bool)
     for idx in np.argsort(-seg, kind="stable"):
         if seg[idx] < thr:
@@ -77,7 +78,8 @@ def event_lags(
         frac, _ = parabolic_peak(c, i)
         lags.append(li + i + frac - search)
         cors.append(float(c[i]))
-    return np.array(lags), np.array(cors)
+        places.append(float(p - M - lags[-1]))
+    return np.array(lags), np.array(cors), np.array(places)
 
 
 def weighted_median(x: np.ndarray, w: np.ndarray) -> float:

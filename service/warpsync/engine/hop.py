@@ -410,7 +410,8 @@ class ContentHop:
         """One window's lag within +-L seconds of the current mapping (`negate`: of the partner against the
         stream, `w` built with their roles swapped); `used` False: measured for the trace only."""
         m = self._measure_window(w, L, sig_pred, locked)
-        m = dataclasses.replace(m, lag_s=-m.lag_s) if negate else m
+        if negate:
+            m = dataclasses.replace(m, lag_s=-m.lag_s, events=tuple((t, -lag, c) for t, lag, c in m.events))
         if self._traced is not None:
             self._traced.append((w.T_start, w.T_start + w.n * self.cfg.content.grid_s, L, m, w.heard, used))
         return m
@@ -615,7 +616,7 @@ class ContentHop:
             return m
         # the window's events one at a time (`engine.events`): a velocity change of the sensor's object spans
         # 80 ms either side of its middle, and one event's timing is searched 20 ms around the window's lag
-        lags, cors = event_lags(
+        lags, cors, places = event_lags(
             comb,
             cand,
             M,
@@ -626,7 +627,8 @@ class ContentHop:
             min_corr=c.event_min_corr,
         )
         lag, sigma = robust_window_lag(m.lag_s, m.sigma_s, lags * g, cors, c.event_sigma_s)
-        return dataclasses.replace(m, lag_s=lag, sigma_s=sigma)
+        events = tuple(zip((grid[0] + places * g).tolist(), (lags * g).tolist(), cors.tolist(), strict=True))
+        return dataclasses.replace(m, lag_s=lag, sigma_s=sigma, events=events)
 
     def _refine_raw(self, st: StreamState, partner: StreamState, T_end: float, lag: float, half_s: float):
         rate = min(st.raw_rate_hz, partner.raw_rate_hz)
