@@ -180,8 +180,8 @@ def _event_row(e: tuple[float, float, float], truth: float | None) -> dict:
 
 
 def nearest_kicks(sim: Simulator, camera, duration_s: float):
-    """Every kick of every object of the scene, sorted by its middle (scene seconds): (middles, objects, launch,
-    seen by `camera`). Objects start at rest, so launches and stops alternate."""
+    """Every kick of every object of the scene as (its middle in scene seconds, the object, whether it is a launch,
+    whether `camera` sees it), sorted by the middle. Objects start at rest, so launches and stops alternate."""
     scene = sim.scene
     rows = []
     for obj in range(sim.rig.scene.objects):
