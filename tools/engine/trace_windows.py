@@ -22,7 +22,7 @@ each one's time, lag, correlation and error against the window's true lag, and `
 kick nearest each (its object, launch or stop, how far from the kick's middle with the camera's own error in it,
 and whether the window's camera sees it, `warpsync.sim.visibility.seen_kicks`): an event the camera does not see,
 kept, is what pulls a window off
-(docs/engine-log.md, "A locked camera's two sources and its events: seven variants, none kept").
+(docs/engine-log.md, "A locked camera's two sources and its events: eight variants, none kept").
 
 What an acquisition rule is measured on (docs/engine-log.md, "Two hops of new data"; earlier rules were measured the
 same way with scripts that were not kept): which windows it would have taken, and whether they were right.
