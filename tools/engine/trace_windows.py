@@ -89,16 +89,8 @@ def tolerance_s(truth, w: WindowTrace) -> float:
 def true_lag(errors: dict[str, tuple[list, list]], w: WindowTrace, against: str | None = None) -> float | None:
     """The lag that would put `w.stream` where the truth has it against its partner (or against the stream
     `against`), at the window's end."""
-    at = []
-    for sid in (w.stream, w.partner if against is None else against):
-        if sid not in errors:
-            return None
-        ts, es = errors[sid]
-        i = bisect.bisect_right(ts, w.T_end) - 1
-        if i < 0:
-            return None
-        at.append(es[i])
-    return -(at[0] - at[1])
+    at = [error_at(errors, sid, w.T_end) for sid in (w.stream, w.partner if against is None else against)]
+    return None if None in at else -(at[0] - at[1])
 
 
 def main() -> int:
@@ -196,24 +188,27 @@ def scene_time(sim: Simulator, T: float, anchor: str, errors: dict, references: 
     """The scene time at reference time `T` of the engine's timeline. That timeline is the session anchor's: on
     the host clock, where the anchor's capture latency (and its network path) puts it, which the anchor's published
     error says; or on a reference stream's own clock. None before the anchor has published."""
-    at = error_at(errors, anchor, T)
+    at = error_at(errors, anchor, T, earliest=True)
     if at is None:
         return None
     return sim.truth.scene_of_ref(T, references.get(anchor, HOST)) + at
 
 
-def error_at(errors: dict, sid: str, T: float) -> float | None:
-    """`sid`'s published error at its last event at or before `T` (its first one before that)."""
-    if sid not in errors or not errors[sid][0]:
-        return None
-    ts, es = errors[sid]
-    return es[max(0, bisect.bisect_right(ts, T) - 1)]
+def error_at(errors: dict, sid: str, T: float, earliest: bool = False) -> float | None:
+    """`sid`'s published error at its last event at or before `T`; before its first one, None (`earliest`: that
+    first one's)."""
+    ts, es = errors.get(sid, ((), ()))
+    i = bisect.bisect_right(ts, T) - 1
+    if i < 0 and earliest and ts:
+        i = 0
+    return es[i] if i >= 0 else None
 
 
 def print_events(sim: Simulator, rig, duration_s: float, rows, errors, anchors, references) -> None:
     """Each event of each used window that has them, beside the kick nearest it."""
     cameras = {c.name: c for c in rig.cameras}
     kicks: dict[str, list] = {}
+    mids: dict[str, list[float]] = {}
     print(
         "events: window end, source; per event its time, error (ms), correlation, the nearest kick (object, launch"
         " or stop, event minus the kick's middle in ms with the camera's own error in it, seen by the camera)"
@@ -225,15 +220,18 @@ def print_events(sim: Simulator, rig, duration_s: float, rows, errors, anchors, 
             continue
         if cam not in kicks:
             kicks[cam] = nearest_kicks(sim, cameras[cam], duration_s)
-        mids = [k[0] for k in kicks[cam]]
+            mids[cam] = [k[0] for k in kicks[cam]]
         err = "-" if truth is None else f"{1e3 * (m.lag_s - truth):+.2f} ms"
         print(f"{w.stream:8} {w.T_end:7.2f} s  {w.against or w.partner:9} window error {err}")
         for t, lag, corr in m.events:
             s = scene_time(sim, t, anchors.get(w.stream, ""), errors, references)
             near = None
             if s is not None:
-                i = bisect.bisect_left(mids, s)
-                near = min((j for j in (i - 1, i) if 0 <= j < len(mids)), key=lambda j: abs(mids[j] - s), default=None)
+                cam_mids = mids[cam]
+                i = bisect.bisect_left(cam_mids, s)
+                near = min(
+                    (j for j in (i - 1, i) if 0 <= j < len(cam_mids)), key=lambda j: abs(cam_mids[j] - s), default=None
+                )
             e = "-" if truth is None else f"{1e3 * (lag - truth):+7.2f}"
             if near is None:
                 print(f"    {t:7.2f} s  {e} ms  {corr:.2f}")
@@ -241,7 +239,7 @@ def print_events(sim: Simulator, rig, duration_s: float, rows, errors, anchors, 
             _, obj, launch, seen = kicks[cam][near]
             kind = "launch" if launch else "stop"
             print(
-                f"    {t:7.2f} s  {e} ms  {corr:.2f}  object {obj} {kind:6} {1e3 * (s - mids[near]):+7.1f} ms"
+                f"    {t:7.2f} s  {e} ms  {corr:.2f}  object {obj} {kind:6} {1e3 * (s - mids[cam][near]):+7.1f} ms"
                 f"  {'seen' if seen else 'not seen'}"
             )
 
