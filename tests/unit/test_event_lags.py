@@ -74,6 +74,23 @@ def test_an_event_the_camera_does_not_see_is_left_out():
     assert event_lags(ref, flat, M, 0.0, half=HALF, search=SEARCH, min_frac=0.2, min_corr=0.5)[0].size == 0
 
 
+def test_events_beyond_the_search_from_its_centre_fall_out():
+    """Why the engine searches a locked window's events around the lock, not around the window's peak: three
+    events at -12 steps and two stronger ones at +14, a peak pulled towards the strong ones (+8 here). Searched
+    20 steps around +8, the events at -12 sit at the search's edge and are left out, and the median is +14;
+    around 0 (the lock) all five are kept, and the median is theirs."""
+    n = 5000
+    evs = [(500.0, -12.0, 0.6), (1500.0, 14.0, 1.0), (2500.0, -12.0, 0.6), (3500.0, 14.0, 1.0), (4400.0, -12.0, 0.6)]
+    ref, cand = _window(n, evs, 0.02, 3)
+    kw = {"half": HALF, "search": SEARCH, "min_frac": 0.2, "min_corr": 0.5}
+    pulled, cors, _ = event_lags(ref, cand, M, 8.0, **kw)
+    assert pulled == pytest.approx([14.0, 14.0], abs=0.3)
+    assert weighted_median(pulled, cors) == pytest.approx(14.0, abs=0.3)
+    lags, cors, _ = event_lags(ref, cand, M, 0.0, **kw)
+    assert sorted(lags) == pytest.approx([-12.0] * 3 + [14.0] * 2, abs=0.3)
+    assert weighted_median(lags, np.ones(5)) == pytest.approx(-12.0, abs=0.3)
+
+
 def test_the_median_of_the_events_is_not_pulled_by_one_far_off():
     lags = np.array([0.001, -0.0005, 0.0015, 0.0008, -0.020])
     w = np.array([0.9, 0.8, 0.7, 0.9, 0.95])
