@@ -75,10 +75,10 @@ def test_an_event_the_camera_does_not_see_is_left_out():
 
 
 def test_events_beyond_the_search_from_its_centre_fall_out():
-    """Why the engine searches a locked window's events around the lock, not around the window's peak: three
-    events at -12 steps and two stronger ones at +14, a peak pulled towards the strong ones (+8 here). Searched
-    20 steps around +8, the events at -12 sit at the search's edge and are left out, and the median is +14;
-    around 0 (the lock) all five are kept, and the median is theirs."""
+    """What the search's centre decides: three events at -12 steps and two stronger ones at +14, and a window's
+    peak pulled towards the strong ones (+8 here). Searched 20 steps around +8, the events at -12 sit at the
+    search's edge and are left out, and the median is +14; around 0 all five are kept, and the median is theirs
+    (docs/engine-log.md, "Events around the lock: not kept")."""
     n = 5000
     evs = [(500.0, -12.0, 0.6), (1500.0, 14.0, 1.0), (2500.0, -12.0, 0.6), (3500.0, 14.0, 1.0), (4400.0, -12.0, 0.6)]
     ref, cand = _window(n, evs, 0.02, 3)

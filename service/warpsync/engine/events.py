@@ -9,8 +9,7 @@ velocity changes the camera does not see match whatever else moves there. A mean
 pulled several milliseconds by one of them.
 
 `event_lags` measures each event of the candidate (the sensor's envelope, or the contacts the microphone heard
-through the sensor's response) on its own, near a given lag (the engine gives the lock, or the window's lag where
-that is an outlier to the lock: `engine/hop.py`); `robust_window_lag` takes their weighted
+through the sensor's response) on its own, near the window's lag; `robust_window_lag` takes their weighted
 median where there are at least three, with a sigma from their spread and no less than one event's scatter
 over the square root of their number. Pure functions; `tests/unit/test_event_lags.py` checks them against a
 lag-by-lag reference.
@@ -36,13 +35,13 @@ def event_lags(
     min_frac: float,
     min_corr: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each event's own lag, in grid steps, near `lag` (steps), and its peak correlation.
+    """Each event's own lag, in grid steps, near the window's lag `lag` (steps), and its peak correlation.
 
     `ref` (n,) and `cand` (n + 2 M,) are a window as `content.measure_lag` takes it (``cand[M + j]`` lines up
     with ``ref[j]`` at lag 0). Events are the largest values of `cand` inside the window at that lag, at least
     ``min_frac`` of the way from its median to its maximum, strongest first, each at least `half` steps from a
     stronger one. Each is measured by the normalized cross-correlation of ``ref`` over ``+-half`` steps around
-    it with `cand` over ``+-search`` steps around `lag` (sub-step by parabola), and kept where that
+    it with `cand` over ``+-search`` steps around the window's lag (sub-step by parabola), and kept where that
     peaks at least `min_corr` inside the search, not at its edge: an event the camera does not see has no peak
     there. Returns (lags, correlations, places), strongest event first: an event's place is where it sits in
     `ref` (the candidate's peak less the event's own lag), in steps from ``ref[0]`` (diagnostics)."""

@@ -56,8 +56,7 @@ AUDIT_REASONS = ("low_corr", "edge", "ambiguous", "broad")
 EVENT_HALF_S = 0.08
 """One event of a camera-sensor window is compared over this much either side of it, seconds (`engine.events`)."""
 EVENT_SEARCH_S = 0.02
-"""and searched this far either side of the lock, or of the window's lag where that is an outlier to the lock, seconds
-(at least two steps of the cells' grid)."""
+"""and searched this far either side of the window's lag, seconds (at least two steps of the cells' grid)."""
 EVENT_MIN_FRAC = 0.2
 """An event is a peak of the sensor's side at least this fraction of the way from its median to its maximum."""
 
@@ -317,13 +316,16 @@ class ContentHop:
         f.relock_hops = max(
             c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s), math.ceil(c.acquire_span_s / c.hop_s) + 1
         )
-        d_old = f.predict(T_mid)[0]
+        d_old, s_old = f.predict(T_mid)
+        # a sensor's confirmed lock against the microphone that re-locks: the sensor's own link changed (its
+        # capture latency), which the streams locked to it do not share ("A sensor's own latency change")
+        own = impact and f.updates >= c.confirm_updates and abs(z - d_old) > c.gate_sigmas * math.hypot(s_old, sigma)
         # windows one hop apart share (window - hop) of their data and so most of their error: the smoother
         # weighs them as the independent data they hold; the gate still holds each to its own sigma
         overlap = c.overlap_sigma and (kinetic or impact)
         accepted = f.update(T_mid, z, sigma, sigma * math.sqrt(window_s / c.hop_s) if overlap else None)
         if accepted:
-            self._propagate(st, f.predict(T_mid)[0] - d_old)
+            self._propagate(st, f.predict(T_mid)[0] - d_old, own=own)
             st.last_accept_T = T_end
             st.measured_epoch = self.clock_epoch(st)
             st.corr_ema = m.corr if st.corr_ema == 0 else 0.8 * st.corr_ema + 0.2 * m.corr
@@ -331,11 +333,12 @@ class ContentHop:
         else:
             st.last_reason = "outlier"
 
-    def _propagate(self, st: StreamState, delta_s: float, _depth: int = 0) -> None:
+    def _propagate(self, st: StreamState, delta_s: float, _depth: int = 0, own: bool = False) -> None:
         """`st`'s correction moved by `delta_s`: the streams aligned to it were measured against its old mapping,
         so their corrections, re-lock candidates, acquisition windows and recorded measurements (offline) move
         with it (a camera aligned to a sensor keeps what it measured when the sensor locks to the microphone), and
-        so on down the chain."""
+        so on down the chain. With `own` (a sensor's confirmed lock that re-locked: its own capture latency
+        changed) the streams locked to it keep their corrections; the rest moves as before."""
         if delta_s == 0.0 or not math.isfinite(delta_s) or _depth > 8:
             return
         if st.response is not None and abs(delta_s) > RESPONSE_RELEARN_S:
@@ -352,6 +355,9 @@ class ContentHop:
             if st.name in other.leads:
                 other.leads[st.name] = [(T, z + delta_s, s) for T, z, s in other.leads[st.name]]
             if self.partner_of(other) != st.name:
+                continue
+            if own and other.filter is not None and other.filter.T is not None:
+                # locked against the sensor as it was before its link changed: that correction stands
                 continue
             if other.filter is not None and other.filter.T is not None:
                 other.filter.shift(delta_s)
@@ -479,7 +485,7 @@ class ContentHop:
             search_cand = search_cand[::k]
             m, weights = cell_lag(search_cells, search_cand)
             if m.informative and k > 1:
-                m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand, M, k, locked, new_lag)
+                m = self._refine_cells(m, weights, tpc, pc_v, grid, gap_p, cand, M, k, locked)
             # before the first lock, a half whose best peak is a broad hump elsewhere is searched again around the
             # whole window's lag, as a locked window would be (the main lobe of a velocity change, 1 + B frames);
             # an outlier to a lock keeps the plain test (a looser first version applied to outliers too re-locked
@@ -592,12 +598,11 @@ class ContentHop:
         raw = st.meta.modality == "video" and len(st.meta.shape) >= 2
         return self.cfg.features.motion_baseline_frames if raw else 1
 
-    def _refine_cells(self, m, w, t_cells, cells, grid, gap_s, cand, M: int, k: int, locked: bool, outlier=None):
+    def _refine_cells(self, m, w, t_cells, cells, grid, gap_s, cand, M: int, k: int, locked: bool):
         """The coarse cell lag refined on the fine grid: the cells combined with their weights at the peak (at
         the camera's own frame times, so one envelope is resampled), cross-correlated with the candidate within
         two coarse steps of the coarse lag. Keeps the coarse measurement if the fine peak sits at that edge.
-        Once `locked`, with `content.event_lags`, the window's events are then measured one at a time: around
-        the lock, or around the window's lag where `outlier` says that lag is an outlier to the lock."""
+        Once `locked`, with `content.event_lags`, the window's events are then measured one at a time."""
         g = float(grid[1] - grid[0]) if len(grid) > 1 else self.cfg.content.grid_s
         n = len(grid)
         comb = gaussian_smooth(resample(t_cells, cells @ w, grid, gap_s), self.cfg.features.smooth_s / g)
@@ -617,18 +622,12 @@ class ContentHop:
             # both ways on seeds 1-56 (4 seeds sooner, 6 later, 5.3 -> 6.0 s median)
             return m
         # the window's events one at a time (`engine.events`): a velocity change of the sensor's object spans
-        # 80 ms either side of its middle, and one event's timing is searched 20 ms around the lock. The window's
-        # peak is its events' energy-weighted mean: searched around it, the events that a strong one off pulls
-        # it away from fall out, and the median of those left follows it (default rig, seed 107, cam1 at 12.5 s:
-        # the peak 9 ms from the lock; around it three events were kept, median 16 ms from the lock and 18.7 ms
-        # off the truth; around the lock six, median 0.7 ms from it). A window that is an outlier to the lock (a
-        # re-lock candidate: a capture latency that changed, a lock that was wrong) is searched around its own
-        # lag, where its events are
+        # 80 ms either side of its middle, and one event's timing is searched 20 ms around the window's lag
         lags, cors, places = event_lags(
             comb,
             cand,
             M,
-            m.lag_s / g if outlier is None or outlier(m) else 0.0,
+            m.lag_s / g,
             half=round(EVENT_HALF_S / g),
             search=max(2 * k, round(EVENT_SEARCH_S / g)),
             min_frac=EVENT_MIN_FRAC,
