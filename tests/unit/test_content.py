@@ -111,7 +111,9 @@ def test_filter_converges_gates_and_relocks(rng):
     # a consistent step (latency changed) re-locks after relock_hops
     acc = [f.update(61.0 + 0.5 * i, 0.09, 2e-4) for i in range(3)]
     assert acc == [False, False, True]
+    assert f.relocked  # the last accepted update was the re-lock (`SyncEngine` tells a sensor's own change by it)
     assert f.predict(62.0)[0] == pytest.approx(0.09, abs=1e-4)
+    assert f.update(62.5, 0.09, 2e-4) and not f.relocked
 
 
 def test_filter_weighs_overlapping_windows_as_the_data_they_share_and_gates_each_on_its_own():

@@ -463,6 +463,8 @@ class ContentFilter:
         self.T: float | None = None
         self.locked = False
         self.updates = 0
+        self.relocked = False
+        """Whether the last accepted update re-locked on consecutive outliers."""
         self._outliers: list[tuple[float, float, float]] = []
 
     def reset(self) -> None:
@@ -525,6 +527,7 @@ class ContentFilter:
         if not (math.isfinite(z) and math.isfinite(sigma) and sigma > 0):
             return False
         w_sigma = sigma if weight_sigma is None else max(float(weight_sigma), sigma)
+        self.relocked = False
         if self.T is None:
             self.x = np.array([z, 0.0])
             self.P = np.diag([w_sigma**2, self.rate_prior**2])
@@ -546,6 +549,7 @@ class ContentFilter:
                     self.P = np.diag([w_sigma**2, self.rate_prior**2])
                     self._outliers.clear()
                     self.updates += 1
+                    self.relocked = True
                     return True
             return False
         self._outliers.clear()

@@ -316,15 +316,16 @@ class ContentHop:
         f.relock_hops = max(
             c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s), math.ceil(c.acquire_span_s / c.hop_s) + 1
         )
-        d_old, s_old = f.predict(T_mid)
-        # a sensor's confirmed lock against the microphone that re-locks: the sensor's own link changed (its
-        # capture latency), which the streams locked to it do not share ("A sensor's own latency change")
-        own = impact and f.updates >= c.confirm_updates and abs(z - d_old) > c.gate_sigmas * math.hypot(s_old, sigma)
+        d_old = f.predict(T_mid)[0]
+        confirmed = f.updates >= c.confirm_updates
         # windows one hop apart share (window - hop) of their data and so most of their error: the smoother
         # weighs them as the independent data they hold; the gate still holds each to its own sigma
         overlap = c.overlap_sigma and (kinetic or impact)
         accepted = f.update(T_mid, z, sigma, sigma * math.sqrt(window_s / c.hop_s) if overlap else None)
         if accepted:
+            # a sensor's confirmed lock against the microphone that re-locks: the sensor's own link changed (its
+            # capture latency), which the streams locked to it do not share ("A sensor's own latency change")
+            own = impact and confirmed and f.relocked
             self._propagate(st, f.predict(T_mid)[0] - d_old, own=own)
             st.last_accept_T = T_end
             st.measured_epoch = self.clock_epoch(st)
