@@ -353,6 +353,21 @@ def test_a_latency_change_beyond_the_locked_search_relocks():
     assert np.percentile([abs(r["err"]) for r in out["cam1.mic"] if r["t"] >= 8.0], 95) <= 1e-3
 
 
+def test_a_step_beyond_the_locked_search_is_not_hidden_by_a_local_peak_inside_it():
+    """The latency rig (`configs/rigs/latency.toml`), seed 7, 42 s: the camera microphone's capture latency grows
+    by 50 ms at 30 s, beyond the 20 ms its locked windows search. As the windows filled with new data they peaked
+    9-14 ms from the lock, a weaker local peak the smoother took, and reached the range's edge (where the audit
+    searches wider) only at 36.6 s: 50 ms off until 38.2 s. A locked audio pair peaking in the outer half of its
+    search looks as widely as the audit does (`content.far_peak_search`): within 1 ms again from 36.5 s."""
+    rig = dataclasses.replace(load_rig(DEFAULT_RIG.parent / "latency.toml"), seed=7, duration_s=42.0)
+    for far in (True, False):
+        _truth, out, _, _ = run(rig, EngineConfig(content=ContentConfig(far_peak_search=far)), reference="room")
+        rows = out["cam.mic"]
+        assert max(abs(r["err"]) for r in rows if 20.0 <= r["t"] < 30.0) <= 1e-3  # locked before the change
+        after = max(abs(r["err"]) for r in rows if r["t"] >= 36.5)
+        assert (after <= 1e-3) if far else (after > 0.04), f"far_peak_search={far}: {after * 1e3:.2f} ms"
+
+
 def test_envelope_windows_that_peak_off_do_not_move_a_lock_the_raw_audio_holds(monkeypatch):
     """The default rig at 846 s: four consecutive 4 s windows of cam1's microphone against the room peaked 13 ms
     off (correlation 0.62-0.67) and re-locked it; it sat 13 ms off, flagged settled, for 3.5 s, while GCC-PHAT on

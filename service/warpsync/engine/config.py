@@ -179,6 +179,14 @@ class ContentConfig:
     gate it is an outlier, and `relock_hops` consecutive ones re-lock. Without it a capture latency that changes
     by more than the locked search (20 ms for audio, a few frames for a sensor on a camera), or a lock that was
     wrong, is never seen (default true)."""
+    far_peak_search: bool = True
+    """A locked audio pair whose window peaks in the outer half of its locked search (more than 10 ms from the lock
+    at the default 20 ms) searches that window again as widely as for a first lock, and takes the wider search's
+    peak where it lies beyond the locked search and correlates better: a capture latency that steps by more than
+    the locked search leaves its windows a weaker local peak inside it, which the smoother accepted, and the
+    windows reached the range's edge (where `audit_search` looks wider) only seconds later (latency rig seed 7:
+    a camera microphone's 50 ms step peaked 9-14 ms off for 4 s; docs/engine-log.md, "A step beyond the locked
+    search") (default true)."""
     min_peakiness: float = 0.0
     """Least ``max / mean`` of both activity envelopes in a window: below it nothing stands out of the noise
     and the window is `no_events`. About 2 for steady noise; the simulator's audio with events reaches only

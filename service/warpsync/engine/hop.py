@@ -257,6 +257,26 @@ class ContentHop:
             wide = measure(L_prior)
             if wide.informative and wide.prominence >= c.acquire_prominence:
                 m = wide
+        elif (
+            locked
+            and c.far_peak_search
+            and full
+            and m.informative
+            and abs(m.lag_s) > 0.5 * L
+            and L < L_prior
+            and st.meta.modality == partner.meta.modality == "audio"
+        ):
+            # a locked audio pair peaking far from its lock: the latency may have stepped beyond the locked search,
+            # which then holds only a weaker local peak. The wider search's peak, where it is beyond the locked
+            # search and correlates better, goes to the smoother (an outlier; consecutive ones re-lock)
+            wide = measure(L_prior)
+            if (
+                wide.informative
+                and wide.prominence >= c.acquire_prominence
+                and abs(wide.lag_s) > L
+                and wide.corr > m.corr
+            ):
+                m = wide
         T_mid = T_start + 0.5 * (T_end - T_start)
         if not m.informative:
             st.last_reason = m.reason
