@@ -116,21 +116,6 @@ def test_filter_converges_gates_and_relocks(rng):
     assert f.update(62.5, 0.09, 2e-4) and not f.relocked
 
 
-def test_a_relock_needs_the_new_data_of_a_first_lock():
-    """Consecutive outliers that re-lock span what a first lock needs: 5 hops of a 4 s audio window
-    (`acquire_span_s` 2 s), 6 of an 8 s window (longer windows share more between hops), and 3 of a sensor's impact
-    windows, whose halves were each tested on their own (`acquire_split_span_s` 1 s)."""
-    from warpsync.engine.config import ContentConfig
-    from warpsync.engine.hop import relock_hops
-
-    c = ContentConfig()
-    assert (c.hop_s, c.window_s, c.acquire_span_s, c.acquire_split_span_s) == (0.5, 4.0, 2.0, 1.0)
-    assert relock_hops(c, 4.0, False) == 5
-    assert relock_hops(c, 8.0, False) == 6
-    assert relock_hops(c, 8.0, True) == 3
-    assert relock_hops(ContentConfig(acquire_split_span_s=2.0), 8.0, True) == 5
-
-
 def test_filter_weighs_overlapping_windows_as_the_data_they_share_and_gates_each_on_its_own():
     """Windows 16 hops long: each window's error is the mean of 16 hops' worth of error, shared with its
     neighbours. Counted as independent (no `weight_sigma`) the filter fits a rate to that wander, extrapolates

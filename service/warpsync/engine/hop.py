@@ -330,7 +330,12 @@ class ContentHop:
             if z is None:
                 st.last_reason = "acquiring"
                 return
-        f.relock_hops = relock_hops(c, window_s, impact and c.acquire_split)
+        # re-locking needs as much new data as the first lock: longer windows overlap more between hops, and
+        # consecutive outliers must span `acquire_span_s` at least (3 hops of a 4 s audio window share most of
+        # their data: one loud event re-locked a microphone 13 ms off on seed 14 of the default rig)
+        f.relock_hops = max(
+            c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s), math.ceil(c.acquire_span_s / c.hop_s) + 1
+        )
         d_old = f.predict(T_mid)[0]
         confirmed = f.updates >= c.confirm_updates
         # windows one hop apart share (window - hop) of their data and so most of their error: the smoother
@@ -756,20 +761,6 @@ def _halves_agree(
     """Whether each half of a window peaks within `tol_s` of the whole window's `lag_s` on its own
     (`_half_verdicts`): a lag carried by a few events in one of them does not pass."""
     return all(v in HALF_AGREES for v in _half_verdicts(cell_lag, ref_cells, cand, M, lag_s, tol_s, near))
-
-
-def relock_hops(c: ContentConfig, window_s: float, halves_tested: bool) -> int:
-    """How many consecutive outliers that agree re-lock a stream: as much new data as its first lock needs.
-    Longer windows overlap more between hops, and the outliers must span `acquire_span_s` at least (3 hops of a 4 s
-    audio window share most of their data: one loud event re-locked a microphone 13 ms off on seed 14 of the
-    default rig). A sensor's impact windows against a microphone, each outlier's halves tested on their own, span
-    `acquire_split_span_s`, as their first lock does ("A sensor's re-lock" in docs/engine-log.md; a camera's
-    cells are not: faster, seed 11 of the latency rig re-locked a camera wrongly)."""
-    if halves_tested:
-        return max(c.relock_hops, math.ceil(c.acquire_split_span_s / c.hop_s) + 1)
-    return max(
-        c.relock_hops, math.ceil(c.relock_hops * window_s / c.window_s), math.ceil(c.acquire_span_s / c.hop_s) + 1
-    )
 
 
 def _disjoint_pair(spans: list[tuple[float, float]]) -> bool:
