@@ -247,34 +247,27 @@ class ContentHop:
         # a window that holds its whole length of data (not one growing again after a clock jump or restart
         # cleared the buffers, or after the stream started)
         full = T_end - T_start >= FULL_WINDOW * window_s
-        if locked and c.audit_search and full and not m.informative and m.reason in AUDIT_REASONS and L < L_prior:
-            # nothing matches around the lock though the streams have content: search as widely as for a first
-            # lock. A lag found there with a first lock's prominence goes to the smoother: beyond its gate an
-            # outlier, and consecutive ones re-lock (a capture latency that changed by more than the locked
-            # search, a lock that was wrong). Only with a full window: after cam2's clock jump on default-rig
-            # seed 1 (with stalls), windows of 4-8 s peaked 141 ms off through the sensor's response, and the
-            # first of them moved a confirmed lock there
-            wide = measure(L_prior)
-            if wide.informative and wide.prominence >= c.acquire_prominence:
-                m = wide
-        elif (
-            locked
-            and c.far_peak_search
-            and full
+        # nothing matches around the lock though the streams have content (`audit_search`): search as widely as
+        # for a first lock. A lag found there with a first lock's prominence goes to the smoother: beyond its gate
+        # an outlier, and consecutive ones re-lock (a capture latency that changed by more than the locked search,
+        # a lock that was wrong). An audio pair peaking far from its lock (`far_peak_search`) is searched so too:
+        # a latency that stepped beyond the locked search leaves only a weaker local peak inside it, so the wider
+        # peak is taken where it lies beyond the locked search and correlates better. Only with a full window:
+        # after cam2's clock jump on default-rig seed 1 (with stalls), windows of 4-8 s peaked 141 ms off through
+        # the sensor's response, and the first of them moved a confirmed lock there
+        audit = c.audit_search and not m.informative and m.reason in AUDIT_REASONS
+        far = (
+            c.far_peak_search
             and m.informative
             and abs(m.lag_s) > 0.5 * L
-            and L < L_prior
             and st.meta.modality == partner.meta.modality == "audio"
-        ):
-            # a locked audio pair peaking far from its lock: the latency may have stepped beyond the locked search,
-            # which then holds only a weaker local peak. The wider search's peak, where it is beyond the locked
-            # search and correlates better, goes to the smoother (an outlier; consecutive ones re-lock)
+        )
+        if locked and full and L < L_prior and (audit or far):
             wide = measure(L_prior)
             if (
                 wide.informative
                 and wide.prominence >= c.acquire_prominence
-                and abs(wide.lag_s) > L
-                and wide.corr > m.corr
+                and (audit or (abs(wide.lag_s) > L and wide.corr > m.corr))
             ):
                 m = wide
         T_mid = T_start + 0.5 * (T_end - T_start)
