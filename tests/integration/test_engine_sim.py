@@ -613,6 +613,25 @@ def test_a_sensors_own_latency_change_does_not_move_the_camera_locked_to_it(monk
     assert max(abs(r["err"]) for r in moved["cam"] if r["t"] >= 40.0) > 0.015
 
 
+def test_a_sensors_step_shows_in_its_halves_before_it_fills_a_window():
+    """The latency rig, seed 3, as above: the IMU's capture latency drops by 20 ms at 40 s. Its 8 s windows against
+    the room peak at the new lag from 44.2 s, but a lag beyond the lock's gate had to show in both halves of a
+    window, and a window that holds the step shows it in its newer half only: those windows were `split` until
+    46.7 s and again at 49.2-50.2 s, and the IMU re-locked at 51.2 s. A window whose newer half carries the new lag
+    while its older half peaks at the lock is a step (`content.step_halves`), an outlier like any other: the IMU is
+    back within a quarter of the camera's frame from 49 s, where without the rule it is still 20 ms off at 50.5 s."""
+    rig = dataclasses.replace(load_rig(DEFAULT_RIG.parent / "latency.toml"), seed=3, duration_s=52.0)
+    quarter = 0.25 / 60.0
+    for step in (True, False):
+        _truth, out, _, _ = run(rig, EngineConfig(content=ContentConfig(step_halves=step)), reference="room")
+        rows = out["imu"]
+        assert max(abs(r["err"]) for r in rows if 30.0 <= r["t"] < 40.0) <= quarter  # locked before the change
+        if step:
+            assert max(abs(r["err"]) for r in rows if r["t"] >= 49.0) <= quarter
+        else:
+            assert min(abs(r["err"]) for r in rows if 49.0 <= r["t"] <= 50.5) > 0.015
+
+
 def test_a_camera_acquires_on_its_fast_motion_not_on_slow_humps():
     """The default rig, seed 16, 20 s. Before its first lock cam1's windows against imu1 were `broad` (humps of
     slow motion) from 6.5 to 10.5 s (`tools/engine/trace_windows.py --seed 16`, where its lead followed them 200 ms

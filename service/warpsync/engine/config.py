@@ -187,6 +187,12 @@ class ContentConfig:
     windows reached the range's edge (where `audit_search` looks wider) only seconds later (latency rig seed 7:
     a camera microphone's 50 ms step peaked 9-14 ms off for 4 s; docs/engine-log.md, "A step beyond the locked
     search") (default true)."""
+    step_halves: bool = True
+    """A locked sensor's window against a microphone (impact envelopes) whose lag lies beyond the lock's gate
+    counts as an outlier, towards a re-lock, when its halves show a step: the newer half carries the new lag on its
+    own while the older one peaks at the lock. Without it such a window must show the new lag in both halves, which
+    a window that holds the step does not, so a sensor's own capture latency change waited for windows wholly
+    after it (8 s windows) (docs/engine-log.md, "A step in a sensor's halves") (default true)."""
     min_peakiness: float = 0.0
     """Least ``max / mean`` of both activity envelopes in a window: below it nothing stands out of the noise
     and the window is `no_events`. About 2 for steady noise; the simulator's audio with events reaches only

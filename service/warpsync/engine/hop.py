@@ -541,6 +541,14 @@ class ContentHop:
             v = _half_verdicts(lambda r, cc: (lag(r, cc), None), ref, cand, M, m.lag_s, c.acquire_tolerance_s)
             if all(x in HALF_AGREES for x in v):
                 return m
+            if (
+                locked
+                and c.step_halves
+                and v[1] == "carries"
+                and _half_at_lock(lag, ref, cand, M, c.acquire_tolerance_s)
+            ):
+                # a step: the older half still at the lock, the newer one at the new lag on its own
+                return m
             if not locked and c.acquire_one_sided and sorted(v) == ["carries", "empty"]:
                 # one half finds the lag on its own, the other has nothing to say (the sensor's object made no
                 # contact there): the window counts for a first lock, carried by that half (see `_acquired`),
@@ -735,6 +743,14 @@ def _half_verdicts(
         else:
             out.append("empty" if m.reason in HALF_EMPTY else "other")
     return out
+
+
+def _half_at_lock(measure, ref: np.ndarray, cand: np.ndarray, M: int, tol_s: float) -> bool:
+    """Whether the older half of a locked window (the first half of `ref`, searched over the same `M` steps as
+    `_half_verdicts`) peaks informatively within `tol_s` of the lock (lag 0) on its own."""
+    h = len(ref) // 2
+    m = measure(ref[:h], cand[: h + 2 * M])
+    return m.informative and abs(m.lag_s) <= tol_s
 
 
 def _carries_near(near, ref: np.ndarray, cand: np.ndarray, lo: int, h: int, M: int, lag_s: float, tol_s: float) -> bool:
