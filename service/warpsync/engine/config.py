@@ -180,13 +180,14 @@ class ContentConfig:
     by more than the locked search (20 ms for audio, a few frames for a sensor on a camera), or a lock that was
     wrong, is never seen (default true)."""
     far_peak_search: bool = True
-    """A locked audio pair whose window peaks in the outer half of its locked search (more than 10 ms from the lock
-    at the default 20 ms) searches that window again as widely as for a first lock, and takes the wider search's
-    peak where it lies beyond the locked search and correlates better: a capture latency that steps by more than
-    the locked search leaves its windows a weaker local peak inside it, which the smoother accepted, and the
-    windows reached the range's edge (where `audit_search` looks wider) only seconds later (latency rig seed 7:
-    a camera microphone's 50 ms step peaked 9-14 ms off for 4 s; docs/engine-log.md, "A step beyond the locked
-    search") (default true)."""
+    """Every locked audio pair's window is searched again as widely as for a first lock, and the wider search's peak
+    is taken where it lies beyond the locked search, has a first lock's prominence and correlates better than the
+    local one: a capture latency that steps by more than the locked search leaves a window a local peak (at the old
+    lag while the older part of the window holds the louder events, then a weaker one between), and the windows
+    reach the range's edge, where `audit_search` looks wider, only seconds later (latency rig seed 7: a camera
+    microphone's 50 ms step peaked 9-14 ms off for 4 s; seed 1: within 1.2 ms of the old lag until 3.1 s after
+    it; docs/engine-log.md, "A step beyond the locked search", "Every locked audio window searched wide")
+    (default true)."""
     step_halves: bool = True
     """A locked sensor's window against a microphone (impact envelopes) whose lag lies beyond the lock's gate
     counts as an outlier, towards a re-lock, when its halves show a step: the newer half carries the new lag on its

@@ -256,12 +256,7 @@ class ContentHop:
         # after cam2's clock jump on default-rig seed 1 (with stalls), windows of 4-8 s peaked 141 ms off through
         # the sensor's response, and the first of them moved a confirmed lock there
         audit = c.audit_search and not m.informative and m.reason in AUDIT_REASONS
-        far = (
-            c.far_peak_search
-            and m.informative
-            and abs(m.lag_s) > 0.5 * L
-            and st.meta.modality == partner.meta.modality == "audio"
-        )
+        far = c.far_peak_search and m.informative and st.meta.modality == partner.meta.modality == "audio"
         if locked and full and L < L_prior and (audit or far):
             wide = measure(L_prior)
             if (
