@@ -533,15 +533,12 @@ class ContentHop:
             m = dataclasses.replace(m, chance=coincidence(ref, cand, M, j, g)[2])
         if impact and m.informative and c.acquire_split and new_lag(m):
             # a sensor's impacts against a microphone's, as a camera's cells: the halves share no data
-            v = _half_verdicts(lambda r, cc: (lag(r, cc), None), ref, cand, M, m.lag_s, c.acquire_tolerance_s)
+            tol = c.acquire_tolerance_s
+            lock_tol = tol if locked and c.step_halves else None
+            v = _half_verdicts(lambda r, cc: (lag(r, cc), None), ref, cand, M, m.lag_s, tol, lock_tol_s=lock_tol)
             if all(x in HALF_AGREES for x in v):
                 return m
-            if (
-                locked
-                and c.step_halves
-                and v[1] == "carries"
-                and _half_at_lock(lag, ref, cand, M, c.acquire_tolerance_s)
-            ):
+            if v == ["lock", "carries"]:
                 # a step: the older half still at the lock, the newer one at the new lag on its own
                 return m
             if not locked and c.acquire_one_sided and sorted(v) == ["carries", "empty"]:
@@ -714,13 +711,14 @@ HALF_EMPTY = ("low_corr", "ambiguous", "silent", "flat")
 
 
 def _half_verdicts(
-    measure, ref: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float, near=None
+    measure, ref: np.ndarray, cand: np.ndarray, M: int, lag_s: float, tol_s: float, near=None, lock_tol_s=None
 ) -> list[str]:
     """What each half of a window (the first and the second half of `ref`, each with its own stretch of `cand` and
     the same search range of `M` steps) says of the whole window's `lag_s` on its own (`measure(ref, cand)` returns
     ``(LagMeasurement, _)``): ``carries`` (an informative peak within `tol_s` of it), ``agrees`` (a peak there,
     not informative itself), ``empty`` (no peak to speak of: `HALF_EMPTY`) or ``other`` (a peak elsewhere, or at
-    the range's edge). The halves share no data.
+    the range's edge). The halves share no data. With `lock_tol_s` (a locked window), a half that does not carry
+    `lag_s` but peaks informatively within `lock_tol_s` of the lock (lag 0) is ``lock``.
 
     `near` = ``(measure_near, Mn, grid_s)``: a half whose best peak is ``broad`` (a hump of slow motion, which
     locates nothing) and away from `lag_s` is measured again by `measure_near` over ``+-Mn`` steps of `grid_s`
@@ -733,19 +731,13 @@ def _half_verdicts(
         m, _ = measure(ref[lo : lo + h], cand[lo : lo + h + 2 * M])
         if m.reason not in ("silent", "flat", "edge") and abs(m.lag_s - lag_s) <= tol_s:
             out.append("carries" if m.informative else "agrees")
+        elif lock_tol_s is not None and m.informative and abs(m.lag_s) <= lock_tol_s:
+            out.append("lock")
         elif m.reason == "broad" and near is not None and _carries_near(near, ref, cand, lo, h, M, lag_s, tol_s / 2):
             out.append("carries")
         else:
             out.append("empty" if m.reason in HALF_EMPTY else "other")
     return out
-
-
-def _half_at_lock(measure, ref: np.ndarray, cand: np.ndarray, M: int, tol_s: float) -> bool:
-    """Whether the older half of a locked window (the first half of `ref`, searched over the same `M` steps as
-    `_half_verdicts`) peaks informatively within `tol_s` of the lock (lag 0) on its own."""
-    h = len(ref) // 2
-    m = measure(ref[:h], cand[: h + 2 * M])
-    return m.informative and abs(m.lag_s) <= tol_s
 
 
 def _carries_near(near, ref: np.ndarray, cand: np.ndarray, lo: int, h: int, M: int, lag_s: float, tol_s: float) -> bool:
