@@ -487,7 +487,7 @@ def test_half_verdicts_tell_a_half_without_content_from_one_pointing_elsewhere(r
     """`_half_verdicts`: each half of a sensor's impact window against the microphone's, on its own. Contacts in
     both halves, 5 ms late: both carry the lag. No contact of the sensor's object in its first half: that half is
     empty (nothing to say), not a disagreement. The first half's contacts 30 ms late instead: it points
-    elsewhere."""
+    elsewhere. Locked, a half at the lock is `lock`."""
     from warpsync.engine.content import measure_lag
     from warpsync.engine.hop import _half_verdicts
 
@@ -511,6 +511,12 @@ def test_half_verdicts_tell_a_half_without_content_from_one_pointing_elsewhere(r
     assert _half_verdicts(lag, ref, cand(5, 5), M, 0.005, 0.002) == ["carries", "carries"]
     assert _half_verdicts(lag, ref, cand(None, 5), M, 0.005, 0.002) == ["empty", "carries"]
     assert _half_verdicts(lag, ref, cand(30, 5), M, 0.005, 0.002) == ["other", "carries"]
+    # a locked window (`lock_tol_s`): a half still at the lock (lag 0) is told from one pointing anywhere else, so
+    # an older half at the lock and a newer one carrying a new lag read as a step (`content.step_halves`)
+    assert _half_verdicts(lag, ref, cand(0, 20), M, 0.020, 0.002, lock_tol_s=0.002) == ["lock", "carries"]
+    assert _half_verdicts(lag, ref, cand(0, 20), M, 0.020, 0.002) == ["other", "carries"]
+    assert _half_verdicts(lag, ref, cand(30, 20), M, 0.020, 0.002, lock_tol_s=0.002) == ["other", "carries"]
+    assert _half_verdicts(lag, ref, cand(20, 0), M, 0.020, 0.002, lock_tol_s=0.002) == ["carries", "lock"]
 
 
 def test_cross_validated_windows_lock_on_1_s_of_new_data_others_on_2():
