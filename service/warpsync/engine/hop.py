@@ -250,9 +250,10 @@ class ContentHop:
         # nothing matches around the lock though the streams have content (`audit_search`): search as widely as
         # for a first lock. A lag found there with a first lock's prominence goes to the smoother: beyond its gate
         # an outlier, and consecutive ones re-lock (a capture latency that changed by more than the locked search,
-        # a lock that was wrong). An audio pair peaking far from its lock (`far_peak_search`) is searched so too:
-        # a latency that stepped beyond the locked search leaves only a weaker local peak inside it, so the wider
-        # peak is taken where it lies beyond the locked search and correlates better. Only with a full window:
+        # a lock that was wrong). Every window of a locked audio pair is searched so too (`far_peak_search`): a
+        # latency that stepped beyond the locked search leaves a local peak inside it (the old lag while the older
+        # part of the window holds the louder events), so the wider peak is taken where it lies beyond the locked
+        # search and correlates better. Only with a full window:
         # after cam2's clock jump on default-rig seed 1 (with stalls), windows of 4-8 s peaked 141 ms off through
         # the sensor's response, and the first of them moved a confirmed lock there
         audit = c.audit_search and not m.informative and m.reason in AUDIT_REASONS
