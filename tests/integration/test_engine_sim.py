@@ -579,6 +579,24 @@ def test_a_locked_camera_takes_neither_of_two_sources_that_disagree():
     assert not any(r["content"] == "conflict" for r in off["cam1"])
 
 
+def test_a_source_that_says_nothing_still_holds_the_other_off():
+    """The default rig, seed 121, 19 s. cam1 locks at 12 s through imu1's contact response, within 1 ms. From
+    12.5 to 14 s its windows against imu1 itself sit 6-16 ms off and conflict with those through the response
+    (`content.source_conflict`), so the hops take neither. From 14.5 s the windows through the response fall
+    under `min_corr` while imu1's, still 13-16 ms off, are informative, and with nothing to compare them with the
+    hops took them: cam1 went 9.4 ms off by 16 s, over twice its quarter frame (4.2 ms at 60 fps). The response's
+    last word, a hop before and on most of the same data, now stands for it (`content.source_memory`): those
+    hops report `conflict` too, and cam1 stays within 0.2 ms after its lock."""
+    rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=121, duration_s=19.0)
+    quarter = 0.25 / 60.0
+    _truth, on, _, _ = run(rig, reference="room")
+    assert max(abs(r["err"]) for r in _locked(on["cam1"], 12.5)) <= quarter
+    assert sum(r["content"] == "conflict" for r in _locked(on["cam1"], 14.5)) >= 3
+    off = EngineConfig(content=dataclasses.replace(ContentConfig(), source_memory=0.0))
+    _truth, before, _, _ = run(rig, off, reference="room")
+    assert max(abs(r["err"]) for r in _locked(before["cam1"], 12.5)) > 2 * quarter
+
+
 def test_a_locked_cameras_window_takes_the_median_of_its_events():
     """The default rig, seed 1 (the demo's), 20 s. cam1's kicks of imu1's object in its first 20 s measure -4,
     -0.5, -9, -2, -3.5 and -22.5 ms (`tools/engine/contact_timing.py`), and its 8 s windows against imu1, the

@@ -264,6 +264,12 @@ class ContentConfig:
     s), at such hops the lock was within the floor on 95-96 % of them, the window through the response on 65-78 %,
     and that window was nearer the truth than the lock on 13-27 % (docs/engine-log.md, "Two sources that disagree")
     (default true)."""
+    source_memory: float = 0.5
+    """With `source_conflict`: at a hop where one of a locked camera's two sources says nothing, its last
+    informative lag (as a correction) stands for it for this fraction of the camera's window (whose data the two
+    windows mostly share), and the other source's window, where it lies more than a quarter frame both from the
+    lock and from that lag, is not taken either (`conflict`). 0: only the hop's own two windows are compared
+    (docs/engine-log.md, "A source's last word") (default 0.5)."""
     response_min_s: float = 6.0
     """Seconds of data a sensor must have learned its contact response from before a camera is weighed through it:
     with perfect clocks, 6 s of the default rig put 84 % of cam1's windows within a quarter frame (60 s: 88 %,
@@ -303,6 +309,9 @@ class ContentConfig:
         if not 0.0 <= self.acquire_coincidence <= 1.0:
             # a bound on a probability: above 1 every informative window would count, below 0 none
             raise ValueError(f"acquire_coincidence must be within [0, 1], got {self.acquire_coincidence}")
+        if not self.source_memory >= 0.0:
+            # a fraction of a window: 0 turns the memory off, a negative one means nothing
+            raise ValueError(f"source_memory must be >= 0, got {self.source_memory}")
         if not self.acquire_highpass_s >= 0.0:
             # a sigma: 0 turns the filter off, a negative one means nothing
             raise ValueError(f"acquire_highpass_s must be >= 0, got {self.acquire_highpass_s}")

@@ -212,6 +212,27 @@ class ContentHop:
             )
 
         tried: list[LagMeasurement] = []
+        # a locked camera with two sources (through the response, against the sensor itself) compares them
+        two = locked and c.source_conflict and len(mws) > 1
+        quarter = 0.25 / mp.meta.rate_hz
+        d_mid = self.correction(st, T_start + 0.5 * (T_end - T_start))[0] if two else 0.0
+
+        def said(mw: _Window, x: LagMeasurement, L_s: float) -> None:
+            # a source's informative lag at the hop's own search, as a correction (`content.source_memory`)
+            if two and x.informative and L_s == L:
+                st.source_last[mw.heard] = (T_end, d_mid + x.lag_s)
+
+        def contradicted(mw: _Window, x: LagMeasurement) -> bool:
+            # the other source says nothing at this hop: a window more than a quarter frame from the lock is
+            # held against that source's last word, which rested on most of the same data
+            last = st.source_last.get(not mw.heard)
+            return (
+                two
+                and last is not None
+                and abs(x.lag_s) > quarter
+                and T_end - last[0] <= c.source_memory * window_s
+                and abs(d_mid + x.lag_s - last[1]) > quarter
+            )
 
         def measure(L_s: float) -> LagMeasurement:
             for i, mw in enumerate(mws):
@@ -219,13 +240,20 @@ class ContentHop:
                 tried.append(m)
                 if m.informative:
                     rest = mws[i + 1 :]
-                    if rest and locked and c.source_conflict:
+                    other = None
+                    if rest and two:
                         # a locked camera through the response: asked of the sensor itself too, and where the two
                         # disagree by more than the camera's quarter frame, neither is taken
                         other = self._measure(rest[0], L_s, sig_pred, locked, swap)
+                        said(rest[0], other, L_s)
                         rest = rest[1:]
-                        if other.informative and abs(other.lag_s - m.lag_s) > 0.25 / mp.meta.rate_hz:
-                            m = dataclasses.replace(m, informative=False, reason="conflict")
+                    if other is not None and other.informative and abs(other.lag_s - m.lag_s) > quarter:
+                        said(mw, m, L_s)
+                        m = dataclasses.replace(m, informative=False, reason="conflict")
+                    elif (other is None or not other.informative) and L_s == L and contradicted(mw, m):
+                        m = dataclasses.replace(m, informative=False, reason="conflict")
+                    else:
+                        said(mw, m, L_s)
                     if self._traced is not None and self.trace_every_window:
                         for unneeded in rest:
                             self._measure(unneeded, L_s, sig_pred, locked, swap, used=False)
@@ -372,6 +400,7 @@ class ContentHop:
             if other.filter is not None and other.filter.T is not None:
                 other.filter.shift(delta_s)
             other.acquire = [(T, z + delta_s, s, sup) for T, z, s, sup in other.acquire]
+            other.source_last = {k: (T, z + delta_s) for k, (T, z) in other.source_last.items()}
             if other.measurements:
                 # offline: the measurements the robust fit sees are in the same frame
                 other.measurements = [(T, z + delta_s, s) for T, z, s in other.measurements]

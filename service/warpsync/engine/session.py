@@ -133,6 +133,10 @@ class StreamState:
     pair_rate: PairRate = field(default_factory=PairRate)
     """A microphone locked to the anchor microphone by raw audio: (own device time, the anchor's device time) of
     each hop's estimate, for the rate between the two clocks (`content.audio_drift`, `SyncEngine._note_pair`)."""
+    source_last: dict = field(default_factory=dict)
+    """A locked camera with two sources: each one's last informative lag at a hop's own search, as a correction,
+    keyed by whether it came through the sensor's contact response: heard -> (T_end, correction)
+    (`content.source_memory`)."""
     acquire_parked: dict = field(default_factory=dict)
     """The acquisition windows of the sensors not measured against at this hop, by sensor."""
     next_hop_host_s: float = -math.inf
