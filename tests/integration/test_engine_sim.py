@@ -585,13 +585,14 @@ def test_a_source_that_says_nothing_still_holds_the_other_off():
     (`content.source_conflict`), so the hops take neither. From 14.5 s the windows through the response fall
     under `min_corr` while imu1's, still 13-16 ms off, are informative, and with nothing to compare them with the
     hops took them: cam1 went 9.4 ms off by 16 s, over twice its quarter frame (4.2 ms at 60 fps). The response's
-    last word, a hop before and on most of the same data, now stands for it (`content.source_memory`): those
-    hops report `conflict` too, and cam1 stays within 0.2 ms after its lock."""
+    last word, a hop before and on most of the same data, now stands for it (`content.source_memory`): the next
+    two hops, whose windows against imu1 lie further from it than their sigmas explain, report `conflict`
+    too, and cam1 stays within 2.7 ms after its lock."""
     rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=121, duration_s=19.0)
     quarter = 0.25 / 60.0
     _truth, on, _, _ = run(rig, reference="room")
     assert max(abs(r["err"]) for r in _locked(on["cam1"], 12.5)) <= quarter
-    assert sum(r["content"] == "conflict" for r in _locked(on["cam1"], 14.5)) >= 3
+    assert sum(r["content"] == "conflict" for r in _locked(on["cam1"], 14.5)) >= 2
     off = EngineConfig(content=dataclasses.replace(ContentConfig(), source_memory=0.0))
     _truth, before, _, _ = run(rig, off, reference="room")
     assert max(abs(r["err"]) for r in _locked(before["cam1"], 12.5)) > 2 * quarter

@@ -267,9 +267,10 @@ class ContentConfig:
     source_memory: float = 0.5
     """With `source_conflict`: at a hop where one of a locked camera's two sources says nothing, its last
     informative lag (as a correction) stands for it for this fraction of the camera's window (whose data the two
-    windows mostly share), and the other source's window, where it lies more than a quarter frame both from the
-    lock and from that lag, is not taken either (`conflict`). 0: only the hop's own two windows are compared
-    (docs/engine-log.md, "A source's last word") (default 0.5)."""
+    windows mostly share), and the other source's window is not taken either (`conflict`) where it lies more
+    than a quarter frame from the lock, and from that lag by more than a quarter frame and 3 of their combined
+    sigmas. 0: only the hop's own two windows are compared (docs/engine-log.md, "A source's last word")
+    (default 0.5)."""
     response_min_s: float = 6.0
     """Seconds of data a sensor must have learned its contact response from before a camera is weighed through it:
     with perfect clocks, 6 s of the default rig put 84 % of cam1's windows within a quarter frame (60 s: 88 %,

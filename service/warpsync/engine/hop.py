@@ -114,6 +114,12 @@ class _Window:
     """The sensor's side is the microphone's impacts through the sensor's contact response."""
 
 
+LAST_WORD_SIGMAS = 3.0
+"""How many of their combined sigmas a window and a silent source's last word (`content.source_memory`) must lie
+apart, beyond a quarter frame, for the window to be held out: the last word is older than a window of the same
+hop, so it holds a window out only where the two clearly disagree (docs/engine-log.md, "A source's last word")."""
+
+
 class ContentHop:
     """The content-sync hop of `SyncEngine`, a mixin: it works on the engine's `streams` through its mappings
     (`to_ref`, `clock_map`, `correction`) and pairings (`partner_of`), all defined in `engine/session.py`."""
@@ -215,24 +221,23 @@ class ContentHop:
         # a locked camera with two sources (through the response, against the sensor itself) compares them
         two = locked and c.source_conflict and len(mws) > 1
         quarter = 0.25 / mp.meta.rate_hz
-        d_mid = self.correction(st, T_start + 0.5 * (T_end - T_start))[0] if two else 0.0
+        T_mid = T_start + 0.5 * (T_end - T_start)
+        d_mid = self.correction(st, T_mid)[0] if two else 0.0
 
         def said(mw: _Window, x: LagMeasurement, L_s: float) -> None:
             # a source's informative lag at the hop's own search, as a correction (`content.source_memory`)
             if two and x.informative and L_s == L:
-                st.source_last[mw.heard] = (T_end, d_mid + x.lag_s)
+                st.source_last[mw.heard] = (T_end, d_mid + x.lag_s, max(x.sigma_s, c.envelope_sigma_floor_s))
 
         def contradicted(mw: _Window, x: LagMeasurement) -> bool:
             # the other source says nothing at this hop: a window more than a quarter frame from the lock is
-            # held against that source's last word, which rested on most of the same data
+            # held against that source's last word, which rested on most of the same data, where the two lie
+            # further apart than a quarter frame and than their sigmas explain
             last = st.source_last.get(not mw.heard)
-            return (
-                two
-                and last is not None
-                and abs(x.lag_s) > quarter
-                and T_end - last[0] <= c.source_memory * window_s
-                and abs(d_mid + x.lag_s - last[1]) > quarter
-            )
+            if not two or last is None or abs(x.lag_s) <= quarter or T_end - last[0] > c.source_memory * window_s:
+                return False
+            apart = max(quarter, LAST_WORD_SIGMAS * math.hypot(max(x.sigma_s, c.envelope_sigma_floor_s), last[2]))
+            return abs(d_mid + x.lag_s - last[1]) > apart
 
         def measure(L_s: float) -> LagMeasurement:
             for i, mw in enumerate(mws):
@@ -294,7 +299,6 @@ class ContentHop:
                 and (audit or (abs(wide.lag_s) > L and wide.corr > m.corr))
             ):
                 m = wide
-        T_mid = T_start + 0.5 * (T_end - T_start)
         if not m.informative:
             st.last_reason = m.reason
             if m.reason == "edge" and (f is None or f.T is None) and c.coarse_online:
@@ -400,7 +404,7 @@ class ContentHop:
             if other.filter is not None and other.filter.T is not None:
                 other.filter.shift(delta_s)
             other.acquire = [(T, z + delta_s, s, sup) for T, z, s, sup in other.acquire]
-            other.source_last = {k: (T, z + delta_s) for k, (T, z) in other.source_last.items()}
+            other.source_last = {k: (T, z + delta_s, sg) for k, (T, z, sg) in other.source_last.items()}
             if other.measurements:
                 # offline: the measurements the robust fit sees are in the same frame
                 other.measurements = [(T, z + delta_s, s) for T, z, s in other.measurements]

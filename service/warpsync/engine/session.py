@@ -135,7 +135,7 @@ class StreamState:
     each hop's estimate, for the rate between the two clocks (`content.audio_drift`, `SyncEngine._note_pair`)."""
     source_last: dict = field(default_factory=dict)
     """A locked camera with two sources: each one's last informative lag at a hop's own search, as a correction,
-    keyed by whether it came through the sensor's contact response: heard -> (T_end, correction)
+    keyed by whether it came through the sensor's contact response: heard -> (T_end, correction, sigma)
     (`content.source_memory`)."""
     acquire_parked: dict = field(default_factory=dict)
     """The acquisition windows of the sensors not measured against at this hop, by sensor."""
