@@ -598,6 +598,23 @@ def test_a_source_that_says_nothing_still_holds_the_other_off():
     assert max(abs(r["err"]) for r in _locked(before["cam1"], 12.5)) > 2 * quarter
 
 
+def test_a_wide_search_window_is_held_against_the_silent_sources_last_word():
+    """The default rig, seed 166, 66 s. cam1 is within its floor from 6 s. From 61.7 s its windows at the lock find
+    nothing, and the wide search (`content.audit_search`) finds cam1 161 ms later than imu1 on its window against
+    imu1 itself: two kicks of another object, which cam1 sees, followed two of imu1's object, which it does not, by
+    157-161 ms. The window through imu1's contact response peaks near the lock there (not informatively), and its
+    last informative lag, at 61.2 s, was 3 ms from the lock. The last word held only the hop's own search out, so
+    five such windows re-locked cam1 159 ms off at 64.7 s. Held against it in the wide search too
+    (`content.wide_last_word`), those windows are not taken, and cam1 stays within its quarter frame."""
+    rig = dataclasses.replace(load_rig(DEFAULT_RIG), seed=166, duration_s=66.0)
+    quarter = 0.25 / 60.0
+    _truth, now, _, _ = run(rig, reference="room")
+    assert max(abs(r["err"]) for r in now["cam1"] if r["t"] >= 20.0) <= quarter
+    off = EngineConfig(content=dataclasses.replace(ContentConfig(), wide_last_word=False))
+    _truth, before, _, _ = run(rig, off, reference="room")
+    assert max(abs(r["err"]) for r in before["cam1"] if r["t"] >= 20.0) > 0.1
+
+
 def test_a_locked_cameras_window_takes_the_median_of_its_events():
     """The default rig, seed 1 (the demo's), 20 s. cam1's kicks of imu1's object in its first 20 s measure -4,
     -0.5, -9, -2, -3.5 and -22.5 ms (`tools/engine/contact_timing.py`), and its 8 s windows against imu1, the

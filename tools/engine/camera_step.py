@@ -8,7 +8,7 @@ The latency rig (configs/rigs/latency.toml) with only one latency step, on its c
 two sources (through the IMU's contact response, and the IMU itself) see alike; replayed through `EngineStage` as
 `bench_engine.py` does, once per value of `--content` (default `source_memory=0.5,0`). Prints, per seed and value,
 the time from the step to the camera's last event outside its quarter frame, and its largest |error| over the
-last 10 s. docs/engine-log.md, "A source's last word", has the numbers it gave.
+last 10 s. docs/engine-log.md, "A source's last word" and "The last word in the wide search", have the numbers it gave.
 """
 
 from __future__ import annotations

@@ -271,6 +271,13 @@ class ContentConfig:
     than a quarter frame from the lock, and from that lag by more than a quarter frame and 3 of their combined
     sigmas. 0: only the hop's own two windows are compared (docs/engine-log.md, "A source's last word")
     (default 0.5)."""
+    wide_last_word: bool = True
+    """With `source_memory`: a locked camera's window of the wide search (`audit_search`) is held against the
+    silent source's last word too, unless that source's own peak of the wide search, though not informative, lies
+    with it (within a quarter frame and 3 of their combined sigmas): a step of the camera's latency moves both
+    sources' peaks, a chance repeat of the scene in one source does not. Without it the wide search re-locked
+    default-rig seed 166's cam1 159 ms off for 5 s on two kicks of another object that followed two of the sensor's
+    by 157-161 ms (docs/engine-log.md, "The last word in the wide search") (default true)."""
     response_min_s: float = 6.0
     """Seconds of data a sensor must have learned its contact response from before a camera is weighed through it:
     with perfect clocks, 6 s of the default rig put 84 % of cam1's windows within a quarter frame (60 s: 88 %,

@@ -229,15 +229,29 @@ class ContentHop:
             if two and x.informative and L_s == L:
                 st.source_last[mw.heard] = (T_end, d_mid + x.lag_s, max(x.sigma_s, c.envelope_sigma_floor_s))
 
-        def contradicted(mw: _Window, x: LagMeasurement) -> bool:
+        def apart(x: LagMeasurement, sigma_s: float) -> float:
+            # how far a window's lag and another word on it may lie apart and still agree
+            return max(quarter, LAST_WORD_SIGMAS * math.hypot(max(x.sigma_s, c.envelope_sigma_floor_s), sigma_s))
+
+        def contradicted(mw: _Window, x: LagMeasurement, peer: LagMeasurement | None, L_s: float) -> bool:
             # the other source says nothing at this hop: a window more than a quarter frame from the lock is
             # held against that source's last word, which rested on most of the same data, where the two lie
-            # further apart than a quarter frame and than their sigmas explain
+            # further apart than a quarter frame and than their sigmas explain. A window of the wide search
+            # (`audit_search`) too, unless the other source's own peak of that search (`peer`, not informative)
+            # lies with it: a step of the truth moves both sources' peaks, a coincidence in one source does not
+            # (docs/engine-log.md, "The last word in the wide search")
             last = st.source_last.get(not mw.heard)
             if not two or last is None or abs(x.lag_s) <= quarter or T_end - last[0] > c.source_memory * window_s:
                 return False
-            apart = max(quarter, LAST_WORD_SIGMAS * math.hypot(max(x.sigma_s, c.envelope_sigma_floor_s), last[2]))
-            return abs(d_mid + x.lag_s - last[1]) > apart
+            if abs(d_mid + x.lag_s - last[1]) <= apart(x, last[2]):
+                return False
+            if L_s == L:
+                return True
+            if not c.wide_last_word:
+                return False
+            if peer is None or not (math.isfinite(peer.lag_s) and math.isfinite(peer.sigma_s)):
+                return True
+            return abs(peer.lag_s - x.lag_s) > apart(x, max(peer.sigma_s, c.envelope_sigma_floor_s))
 
         def measure(L_s: float) -> LagMeasurement:
             for i, mw in enumerate(mws):
@@ -255,7 +269,9 @@ class ContentHop:
                     if other is not None and other.informative and abs(other.lag_s - m.lag_s) > quarter:
                         said(mw, m, L_s)
                         m = dataclasses.replace(m, informative=False, reason="conflict")
-                    elif (other is None or not other.informative) and L_s == L and contradicted(mw, m):
+                    elif (other is None or not other.informative) and contradicted(
+                        mw, m, other if other is not None else tried[-2] if i > 0 else None, L_s
+                    ):
                         m = dataclasses.replace(m, informative=False, reason="conflict")
                     else:
                         said(mw, m, L_s)
