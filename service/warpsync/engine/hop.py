@@ -266,12 +266,12 @@ class ContentHop:
                         other = self._measure(rest[0], L_s, sig_pred, locked, swap)
                         said(rest[0], other, L_s)
                         rest = rest[1:]
+                    # the other source's window at this search: measured after this one, or before it
+                    peer = other if other is not None else (tried[-2] if i > 0 else None)
                     if other is not None and other.informative and abs(other.lag_s - m.lag_s) > quarter:
                         said(mw, m, L_s)
                         m = dataclasses.replace(m, informative=False, reason="conflict")
-                    elif (other is None or not other.informative) and contradicted(
-                        mw, m, other if other is not None else tried[-2] if i > 0 else None, L_s
-                    ):
+                    elif (other is None or not other.informative) and contradicted(mw, m, peer, L_s):
                         m = dataclasses.replace(m, informative=False, reason="conflict")
                     else:
                         said(mw, m, L_s)
